@@ -1,0 +1,12 @@
+//! One module per subcommand of the `quorumlab` binary.
+pub mod check;
+
+/// Logs go to stderr through tracing-subscriber, filtered by `RUST_LOG` (default: warn).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,2 @@
+//! Scenarios, nemesis, the turmoil runner and the CLI commands.
+pub mod cli;
