@@ -1,0 +1,450 @@
+//! [`StoreConfig`]: every knob of the reference store, with Cassandra-like defaults.
+//!
+//! Durations are simulated time and serialize as integer milliseconds.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A bad configuration value, named by field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A consistency level string that is not one|two|three|quorum|all|<n>.
+    #[error(
+        "unknown consistency level {0:?}: expected one, two, three, quorum, all or a number >= 1"
+    )]
+    ConsistencyLevel(String),
+    /// A read repair string that is not none|blocking|async.
+    #[error("unknown read repair mode {0:?}: expected none, blocking or async")]
+    ReadRepair(String),
+    /// An fsync policy string that is not always|periodic|never.
+    #[error("unknown fsync policy {0:?}: expected always, periodic, periodic:<ms> or never")]
+    FsyncPolicy(String),
+    /// A field whose value is out of range.
+    #[error("invalid store config: {field} = {value}: {reason}")]
+    Invalid {
+        /// The field at fault.
+        field: &'static str,
+        /// Its value, printed.
+        value: String,
+        /// Why it is rejected.
+        reason: String,
+    },
+}
+
+/// How many replicas a read or write waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ConsistencyLevel {
+    /// One replica.
+    One,
+    /// Two replicas.
+    Two,
+    /// Three replicas.
+    Three,
+    /// A majority of RF: `rf / 2 + 1`.
+    Quorum,
+    /// All RF replicas.
+    All,
+    /// An explicit number of replicas.
+    Count(usize),
+}
+
+impl ConsistencyLevel {
+    /// The number of replica responses this level needs at replication factor `rf`.
+    pub fn required(self, rf: usize) -> usize {
+        match self {
+            ConsistencyLevel::One => 1,
+            ConsistencyLevel::Two => 2,
+            ConsistencyLevel::Three => 3,
+            ConsistencyLevel::Quorum => rf / 2 + 1,
+            ConsistencyLevel::All => rf,
+            ConsistencyLevel::Count(n) => n,
+        }
+    }
+}
+
+impl fmt::Display for ConsistencyLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConsistencyLevel::One => f.write_str("one"),
+            ConsistencyLevel::Two => f.write_str("two"),
+            ConsistencyLevel::Three => f.write_str("three"),
+            ConsistencyLevel::Quorum => f.write_str("quorum"),
+            ConsistencyLevel::All => f.write_str("all"),
+            ConsistencyLevel::Count(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl FromStr for ConsistencyLevel {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "one" => Ok(ConsistencyLevel::One),
+            "two" => Ok(ConsistencyLevel::Two),
+            "three" => Ok(ConsistencyLevel::Three),
+            "quorum" => Ok(ConsistencyLevel::Quorum),
+            "all" => Ok(ConsistencyLevel::All),
+            other => match other.parse::<usize>() {
+                Ok(n) if n >= 1 => Ok(ConsistencyLevel::Count(n)),
+                _ => Err(ConfigError::ConsistencyLevel(s.to_string())),
+            },
+        }
+    }
+}
+
+/// What a read coordinator does with replicas it finds behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ReadRepair {
+    /// No repair.
+    None,
+    /// Write the resolved cell back to the contacted replicas that were behind and wait for
+    /// their acks before answering (Cassandra's default).
+    Blocking,
+    /// Write the resolved cell back without waiting.
+    Async,
+}
+
+impl fmt::Display for ReadRepair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ReadRepair::None => "none",
+            ReadRepair::Blocking => "blocking",
+            ReadRepair::Async => "async",
+        })
+    }
+}
+
+impl FromStr for ReadRepair {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "none" => Ok(ReadRepair::None),
+            "blocking" => Ok(ReadRepair::Blocking),
+            "async" => Ok(ReadRepair::Async),
+            _ => Err(ConfigError::ReadRepair(s.to_string())),
+        }
+    }
+}
+
+/// When the commit log is synced to the (simulated) disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FsyncPolicy {
+    /// Sync before acknowledging each mutation.
+    Always,
+    /// Sync every `period` (Cassandra's default: periodic, 10 s there).
+    Periodic {
+        /// Time between syncs.
+        period: Duration,
+    },
+    /// Never sync: a crash loses everything written since the file was created.
+    Never,
+}
+
+/// The default fsync period: 10 ms of simulated time.
+pub const DEFAULT_FSYNC_PERIOD: Duration = Duration::from_millis(10);
+
+impl fmt::Display for FsyncPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FsyncPolicy::Always => f.write_str("always"),
+            FsyncPolicy::Periodic { period } => write!(f, "periodic:{}", period.as_millis()),
+            FsyncPolicy::Never => f.write_str("never"),
+        }
+    }
+}
+
+impl FromStr for FsyncPolicy {
+    type Err = ConfigError;
+    /// `always`, `never`, `periodic` (10 ms) or `periodic:<ms>`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim().to_ascii_lowercase();
+        match t.as_str() {
+            "always" => Ok(FsyncPolicy::Always),
+            "never" => Ok(FsyncPolicy::Never),
+            "periodic" => Ok(FsyncPolicy::Periodic {
+                period: DEFAULT_FSYNC_PERIOD,
+            }),
+            _ => match t.strip_prefix("periodic:").map(str::parse::<u64>) {
+                Some(Ok(ms)) if ms > 0 => Ok(FsyncPolicy::Periodic {
+                    period: Duration::from_millis(ms),
+                }),
+                _ => Err(ConfigError::FsyncPolicy(s.to_string())),
+            },
+        }
+    }
+}
+
+macro_rules! serde_as_string {
+    ($t:ty) => {
+        impl Serialize for $t {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+serde_as_string!(ConsistencyLevel);
+serde_as_string!(ReadRepair);
+serde_as_string!(FsyncPolicy);
+
+/// Planted bugs: deliberate departures from the correct protocol, each switched on by name so
+/// the checkers can be shown to catch them. None is implemented yet; each variant names the one
+/// decision point (marked `bug seam` in the code) where it will act, and
+/// [`StoreConfig::validate`] rejects any of them until then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Bug {
+    /// Write coordinator acknowledges after W-1 replica acks (coordinator.rs, write ack count).
+    AckAfterWMinusOne,
+    /// Read coordinator answers with the first response (coordinator.rs, read resolution).
+    ReadFirstResponse,
+    /// Read repair writes the resolved value with a fresh timestamp (coordinator.rs, repair).
+    RepairFreshTimestamp,
+    /// Ring lookup skips the first replica (ring.rs, replica walk).
+    RingOffByOne,
+    /// Tombstones are skipped on commit log replay (storage.rs, replay).
+    TombstonesSkippedOnReplay,
+    /// A replica acks before its commit log sync (node.rs, replica write).
+    AckBeforeSync,
+    /// Hints are replayed with a new timestamp (hints.rs, replay).
+    HintNewTimestamp,
+    /// Equal timestamps are resolved by arrival order, not writer (cell.rs, LWW).
+    LwwTieByArrival,
+    /// Unavailable is ignored: the coordinator sends anyway (coordinator.rs, availability).
+    UnavailableIgnored,
+    /// The node clock floor is forgotten on restart (clock.rs, recovery).
+    ClockResetOnRestart,
+}
+
+/// Every setting of the reference store. `Default` gives Cassandra-like behaviour scaled to
+/// simulated time: 5 nodes, 8 vnodes, RF 3, quorum reads and writes, blocking read repair, hints
+/// on, anti-entropy off, periodic fsync every 10 ms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Number of nodes, `n0`..`n{N-1}` (default 5).
+    pub nodes: usize,
+    /// Tokens per node on the ring (default 8).
+    pub vnodes: usize,
+    /// Replication factor (default 3).
+    pub rf: usize,
+    /// Default read consistency level (default quorum).
+    pub read: ConsistencyLevel,
+    /// Default write consistency level (default quorum).
+    pub write: ConsistencyLevel,
+    /// Read repair mode (default blocking).
+    pub read_repair: ReadRepair,
+    /// Hinted handoff (default on).
+    pub hints: bool,
+    /// No hints are stored for a replica that has been seen down longer than this (default 10 s).
+    #[serde(with = "millis")]
+    pub hint_window: Duration,
+    /// Periodic replica comparison (default off).
+    pub anti_entropy: bool,
+    /// Time between anti-entropy rounds of one node (default 1 s).
+    #[serde(with = "millis")]
+    pub anti_entropy_interval: Duration,
+    /// Commit log sync policy (default periodic, 10 ms).
+    pub fsync: FsyncPolicy,
+    /// A tombstone older than this (by its timestamp against the node clock) is dropped
+    /// (default 10 s; Cassandra's is 10 days).
+    #[serde(with = "millis")]
+    pub tombstone_grace: Duration,
+    /// How long a coordinator waits for replicas before answering timeout (default 500 ms).
+    #[serde(with = "millis")]
+    pub request_timeout: Duration,
+    /// Time between heartbeats a node sends to every other node (default 100 ms).
+    #[serde(with = "millis")]
+    pub heartbeat_interval: Duration,
+    /// A node not heard from for this long is considered down (default 1 s).
+    #[serde(with = "millis")]
+    pub failure_timeout: Duration,
+    /// Planted bugs (default none; see [`Bug`]).
+    pub bugs: BTreeSet<Bug>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            nodes: 5,
+            vnodes: 8,
+            rf: 3,
+            read: ConsistencyLevel::Quorum,
+            write: ConsistencyLevel::Quorum,
+            read_repair: ReadRepair::Blocking,
+            hints: true,
+            hint_window: Duration::from_secs(10),
+            anti_entropy: false,
+            anti_entropy_interval: Duration::from_secs(1),
+            fsync: FsyncPolicy::Periodic {
+                period: DEFAULT_FSYNC_PERIOD,
+            },
+            tombstone_grace: Duration::from_secs(10),
+            request_timeout: Duration::from_millis(500),
+            heartbeat_interval: Duration::from_millis(100),
+            failure_timeout: Duration::from_secs(1),
+            bugs: BTreeSet::new(),
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Checks that the settings make sense together: at least one node, `1 <= rf <= nodes`,
+    /// levels at most `rf`, non-zero timers.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        fn bad(
+            field: &'static str,
+            value: impl fmt::Display,
+            reason: impl Into<String>,
+        ) -> ConfigError {
+            ConfigError::Invalid {
+                field,
+                value: value.to_string(),
+                reason: reason.into(),
+            }
+        }
+        if self.nodes == 0 || self.nodes > usize::from(u16::MAX) {
+            return Err(bad("nodes", self.nodes, "must be between 1 and 65535"));
+        }
+        if self.vnodes == 0 || self.vnodes > 4096 {
+            return Err(bad("vnodes", self.vnodes, "must be between 1 and 4096"));
+        }
+        if self.rf == 0 || self.rf > self.nodes {
+            return Err(bad(
+                "rf",
+                self.rf,
+                format!("must be between 1 and nodes ({})", self.nodes),
+            ));
+        }
+        for (field, level) in [("read", self.read), ("write", self.write)] {
+            let n = level.required(self.rf);
+            if n == 0 || n > self.rf {
+                return Err(bad(
+                    field,
+                    level,
+                    format!("needs {n} replicas but rf is {}", self.rf),
+                ));
+            }
+        }
+        for (field, d) in [
+            ("request_timeout", self.request_timeout),
+            ("heartbeat_interval", self.heartbeat_interval),
+            ("failure_timeout", self.failure_timeout),
+            ("anti_entropy_interval", self.anti_entropy_interval),
+        ] {
+            if d.is_zero() {
+                return Err(bad(field, "0", "must be positive"));
+            }
+        }
+        if let FsyncPolicy::Periodic { period } = self.fsync {
+            if period.is_zero() {
+                return Err(bad("fsync", self.fsync, "period must be positive"));
+            }
+        }
+        if let Some(bug) = self.bugs.iter().next() {
+            return Err(bad(
+                "bugs",
+                format!("{bug:?}"),
+                "planted bugs are not implemented yet",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks that a per-request level can be served at this RF.
+    pub fn check_level(&self, level: ConsistencyLevel) -> Result<usize, ConfigError> {
+        let n = level.required(self.rf);
+        if n == 0 || n > self.rf {
+            return Err(ConfigError::Invalid {
+                field: "consistency level",
+                value: level.to_string(),
+                reason: format!("needs {n} replicas but rf is {}", self.rf),
+            });
+        }
+        Ok(n)
+    }
+
+    /// How long a client waits for its coordinator: long enough for a read, its blocking
+    /// repair round and the reply, so a client never gives up before the coordinator does.
+    pub fn client_timeout(&self) -> Duration {
+        self.request_timeout * 3 + Duration::from_millis(100)
+    }
+}
+
+mod millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_parse_print_and_count() {
+        for s in ["one", "two", "three", "quorum", "all", "4"] {
+            let l: ConsistencyLevel = s.parse().unwrap();
+            assert_eq!(l.to_string(), s);
+        }
+        assert_eq!(ConsistencyLevel::Quorum.required(3), 2);
+        assert_eq!(ConsistencyLevel::Quorum.required(5), 3);
+        assert_eq!(ConsistencyLevel::All.required(3), 3);
+        assert!("zero".parse::<ConsistencyLevel>().is_err());
+        assert!("0".parse::<ConsistencyLevel>().is_err());
+        assert_eq!("async".parse::<ReadRepair>().unwrap(), ReadRepair::Async);
+        assert!("sometimes".parse::<ReadRepair>().is_err());
+        assert_eq!(
+            "periodic:25".parse::<FsyncPolicy>().unwrap(),
+            FsyncPolicy::Periodic {
+                period: Duration::from_millis(25)
+            }
+        );
+        assert!("periodic:x".parse::<FsyncPolicy>().is_err());
+    }
+
+    #[test]
+    fn config_round_trips_through_json_and_validates() {
+        let c = StoreConfig::default();
+        c.validate().unwrap();
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(json.contains("\"read\":\"quorum\""), "{json}");
+        assert!(json.contains("\"request_timeout\":500"), "{json}");
+        let back: StoreConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, c);
+        let partial: StoreConfig = serde_json::from_str(r#"{"rf": 5, "read": "one"}"#).unwrap();
+        assert_eq!(partial.rf, 5);
+        assert_eq!(partial.nodes, 5);
+    }
+
+    #[test]
+    fn validate_rejects_impossible_settings() {
+        let c = StoreConfig {
+            rf: 6,
+            ..StoreConfig::default()
+        };
+        assert!(c.validate().unwrap_err().to_string().contains("rf"));
+        let c = StoreConfig {
+            read: ConsistencyLevel::Count(4),
+            ..StoreConfig::default()
+        };
+        assert!(c.validate().unwrap_err().to_string().contains("read"));
+    }
+}

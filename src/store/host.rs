@@ -1,0 +1,195 @@
+//! The turmoil adapter: runs each [`Node`] as a turmoil host, with one UDP socket, its timers
+//! and its commit log, all in one task.
+//!
+//! On `sim.bounce(host)` turmoil runs the host closure again: the node replays its commit log
+//! from the simulated file system, recovers its clock floor and rejoins.
+//!
+//! turmoil's per-socket receive queue holds `udp_capacity` datagrams (64 by default) and drops
+//! the rest; with many concurrent clients, build the simulation with a larger
+//! `Builder::udp_capacity` unless those drops are wanted.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use turmoil::net::UdpSocket;
+
+use super::cell::NodeId;
+use super::commitlog::{read_clock_mark, write_clock_mark, CommitLog};
+use super::config::{ConfigError, StoreConfig};
+use super::control::{ClusterControl, Event};
+use super::node::{Effect, Input, Node, Now, Recovered, Timer};
+
+/// The UDP port every node listens on.
+pub const STORE_PORT: u16 = 7000;
+
+/// The turmoil host name of node `id`: `n0`, `n1`, ...
+pub fn node_host_name(id: NodeId) -> String {
+    format!("n{}", id.0)
+}
+
+/// The address of node `id` (inside the simulation).
+pub fn node_addr(id: NodeId) -> SocketAddr {
+    SocketAddr::new(turmoil::lookup(node_host_name(id)), STORE_PORT)
+}
+
+/// Registers every node of `config` as a turmoil host. `seed` is the scenario seed: it fixes
+/// the ring tokens and each node's random choices.
+pub fn install(
+    sim: &mut turmoil::Sim<'_>,
+    config: &StoreConfig,
+    seed: u64,
+    control: &ClusterControl,
+) -> Result<(), ConfigError> {
+    config.validate()?;
+    for i in 0..config.nodes {
+        let id = NodeId(i as u16);
+        let config = config.clone();
+        let control = control.clone();
+        sim.host(node_host_name(id), move || {
+            run_node(id, config.clone(), seed, control.clone())
+        });
+    }
+    Ok(())
+}
+
+fn now(control: &ClusterControl, id: NodeId) -> Now {
+    let mono = turmoil::sim_elapsed().unwrap_or_default().as_micros() as u64;
+    Now {
+        mono,
+        wall: mono as i64 + control.clock_offset(id),
+    }
+}
+
+struct Runner {
+    id: NodeId,
+    node: Node,
+    socket: UdpSocket,
+    log: CommitLog,
+    control: ClusterControl,
+    timers: BTreeMap<(u64, u64), Timer>,
+    timer_seq: u64,
+    events: Vec<Event>,
+}
+
+impl Runner {
+    fn step(&mut self, input: Input<'_>) {
+        let now = now(&self.control, self.id);
+        let effects = self.node.handle(input, now);
+        self.execute(effects, now);
+    }
+
+    fn execute(&mut self, effects: Vec<Effect>, now: Now) {
+        for e in effects {
+            match e {
+                // UDP: a failed send is a lost datagram, which the protocol already tolerates.
+                Effect::Send { to, bytes } => {
+                    let _ = self.socket.try_send_to(&bytes, to);
+                }
+                Effect::SetTimer { at, timer } => {
+                    self.timer_seq += 1;
+                    self.timers.insert((at, self.timer_seq), timer);
+                }
+                Effect::Append(record) => {
+                    if self.log.append(&record).is_err() {
+                        self.node.note_io_error();
+                    }
+                }
+                Effect::Sync => {
+                    if self.log.sync().is_err() {
+                        self.node.note_io_error();
+                    }
+                }
+                Effect::PersistClock(mark) => {
+                    if write_clock_mark(mark).is_err() {
+                        self.node.note_io_error();
+                    }
+                }
+                Effect::Trace(kind) => self.events.push(Event {
+                    at: now.mono,
+                    node: self.id,
+                    kind,
+                }),
+            }
+        }
+        if !self.events.is_empty() {
+            self.control.record(self.events.drain(..));
+        }
+        self.control.store_counters(self.id, *self.node.counters());
+    }
+
+    fn fire_due_timers(&mut self) {
+        let mono = now(&self.control, self.id).mono;
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > mono {
+                break;
+            }
+            let timer = entry.remove();
+            self.step(Input::Timer(timer));
+        }
+    }
+}
+
+/// One node's software: bind, recover, then serve datagrams and timers until crashed.
+pub async fn run_node(
+    id: NodeId,
+    config: StoreConfig,
+    seed: u64,
+    control: ClusterControl,
+) -> turmoil::Result {
+    let peers: Vec<SocketAddr> = (0..config.nodes)
+        .map(|i| node_addr(NodeId(i as u16)))
+        .collect();
+    let socket = UdpSocket::bind(SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        STORE_PORT,
+    ))
+    .await?;
+    let (log, replay) = CommitLog::open()?;
+    let recovered = Recovered {
+        records: replay.records,
+        clock_mark: read_clock_mark(),
+    };
+    let start = now(&control, id);
+    let node = Node::new(
+        id,
+        config,
+        seed,
+        peers,
+        recovered,
+        control.counters(id),
+        control.is_tracing(),
+        start,
+    );
+    let mut r = Runner {
+        id,
+        node,
+        socket,
+        log,
+        control,
+        timers: BTreeMap::new(),
+        timer_seq: 0,
+        events: Vec::new(),
+    };
+    r.step(Input::Start);
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let sleep_for = r
+            .timers
+            .first_key_value()
+            .map(|((at, _), _)| Duration::from_micros(at.saturating_sub(now(&r.control, id).mono)));
+        tokio::select! {
+            biased;
+            received = r.socket.recv_from(&mut buf) => {
+                let (len, from) = received?;
+                r.step(Input::Datagram { from, bytes: &buf[..len] });
+                // Drain what else is queued without going back to the scheduler.
+                while let Ok((len, from)) = r.socket.try_recv_from(&mut buf) {
+                    r.step(Input::Datagram { from, bytes: &buf[..len] });
+                }
+            }
+            _ = tokio::time::sleep(sleep_for.unwrap_or_default()), if sleep_for.is_some() => {}
+        }
+        r.fire_due_timers();
+    }
+}

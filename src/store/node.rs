@@ -1,0 +1,430 @@
+//! [`Node`]: one store node as a deterministic state machine, `handle(input, now) -> effects`.
+//!
+//! The node never touches a socket, a file or a clock: the host adapter ([`super::host`]) feeds
+//! it datagrams and timer firings with the current time, and carries out the [`Effect`]s it
+//! returns, in order. Effects are ordered on purpose: a replica's `Append` and `Sync` come before
+//! the `Send` of its ack, so the fsync policy decides what an ack promises.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::cell::{Cell, NodeId};
+use super::commitlog::encode_record;
+use super::config::{FsyncPolicy, StoreConfig};
+use super::control::{Counters, EventKind};
+use super::coordinator::Pending;
+use super::failure::FailureDetector;
+use super::hints::HintStore;
+use super::message::Message;
+use super::ring::Ring;
+use super::storage::Storage;
+
+/// How far ahead of the last issued timestamp the persisted clock mark is set, in microseconds.
+/// A restarted node starts issuing at the mark, so one synced write per second of clock keeps
+/// timestamps strictly increasing across restarts.
+pub const CLOCK_LEASE_MICROS: u64 = 1_000_000;
+
+/// Hints replayed per target per tick.
+pub(super) const HINT_BATCH: usize = 32;
+
+/// The time a node is handed with each input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    /// Monotonic time in microseconds that never goes back, not even across restarts
+    /// (simulated time since the simulation started). Timers and timeouts use it.
+    pub mono: u64,
+    /// The node's own clock in microseconds: `mono` plus the node's clock offset. Cell
+    /// timestamps and tombstone expiry use it.
+    pub wall: i64,
+}
+
+/// A timer the node asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Timer {
+    /// Heartbeats, failure detection, hint replay, tombstone GC (every heartbeat interval).
+    Tick,
+    /// Periodic commit log sync.
+    Fsync,
+    /// Start an anti-entropy round.
+    AntiEntropy,
+    /// The deadline of an internal request.
+    Request(u64),
+}
+
+/// Something that happens to a node.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    /// The node software started (after its commit log was replayed).
+    Start,
+    /// A datagram arrived.
+    Datagram {
+        /// The sender's address.
+        from: SocketAddr,
+        /// The datagram.
+        bytes: &'a [u8],
+    },
+    /// A timer fired.
+    Timer(Timer),
+}
+
+/// Something the host must do for the node, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Send one datagram.
+    Send {
+        /// The destination.
+        to: SocketAddr,
+        /// The encoded [`Message`].
+        bytes: Vec<u8>,
+    },
+    /// Fire `timer` when `Now::mono` reaches `at`.
+    SetTimer {
+        /// Deadline, monotonic microseconds.
+        at: u64,
+        /// The timer.
+        timer: Timer,
+    },
+    /// Append an encoded record to the commit log (pending until synced).
+    Append(Vec<u8>),
+    /// Sync the commit log.
+    Sync,
+    /// Durably record the clock mark: the node issued no timestamp at or above it.
+    PersistClock(u64),
+    /// Record an event in the trace.
+    Trace(EventKind),
+}
+
+/// What a restarting node recovered from disk.
+#[derive(Debug, Clone, Default)]
+pub struct Recovered {
+    /// Commit log records, in log order.
+    pub records: Vec<(String, Cell)>,
+    /// The persisted clock mark (0 if none).
+    pub clock_mark: u64,
+}
+
+/// One store node. See the module docs.
+pub struct Node {
+    pub(super) id: NodeId,
+    pub(super) config: StoreConfig,
+    pub(super) ring: Ring,
+    pub(super) peers: Vec<SocketAddr>,
+    pub(super) rng: ChaCha8Rng,
+    pub(super) storage: Storage,
+    pub(super) detector: FailureDetector,
+    pub(super) hints: HintStore,
+    pub(super) pending: BTreeMap<u64, Pending>,
+    next_req: u64,
+    last_ts: u64,
+    clock_mark: u64,
+    heartbeat_seq: u64,
+    unsynced: bool,
+    pub(super) ae_next: usize,
+    pub(super) counters: Counters,
+    tracing: bool,
+    fx: Vec<Effect>,
+    replayed: u64,
+}
+
+impl Node {
+    /// A node rebuilt from what it recovered. `peers[i]` is node `i`'s address; `seed` is the
+    /// scenario seed (it fixes the ring and this node's RNG stream); `counters` continue the
+    /// node's counters from before a restart; `tracing` turns trace effects on.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: NodeId,
+        config: StoreConfig,
+        seed: u64,
+        peers: Vec<SocketAddr>,
+        recovered: Recovered,
+        counters: Counters,
+        tracing: bool,
+        now: Now,
+    ) -> Node {
+        let ring = Ring::new(config.nodes, config.vnodes, seed);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(0x1000 + u64::from(id.0));
+        // The stream position moves on with restarts so a restarted node does not repeat choices.
+        rng.set_word_pos(u128::from(now.mono) * 16);
+        let mut storage = Storage::new();
+        let mut own_max = 0;
+        for (key, cell) in &recovered.records {
+            // Bug seam (Bug::TombstonesSkippedOnReplay): skipping tombstones belongs here.
+            storage.apply(key, *cell);
+            if cell.writer == id {
+                own_max = own_max.max(cell.timestamp);
+            }
+        }
+        // Bug seam (Bug::ClockResetOnRestart): forgetting the mark belongs here.
+        let floor = recovered.clock_mark.max(own_max);
+        let detector = FailureDetector::new(
+            id,
+            config.nodes,
+            config.failure_timeout.as_micros() as u64,
+            now.mono,
+        );
+        let mut counters = counters;
+        counters.starts += 1;
+        counters.replayed_records += recovered.records.len() as u64;
+        Node {
+            id,
+            ring,
+            peers,
+            rng,
+            storage,
+            detector,
+            hints: HintStore::new(),
+            pending: BTreeMap::new(),
+            next_req: now.mono.saturating_mul(1000) + 1,
+            last_ts: floor,
+            clock_mark: recovered.clock_mark,
+            heartbeat_seq: 0,
+            unsynced: false,
+            ae_next: id.index() + 1,
+            counters,
+            tracing,
+            fx: Vec::new(),
+            replayed: recovered.records.len() as u64,
+            config,
+        }
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The node's counters (including those carried over from before restarts).
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Counts a file system error the host met while carrying out an effect.
+    pub fn note_io_error(&mut self) {
+        self.counters.io_errors += 1;
+    }
+
+    /// The node's stored cell for `key`.
+    pub fn cell(&self, key: &str) -> Option<&Cell> {
+        self.storage.get(key)
+    }
+
+    /// Number of hints this node holds.
+    pub fn hint_count(&self) -> usize {
+        self.hints.len()
+    }
+
+    /// Handles one input at time `now` and returns what the host must do, in order.
+    pub fn handle(&mut self, input: Input<'_>, now: Now) -> Vec<Effect> {
+        match input {
+            Input::Start => self.on_start(now),
+            Input::Datagram { from, bytes } => self.on_datagram(from, bytes, now),
+            Input::Timer(t) => self.on_timer(t, now),
+        }
+        std::mem::take(&mut self.fx)
+    }
+
+    fn on_start(&mut self, now: Now) {
+        self.trace(EventKind::Start {
+            replayed: self.replayed,
+            clock_floor: self.last_ts,
+        });
+        let hb = self.config.heartbeat_interval.as_micros() as u64;
+        // Spread the nodes' ticks so they do not all fire in the same instant.
+        let jitter = self.rng.next_u64() % hb.max(1);
+        self.set_timer(now.mono + jitter, Timer::Tick);
+        if let FsyncPolicy::Periodic { period } = self.config.fsync {
+            self.set_timer(now.mono + period.as_micros() as u64, Timer::Fsync);
+        }
+        if self.config.anti_entropy {
+            let ae = self.config.anti_entropy_interval.as_micros() as u64;
+            let jitter = self.rng.next_u64() % ae.max(1);
+            self.set_timer(now.mono + ae + jitter, Timer::AntiEntropy);
+        }
+    }
+
+    pub(super) fn node_of(&self, addr: SocketAddr) -> Option<NodeId> {
+        self.peers
+            .iter()
+            .position(|p| *p == addr)
+            .map(|i| NodeId(i as u16))
+    }
+
+    fn on_datagram(&mut self, from: SocketAddr, bytes: &[u8], now: Now) {
+        self.counters.datagrams_received += 1;
+        let msg = match Message::decode(bytes) {
+            Ok(m) => m,
+            Err(_) => {
+                self.counters.malformed_dropped += 1;
+                return;
+            }
+        };
+        let peer = self.node_of(from);
+        if let Some(p) = peer {
+            if p != self.id && self.detector.heard(p, now.mono) {
+                self.trace(EventKind::Up { peer: p });
+                self.replay_hints(p, now);
+            }
+        }
+        match (msg, peer) {
+            (Message::Request { req, op, level }, _) => self.coordinate(from, req, op, level, now),
+            (Message::LocalRead { req, key }, _) => {
+                let cell = self.storage.get(&key).copied();
+                self.send_addr(from, &Message::LocalCell { req, cell });
+            }
+            (Message::Heartbeat { .. }, Some(_)) => {}
+            (Message::Write { req, key, cell }, Some(p)) => {
+                self.apply(&key, cell);
+                self.sync_if_always();
+                // Bug seam (Bug::AckBeforeSync): an ack sent before the sync belongs here.
+                self.send(p, &Message::WriteAck { req });
+            }
+            (Message::WriteAck { req }, Some(p)) => self.on_write_ack(p, req, now),
+            (Message::Read { req, key }, Some(p)) => {
+                let cell = self.storage.get(&key).copied();
+                self.send(p, &Message::ReadReply { req, cell });
+            }
+            (Message::ReadReply { req, cell }, Some(p)) => self.on_read_reply(p, req, cell, now),
+            (Message::AeDigest { round, buckets }, Some(p)) => self.on_ae_digest(p, round, buckets),
+            (Message::AeCells { round, cells, want }, Some(p)) => {
+                self.on_ae_cells(p, round, cells, want)
+            }
+            (Message::AePush { cells, .. }, Some(_)) => self.on_ae_push(cells),
+            _ => self.counters.unexpected_dropped += 1,
+        }
+    }
+
+    fn on_timer(&mut self, timer: Timer, now: Now) {
+        match timer {
+            Timer::Tick => self.on_tick(now),
+            Timer::Fsync => {
+                if self.unsynced {
+                    self.sync();
+                }
+                if let FsyncPolicy::Periodic { period } = self.config.fsync {
+                    self.set_timer(now.mono + period.as_micros() as u64, Timer::Fsync);
+                }
+            }
+            Timer::AntiEntropy => {
+                self.start_anti_entropy(now);
+                let ae = self.config.anti_entropy_interval.as_micros() as u64;
+                self.set_timer(now.mono + ae, Timer::AntiEntropy);
+            }
+            Timer::Request(req) => self.on_request_deadline(req, now),
+        }
+    }
+
+    fn on_tick(&mut self, now: Now) {
+        self.heartbeat_seq += 1;
+        let hb = Message::Heartbeat {
+            seq: self.heartbeat_seq,
+        }
+        .encode();
+        for i in 0..self.peers.len() {
+            if i != self.id.index() {
+                self.counters.messages_sent += 1;
+                self.fx.push(Effect::Send {
+                    to: self.peers[i],
+                    bytes: hb.clone(),
+                });
+            }
+        }
+        for peer in self.detector.expire(now.mono) {
+            self.trace(EventKind::Down { peer });
+        }
+        for target in self.hints.targets() {
+            self.replay_hints(target, now);
+        }
+        let grace = self.config.tombstone_grace.as_micros() as u64;
+        for key in self
+            .storage
+            .drop_expired_tombstones(now.wall.max(0) as u64, grace)
+        {
+            self.counters.tombstones_dropped += 1;
+            self.trace(EventKind::TombstoneDropped { key });
+        }
+        let hb = self.config.heartbeat_interval.as_micros() as u64;
+        self.set_timer(now.mono + hb, Timer::Tick);
+    }
+
+    /// The next cell timestamp: the node clock, forced strictly above every timestamp this node
+    /// issued before, restarts included.
+    pub(super) fn next_timestamp(&mut self, now: Now) -> u64 {
+        let ts = (now.wall.max(0) as u64).max(self.last_ts + 1);
+        self.last_ts = ts;
+        if ts >= self.clock_mark {
+            self.clock_mark = ts + CLOCK_LEASE_MICROS;
+            self.fx.push(Effect::PersistClock(self.clock_mark));
+        }
+        ts
+    }
+
+    pub(super) fn next_req(&mut self) -> u64 {
+        self.next_req += 1;
+        self.next_req
+    }
+
+    /// Merges a cell into this replica: logged before applied; returns whether it was newer.
+    pub(super) fn apply(&mut self, key: &str, cell: Cell) -> bool {
+        if !self.storage.would_apply(key, &cell) {
+            return false;
+        }
+        self.fx.push(Effect::Append(encode_record(key, &cell)));
+        self.counters.log_appends += 1;
+        self.unsynced = true;
+        self.storage.apply(key, cell);
+        if self.tracing {
+            self.trace(EventKind::Applied {
+                key: key.to_string(),
+                timestamp: cell.timestamp,
+                writer: cell.writer,
+                tombstone: cell.is_tombstone(),
+            });
+        }
+        true
+    }
+
+    /// Under `fsync: always`, syncs what was appended before anything is acknowledged.
+    pub(super) fn sync_if_always(&mut self) {
+        if self.config.fsync == FsyncPolicy::Always && self.unsynced {
+            self.sync();
+        }
+    }
+
+    fn sync(&mut self) {
+        self.fx.push(Effect::Sync);
+        self.counters.log_syncs += 1;
+        self.unsynced = false;
+    }
+
+    pub(super) fn send(&mut self, to: NodeId, msg: &Message) {
+        if let Some(addr) = self.peers.get(to.index()).copied() {
+            self.send_addr(addr, msg);
+        }
+    }
+
+    pub(super) fn send_addr(&mut self, to: SocketAddr, msg: &Message) {
+        self.counters.messages_sent += 1;
+        self.fx.push(Effect::Send {
+            to,
+            bytes: msg.encode(),
+        });
+    }
+
+    pub(super) fn set_timer(&mut self, at: u64, timer: Timer) {
+        self.fx.push(Effect::SetTimer { at, timer });
+    }
+
+    pub(super) fn trace(&mut self, kind: EventKind) {
+        if self.tracing {
+            self.fx.push(Effect::Trace(kind));
+        }
+    }
+
+    pub(super) fn tracing(&self) -> bool {
+        self.tracing
+    }
+}
