@@ -1,2 +1,19 @@
-//! Scenarios, nemesis, the turmoil runner and the CLI commands.
+//! The harness: scenarios of clients and faults, generated and shrunk by proptest, run against
+//! the reference store inside turmoil, recorded as histories and judged by the checkers.
+//!
+//! - [`scenario`]: the replayable test case.
+//! - [`strategy`]: proptest strategies that generate and shrink scenarios.
+//! - [`nemesis`]: applies a fault schedule to the simulation.
+//! - [`runner`]: runs a scenario and records its history.
+//! - [`verdict`]: judges a history on the expected guarantees.
+//! - [`case`]: saved, replayable case files.
+//! - [`explore`]: the search for a violation, and its shrinking.
+//! - [`cli`]: the `quorumlab` subcommands.
+pub mod case;
 pub mod cli;
+pub mod explore;
+pub mod nemesis;
+pub mod runner;
+pub mod scenario;
+pub mod strategy;
+pub mod verdict;

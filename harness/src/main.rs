@@ -16,6 +16,12 @@ struct Cli {
 enum Command {
     /// Check recorded histories for linearizability (and, with --guarantees, weaker models).
     Check(cli::check::CheckArgs),
+    /// Run one scenario, write its history, and report which guarantees held.
+    Run(cli::run::RunArgs),
+    /// Search for a violation of the expected guarantees, shrink it and save it in histories/.
+    Explore(cli::explore::ExploreArgs),
+    /// Rerun saved cases and check they reproduce byte for byte.
+    Replay(cli::replay::ReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -23,5 +29,8 @@ fn main() -> ExitCode {
     let args = Cli::parse();
     match args.command {
         Command::Check(a) => cli::check::run(a),
+        Command::Run(a) => cli::run::run(a),
+        Command::Explore(a) => cli::explore::run(a),
+        Command::Replay(a) => cli::replay::run(a),
     }
 }

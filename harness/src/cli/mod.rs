@@ -1,5 +1,9 @@
 //! One module per subcommand of the `quorumlab` binary.
 pub mod check;
+pub mod config;
+pub mod explore;
+pub mod replay;
+pub mod run;
 
 /// Logs go to stderr through tracing-subscriber, filtered by `RUST_LOG` (default: warn).
 pub fn init_logging() {

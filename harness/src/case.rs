@@ -1,0 +1,159 @@
+//! Saved cases: one self-contained file per counterexample or regression case.
+//!
+//! A case file is a `quorumlab-history/1` history (so `quorumlab check` reads it as is) whose
+//! top-level fields also carry the scenario that produced it, the guarantees it was judged on,
+//! the verdict and the witnesses. Its bytes are a pure function of the scenario and the expected
+//! guarantees, so `quorumlab replay` can rerun the scenario and compare byte for byte.
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use quorumlab::history::History;
+use serde_json::json;
+
+use crate::runner::{self, RunOutput};
+use crate::scenario::Scenario;
+use crate::verdict::{judge, Judgement};
+use quorumlab::check::Guarantee;
+
+/// A case: a run of a scenario, judged on some guarantees.
+#[derive(Debug)]
+pub struct Case {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// The guarantees judged.
+    pub expect: Vec<Guarantee>,
+    /// The recorded history.
+    pub history: History,
+    /// The findings.
+    pub judgement: Judgement,
+}
+
+impl Case {
+    /// Runs the scenario and judges it.
+    pub fn run(scenario: &Scenario, expect: &[Guarantee]) -> Result<Case, runner::RunError> {
+        let RunOutput { history, .. } = runner::run(scenario)?;
+        let judgement = judge(&history, expect);
+        Ok(Case {
+            scenario: scenario.clone(),
+            expect: expect.to_vec(),
+            history,
+            judgement,
+        })
+    }
+
+    /// The case file's text: the history with the scenario, expectations, verdict and witnesses
+    /// first, so a reader meets the verdict before a thousand ops.
+    pub fn to_file_string(&self) -> String {
+        let mut out = History::new(self.history.ops.clone());
+        let mut put = |k: &str, v: serde_json::Value| {
+            out.extra.insert(k.to_string(), v);
+        };
+        put(
+            "expect",
+            json!(self.expect.iter().map(|g| g.name()).collect::<Vec<_>>()),
+        );
+        put("verdict", self.judgement.verdict_json());
+        put("witnesses", self.judgement.witnesses_json());
+        for (k, v) in &self.history.extra {
+            put(k, v.clone());
+        }
+        out.to_json_string()
+    }
+
+    /// Writes the case file, creating the directory.
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating directory {}", dir.display()))?;
+        }
+        std::fs::write(path, self.to_file_string())
+            .with_context(|| format!("writing case file {}", path.display()))
+    }
+}
+
+/// What a case file says it is: the scenario and the guarantees to judge.
+pub struct CaseSpec {
+    /// The scenario to rerun.
+    pub scenario: Scenario,
+    /// The guarantees it was judged on.
+    pub expect: Vec<Guarantee>,
+    /// The file's text as read.
+    pub text: String,
+}
+
+/// Reads a case file (or a bare scenario file, judged on linearizability).
+pub fn read_case(path: &Path) -> anyhow::Result<CaseSpec> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading case file {}", path.display()))?;
+    let scenario = Scenario::from_json(&text)
+        .with_context(|| format!("{}: no replayable scenario", path.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+    let expect = match value.get("expect") {
+        None => vec![Guarantee::Linearizable],
+        Some(list) => {
+            let names = list
+                .as_array()
+                .with_context(|| format!("{}: \"expect\" is not a list", path.display()))?;
+            let mut out = Vec::new();
+            for n in names {
+                let name = n.as_str().unwrap_or("");
+                out.push(Guarantee::from_name(name).with_context(|| {
+                    format!("{}: unknown guarantee {n} in \"expect\"", path.display())
+                })?);
+            }
+            out
+        }
+    };
+    Ok(CaseSpec {
+        scenario,
+        expect,
+        text,
+    })
+}
+
+/// The first line where two texts differ, as (line number from 1, expected, actual).
+pub fn first_difference(expected: &str, actual: &str) -> Option<(usize, String, String)> {
+    let mut a = expected.lines();
+    let mut b = actual.lines();
+    let mut n = 0;
+    loop {
+        n += 1;
+        match (a.next(), b.next()) {
+            (None, None) => {
+                return (expected != actual)
+                    .then(|| (n, "(end of file)".to_string(), "(end of file)".to_string()))
+            }
+            (x, y) if x == y => continue,
+            (x, y) => {
+                let show = |l: Option<&str>| match l {
+                    None => "(end of file)".to_string(),
+                    Some(l) if l.len() > 300 => {
+                        let mut end = 300;
+                        while !l.is_char_boundary(end) {
+                            end -= 1;
+                        }
+                        format!("{}...", &l[..end])
+                    }
+                    Some(l) => l.to_string(),
+                };
+                return Some((n, show(x), show(y)));
+            }
+        }
+    }
+}
+
+/// The command that replays a case file.
+pub fn replay_command(path: &Path) -> String {
+    format!("cargo run --release -- replay {}", path.display())
+}
+
+/// A default path for a new case in `dir`: `<guarantee>-<slug>-<seed>.json`.
+pub fn case_path(dir: &Path, guarantee: Guarantee, slug: &str, seed: u64) -> PathBuf {
+    dir.join(format!(
+        "{}-{}-{:016x}.json",
+        guarantee.name().replace('_', "-"),
+        slug,
+        seed
+    ))
+}

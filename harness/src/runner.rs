@@ -1,0 +1,331 @@
+//! The runner: builds a turmoil simulation from a scenario, drives the clients and the nemesis,
+//! and records the history.
+//!
+//! The simulation is stepped by hand (`sim.step()`) so that the nemesis can crash, restart,
+//! partition and skew between steps. After the workload, every fault is healed, the cluster is
+//! left to settle, and a final client reads every key at `all` through every node and asks every
+//! replica for its own cell, so convergence and lost acknowledged writes can be judged.
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use quorumlab::history::{History, Op, OpKind, Outcome, Value};
+use quorumlab::store::{
+    Client, ClientOutcome, ClientResult, ClusterControl, ConsistencyLevel, NodeId,
+};
+use serde_json::{json, Map};
+
+use crate::nemesis::Nemesis;
+use crate::scenario::{PlannedKind, Scenario, ScenarioError};
+
+/// The simulated time a run may take before it is declared stuck. Clients never hang (every
+/// request times out), so reaching it means a bug in the harness or the store.
+const SIMULATION_LIMIT: Duration = Duration::from_secs(3600);
+
+/// The result of running one scenario.
+#[derive(Debug)]
+pub struct RunOutput {
+    /// The recorded history, with the scenario, the nemesis log and the final replica states
+    /// as top-level fields.
+    pub history: History,
+    /// Simulated time the run took.
+    pub simulated: Duration,
+}
+
+/// Why a scenario could not be run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The scenario is inconsistent.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// A host in the simulation returned an error.
+    #[error("simulation failed at {at:?} simulated: {message}")]
+    Simulation {
+        /// Simulated time of the failure.
+        at: Duration,
+        /// turmoil's message.
+        message: String,
+    },
+    /// The run did not finish within the simulated time limit.
+    #[error("run still going after {0:?} simulated; a client or node is stuck")]
+    Stuck(Duration),
+}
+
+/// The value a client writes for its n-th op: unique in the run, and readable (client 3's op 7
+/// writes 4000007).
+pub fn unique_value(client: usize, index: usize) -> i64 {
+    (client as i64 + 1) * 1_000_000 + index as i64
+}
+
+/// Records ops as clients complete them; ids are handed out in invocation order.
+#[derive(Default)]
+struct Recorder {
+    next_id: u64,
+    ops: Vec<Op>,
+}
+
+impl Recorder {
+    fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id - 1
+    }
+}
+
+type Shared<T> = Rc<RefCell<T>>;
+
+fn now_ns() -> u64 {
+    turmoil::sim_elapsed()
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Runs a scenario to completion and returns its history.
+pub fn run(scenario: &Scenario) -> Result<RunOutput, RunError> {
+    scenario.validate()?;
+    let store = &scenario.store;
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(scenario.seed)
+        .tick_duration(Duration::from_millis(1))
+        .min_message_latency(Duration::from_millis(scenario.network.min_latency_ms))
+        .max_message_latency(Duration::from_millis(scenario.network.max_latency_ms))
+        .simulation_duration(SIMULATION_LIMIT + Duration::from_secs(60))
+        .build();
+    let control = ClusterControl::new(store.nodes);
+    quorumlab::store::install(&mut sim, store, scenario.seed, &control)
+        .map_err(|e| ScenarioError::Store(e.to_string()))?;
+
+    let recorder: Shared<Recorder> = Rc::default();
+    // Sessions: one per workload client plus the final reader. A client that gave up on an op
+    // (outcome info) has that op in flight forever, so, as in Jepsen, it continues under a new
+    // process id: session + sessions * (infos so far). The `session` field keeps the link.
+    let sessions = scenario.clients.len() as u64 + 1;
+    let mut client_names = Vec::new();
+    for (ci, plan) in scenario.clients.iter().enumerate() {
+        let name = format!("c{ci}");
+        client_names.push(name.clone());
+        let plan = plan.clone();
+        let scenario = scenario.clone();
+        let rec = recorder.clone();
+        sim.client(name.as_str(), async move {
+            let client = Client::bind(&scenario.store).await?;
+            let mut process = ci as u64;
+            for (i, op) in plan.ops.iter().enumerate() {
+                let at = Duration::from_millis(op.at_ms as u64);
+                let now = turmoil::sim_elapsed().unwrap_or_default();
+                if at > now {
+                    tokio::time::sleep(at - now).await;
+                }
+                let node = NodeId(scenario.node(plan.sticky.unwrap_or(op.coordinator)));
+                let key = scenario.key_name(op.key);
+                let id = rec.borrow_mut().next_id();
+                let invoke = now_ns();
+                let (kind, value, result) = match op.kind {
+                    PlannedKind::Get => (OpKind::Get, None, client.get(node, &key, None).await),
+                    PlannedKind::Put => {
+                        let v = unique_value(ci, i);
+                        (OpKind::Put, Some(v), client.put(node, &key, v, None).await)
+                    }
+                    PlannedKind::Delete => {
+                        (OpKind::Delete, None, client.delete(node, &key, None).await)
+                    }
+                };
+                let level = match kind {
+                    OpKind::Get => scenario.store.read,
+                    _ => scenario.store.write,
+                };
+                let call = Call {
+                    id,
+                    process,
+                    session: ci as u64,
+                    kind,
+                    key: &key,
+                    value,
+                    invoke,
+                    level,
+                };
+                let op = call.record(now_ns(), &result);
+                if op.outcome == Outcome::Info {
+                    process += sessions;
+                }
+                rec.borrow_mut().ops.push(op);
+            }
+            Ok(())
+        });
+    }
+
+    let mut nemesis = Nemesis::new(scenario);
+    loop {
+        let now = sim.elapsed();
+        nemesis.apply_due(
+            now.as_millis() as u64,
+            now.as_nanos() as u64,
+            &mut sim,
+            &control,
+            &client_names,
+        );
+        if step(&mut sim)? {
+            break;
+        }
+    }
+
+    // Final phase: heal everything, let hints and repair settle, then read every key.
+    let healed_at = sim.elapsed();
+    nemesis.heal_all(
+        healed_at.as_nanos() as u64,
+        &mut sim,
+        &control,
+        &client_names,
+    );
+    let settle_until = healed_at + Duration::from_millis(scenario.settle_ms);
+    while sim.elapsed() < settle_until {
+        step(&mut sim)?;
+    }
+
+    let final_state: Shared<Map<String, serde_json::Value>> = Rc::default();
+    {
+        let scenario = scenario.clone();
+        let rec = recorder.clone();
+        let final_state = final_state.clone();
+        let final_session = scenario.clients.len() as u64;
+        sim.client("final", async move {
+            let client = Client::bind(&scenario.store).await?;
+            let mut process = final_session;
+            for k in 0..scenario.keys {
+                let key = scenario.key_name(k);
+                for n in 0..scenario.store.nodes {
+                    let id = rec.borrow_mut().next_id();
+                    let invoke = now_ns();
+                    let level = ConsistencyLevel::All;
+                    let result = client.get(NodeId(n as u16), &key, Some(level)).await;
+                    let call = Call {
+                        id,
+                        process,
+                        session: final_session,
+                        kind: OpKind::Get,
+                        key: &key,
+                        value: None,
+                        invoke,
+                        level,
+                    };
+                    let mut op = call.record(now_ns(), &result);
+                    op.extra.insert("phase".into(), json!("final"));
+                    if op.outcome == Outcome::Info {
+                        process += sessions;
+                    }
+                    rec.borrow_mut().ops.push(op);
+                }
+                // Each replica's own cell: what convergence is judged on.
+                let mut cells = Vec::new();
+                for node in client.replicas_of(&key, scenario.seed) {
+                    let cell = client.local_cell(node, &key).await;
+                    cells.push(json!({"node": node.0, "cell": cell_json(&cell)}));
+                }
+                final_state
+                    .borrow_mut()
+                    .insert(key, serde_json::Value::Array(cells));
+            }
+            Ok(())
+        });
+    }
+    while !step(&mut sim)? {}
+
+    let mut ops = std::mem::take(&mut recorder.borrow_mut().ops);
+    ops.sort_by_key(|o| o.id);
+    let mut history = History::new(ops);
+    history.extra.insert(
+        "scenario".into(),
+        serde_json::to_value(scenario).expect("a scenario always serializes"),
+    );
+    history.extra.insert(
+        "nemesis".into(),
+        serde_json::to_value(nemesis.log()).expect("nemesis entries always serialize"),
+    );
+    history.extra.insert(
+        "replicas".into(),
+        serde_json::Value::Object(std::mem::take(&mut *final_state.borrow_mut())),
+    );
+    Ok(RunOutput {
+        history,
+        simulated: sim.elapsed(),
+    })
+}
+
+/// One simulation step; true when every client has finished.
+fn step(sim: &mut turmoil::Sim<'_>) -> Result<bool, RunError> {
+    let done = sim.step().map_err(|e| RunError::Simulation {
+        at: sim.elapsed(),
+        message: e.to_string(),
+    })?;
+    if sim.elapsed() > SIMULATION_LIMIT {
+        return Err(RunError::Stuck(SIMULATION_LIMIT));
+    }
+    Ok(done)
+}
+
+/// A replica's cell as JSON: timestamp, writer and value (null for a tombstone).
+fn cell_json(cell: &Option<quorumlab::store::Cell>) -> serde_json::Value {
+    match cell {
+        None => serde_json::Value::Null,
+        Some(c) => json!({
+            "timestamp": c.timestamp,
+            "writer": c.writer.0,
+            "value": c.value,
+        }),
+    }
+}
+
+/// One client call, as the history will record it.
+struct Call<'a> {
+    id: u64,
+    process: u64,
+    session: u64,
+    kind: OpKind,
+    key: &'a str,
+    value: Option<i64>,
+    invoke: u64,
+    level: ConsistencyLevel,
+}
+
+impl Call<'_> {
+    /// The history op for this call's result, with the store's extra fields.
+    fn record(&self, complete: u64, result: &ClientResult) -> Op {
+        let mut op = Op::new(self.id, self.process, self.kind, self.key, self.invoke);
+        op.value = self.value.map(Value::Int);
+        match &result.outcome {
+            ClientOutcome::Ok { read } => {
+                op.outcome = Outcome::Ok;
+                op.complete = Some(complete);
+                if self.kind == OpKind::Get {
+                    op.read = read.map(Value::Int);
+                }
+            }
+            ClientOutcome::Fail { reason } => {
+                op.outcome = Outcome::Fail;
+                op.complete = Some(complete);
+                op.extra.insert("error".into(), json!(reason));
+            }
+            ClientOutcome::Info { reason } => {
+                // The outcome is unknown, so the op has no completion; when the client gave up
+                // is kept for the reader.
+                op.outcome = Outcome::Info;
+                op.extra.insert("error".into(), json!(reason));
+                op.extra.insert("gave_up".into(), json!(complete));
+            }
+        }
+        op.extra.insert("session".into(), json!(self.session));
+        op.extra
+            .insert("coordinator".into(), json!(result.coordinator.0));
+        op.extra.insert("cl".into(), json!(self.level.to_string()));
+        if let Some((ts, writer)) = result.timestamp {
+            op.extra.insert("timestamp".into(), json!(ts));
+            op.extra.insert("writer".into(), json!(writer.0));
+        }
+        if !result.replicas.is_empty() {
+            op.extra.insert(
+                "replicas".into(),
+                json!(result.replicas.iter().map(|n| n.0).collect::<Vec<_>>()),
+            );
+        }
+        op
+    }
+}

@@ -1,0 +1,306 @@
+//! A scenario: one serializable value that says everything a run does.
+//!
+//! The store's configuration, the simulated network, every client's planned operations, the
+//! fault schedule and the seed. Running the same scenario always produces the same history, byte
+//! for byte, so a saved scenario is a complete, replayable test case.
+//!
+//! Everything that refers to a node or a key does so by an index taken modulo the current node
+//! or key count. Shrinking can then remove nodes and keys without invalidating the rest.
+use quorumlab::store::StoreConfig;
+use serde::{Deserialize, Serialize};
+
+/// The schema tag written into every scenario.
+pub const SCENARIO_FORMAT: &str = "quorumlab-scenario/1";
+
+/// A complete, replayable test case.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Scenario {
+    /// Seeds turmoil (message latency, loss, host order) and the store's own randomness (ring
+    /// tokens). Never shrunk: the same seed with the same plan replays the same run.
+    pub seed: u64,
+    /// The store under test.
+    pub store: StoreConfig,
+    /// Latency of the simulated network.
+    pub network: NetworkConfig,
+    /// Number of distinct keys; an op's key index is taken modulo this.
+    pub keys: u32,
+    /// Every client's planned operations, run concurrently, each client one op at a time.
+    pub clients: Vec<ClientPlan>,
+    /// Faults, each starting at a point in simulated time and (except heal-style faults) lasting
+    /// for a window.
+    pub faults: Vec<Fault>,
+    /// Simulated milliseconds to wait after the workload, with every fault healed, before the
+    /// final reads (lets hints, repair and anti-entropy settle).
+    pub settle_ms: u64,
+}
+
+/// The simulated network's per-message latency, drawn between these bounds.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct NetworkConfig {
+    /// Minimum one-way latency in milliseconds. Default 1.
+    pub min_latency_ms: u64,
+    /// Maximum one-way latency in milliseconds. Default 5.
+    pub max_latency_ms: u64,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            min_latency_ms: 1,
+            max_latency_ms: 5,
+        }
+    }
+}
+
+/// One client's plan: a sequence of operations issued one after another, in `at_ms` order.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ClientPlan {
+    /// When set, every op goes to this node (index modulo the node count) as coordinator;
+    /// otherwise each op names its own.
+    pub sticky: Option<u16>,
+    /// The operations, in issue order.
+    pub ops: Vec<PlannedOp>,
+}
+
+/// One planned client operation. Values are not planned: every write gets a value unique in
+/// the run, so that each read names the write it saw.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlannedOp {
+    /// What the op does.
+    pub kind: PlannedKind,
+    /// The key, as an index modulo the scenario's key count.
+    pub key: u32,
+    /// The coordinator, as a node index modulo the node count (ignored for sticky clients).
+    pub coordinator: u16,
+    /// When the client issues the op, in simulated ms since the start of the run; if its
+    /// previous op is still in flight then, it issues this one as soon as that completes.
+    /// Absolute times (rather than gaps) keep the other ops in place when shrinking removes one.
+    pub at_ms: u32,
+}
+
+/// The kind of a planned operation.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PlannedKind {
+    /// Read the key.
+    Get,
+    /// Write a fresh, unique value.
+    Put,
+    /// Delete the key (write a tombstone).
+    Delete,
+}
+
+/// A fault and when it starts.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// Simulated milliseconds since the start of the run.
+    pub at_ms: u64,
+    /// What happens.
+    pub kind: FaultKind,
+}
+
+/// The faults the nemesis can inject. Node indices are taken modulo the node count.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(tag = "fault", rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Cut the nodes into two sides for a window; messages between sides are dropped.
+    Partition {
+        /// The shape of the cut.
+        shape: PartitionShape,
+        /// How long the partition lasts.
+        duration_ms: u64,
+    },
+    /// Crash a node (losing what its commit log had not synced) and restart it after a delay.
+    Crash {
+        /// The node.
+        node: u16,
+        /// How long it stays down.
+        down_ms: u64,
+    },
+    /// Drop messages between nodes at random for a window.
+    Loss {
+        /// Percentage of messages lost (1 to 100).
+        percent: u8,
+        /// How long the loss lasts.
+        duration_ms: u64,
+    },
+    /// Raise the maximum message latency between nodes for a window.
+    Latency {
+        /// The raised maximum one-way latency in milliseconds.
+        max_ms: u64,
+        /// How long the spike lasts.
+        duration_ms: u64,
+    },
+    /// Move one node's clock by an offset for a window (its timestamps skew).
+    Skew {
+        /// The node.
+        node: u16,
+        /// The offset in milliseconds, negative for a clock that runs behind.
+        offset_ms: i64,
+        /// How long the skew lasts.
+        duration_ms: u64,
+    },
+    /// Pause a node: hold every link to it for a window, then deliver what was held.
+    Pause {
+        /// The node.
+        node: u16,
+        /// How long it is paused.
+        duration_ms: u64,
+    },
+}
+
+/// How a partition cuts the cluster.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(tag = "shape", rename_all = "snake_case")]
+pub enum PartitionShape {
+    /// Two random halves: the nodes whose bit is set in `mask` (modulo the node count) on one
+    /// side, the rest on the other. A mask that puts every node on one side isolates node 0.
+    Halves {
+        /// Bit i set: node i is on the first side.
+        mask: u32,
+    },
+    /// One node cut off from all others.
+    Isolate {
+        /// The node.
+        node: u16,
+    },
+    /// Every node sees only its ring neighbours within distance n/2: each node sees a majority,
+    /// but no two nodes see the same majority.
+    Ring,
+    /// Two halves joined by one bridge node that sees both.
+    Bridge {
+        /// The bridge node.
+        node: u16,
+    },
+}
+
+impl FaultKind {
+    /// How long the fault lasts, in simulated milliseconds.
+    pub fn duration_ms(&self) -> u64 {
+        match *self {
+            FaultKind::Partition { duration_ms, .. }
+            | FaultKind::Loss { duration_ms, .. }
+            | FaultKind::Latency { duration_ms, .. }
+            | FaultKind::Skew { duration_ms, .. }
+            | FaultKind::Pause { duration_ms, .. } => duration_ms,
+            FaultKind::Crash { down_ms, .. } => down_ms,
+        }
+    }
+
+    /// A short name for tables and nemesis entries.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultKind::Partition { shape, .. } => match shape {
+                PartitionShape::Halves { .. } => "partition",
+                PartitionShape::Isolate { .. } => "isolate",
+                PartitionShape::Ring => "ring",
+                PartitionShape::Bridge { .. } => "bridge",
+            },
+            FaultKind::Crash { .. } => "crash",
+            FaultKind::Loss { .. } => "loss",
+            FaultKind::Latency { .. } => "latency",
+            FaultKind::Skew { .. } => "skew",
+            FaultKind::Pause { .. } => "pause",
+        }
+    }
+}
+
+/// The serialized form of a scenario file: the scenario under a format tag.
+#[derive(Serialize, Deserialize, Debug)]
+struct ScenarioFile {
+    format: String,
+    scenario: Scenario,
+}
+
+/// Why a scenario could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The JSON did not parse or did not have the scenario's shape.
+    #[error("not a valid scenario: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The format tag named something else.
+    #[error("unknown scenario format {found:?}, expected {SCENARIO_FORMAT:?}")]
+    Format {
+        /// The tag found.
+        found: String,
+    },
+    /// The store configuration is inconsistent.
+    #[error("invalid store configuration: {0}")]
+    Store(String),
+    /// The scenario itself is inconsistent.
+    #[error("invalid scenario: {0}")]
+    Invalid(String),
+}
+
+impl Scenario {
+    /// Total planned client operations.
+    pub fn op_count(&self) -> usize {
+        self.clients.iter().map(|c| c.ops.len()).sum()
+    }
+
+    /// Checks the scenario's internal consistency.
+    pub fn validate(&self) -> Result<(), ScenarioError> {
+        self.store
+            .validate()
+            .map_err(|e| ScenarioError::Store(e.to_string()))?;
+        if self.keys == 0 {
+            return Err(ScenarioError::Invalid("keys must be at least 1".into()));
+        }
+        if self.network.min_latency_ms > self.network.max_latency_ms {
+            return Err(ScenarioError::Invalid(format!(
+                "network min_latency_ms {} exceeds max_latency_ms {}",
+                self.network.min_latency_ms, self.network.max_latency_ms
+            )));
+        }
+        for (i, f) in self.faults.iter().enumerate() {
+            if let FaultKind::Loss { percent, .. } = f.kind {
+                if percent == 0 || percent > 100 {
+                    return Err(ScenarioError::Invalid(format!(
+                        "fault {i}: loss percent {percent} is outside 1..=100"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Serializes the scenario on its own, under its format tag.
+    pub fn to_json(&self) -> String {
+        let file = ScenarioFile {
+            format: SCENARIO_FORMAT.to_string(),
+            scenario: self.clone(),
+        };
+        let mut s = serde_json::to_string_pretty(&file).expect("a scenario always serializes");
+        s.push('\n');
+        s
+    }
+
+    /// Reads a scenario from a scenario file, or from any JSON object that carries a
+    /// `scenario` field (such as a saved history).
+    pub fn from_json(text: &str) -> Result<Scenario, ScenarioError> {
+        let value: serde_json::Value = serde_json::from_str(text)?;
+        if let Some(format) = value.get("format").and_then(|f| f.as_str()) {
+            if format != SCENARIO_FORMAT && !format.starts_with("quorumlab-history/") {
+                return Err(ScenarioError::Format {
+                    found: format.to_string(),
+                });
+            }
+        }
+        let scenario = value
+            .get("scenario")
+            .ok_or_else(|| ScenarioError::Invalid("no \"scenario\" field".into()))?;
+        let scenario: Scenario = serde_json::from_value(scenario.clone())?;
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    /// The node index an op or fault names, modulo the node count.
+    pub fn node(&self, index: u16) -> u16 {
+        index % self.store.nodes.max(1) as u16
+    }
+
+    /// The key name for a key index, modulo the key count.
+    pub fn key_name(&self, index: u32) -> String {
+        format!("k{}", index % self.keys.max(1))
+    }
+}

@@ -1,0 +1,474 @@
+//! proptest strategies for scenarios.
+//!
+//! A scenario is generated at the full size the user asked for (every client with all its ops,
+//! every node, every key) and shrinks from there: faults and ops are removed (in halves first,
+//! then one by one), clients are removed, windows shorten, ops move earlier, the key and node
+//! counts fall. The seed never shrinks: it is part of what makes the failure happen.
+use proptest::prelude::*;
+use proptest::strategy::{NewTree, ValueTree};
+use proptest::test_runner::TestRunner;
+use quorumlab::store::StoreConfig;
+
+use crate::scenario::{
+    ClientPlan, Fault, FaultKind, NetworkConfig, PartitionShape, PlannedKind, PlannedOp, Scenario,
+};
+
+/// The kinds of fault a scenario may draw from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaultChoice {
+    /// Random halves.
+    Partition,
+    /// One node cut off.
+    Isolate,
+    /// Majorities ring.
+    Ring,
+    /// Two halves joined by a bridge node.
+    Bridge,
+    /// Crash and restart.
+    Crash,
+    /// Message loss window.
+    Loss,
+    /// Latency spike window.
+    Latency,
+    /// Clock skew window.
+    Skew,
+    /// Paused node window.
+    Pause,
+}
+
+impl FaultChoice {
+    /// Every fault kind, in a fixed order.
+    pub const ALL: [FaultChoice; 9] = [
+        FaultChoice::Partition,
+        FaultChoice::Isolate,
+        FaultChoice::Ring,
+        FaultChoice::Bridge,
+        FaultChoice::Crash,
+        FaultChoice::Loss,
+        FaultChoice::Latency,
+        FaultChoice::Skew,
+        FaultChoice::Pause,
+    ];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultChoice::Partition => "partition",
+            FaultChoice::Isolate => "isolate",
+            FaultChoice::Ring => "ring",
+            FaultChoice::Bridge => "bridge",
+            FaultChoice::Crash => "crash",
+            FaultChoice::Loss => "loss",
+            FaultChoice::Latency => "latency",
+            FaultChoice::Skew => "skew",
+            FaultChoice::Pause => "pause",
+        }
+    }
+}
+
+/// Parses a comma-separated fault list: none, partition, isolate, ring, bridge, crash, loss,
+/// latency, skew, pause, or mixed (every kind except skew, which breaks timestamp order by
+/// design and is asked for by name).
+pub fn parse_fault_list(list: &str) -> Result<Vec<FaultChoice>, String> {
+    let mut out = Vec::new();
+    for word in list.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        match word {
+            "none" => {}
+            "mixed" => out.extend(FaultChoice::ALL.iter().filter(|f| **f != FaultChoice::Skew)),
+            w => match FaultChoice::ALL.iter().find(|f| f.name() == w) {
+                Some(f) => out.push(*f),
+                None => {
+                    return Err(format!(
+                        "unknown fault {w:?}; expected a comma-separated list of none, \
+                         partition, isolate, ring, bridge, crash, loss, latency, skew, pause, mixed"
+                    ))
+                }
+            },
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// What a generated scenario looks like, before shrinking.
+#[derive(Clone, Debug)]
+pub struct ScenarioShape {
+    /// The store configuration (its node count is the largest generated).
+    pub store: StoreConfig,
+    /// The network.
+    pub network: NetworkConfig,
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Total client ops, split evenly between clients.
+    pub ops: usize,
+    /// Number of keys.
+    pub keys: u32,
+    /// Fault kinds to draw from; empty for none.
+    pub faults: Vec<FaultChoice>,
+    /// Most faults in one scenario.
+    pub max_faults: usize,
+    /// Mean simulated ms a client thinks between ops; with the op count it sets how long the
+    /// workload runs.
+    pub think_ms: u32,
+    /// Percent of ops that are gets, puts and deletes (the rest).
+    pub get_percent: u8,
+    /// Percent of ops that are puts.
+    pub put_percent: u8,
+    /// Sticky coordinators (one per client) instead of one per op.
+    pub sticky: bool,
+    /// Settle time after the workload.
+    pub settle_ms: u64,
+}
+
+impl ScenarioShape {
+    /// Ops per client.
+    pub fn ops_per_client(&self) -> usize {
+        self.ops.div_ceil(self.clients.max(1))
+    }
+
+    /// The simulated span, in ms, over which faults are scheduled: about as long as the workload
+    /// runs (think time plus a few round trips per op).
+    pub fn horizon_ms(&self) -> u64 {
+        let per_op = self.think_ms as u64 + 4 * self.network.max_latency_ms.max(1);
+        (self.ops_per_client() as u64 * per_op).max(50)
+    }
+}
+
+/// The strategy for scenarios of a given shape.
+pub fn scenario(shape: &ScenarioShape) -> impl Strategy<Value = Scenario> {
+    let shape = shape.clone();
+    let nodes_max = shape.store.nodes;
+    let nodes_min = shape.store.rf.max(1).min(nodes_max);
+    let op = op_strategy(&shape);
+    let per_client = shape.ops_per_client();
+    let sticky = shape.sticky;
+    let client = (any::<u16>(), FullVec::new(op, per_client)).prop_map(move |(node, mut ops)| {
+        ops.sort_by_key(|o: &PlannedOp| o.at_ms);
+        ClientPlan {
+            sticky: sticky.then_some(node % 64),
+            ops,
+        }
+    });
+    let fault = fault_strategy(&shape);
+    let fault_count = if shape.faults.is_empty() {
+        0
+    } else {
+        shape.max_faults
+    };
+    let faults = FullVec::new(fault, fault_count);
+    (
+        any::<u64>().no_shrink(),
+        faults,
+        FullVec::new(client, shape.clients),
+        Down::new(1, shape.keys.max(1) as u64),
+        Down::new(nodes_min as u64, nodes_max as u64),
+    )
+        .prop_map(move |(seed, mut faults, clients, keys, nodes)| {
+            faults.sort_by_key(|f: &Fault| f.at_ms);
+            let mut store = shape.store.clone();
+            store.nodes = nodes as usize;
+            Scenario {
+                seed,
+                store,
+                network: shape.network.clone(),
+                keys: keys as u32,
+                clients,
+                faults,
+                settle_ms: shape.settle_ms,
+            }
+        })
+}
+
+fn op_strategy(shape: &ScenarioShape) -> impl Strategy<Value = PlannedOp> {
+    let (g, p) = (shape.get_percent as u32, shape.put_percent as u32);
+    let d = 100u32.saturating_sub(g + p);
+    // Weighted so that shrinking (toward the first arm) turns ops into gets.
+    let kind = prop_oneof![
+        g.max(1) => Just(PlannedKind::Get),
+        p.max(1) => Just(PlannedKind::Put),
+        d.max(if d == 0 { 0 } else { 1 }) => Just(PlannedKind::Delete),
+    ];
+    let horizon = shape.horizon_ms().min(u32::MAX as u64) as u32;
+    (kind, 0..shape.keys.max(1), any::<u16>(), 0..=horizon).prop_map(
+        |(kind, key, coordinator, at_ms)| PlannedOp {
+            kind,
+            key,
+            coordinator: coordinator % 64,
+            at_ms,
+        },
+    )
+}
+
+fn fault_strategy(shape: &ScenarioShape) -> BoxedStrategy<Fault> {
+    let horizon = shape.horizon_ms();
+    let window = move || 10..=(horizon / 2).max(11);
+    let choices: Vec<BoxedStrategy<FaultKind>> = shape
+        .faults
+        .iter()
+        .map(|choice| -> BoxedStrategy<FaultKind> {
+            match choice {
+                FaultChoice::Partition => (any::<u32>(), window())
+                    .prop_map(|(mask, duration_ms)| FaultKind::Partition {
+                        shape: PartitionShape::Halves { mask },
+                        duration_ms,
+                    })
+                    .boxed(),
+                FaultChoice::Isolate => (0u16..64, window())
+                    .prop_map(|(node, duration_ms)| FaultKind::Partition {
+                        shape: PartitionShape::Isolate { node },
+                        duration_ms,
+                    })
+                    .boxed(),
+                FaultChoice::Ring => window()
+                    .prop_map(|duration_ms| FaultKind::Partition {
+                        shape: PartitionShape::Ring,
+                        duration_ms,
+                    })
+                    .boxed(),
+                FaultChoice::Bridge => (0u16..64, window())
+                    .prop_map(|(node, duration_ms)| FaultKind::Partition {
+                        shape: PartitionShape::Bridge { node },
+                        duration_ms,
+                    })
+                    .boxed(),
+                FaultChoice::Crash => (0u16..64, window())
+                    .prop_map(|(node, down_ms)| FaultKind::Crash { node, down_ms })
+                    .boxed(),
+                FaultChoice::Loss => (10u8..=60, window())
+                    .prop_map(|(percent, duration_ms)| FaultKind::Loss {
+                        percent,
+                        duration_ms,
+                    })
+                    .boxed(),
+                FaultChoice::Latency => (20u64..=200, window())
+                    .prop_map(|(max_ms, duration_ms)| FaultKind::Latency {
+                        max_ms,
+                        duration_ms,
+                    })
+                    .boxed(),
+                FaultChoice::Skew => (0u16..64, 10i64..=500, any::<bool>(), window())
+                    .prop_map(|(node, ms, behind, duration_ms)| FaultKind::Skew {
+                        node,
+                        offset_ms: if behind { -ms } else { ms },
+                        duration_ms,
+                    })
+                    .boxed(),
+                FaultChoice::Pause => (0u16..64, window())
+                    .prop_map(|(node, duration_ms)| FaultKind::Pause { node, duration_ms })
+                    .boxed(),
+            }
+        })
+        .collect();
+    if choices.is_empty() {
+        // Never drawn (the fault count is zero), but a strategy must exist.
+        return Just(Fault {
+            at_ms: 0,
+            kind: FaultKind::Loss {
+                percent: 1,
+                duration_ms: 0,
+            },
+        })
+        .boxed();
+    }
+    (0..=horizon, proptest::strategy::Union::new(choices))
+        .prop_map(|(at_ms, kind)| Fault { at_ms, kind })
+        .boxed()
+}
+
+/// A vector generated at exactly `len` elements that shrinks by removing elements (halves,
+/// then quarters, down to single elements) and then by shrinking each element.
+#[derive(Clone, Debug)]
+pub struct FullVec<S> {
+    element: S,
+    len: usize,
+}
+
+impl<S> FullVec<S> {
+    /// A vector of exactly `len` elements drawn from `element`.
+    pub fn new(element: S, len: usize) -> Self {
+        Self { element, len }
+    }
+}
+
+impl<S: Strategy> Strategy for FullVec<S> {
+    type Tree = FullVecTree<S::Tree>;
+    type Value = Vec<S::Value>;
+
+    fn new_tree(&self, runner: &mut TestRunner) -> NewTree<Self> {
+        let elements = (0..self.len)
+            .map(|_| self.element.new_tree(runner))
+            .collect::<Result<Vec<_>, _>>()?;
+        let len = elements.len();
+        Ok(FullVecTree {
+            included: vec![true; len],
+            elements,
+            phase: Phase::Delete {
+                chunk: (len / 2).max(1),
+                at: 0,
+            },
+            last: None,
+            saved: Vec::new(),
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Phase {
+    Delete { chunk: usize, at: usize },
+    Shrink { at: usize },
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    Deleted { from: usize, to: usize },
+    Shrunk { at: usize },
+}
+
+/// The value tree of [`FullVec`].
+#[derive(Clone, Debug)]
+pub struct FullVecTree<T> {
+    elements: Vec<T>,
+    included: Vec<bool>,
+    phase: Phase,
+    last: Option<Step>,
+    /// Which elements of the last deleted range were included before, to restore them.
+    saved: Vec<bool>,
+}
+
+impl<T: ValueTree> ValueTree for FullVecTree<T> {
+    type Value = Vec<T::Value>;
+
+    fn current(&self) -> Self::Value {
+        self.elements
+            .iter()
+            .zip(&self.included)
+            .filter(|(_, &inc)| inc)
+            .map(|(e, _)| e.current())
+            .collect()
+    }
+
+    fn simplify(&mut self) -> bool {
+        let len = self.elements.len();
+        loop {
+            match self.phase {
+                Phase::Delete { chunk, at } => {
+                    if at >= len {
+                        self.phase = if chunk > 1 {
+                            Phase::Delete {
+                                chunk: chunk / 2,
+                                at: 0,
+                            }
+                        } else {
+                            Phase::Shrink { at: 0 }
+                        };
+                        continue;
+                    }
+                    let to = (at + chunk).min(len);
+                    self.phase = Phase::Delete { chunk, at: to };
+                    if self.included[at..to].iter().any(|&i| i) {
+                        self.saved = self.included[at..to].to_vec();
+                        self.included[at..to].fill(false);
+                        self.last = Some(Step::Deleted { from: at, to });
+                        return true;
+                    }
+                }
+                Phase::Shrink { at } => {
+                    if at >= len {
+                        return false;
+                    }
+                    if self.included[at] && self.elements[at].simplify() {
+                        self.last = Some(Step::Shrunk { at });
+                        return true;
+                    }
+                    self.phase = Phase::Shrink { at: at + 1 };
+                }
+            }
+        }
+    }
+
+    fn complicate(&mut self) -> bool {
+        match self.last.take() {
+            None => false,
+            Some(Step::Deleted { from, to }) => {
+                for (i, was) in (from..to).zip(std::mem::take(&mut self.saved)) {
+                    self.included[i] = was;
+                }
+                true
+            }
+            Some(Step::Shrunk { at }) => {
+                if self.elements[at].complicate() {
+                    self.last = Some(Step::Shrunk { at });
+                    true
+                } else {
+                    // This element cannot be shrunk further in this direction: move on.
+                    self.phase = Phase::Shrink { at: at + 1 };
+                    false
+                }
+            }
+        }
+    }
+}
+
+/// An integer generated at its maximum that shrinks toward its minimum by binary search.
+#[derive(Clone, Copy, Debug)]
+pub struct Down {
+    lo: u64,
+    hi: u64,
+}
+
+impl Down {
+    /// Generates `hi`, shrinks toward `lo`.
+    pub fn new(lo: u64, hi: u64) -> Self {
+        Self { lo: lo.min(hi), hi }
+    }
+}
+
+impl Strategy for Down {
+    type Tree = DownTree;
+    type Value = u64;
+
+    fn new_tree(&self, _: &mut TestRunner) -> NewTree<Self> {
+        Ok(DownTree {
+            lo: self.lo,
+            curr: self.hi,
+            hi: self.hi,
+        })
+    }
+}
+
+/// The value tree of [`Down`]: `lo` is the smallest value not yet known to pass, `hi` the
+/// smallest known to fail.
+#[derive(Clone, Copy, Debug)]
+pub struct DownTree {
+    lo: u64,
+    curr: u64,
+    hi: u64,
+}
+
+impl ValueTree for DownTree {
+    type Value = u64;
+
+    fn current(&self) -> u64 {
+        self.curr
+    }
+
+    fn simplify(&mut self) -> bool {
+        if self.lo >= self.hi {
+            return false;
+        }
+        self.hi = self.curr;
+        self.curr = self.lo + (self.hi - self.lo) / 2;
+        self.curr != self.hi
+    }
+
+    fn complicate(&mut self) -> bool {
+        if self.curr >= self.hi {
+            return false;
+        }
+        self.lo = self.curr + 1;
+        self.curr = self.lo + (self.hi - self.lo) / 2;
+        true
+    }
+}
