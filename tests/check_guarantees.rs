@@ -19,7 +19,11 @@ fn h(lines: &[&str]) -> History {
             op["complete"] = comp.parse::<u64>().unwrap().into();
         }
         let val = |s: &str| -> serde_json::Value {
-            if s == "null" { serde_json::Value::Null } else { s.parse::<i64>().unwrap().into() }
+            if s == "null" {
+                serde_json::Value::Null
+            } else {
+                s.parse::<i64>().unwrap().into()
+            }
         };
         match kind {
             "put" => op["value"] = val(v),
@@ -81,8 +85,16 @@ fn overlapping_writes_do_not_supersede_each_other() {
 fn reading_absent_after_a_completed_put_is_stale_unless_a_delete_explains_it() {
     let stale_read = h(&["1 0 put x 1 0 10", "2 1 get x null 20 30"]);
     let v = one(stale::check(&stale_read).unwrap());
-    assert!(v.sentence.contains("the initial (absent) state"), "{}", v.sentence);
-    let deleted = h(&["1 0 put x 1 0 10", "2 0 delete x - 12 15", "3 1 get x null 20 30"]);
+    assert!(
+        v.sentence.contains("the initial (absent) state"),
+        "{}",
+        v.sentence
+    );
+    let deleted = h(&[
+        "1 0 put x 1 0 10",
+        "2 0 delete x - 12 15",
+        "3 1 get x null 20 30",
+    ]);
     assert!(stale::check(&deleted).unwrap().is_empty());
 }
 
@@ -90,17 +102,29 @@ fn reading_absent_after_a_completed_put_is_stale_unless_a_delete_explains_it() {
 fn reading_a_value_nobody_wrote_or_from_the_future_is_a_violation() {
     let garbage = h(&["1 0 put x 1 0 10", "2 1 get x 7 20 30"]);
     let v = one(stale::check(&garbage).unwrap());
-    assert!(v.sentence.contains("no write which may have taken effect"), "{}", v.sentence);
+    assert!(
+        v.sentence.contains("no write which may have taken effect"),
+        "{}",
+        v.sentence
+    );
     let failed = h(&["1 0 put x 1 0 10 fail", "2 1 get x 1 20 30"]);
     assert_eq!(stale::check(&failed).unwrap().len(), 1);
     let future = h(&["1 0 put x 3 60 70", "2 1 get x 3 40 50"]);
     let v = one(stale::check(&future).unwrap());
-    assert!(v.sentence.contains("began only after the read completed"), "{}", v.sentence);
+    assert!(
+        v.sentence.contains("began only after the read completed"),
+        "{}",
+        v.sentence
+    );
 }
 
 #[test]
 fn an_info_write_may_be_read_at_any_time_after_it_began() {
-    let hist = h(&["1 0 put x 1 0 0 info", "2 1 get x 1 500 510", "3 2 get x null 520 530"]);
+    let hist = h(&[
+        "1 0 put x 1 0 0 info",
+        "2 1 get x 1 500 510",
+        "3 2 get x null 520 530",
+    ]);
     assert!(stale::check(&hist).unwrap().is_empty());
 }
 
@@ -146,17 +170,27 @@ fn read_your_writes_allows_newer_and_concurrent_writes_of_others() {
     ]);
     assert!(session::read_your_writes(&hist).unwrap().is_empty());
     let superseded = h(&["1 1 put x 5 0 5", "2 0 put x 6 10 15", "3 0 get x 5 20 30"]);
-    assert_eq!(one(session::read_your_writes(&superseded).unwrap()).ops, vec![3, 2, 1]);
+    assert_eq!(
+        one(session::read_your_writes(&superseded).unwrap()).ops,
+        vec![3, 2, 1]
+    );
 }
 
 #[test]
 fn a_session_continues_across_renumbered_clients() {
     // Client 0 gave up on an op and continued as client 7; the session field ties them.
-    let mut hist = h(&["1 0 put x 1 0 10", "2 0 put x 9 12 0 info", "3 7 get x null 20 30"]);
+    let mut hist = h(&[
+        "1 0 put x 1 0 10",
+        "2 0 put x 9 12 0 info",
+        "3 7 get x null 20 30",
+    ]);
     for op in &mut hist.ops {
         op.extra.insert("session".into(), 0.into());
     }
-    assert_eq!(one(session::read_your_writes(&hist).unwrap()).ops, vec![3, 1]);
+    assert_eq!(
+        one(session::read_your_writes(&hist).unwrap()).ops,
+        vec![3, 1]
+    );
 }
 
 #[test]
@@ -169,7 +203,12 @@ fn monotonic_reads_breaks_when_a_later_read_goes_back_in_time() {
     ]);
     let v = one(session::monotonic_reads(&hist).unwrap());
     assert_eq!(v.ops, vec![4, 3, 2, 1]);
-    assert!(v.sentence.starts_with("get#4 by client 0 [50..60] read 1 saw put#1"), "{}", v.sentence);
+    assert!(
+        v.sentence
+            .starts_with("get#4 by client 0 [50..60] read 1 saw put#1"),
+        "{}",
+        v.sentence
+    );
     let forward = h(&[
         "1 1 put x 1 0 5",
         "2 1 put x 2 10 20",
@@ -202,10 +241,22 @@ fn monotonic_writes_uses_the_store_version_order() {
 
 #[test]
 fn monotonic_writes_uses_the_final_state_without_timestamps() {
-    let broken = h(&["1 0 put x 1 0 10", "2 0 put x 2 20 30", "3 9 get x 1 100 110 ok - - final"]);
+    let broken = h(&[
+        "1 0 put x 1 0 10",
+        "2 0 put x 2 20 30",
+        "3 9 get x 1 100 110 ok - - final",
+    ]);
     let v = one(session::monotonic_writes(&broken).unwrap());
-    assert!(v.sentence.contains("settled on the earlier write"), "{}", v.sentence);
-    let kept = h(&["1 0 put x 1 0 10", "2 0 put x 2 20 30", "3 9 get x 2 100 110 ok - - final"]);
+    assert!(
+        v.sentence.contains("settled on the earlier write"),
+        "{}",
+        v.sentence
+    );
+    let kept = h(&[
+        "1 0 put x 1 0 10",
+        "2 0 put x 2 20 30",
+        "3 9 get x 2 100 110 ok - - final",
+    ]);
     assert!(session::monotonic_writes(&kept).unwrap().is_empty());
 }
 
@@ -268,7 +319,11 @@ fn convergence_breaks_when_an_acknowledged_write_is_lost() {
     );
     let v = one(convergence::check(&hist).unwrap());
     assert_eq!(v.ops, vec![2, 1]);
-    assert!(v.sentence.starts_with("acknowledged put#2 of 2"), "{}", v.sentence);
+    assert!(
+        v.sentence.starts_with("acknowledged put#2 of 2"),
+        "{}",
+        v.sentence
+    );
 }
 
 #[test]

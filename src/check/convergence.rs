@@ -43,29 +43,44 @@ fn parse_cell(key: &str, v: &serde_json::Value) -> Result<Option<Cell>, Converge
     if v.is_null() {
         return Ok(None);
     }
-    let timestamp = v.get("timestamp").and_then(|t| t.as_i64()).ok_or_else(|| bad("cell without integer timestamp"))?;
-    let writer = v.get("writer").and_then(|t| t.as_i64()).ok_or_else(|| bad("cell without integer writer"))?;
+    let timestamp = v
+        .get("timestamp")
+        .and_then(|t| t.as_i64())
+        .ok_or_else(|| bad("cell without integer timestamp"))?;
+    let writer = v
+        .get("writer")
+        .and_then(|t| t.as_i64())
+        .ok_or_else(|| bad("cell without integer writer"))?;
     let value = match v.get("value") {
         None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::Number(n)) => Some(Value::Int(n.as_i64().ok_or_else(|| bad("value is not an integer"))?)),
+        Some(serde_json::Value::Number(n)) => Some(Value::Int(
+            n.as_i64().ok_or_else(|| bad("value is not an integer"))?,
+        )),
         Some(serde_json::Value::String(s)) => Some(Value::Str(s.clone())),
         Some(_) => return Err(bad("value is neither integer, string nor null")),
     };
-    Ok(Some(Cell { timestamp, writer, value }))
+    Ok(Some(Cell {
+        timestamp,
+        writer,
+        value,
+    }))
 }
 
 /// The write a final cell holds, if it can be named.
 fn cell_source(k: &KeyOps<'_>, cell: &Option<Cell>) -> Option<Source> {
     match cell {
         None => Some(Source::Initial),
-        Some(c) => k.writes.iter().position(|w| match (&c.value, w.kind) {
-            (Some(v), OpKind::Put) => w.value.as_ref() == Some(v),
-            (None, OpKind::Delete) => {
-                super::observe::version(w) == Some((c.timestamp, c.writer))
-            }
-            _ => false,
-        })
-        .map(Source::Write),
+        Some(c) => k
+            .writes
+            .iter()
+            .position(|w| match (&c.value, w.kind) {
+                (Some(v), OpKind::Put) => w.value.as_ref() == Some(v),
+                (None, OpKind::Delete) => {
+                    super::observe::version(w) == Some((c.timestamp, c.writer))
+                }
+                _ => false,
+            })
+            .map(Source::Write),
     }
 }
 
@@ -79,17 +94,24 @@ pub fn check(history: &History) -> Result<Vec<Violation>, ConvergenceError> {
     let keys = by_key(history)?;
     let mut out = Vec::new();
     for (key, entries) in states {
-        let entries = entries.as_array().ok_or_else(|| ConvergenceError::BadReplicaStates {
-            key: key.clone(),
-            reason: "not a list of replica entries".into(),
-        })?;
+        let entries = entries
+            .as_array()
+            .ok_or_else(|| ConvergenceError::BadReplicaStates {
+                key: key.clone(),
+                reason: "not a list of replica entries".into(),
+            })?;
         let mut cells = Vec::new();
         for e in entries {
-            let node = e.get("node").and_then(|n| n.as_u64()).ok_or_else(|| ConvergenceError::BadReplicaStates {
-                key: key.clone(),
-                reason: "entry without integer node".into(),
+            let node = e.get("node").and_then(|n| n.as_u64()).ok_or_else(|| {
+                ConvergenceError::BadReplicaStates {
+                    key: key.clone(),
+                    reason: "entry without integer node".into(),
+                }
             })?;
-            cells.push((node, parse_cell(key, e.get("cell").unwrap_or(&serde_json::Value::Null))?));
+            cells.push((
+                node,
+                parse_cell(key, e.get("cell").unwrap_or(&serde_json::Value::Null))?,
+            ));
         }
         let k = keys.iter().find(|k| k.key == key);
         let show = |c: &Option<Cell>| match (c, k) {
@@ -129,11 +151,16 @@ pub fn check(history: &History) -> Result<Vec<Violation>, ConvergenceError> {
         {
             out.push(Violation {
                 key: key.clone(),
-                ops: [lost.id].into_iter().chain(source.and_then(|s| k.op(s)).map(|o| o.id)).collect(),
+                ops: [lost.id]
+                    .into_iter()
+                    .chain(source.and_then(|s| k.op(s)).map(|o| o.id))
+                    .collect(),
                 sentence: format!(
                     "acknowledged {} was lost: key {key:?} settled on {}, which completed before \
                      that write began",
-                    k.describe(Source::Write(k.writes.iter().position(|w| w.id == lost.id).unwrap_or(0))),
+                    k.describe(Source::Write(
+                        k.writes.iter().position(|w| w.id == lost.id).unwrap_or(0)
+                    )),
                     show(&winner)
                 ),
             });

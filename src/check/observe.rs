@@ -136,10 +136,18 @@ impl<'h> KeyOps<'h> {
     /// taken effect wrote.
     pub fn sources(&self, read: &Op) -> Vec<Source> {
         match &read.read {
-            Some(v) => self.by_value.get(v).map(|&i| vec![Source::Write(i)]).unwrap_or_default(),
+            Some(v) => self
+                .by_value
+                .get(v)
+                .map(|&i| vec![Source::Write(i)])
+                .unwrap_or_default(),
             None => {
                 if let Some(ver) = version(read) {
-                    if let Some(&d) = self.deletes.iter().find(|&&d| version(self.writes[d]) == Some(ver)) {
+                    if let Some(&d) = self
+                        .deletes
+                        .iter()
+                        .find(|&&d| version(self.writes[d]) == Some(ver))
+                    {
                         return vec![Source::Write(d)];
                     }
                 }
@@ -195,7 +203,10 @@ pub fn by_key(history: &History) -> Result<Vec<KeyOps<'_>>, ObserveError> {
                 }
             }
             OpKind::Append | OpKind::Cas => {
-                return Err(ObserveError::Unsupported { op: op.name(), kind: op.kind })
+                return Err(ObserveError::Unsupported {
+                    op: op.name(),
+                    kind: op.kind,
+                })
             }
         }
     }

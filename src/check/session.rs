@@ -14,13 +14,19 @@
 use std::collections::BTreeMap;
 
 use super::guarantee::Violation;
-use super::observe::{by_key, completed, invoked, is_final, session, version, KeyOps, ObserveError, Source};
+use super::observe::{
+    by_key, completed, invoked, is_final, session, version, KeyOps, ObserveError, Source,
+};
 use crate::history::{History, Op, OpKind, Outcome};
 
 /// A key's ops grouped by session, each in invocation order.
 fn sessions<'h>(k: &KeyOps<'h>, history: &'h History) -> BTreeMap<u64, Vec<&'h Op>> {
     let mut out: BTreeMap<u64, Vec<&Op>> = BTreeMap::new();
-    for op in history.ops.iter().filter(|o| o.key == k.key && o.outcome == Outcome::Ok) {
+    for op in history
+        .ops
+        .iter()
+        .filter(|o| o.key == k.key && o.outcome == Outcome::Ok)
+    {
         out.entry(session(op)).or_default().push(op);
     }
     for ops in out.values_mut() {
@@ -30,7 +36,12 @@ fn sessions<'h>(k: &KeyOps<'h>, history: &'h History) -> BTreeMap<u64, Vec<&'h O
 }
 
 fn write_source(k: &KeyOps<'_>, op: &Op) -> Source {
-    Source::Write(k.writes.iter().position(|w| w.id == op.id).unwrap_or(usize::MAX))
+    Source::Write(
+        k.writes
+            .iter()
+            .position(|w| w.id == op.id)
+            .unwrap_or(usize::MAX),
+    )
 }
 
 /// Every read-your-writes violation.
@@ -55,7 +66,10 @@ pub fn read_your_writes(history: &History) -> Result<Vec<Violation>, ObserveErro
                 if sources.iter().all(superseded) {
                     out.push(Violation {
                         key: k.key.to_string(),
-                        ops: [op.id, wc.id].into_iter().chain(k.op(sources[0]).map(|o| o.id)).collect(),
+                        ops: [op.id, wc.id]
+                            .into_iter()
+                            .chain(k.op(sources[0]).map(|o| o.id))
+                            .collect(),
                         sentence: format!(
                             "{} saw {}, but the same client's {} began after that write completed",
                             op.describe(),
@@ -84,7 +98,11 @@ pub fn monotonic_reads(history: &History) -> Result<Vec<Violation>, ObserveError
                     continue;
                 }
                 if let Some((floor, earlier, seen)) = high {
-                    let latest_end = sources.iter().map(|&s| completed(k.op(s))).max().unwrap_or(i128::MIN);
+                    let latest_end = sources
+                        .iter()
+                        .map(|&s| completed(k.op(s)))
+                        .max()
+                        .unwrap_or(i128::MIN);
                     if latest_end < floor {
                         out.push(Violation {
                             key: k.key.to_string(),
@@ -132,7 +150,11 @@ pub fn monotonic_writes(history: &History) -> Result<Vec<Violation>, ObserveErro
     for k in by_key(history)? {
         let settled = final_source(&k);
         for ops in sessions(&k, history).values() {
-            let writes: Vec<&Op> = ops.iter().copied().filter(|o| o.kind != OpKind::Get).collect();
+            let writes: Vec<&Op> = ops
+                .iter()
+                .copied()
+                .filter(|o| o.kind != OpKind::Get)
+                .collect();
             for (i, &w1) in writes.iter().enumerate() {
                 for &w2 in &writes[i + 1..] {
                     let reason = match (version(w1), version(w2)) {
@@ -170,9 +192,15 @@ pub fn writes_follow_reads(history: &History) -> Result<Vec<Violation>, ObserveE
     for k in by_key(history)? {
         let settled = final_source(&k);
         for ops in sessions(&k, history).values() {
-            for (i, &r) in ops.iter().enumerate().filter(|(_, o)| o.kind == OpKind::Get) {
+            for (i, &r) in ops
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| o.kind == OpKind::Get)
+            {
                 let sources = k.sources(r);
-                let [seen @ Source::Write(_)] = sources[..] else { continue };
+                let [seen @ Source::Write(_)] = sources[..] else {
+                    continue;
+                };
                 let Some(w) = ops[i + 1..].iter().copied().find(|o| o.kind != OpKind::Get) else {
                     continue;
                 };

@@ -52,7 +52,11 @@ impl<'h> Completed<'h> {
             }
             prefix_max.push(best);
         }
-        Completed { writes, key, prefix_max }
+        Completed {
+            writes,
+            key,
+            prefix_max,
+        }
     }
 
     /// The latest-invoked acknowledged write that completed before `t`.
@@ -67,7 +71,10 @@ impl<'h> Completed<'h> {
     /// How many acknowledged writes completed before `t` and began after `after`.
     fn count_between(&self, after: i128, t: u64) -> usize {
         let n = self.writes.partition_point(|w| w.0 < t);
-        self.writes[..n].iter().filter(|w| w.1 as i128 > after).count()
+        self.writes[..n]
+            .iter()
+            .filter(|w| w.1 as i128 > after)
+            .count()
     }
 }
 
@@ -175,6 +182,10 @@ pub fn staleness(history: &History) -> Result<Staleness, ObserveError> {
             s.max_behind = s.max_behind.max(behind);
         }
     }
-    s.rate = if s.reads == 0 { 0.0 } else { s.stale as f64 / s.reads as f64 };
+    s.rate = if s.reads == 0 {
+        0.0
+    } else {
+        s.stale as f64 / s.reads as f64
+    };
     Ok(s)
 }

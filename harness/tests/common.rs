@@ -1,0 +1,103 @@
+//! Shared helpers for the harness tests.
+#![allow(dead_code)]
+
+use quorumlab::check::Guarantee;
+use quorumlab::store::{ConsistencyLevel, FsyncPolicy, ReadRepair, StoreConfig};
+use quorumlab_harness::case::{case_path, replay_command};
+use quorumlab_harness::explore::{explore, ExploreOptions, Outcome, Quiet};
+use quorumlab_harness::scenario::NetworkConfig;
+use quorumlab_harness::strategy::{FaultChoice, ScenarioShape};
+
+/// Cases per property: PROPTEST_CASES when set, else a modest default that keeps `cargo test`
+/// quick.
+pub fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The search seed: QUORUMLAB_SEED when set (ci/deep derives it from the commit), else fixed.
+pub fn search_seed(default: u64) -> u64 {
+    std::env::var("QUORUMLAB_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A shape with the given store and faults, 4 clients and `ops` ops over 3 keys.
+pub fn shape(store: StoreConfig, faults: &[FaultChoice], ops: usize) -> ScenarioShape {
+    ScenarioShape {
+        store,
+        network: NetworkConfig::default(),
+        clients: 4,
+        ops,
+        keys: 3,
+        faults: faults.to_vec(),
+        max_faults: 3,
+        think_ms: 10,
+        get_percent: 50,
+        put_percent: 40,
+        sticky: false,
+        settle_ms: 2000,
+    }
+}
+
+/// RF 3 at quorum/quorum with blocking read repair and fsync always: a configuration that
+/// should be linearizable for plain reads and writes.
+pub fn quorum_store() -> StoreConfig {
+    StoreConfig {
+        read: ConsistencyLevel::Quorum,
+        write: ConsistencyLevel::Quorum,
+        read_repair: ReadRepair::Blocking,
+        fsync: FsyncPolicy::Always,
+        ..StoreConfig::default()
+    }
+}
+
+/// Explores and fails the test with a saved case and its replay command on a violation.
+pub fn expect_to_hold(
+    name: &str,
+    shape: ScenarioShape,
+    expect: &[Guarantee],
+    cases: u32,
+    seed: u64,
+) {
+    let options = ExploreOptions {
+        shape,
+        expect: expect.to_vec(),
+        cases,
+        seed,
+        max_shrink_iters: 500,
+    };
+    match explore(&options, &Quiet) {
+        Ok(Outcome::Held { cases }) => {
+            eprintln!("{name}: held in {cases} cases (QUORUMLAB_SEED={seed})")
+        }
+        Ok(Outcome::Found {
+            case,
+            cases_to_failure,
+            ..
+        }) => {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../histories");
+            let broken = case.judgement.violated()[0];
+            let path = case_path(&dir, broken, name, case.scenario.seed);
+            case.save(&path).expect("saving the failing case");
+            let sentences: Vec<String> = case
+                .judgement
+                .findings
+                .values()
+                .filter_map(|f| f.sentence.clone())
+                .collect();
+            panic!(
+                "{name}: {broken} violated after {cases_to_failure} cases (QUORUMLAB_SEED={seed}, \
+                 scenario seed {}):\n  {}\nsaved: {}\nreplay: {}",
+                case.scenario.seed,
+                sentences.join("\n  "),
+                path.display(),
+                replay_command(&path)
+            );
+        }
+        Err(e) => panic!("{name}: the run failed (QUORUMLAB_SEED={seed}): {e}"),
+    }
+}
