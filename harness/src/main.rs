@@ -25,6 +25,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    reset_sigpipe();
     cli::init_logging();
     let args = Cli::parse();
     match args.command {
@@ -32,5 +33,15 @@ fn main() -> ExitCode {
         Command::Run(a) => cli::run::run(a),
         Command::Explore(a) => cli::explore::run(a),
         Command::Replay(a) => cli::replay::run(a),
+    }
+}
+
+/// Rust ignores SIGPIPE, so printing to a closed pipe (`quorumlab run | head`) would panic;
+/// restoring the default makes the process end quietly as other command-line tools do.
+fn reset_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal disposition to SIG_DFL at startup, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
