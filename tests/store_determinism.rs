@@ -94,7 +94,10 @@ fn same_seed_gives_the_same_trace_in_two_processes() {
     let dir = std::env::temp_dir();
     let mut traces = Vec::new();
     for run in 0..2 {
-        let path = dir.join(format!("quorumlab-store-trace-{}-{run}.jsonl", std::process::id()));
+        let path = dir.join(format!(
+            "quorumlab-store-trace-{}-{run}.jsonl",
+            std::process::id()
+        ));
         let status = Command::new(&exe)
             .args(["--exact", TEST, "--test-threads=1", "--nocapture"])
             .env(ENV, &path)
@@ -106,12 +109,19 @@ fn same_seed_gives_the_same_trace_in_two_processes() {
     }
     assert!(traces[0].len() > 10_000, "trace too small to mean anything");
     if traces[0] != traces[1] {
-        let (a, b) = (String::from_utf8_lossy(&traces[0]), String::from_utf8_lossy(&traces[1]));
+        let (a, b) = (
+            String::from_utf8_lossy(&traces[0]),
+            String::from_utf8_lossy(&traces[1]),
+        );
         let line = a.lines().zip(b.lines()).position(|(x, y)| x != y);
         panic!("traces differ (first differing line: {line:?})");
     }
     let text = String::from_utf8_lossy(&traces[0]);
-    for needle in ["\"event\":\"start\"", "\"event\":\"applied\"", "\"event\":\"down\""] {
+    for needle in [
+        "\"event\":\"start\"",
+        "\"event\":\"applied\"",
+        "\"event\":\"down\"",
+    ] {
         assert!(text.contains(needle), "trace lacks {needle}");
     }
 }

@@ -32,6 +32,8 @@
 //! Determinism: given the same seed, configuration, workload and turmoil settings, the event
 //! trace ([`ClusterControl::trace_jsonl`]) is byte-identical from run to run.
 
+#![deny(missing_docs)]
+
 pub mod antientropy;
 pub mod cell;
 pub mod client;

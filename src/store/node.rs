@@ -428,3 +428,160 @@ impl Node {
         self.tracing
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::config::ConsistencyLevel;
+    use crate::store::message::{Op, ReplyOutcome};
+
+    fn addr(i: u16) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, i as u8 + 1], 7000))
+    }
+
+    fn now(ms: u64) -> Now {
+        Now {
+            mono: ms * 1000,
+            wall: (ms * 1000) as i64,
+        }
+    }
+
+    fn node(id: u16, config: &StoreConfig) -> Node {
+        let peers = (0..config.nodes as u16).map(addr).collect();
+        let mut n = Node::new(
+            NodeId(id),
+            config.clone(),
+            1,
+            peers,
+            Recovered::default(),
+            Counters::default(),
+            true,
+            now(0),
+        );
+        n.handle(Input::Start, now(0));
+        n
+    }
+
+    fn sent(fx: &[Effect]) -> Vec<(SocketAddr, Message)> {
+        fx.iter()
+            .filter_map(|e| match e {
+                Effect::Send { to, bytes } => Some((*to, Message::decode(bytes).unwrap())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A write at `all` driven by hand: the coordinator logs and syncs its own replica before
+    /// sending, answers only after every replica acked, and a replica appends and syncs before
+    /// its ack.
+    #[test]
+    fn write_path_without_a_network() {
+        let config = StoreConfig {
+            fsync: FsyncPolicy::Always,
+            ..StoreConfig::default()
+        };
+        let ring = Ring::new(config.nodes, config.vnodes, 1);
+        let key = (0..)
+            .map(|i| format!("k{i}"))
+            .find(|k| ring.replicas(k, 3)[0] == NodeId(0))
+            .unwrap();
+        let replicas = ring.replicas(&key, 3);
+        let mut coord = node(0, &config);
+        let client = SocketAddr::from(([10, 9, 9, 9], 5000));
+        let req = Message::Request {
+            req: 1,
+            op: Op::Put {
+                key: key.clone(),
+                value: 5,
+            },
+            level: Some(ConsistencyLevel::All),
+        }
+        .encode();
+        let fx = coord.handle(
+            Input::Datagram {
+                from: client,
+                bytes: &req,
+            },
+            now(10),
+        );
+        let append = fx
+            .iter()
+            .position(|e| matches!(e, Effect::Append(_)))
+            .unwrap();
+        let sync = fx.iter().position(|e| *e == Effect::Sync).unwrap();
+        let first_send = fx
+            .iter()
+            .position(|e| matches!(e, Effect::Send { .. }))
+            .unwrap();
+        assert!(append < sync && sync < first_send);
+        let writes = sent(&fx);
+        assert_eq!(writes.len(), 2);
+        assert!(writes
+            .iter()
+            .all(|(_, m)| matches!(m, Message::Write { .. })));
+        let Message::Write { req: rid, cell, .. } = writes[0].1.clone() else {
+            unreachable!()
+        };
+        assert_eq!(cell.writer, NodeId(0));
+
+        let mut replica = node(replicas[1].0, &config);
+        let fx = replica.handle(
+            Input::Datagram {
+                from: addr(0),
+                bytes: &writes[0].1.encode(),
+            },
+            now(11),
+        );
+        assert!(matches!(fx[0], Effect::Append(_)));
+        assert!(fx.contains(&Effect::Sync));
+        assert_eq!(sent(&fx), vec![(addr(0), Message::WriteAck { req: rid })]);
+
+        let ack = Message::WriteAck { req: rid }.encode();
+        let fx = coord.handle(
+            Input::Datagram {
+                from: addr(replicas[1].0),
+                bytes: &ack,
+            },
+            now(12),
+        );
+        assert!(sent(&fx).is_empty(), "two of three acks is not all");
+        let fx = coord.handle(
+            Input::Datagram {
+                from: addr(replicas[2].0),
+                bytes: &ack,
+            },
+            now(12),
+        );
+        let replies = sent(&fx);
+        assert_eq!(replies.len(), 1);
+        let Message::Reply { req: 1, reply } = &replies[0].1 else {
+            panic!("{replies:?}")
+        };
+        assert_eq!(reply.outcome, ReplyOutcome::Written);
+        // A duplicate ack is stale, not a second reply.
+        let fx = coord.handle(
+            Input::Datagram {
+                from: addr(replicas[2].0),
+                bytes: &ack,
+            },
+            now(13),
+        );
+        assert!(sent(&fx).is_empty());
+        assert_eq!(coord.counters().stale_replies, 1);
+    }
+
+    #[test]
+    fn timestamps_are_strictly_increasing_even_when_the_clock_goes_back() {
+        let mut n = node(0, &StoreConfig::default());
+        let a = n.next_timestamp(now(100));
+        let b = n.next_timestamp(Now {
+            mono: 101_000,
+            wall: 50_000,
+        });
+        assert!(b > a);
+        assert!(n
+            .fx
+            .iter()
+            .any(|e| matches!(e, Effect::PersistClock(m) if *m > b)));
+    }
+}
