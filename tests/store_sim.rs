@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use quorumlab::store::client::{Client, ClientOutcome};
+use quorumlab::store::EventKind;
 use quorumlab::store::{
     self, node_host_name, ClusterControl, ConsistencyLevel, FsyncPolicy, NodeId, ReadRepair, Ring,
     StoreConfig,
@@ -338,9 +339,44 @@ fn hints_are_replayed_after_a_partition_heals() {
     assert_eq!(t.hints_replayed, 1);
 }
 
-/// Makes `replicas[2]` of a key miss a write, heals, reads at `all`, and returns that
-/// replica's value right after the read answered.
-fn stale_replica_after_read(read_repair: ReadRepair) -> (Option<i64>, ClusterControl) {
+#[test]
+fn no_hints_for_a_replica_down_longer_than_the_hint_window() {
+    let config = StoreConfig {
+        read_repair: ReadRepair::None,
+        hint_window: Duration::from_millis(300),
+        ..StoreConfig::default()
+    };
+    let control = ClusterControl::new(config.nodes);
+    let mut sim = build();
+    store::install(&mut sim, &config, SEED, &control).unwrap();
+    let (key, replicas) = key_avoiding(&config, NodeId(4));
+    let victim = replicas[2];
+    let c = config.clone();
+    sim.client("c0", async move {
+        let client = Client::bind(&c).await?;
+        isolate_from_nodes(&c, victim);
+        sleep_ms(2000).await;
+        let w = client.put(replicas[0], &key, 3, None).await;
+        assert_eq!(w.outcome, ClientOutcome::Ok { read: None }, "{w:?}");
+        heal_nodes(&c, victim);
+        sleep_ms(1000).await;
+        assert_eq!(
+            client.local_cell(victim, &key).await,
+            None,
+            "no hint, no delivery"
+        );
+        Ok(())
+    });
+    drive(&mut sim, &Rc::default());
+    let t = control.total_counters();
+    assert_eq!(t.hints_stored, 0);
+    assert_eq!(t.hints_skipped, 1);
+}
+
+/// Makes `replicas[2]` of a key miss a write, heals, reads at `all` through `n4`, and returns
+/// that replica's value right after the read answered, and whether the repair reached it
+/// before the coordinator answered (from the event trace).
+fn stale_replica_after_read(read_repair: ReadRepair) -> (Option<i64>, bool, ClusterControl) {
     let config = StoreConfig {
         read_repair,
         hints: false,
@@ -352,38 +388,49 @@ fn stale_replica_after_read(read_repair: ReadRepair) -> (Option<i64>, ClusterCon
     let (key, replicas) = key_avoiding(&config, NodeId(4));
     let behind = replicas[2];
     let out = Rc::new(RefCell::new(None));
-    let (c, o) = (config.clone(), out.clone());
+    let (c, o, k) = (config.clone(), out.clone(), key.clone());
     sim.client("c0", async move {
         let client = Client::bind(&c).await?;
         isolate_from_nodes(&c, behind);
         sleep_ms(100).await;
-        let w = client.put(replicas[0], &key, 12, None).await;
+        let w = client.put(replicas[0], &k, 12, None).await;
         assert_eq!(w.outcome, ClientOutcome::Ok { read: None }, "{w:?}");
         heal_nodes(&c, behind);
         sleep_ms(1500).await;
         assert_eq!(
-            client.local_cell(behind, &key).await,
+            client.local_cell(behind, &k).await,
             None,
             "missed the write"
         );
-        let r = client
-            .get(NodeId(4), &key, Some(ConsistencyLevel::All))
-            .await;
+        let r = client.get(NodeId(4), &k, Some(ConsistencyLevel::All)).await;
         assert_eq!(r.outcome, ClientOutcome::Ok { read: Some(12) }, "{r:?}");
-        *o.borrow_mut() = Some(client.local_cell(behind, &key).await.and_then(|c| c.value));
+        *o.borrow_mut() = Some(client.local_cell(behind, &k).await.and_then(|c| c.value));
         Ok(())
     });
     drive(&mut sim, &Rc::default());
     let got = out.borrow_mut().take().expect("client finished");
-    (got, control)
+    let trace = control.trace();
+    let applied = trace.iter().position(|e| {
+        e.node == behind && matches!(&e.kind, EventKind::Applied { key: k, .. } if *k == key)
+    });
+    let answered = trace
+        .iter()
+        .rposition(|e| e.node == NodeId(4) && matches!(e.kind, EventKind::Replied { .. }))
+        .expect("the read was answered");
+    (got, applied.is_some_and(|a| a < answered), control)
 }
 
 #[test]
 fn blocking_read_repair_brings_contacted_replicas_up_to_date() {
-    let (value, control) = stale_replica_after_read(ReadRepair::Blocking);
+    let (value, before_answer, control) = stale_replica_after_read(ReadRepair::Blocking);
     assert_eq!(value, Some(12));
+    assert!(before_answer, "blocking repair completes before the answer");
     assert_eq!(control.total_counters().read_repairs, 1);
-    let (value, control) = stale_replica_after_read(ReadRepair::None);
+    let (value, before_answer, control) = stale_replica_after_read(ReadRepair::Async);
+    assert_eq!(value, Some(12), "async repair lands too, after the answer");
+    assert!(!before_answer);
+    assert_eq!(control.total_counters().read_repairs, 1);
+    let (value, _, control) = stale_replica_after_read(ReadRepair::None);
     assert_eq!(value, None, "without repair the replica stays behind");
     assert_eq!(control.total_counters().read_repairs, 0);
 }
