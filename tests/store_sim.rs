@@ -120,6 +120,16 @@ fn put_then_get_at_all_all() {
             .get(NodeId(1), "alpha", Some(ConsistencyLevel::Count(4)))
             .await;
         assert!(matches!(bad.outcome, ClientOutcome::Fail { .. }), "{bad:?}");
+        let long = client.put(NodeId(1), &"x".repeat(5000), 1, None).await;
+        assert!(
+            matches!(long.outcome, ClientOutcome::Fail { .. }),
+            "{long:?}"
+        );
+        let nowhere = client.get(NodeId(9), "alpha", None).await;
+        assert!(
+            matches!(nowhere.outcome, ClientOutcome::Fail { .. }),
+            "{nowhere:?}"
+        );
         Ok(())
     });
     drive(&mut sim, &Rc::default());

@@ -14,7 +14,7 @@ use turmoil::net::UdpSocket;
 use super::cell::{Cell, NodeId};
 use super::config::{ConsistencyLevel, StoreConfig};
 use super::host::node_addr;
-use super::message::{Message, Op, ReplyOutcome};
+use super::message::{Message, Op, ReplyOutcome, MAX_KEY_LEN};
 use super::ring::Ring;
 
 /// What became of an operation, in a history's terms.
@@ -180,6 +180,12 @@ impl Client {
             Ok(a) => a,
             Err(e) => return fail(e.to_string()),
         };
+        if op.key().len() > MAX_KEY_LEN {
+            return fail(format!(
+                "key of {} bytes is longer than the {MAX_KEY_LEN} the store accepts",
+                op.key().len()
+            ));
+        }
         let req = self.new_req();
         let msg = Message::Request { req, op, level: cl };
         if let Err(e) = self.socket.send_to(&msg.encode(), to).await {
