@@ -1,4 +1,10 @@
-//! Checkers: each decides whether a history kept one guarantee.
+//! Checkers: each decides whether a [`History`](crate::history::History) kept one guarantee.
+//!
+//! - [`linearizable`]: every op appears to take effect atomically, at one instant between its
+//!   invocation and completion (Wing-Gong/Lowe search with memoization, per key).
+pub mod linearizable;
+
+pub(crate) mod hash;
 
 // Guarantees weaker than linearizability, judged on histories whose puts write unique values.
 pub mod convergence;

@@ -1,1 +1,319 @@
-//! History format.
+//! The `quorumlab-history/1` format: a recorded history of concurrent client operations.
+//!
+//! A history is a list of [`Op`]s over a map of independent registers. Each op carries its
+//! invocation and completion times and an [`Outcome`]; the checkers in [`crate::check`] decide
+//! which guarantees the history kept. The JSON format is documented in `docs/history-format.md`;
+//! [`edn`] reads Jepsen register histories.
+//!
+//! ```
+//! use quorumlab::history::History;
+//!
+//! let h = History::from_json_str(r#"{"format": "quorumlab-history/1", "ops": [
+//!   {"id": 1, "client": 0, "kind": "put", "key": "x", "value": 5,
+//!    "invoke": 0, "complete": 10, "outcome": "ok"},
+//!   {"id": 2, "client": 1, "kind": "get", "key": "x",
+//!    "invoke": 20, "complete": 30, "outcome": "ok", "read": 5}]}"#).unwrap();
+//! assert_eq!(h.ops.len(), 2);
+//! assert_eq!(History::from_json_str(&h.to_json_string()).unwrap(), h);
+//! ```
+use std::fmt;
+
+use serde_json::Map;
+
+pub mod edn;
+mod error;
+mod json;
+
+pub use error::{HistoryError, OpLoc};
+
+/// The value of the `format` field.
+pub const FORMAT: &str = "quorumlab-history/1";
+
+/// A register value: a JSON integer or string. An absent key is `None` (`null` in JSON).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Value {
+    /// A JSON integer.
+    Int(i64),
+    /// A JSON string.
+    Str(String),
+}
+
+impl Value {
+    /// The value as JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Int(i) => serde_json::Value::from(*i),
+            Value::Str(s) => serde_json::Value::from(s.as_str()),
+        }
+    }
+
+    /// Parses a command-line value: an integer when it reads as one, otherwise a string.
+    pub fn parse_cli(s: &str) -> Value {
+        s.parse::<i64>()
+            .map(Value::Int)
+            .unwrap_or_else(|_| Value::Str(s.to_string()))
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Str(s) => write!(f, "{s:?}"),
+        }
+    }
+}
+
+impl From<i64> for Value {
+    fn from(i: i64) -> Self {
+        Value::Int(i)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::Str(s.to_string())
+    }
+}
+
+/// Formats an optional value: `absent` for `None`.
+pub fn show(v: &Option<Value>) -> String {
+    match v {
+        Some(v) => v.to_string(),
+        None => "absent".to_string(),
+    }
+}
+
+/// What an operation does to its key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OpKind {
+    /// Reads the key.
+    Get,
+    /// Writes `value`.
+    Put,
+    /// Makes the key absent.
+    Delete,
+    /// Appends the string `value` (absent reads as "").
+    Append,
+    /// Writes `value` if the key holds `expect`.
+    Cas,
+}
+
+impl OpKind {
+    /// The name used in the JSON format.
+    pub fn name(self) -> &'static str {
+        match self {
+            OpKind::Get => "get",
+            OpKind::Put => "put",
+            OpKind::Delete => "delete",
+            OpKind::Append => "append",
+            OpKind::Cas => "cas",
+        }
+    }
+
+    /// Parses a JSON kind name.
+    pub fn from_name(s: &str) -> Option<OpKind> {
+        Some(match s {
+            "get" => OpKind::Get,
+            "put" => OpKind::Put,
+            "delete" => OpKind::Delete,
+            "append" => OpKind::Append,
+            "cas" => OpKind::Cas,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for OpKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What the client learnt about an operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    /// Took effect exactly once, between invoke and complete.
+    Ok,
+    /// Certainly did not take effect.
+    Fail,
+    /// Unknown: may take effect at any time after invoke, or never.
+    Info,
+}
+
+impl Outcome {
+    /// The name used in the JSON format.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Fail => "fail",
+            Outcome::Info => "info",
+        }
+    }
+
+    /// Parses a JSON outcome name.
+    pub fn from_name(s: &str) -> Option<Outcome> {
+        Some(match s {
+            "ok" => Outcome::Ok,
+            "fail" => Outcome::Fail,
+            "info" => Outcome::Info,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One client operation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Op {
+    /// Unique in the history.
+    pub id: u64,
+    /// The client; a client has at most one op in flight.
+    pub client: u64,
+    /// What the op does.
+    pub kind: OpKind,
+    /// The key it acts on.
+    pub key: String,
+    /// put, append, cas: the value written (append: a string). `None` for get and delete.
+    pub value: Option<Value>,
+    /// cas: the value compared against (`None` = absent).
+    pub expect: Option<Value>,
+    /// Invocation time (nanoseconds of any monotone clock).
+    pub invoke: u64,
+    /// Completion time, `>= invoke`; `None` only when the outcome is info.
+    pub complete: Option<u64>,
+    /// What the client learnt.
+    pub outcome: Outcome,
+    /// get with outcome ok: the value returned (`None` = absent).
+    pub read: Option<Value>,
+    /// cas with outcome ok: whether the compare matched and the swap happened.
+    pub swapped: Option<bool>,
+    /// Fields this format does not define, kept in their order (e.g. coordinator, level).
+    pub extra: Map<String, serde_json::Value>,
+}
+
+impl Op {
+    /// A new op with no value, no result and no extra fields.
+    pub fn new(id: u64, client: u64, kind: OpKind, key: &str, invoke: u64) -> Op {
+        Op {
+            id,
+            client,
+            kind,
+            key: key.to_string(),
+            value: None,
+            expect: None,
+            invoke,
+            complete: None,
+            outcome: Outcome::Info,
+            read: None,
+            swapped: None,
+            extra: Map::new(),
+        }
+    }
+
+    /// Short name, e.g. `get#41`.
+    pub fn name(&self) -> String {
+        format!("{}#{}", self.kind, self.id)
+    }
+
+    /// What the op did, in words, e.g. `get#41 by client 3 [1200..1350] read 5`.
+    pub fn describe(&self) -> String {
+        let span = match self.complete {
+            Some(c) => format!("[{}..{}]", self.invoke, c),
+            None => format!("[{}..]", self.invoke),
+        };
+        let what = match (self.kind, self.outcome) {
+            (OpKind::Get, Outcome::Ok) => format!("read {}", show(&self.read)),
+            (OpKind::Get, _) => "read (unknown)".to_string(),
+            (OpKind::Put, _) => format!("put {}", show(&self.value)),
+            (OpKind::Delete, _) => "deleted the key".to_string(),
+            (OpKind::Append, _) => format!("appended {}", show(&self.value)),
+            (OpKind::Cas, Outcome::Ok) => format!(
+                "cas {} -> {} {}",
+                show(&self.expect),
+                show(&self.value),
+                if self.swapped == Some(true) {
+                    "swapped"
+                } else {
+                    "did not swap"
+                }
+            ),
+            (OpKind::Cas, _) => format!("cas {} -> {}", show(&self.expect), show(&self.value)),
+        };
+        let outcome = match self.outcome {
+            Outcome::Ok => "",
+            Outcome::Fail => " (fail)",
+            Outcome::Info => " (info)",
+        };
+        format!(
+            "{} by client {} {} {}{}",
+            self.name(),
+            self.client,
+            span,
+            what,
+            outcome
+        )
+    }
+}
+
+/// A recorded history: ops plus any other top-level fields, kept in order.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct History {
+    /// The operations, in file order.
+    pub ops: Vec<Op>,
+    /// Top-level fields other than `format` and `ops` (scenario, nemesis, final states...).
+    pub extra: Map<String, serde_json::Value>,
+}
+
+impl History {
+    /// A history of these ops with no extra fields.
+    pub fn new(ops: Vec<Op>) -> History {
+        History {
+            ops,
+            extra: Map::new(),
+        }
+    }
+
+    /// Parses and validates a `quorumlab-history/1` JSON document.
+    pub fn from_json_str(s: &str) -> Result<History, HistoryError> {
+        json::from_slice(s.as_bytes())
+    }
+
+    /// Parses and validates JSON bytes (which must be UTF-8).
+    pub fn from_json_slice(bytes: &[u8]) -> Result<History, HistoryError> {
+        json::from_slice(bytes)
+    }
+
+    /// Reads, parses and validates a JSON history file; errors name the file.
+    pub fn from_path(path: impl AsRef<std::path::Path>) -> Result<History, HistoryError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| HistoryError::Io {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        json::from_slice(&bytes).map_err(|e| e.in_file(path))
+    }
+
+    /// Serializes the history: deterministic (same history, same bytes), one op per line.
+    pub fn to_json_string(&self) -> String {
+        json::to_string(self)
+    }
+
+    /// Checks the rules of the format: unique ids, `complete >= invoke`, the fields each kind
+    /// and outcome needs, and at most one op in flight per client.
+    pub fn validate(&self) -> Result<(), HistoryError> {
+        json::validate(self)
+    }
+
+    /// The number of distinct keys.
+    pub fn key_count(&self) -> usize {
+        let keys: std::collections::BTreeSet<&str> =
+            self.ops.iter().map(|o| o.key.as_str()).collect();
+        keys.len()
+    }
+}

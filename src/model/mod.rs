@@ -1,1 +1,77 @@
-//! model
+//! Sequential specifications: what a single copy of the data would have answered.
+//!
+//! A [`Model`] is tiny on purpose: a state, an input, an output and one `step` function. A
+//! recorded op is valid in a state when `step` gives the output the client saw. The checkers
+//! split a history into independent partitions ([`Model::partition`], per key for [`Kv`]) and
+//! search each one for an order of its ops that the model explains.
+use std::fmt::Debug;
+use std::hash::Hash;
+
+use crate::history::{History, HistoryError};
+
+mod kv;
+
+pub use kv::{Kv, KvInput, KvOutput};
+
+/// One op of a partition, as a checker sees it.
+#[derive(Clone, Debug)]
+pub struct PartOp<M: Model + ?Sized> {
+    /// Index of the op in `History::ops`.
+    pub index: usize,
+    /// What the op asked for.
+    pub input: M::Input,
+    /// What it returned; `None` when unknown (outcome info), which any output matches.
+    pub output: Option<M::Output>,
+    /// Invocation time.
+    pub call: u64,
+    /// Completion time; `None` when the op may take effect at any time after `call`, or never.
+    pub ret: Option<u64>,
+}
+
+/// The ops of one independent part of a history (one key for [`Kv`]).
+#[derive(Clone, Debug)]
+pub struct Partition<M: Model + ?Sized> {
+    /// The key, or another name of the partition.
+    pub key: String,
+    /// Its ops, ordered by invocation time. Ops that constrain nothing (fail ops, reads of
+    /// unknown result) are already left out.
+    pub ops: Vec<PartOp<M>>,
+}
+
+/// A sequential specification.
+pub trait Model {
+    /// The model's state; cheap to compare and hash.
+    type State: Clone + Eq + Hash + Debug + Send;
+    /// An operation.
+    type Input: Clone + Debug + Send + Sync;
+    /// What an operation returns.
+    type Output: Clone + PartialEq + Debug + Send + Sync;
+
+    /// The name used in messages.
+    fn name(&self) -> &'static str;
+
+    /// The state before any operation.
+    fn init(&self) -> Self::State;
+
+    /// Applies `input` in `state`: the next state and the output, or `None` when the input
+    /// cannot happen in this state at all.
+    fn step(&self, state: &Self::State, input: &Self::Input)
+        -> Option<(Self::State, Self::Output)>;
+
+    /// True when `input` with this recorded output leaves the state unchanged in every state
+    /// where it is valid (a read, a cas that did not swap). The search then linearizes such
+    /// an op as soon as it is valid without trying alternatives: if any order works, one that
+    /// places it first does. Default: false (always sound).
+    fn is_read_only(&self, _input: &Self::Input, _output: Option<&Self::Output>) -> bool {
+        false
+    }
+
+    /// Splits a valid history into partitions that can be checked independently.
+    fn partition(&self, history: &History) -> Result<Vec<Partition<Self>>, HistoryError>;
+
+    /// A state in words, e.g. `5`, `"ab"` or `absent`.
+    fn describe(&self, state: &Self::State) -> String;
+
+    /// A state as JSON, for witnesses.
+    fn state_json(&self, state: &Self::State) -> serde_json::Value;
+}

@@ -1,0 +1,296 @@
+//! Linearizability: does some total order of the ops, consistent with real time, match the
+//! sequential model?
+//!
+//! The history is split per key (linearizability is compositional: a history is linearizable
+//! iff each key's sub-history is), and each key is searched with the Wing-Gong/Lowe
+//! algorithm, memoizing (set of linearized ops, model state) configurations as Porcupine does.
+//! Keys are checked on up to [`CheckOptions::threads`] threads when there are several.
+//!
+//! Bounds: [`CheckOptions::timeout`] ends the search with [`Verdict::Unknown`], and so does a
+//! memo that would outgrow [`CheckOptions::memo_limit_bytes`] (shared out among the threads);
+//! apart from the memo the search holds O(ops) memory per key.
+//!
+//! ```
+//! use quorumlab::check::linearizable::{check, CheckOptions, Verdict};
+//! use quorumlab::history::History;
+//!
+//! // put 1 completes, then a later get reads nothing: stale.
+//! let h = History::from_json_str(r#"{"format": "quorumlab-history/1", "ops": [
+//!   {"id": 1, "client": 0, "kind": "put", "key": "x", "value": 1,
+//!    "invoke": 0, "complete": 10, "outcome": "ok"},
+//!   {"id": 2, "client": 1, "kind": "get", "key": "x",
+//!    "invoke": 20, "complete": 30, "outcome": "ok", "read": null}]}"#).unwrap();
+//! let report = check(&h, &CheckOptions::default());
+//! let Verdict::Violation(w) = report.verdict else { panic!() };
+//! assert_eq!(w.op, 2);
+//! println!("{}", w.sentence);
+//! ```
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::history::{History, HistoryError};
+use crate::model::{Kv, Model, Partition};
+
+mod explain;
+mod memo;
+mod search;
+
+use search::{Found, GaveUp, Limits};
+
+/// How to run the check.
+#[derive(Clone, Debug)]
+pub struct CheckOptions {
+    /// Give up with [`Verdict::Unknown`] after this long. Default: no limit.
+    pub timeout: Option<Duration>,
+    /// Give up with [`Verdict::Unknown`] when the memo of explored configurations would
+    /// exceed this many bytes (summed over threads). Default: 1 GiB.
+    pub memo_limit_bytes: usize,
+    /// Threads for checking keys in parallel; 0 means the machine's parallelism. Default: 0.
+    pub threads: usize,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            timeout: None,
+            memo_limit_bytes: 1 << 30,
+            threads: 0,
+        }
+    }
+}
+
+/// One configuration on the way to a violation: an op and the model state after it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Step {
+    /// The op's id.
+    pub op: u64,
+    /// The model state after it (`null` = absent).
+    pub state: serde_json::Value,
+}
+
+/// Why a history is not linearizable.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Witness {
+    /// The key whose sub-history is not linearizable.
+    pub key: String,
+    /// The id of the op that could not be linearized after the longest prefix.
+    pub op: u64,
+    /// The longest linearizable prefix found, in order, with the state after each op.
+    pub prefix: Vec<Step>,
+    /// One plain sentence.
+    pub sentence: String,
+}
+
+/// Why the check could not decide.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Undecided {
+    /// The timeout passed.
+    Timeout,
+    /// The memo of explored configurations reached its limit on this key.
+    MemoLimit {
+        /// The key.
+        key: String,
+    },
+    /// The history breaks a rule of the format (see [`History::validate`]).
+    Invalid(HistoryError),
+}
+
+impl std::fmt::Display for Undecided {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Undecided::Timeout => f.write_str("timeout"),
+            Undecided::MemoLimit { key } => write!(f, "memo limit reached on key {key:?}"),
+            Undecided::Invalid(e) => write!(f, "invalid history: {e}"),
+        }
+    }
+}
+
+/// The answer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    /// Some order explains every op.
+    Linearizable,
+    /// No order does; the witness names one key whose ops no order explains.
+    Violation(Box<Witness>),
+    /// Not decided.
+    Unknown(Undecided),
+}
+
+impl Verdict {
+    /// `Some(true)`, `Some(false)`, or `None` when undecided.
+    pub fn linearizable(&self) -> Option<bool> {
+        match self {
+            Verdict::Linearizable => Some(true),
+            Verdict::Violation(_) => Some(false),
+            Verdict::Unknown(_) => None,
+        }
+    }
+}
+
+/// The result of checking one history.
+#[derive(Clone, Debug)]
+pub struct LinReport {
+    /// The answer.
+    pub verdict: Verdict,
+    /// Ops in the history.
+    pub ops: usize,
+    /// Distinct keys.
+    pub keys: usize,
+    /// Checking time (partitioning and search; not reading or parsing).
+    pub elapsed: Duration,
+}
+
+/// Checks a history against the key-value model ([`Kv::map`]).
+///
+/// An invalid history (see [`History::validate`]) gives [`Verdict::Unknown`] with
+/// [`Undecided::Invalid`]; use [`try_check`] to get the error instead.
+pub fn check(history: &History, options: &CheckOptions) -> LinReport {
+    let start = Instant::now();
+    match try_check(history, options) {
+        Ok(r) => r,
+        Err(e) => LinReport {
+            verdict: Verdict::Unknown(Undecided::Invalid(e)),
+            ops: history.ops.len(),
+            keys: history.key_count(),
+            elapsed: start.elapsed(),
+        },
+    }
+}
+
+/// Validates, then checks a history against the key-value model.
+pub fn try_check(history: &History, options: &CheckOptions) -> Result<LinReport, HistoryError> {
+    history.validate()?;
+    check_with(&Kv::map(), history, options)
+}
+
+/// Checks a valid history against any model.
+pub fn check_with<M>(
+    model: &M,
+    history: &History,
+    options: &CheckOptions,
+) -> Result<LinReport, HistoryError>
+where
+    M: Model + Sync,
+{
+    let start = Instant::now();
+    let deadline = options.timeout.map(|t| start + t);
+    let parts = model.partition(history)?;
+    let keys = parts.len();
+    let threads = match options.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        t => t,
+    };
+    // Threads pay off only when there is enough work to share.
+    let total: usize = parts.iter().map(|p| p.ops.len()).sum();
+    let threads = if keys >= 2 && total >= 512 {
+        threads.min(keys)
+    } else {
+        1
+    };
+    let cancel = AtomicBool::new(false);
+    // Keys are searched in rounds with a growing budget of steps, so that a violation on an
+    // easy key ends the check without waiting for a hard key, while the answer stays
+    // deterministic: budgets count steps, not time, and the witness is the violating key
+    // that first in key order finished within the round's budget.
+    let mut results: Vec<Option<Found<M::State>>> = (0..parts.len()).map(|_| None).collect();
+    let mut budget: u64 = 1 << 16;
+    let mut verdict = Verdict::Linearizable;
+    loop {
+        let pending: Vec<usize> = (0..parts.len())
+            .filter(|&i| matches!(results[i], None | Some(Found::GaveUp(GaveUp::Budget))))
+            .collect();
+        if pending.is_empty() {
+            break;
+        }
+        let limits = Limits {
+            deadline,
+            budget,
+            memo_bytes: options.memo_limit_bytes / threads,
+            cancel: &cancel,
+        };
+        let found = if threads == 1 {
+            pending
+                .iter()
+                .map(|&i| (i, search::search(model, &parts[i].ops, &limits)))
+                .collect()
+        } else {
+            run_parallel(model, &parts, &pending, &limits, threads)
+        };
+        for (i, f) in found {
+            results[i] = Some(f);
+        }
+        if let Some((i, Some(Found::Violation(stuck)))) = results
+            .iter()
+            .enumerate()
+            .find(|(_, r)| matches!(r, Some(Found::Violation(_))))
+        {
+            verdict =
+                Verdict::Violation(Box::new(explain::witness(model, history, &parts[i], stuck)));
+            break;
+        }
+        if let Some(why) = results.iter().find_map(|r| match r {
+            Some(Found::GaveUp(GaveUp::Timeout)) => Some(Undecided::Timeout),
+            _ => None,
+        }) {
+            verdict = Verdict::Unknown(why);
+            break;
+        }
+        if let Some(i) = results
+            .iter()
+            .position(|r| matches!(r, Some(Found::GaveUp(GaveUp::MemoLimit))))
+        {
+            verdict = Verdict::Unknown(Undecided::MemoLimit {
+                key: parts[i].key.clone(),
+            });
+            break;
+        }
+        budget = budget.saturating_mul(8);
+    }
+    Ok(LinReport {
+        verdict,
+        ops: history.ops.len(),
+        keys,
+        elapsed: start.elapsed(),
+    })
+}
+
+/// Checks the `pending` partitions on `threads` threads, largest first.
+fn run_parallel<M>(
+    model: &M,
+    parts: &[Partition<M>],
+    pending: &[usize],
+    limits: &Limits,
+    threads: usize,
+) -> Vec<(usize, Found<M::State>)>
+where
+    M: Model + Sync,
+{
+    let mut order = pending.to_vec();
+    order.sort_by_key(|&i| (std::cmp::Reverse(parts[i].ops.len()), i));
+    let nextk = AtomicUsize::new(0);
+    let mut out = Vec::with_capacity(order.len());
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads.min(order.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let k = nextk.fetch_add(1, Ordering::Relaxed);
+                        let Some(&i) = order.get(k) else { break };
+                        mine.push((i, search::search(model, &parts[i].ops, limits)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        for w in workers {
+            match w.join() {
+                Ok(mine) => out.extend(mine),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+    });
+    out
+}

@@ -1,0 +1,330 @@
+//! The Wing-Gong/Lowe search for one partition, with memoization as in Porcupine.
+//!
+//! Calls and returns sit in a doubly linked list ordered by time (a call before a return at
+//! the same instant, so touching intervals count as concurrent). The search walks the list:
+//! at a call it tries to linearize that op now (the model must give the recorded output and
+//! the (set, state) configuration must be new), lifting the call and its return out of the
+//! list; at a return whose op is not yet linearized it backtracks. Ops whose outcome is info
+//! have no return: they may be linearized at any point after their call, and the search
+//! succeeds as soon as every op with a return is linearized, leaving the rest out.
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use super::memo::Memo;
+use crate::check::hash::FxBuild;
+use crate::model::{Model, PartOp};
+
+const NIL: u32 = u32::MAX;
+const IMPOSSIBLE: u32 = u32::MAX;
+
+/// When to give up.
+pub(crate) struct Limits<'a> {
+    pub deadline: Option<Instant>,
+    /// Steps allowed before answering [`GaveUp::Budget`].
+    pub budget: u64,
+    pub memo_bytes: usize,
+    pub cancel: &'a AtomicBool,
+}
+
+/// Why a search gave up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GaveUp {
+    Budget,
+    Timeout,
+    MemoLimit,
+}
+
+/// How far the search got before a violation.
+pub(crate) struct Stuck<S> {
+    /// The longest linearizable prefix: partition op index and the state after it.
+    pub prefix: Vec<(usize, S)>,
+    /// The op whose return was reached at the end of that prefix without it linearized.
+    pub op: usize,
+}
+
+pub(crate) enum Found<S> {
+    Linearizable,
+    Violation(Stuck<S>),
+    GaveUp(GaveUp),
+}
+
+struct States<'m, M: Model> {
+    model: &'m M,
+    states: Vec<M::State>,
+    ids: HashMap<M::State, u32, FxBuild>,
+    /// (state << 32 | op) -> next state, or IMPOSSIBLE.
+    trans: HashMap<u64, u32, FxBuild>,
+}
+
+impl<'m, M: Model> States<'m, M> {
+    fn intern(&mut self, s: M::State) -> u32 {
+        if let Some(&id) = self.ids.get(&s) {
+            return id;
+        }
+        let id = self.states.len() as u32;
+        self.states.push(s.clone());
+        self.ids.insert(s, id);
+        id
+    }
+
+    fn step(&mut self, state: u32, op_index: usize, op: &PartOp<M>) -> Option<u32> {
+        let key = (state as u64) << 32 | op_index as u64;
+        if let Some(&next) = self.trans.get(&key) {
+            return (next != IMPOSSIBLE).then_some(next);
+        }
+        let next = match self.model.step(&self.states[state as usize], &op.input) {
+            Some((s, out)) if op.output.as_ref().is_none_or(|want| *want == out) => self.intern(s),
+            _ => IMPOSSIBLE,
+        };
+        self.trans.insert(key, next);
+        (next != IMPOSSIBLE).then_some(next)
+    }
+}
+
+struct Frame {
+    call: u32,
+    /// A read-only op linearized without alternatives: backtracking skips past it.
+    forced: bool,
+    state: u32,
+    max_op: u32,
+}
+
+/// Searches one partition for a linearization.
+pub(crate) fn search<M: Model>(model: &M, ops: &[PartOp<M>], limits: &Limits) -> Found<M::State> {
+    let n = ops.len();
+    let mut remaining = ops.iter().filter(|o| o.ret.is_some()).count();
+    if remaining == 0 {
+        return Found::Linearizable;
+    }
+
+    // The list: node 0 is the head, then events, then the tail.
+    let mut events: Vec<(u64, u8, u32)> = Vec::with_capacity(2 * n);
+    for (i, op) in ops.iter().enumerate() {
+        events.push((op.call, 0, i as u32));
+        if let Some(r) = op.ret {
+            events.push((r, 1, i as u32));
+        }
+    }
+    events.sort_unstable();
+    let nodes = events.len() + 2;
+    let tail = (nodes - 1) as u32;
+    let mut next: Vec<u32> = (1..=nodes as u32).collect();
+    let mut prev: Vec<u32> = (0..nodes as u32).map(|i| i.wrapping_sub(1)).collect();
+    next[tail as usize] = NIL;
+    prev[0] = NIL;
+    let mut node_op = vec![0u32; nodes];
+    let mut is_call = vec![false; nodes];
+    let mut ret_node = vec![NIL; n];
+    let mut call_ret = vec![NIL; nodes];
+    for (k, &(_, kind, op)) in events.iter().enumerate() {
+        let node = k + 1;
+        node_op[node] = op;
+        is_call[node] = kind == 0;
+        if kind == 1 {
+            ret_node[op as usize] = node as u32;
+        }
+    }
+    for node in 1..nodes - 1 {
+        if is_call[node] {
+            call_ret[node] = ret_node[node_op[node] as usize];
+        }
+    }
+
+    let mut states = States {
+        model,
+        states: Vec::new(),
+        ids: HashMap::default(),
+        trans: HashMap::default(),
+    };
+    let mut state = states.intern(model.init());
+    let words = n.div_ceil(64);
+    let mut bits = vec![0u64; words];
+    let mut lo = 0usize; // leading all-ones words
+    let mut memo = Memo::new(limits.memo_bytes);
+    let mut stack: Vec<Frame> = Vec::new();
+    // (prefix length, prefix as (op, state id), the op stuck after it)
+    type Best = (usize, Vec<(usize, u32)>, usize);
+    let mut best: Option<Best> = None;
+    let mut steps: u64 = 0;
+
+    // Two passes over the candidates of each configuration: ops with a known result first,
+    // then info ops. Both passes see every candidate, so the search stays complete; trying the
+    // constrained ops first finds linearizations of long info-heavy histories much sooner.
+    let is_info = |op: usize| ops[op].ret.is_none();
+    let read_only: Vec<bool> = ops
+        .iter()
+        .map(|o| model.is_read_only(&o.input, o.output.as_ref()))
+        .collect();
+    let mut info_pass = false;
+    let mut entry = next[0];
+    while remaining > 0 {
+        steps += 1;
+        if steps > limits.budget {
+            return Found::GaveUp(GaveUp::Budget);
+        }
+        if steps & 0xfff == 0 {
+            if limits.cancel.load(Ordering::Relaxed) {
+                return Found::GaveUp(GaveUp::Timeout);
+            }
+            if limits.deadline.is_some_and(|d| Instant::now() >= d) {
+                return Found::GaveUp(GaveUp::Timeout);
+            }
+        }
+        // The end of the list is unreachable while an op with a return is pending (its
+        // return comes first); treat it as a dead end all the same.
+        let mut dead = entry == tail || entry == NIL;
+        let e = entry as usize;
+        if dead {
+        } else if is_call[e] {
+            let op = node_op[e] as usize;
+            if is_info(op) != info_pass {
+                entry = next[e];
+                continue;
+            }
+            if let Some(s2) = states.step(state, op, &ops[op]) {
+                let w = op / 64;
+                bits[w] |= 1 << (op % 64);
+                let max_op = stack.last().map_or(op as u32, |f| f.max_op.max(op as u32));
+                let mut new_lo = lo;
+                while new_lo < words && bits[new_lo] == u64::MAX {
+                    new_lo += 1;
+                }
+                let hi = (max_op as usize / 64 + 1).max(new_lo);
+                match memo.insert(s2, new_lo as u32, &bits[new_lo..hi]) {
+                    Err(_) => return Found::GaveUp(GaveUp::MemoLimit),
+                    Ok(true) => {
+                        lo = new_lo;
+                        stack.push(Frame {
+                            call: entry,
+                            forced: read_only[op],
+                            state,
+                            max_op,
+                        });
+                        state = s2;
+                        if !is_info(op) {
+                            remaining -= 1;
+                        }
+                        lift(entry, call_ret[e], &mut next, &mut prev);
+                        info_pass = false;
+                        entry = next[0];
+                        continue;
+                    }
+                    Ok(false) => {
+                        bits[w] &= !(1 << (op % 64));
+                        // A read-only op that fits but leads somewhere already explored:
+                        // every order from here was explored through it.
+                        dead = read_only[op];
+                    }
+                }
+            }
+            entry = next[e];
+        } else if !info_pass {
+            info_pass = true;
+            entry = next[0];
+        } else {
+            // A return of an op not yet linearized: this prefix cannot be extended.
+            if best.as_ref().is_none_or(|b| stack.len() > b.0) {
+                let mut prefix = Vec::with_capacity(stack.len());
+                for (k, f) in stack.iter().enumerate() {
+                    let after = stack.get(k + 1).map_or(state, |g| g.state);
+                    prefix.push((node_op[f.call as usize] as usize, after));
+                }
+                best = Some((stack.len(), prefix, node_op[e] as usize));
+            }
+            dead = true;
+        }
+        if dead {
+            let mut resume = None;
+            while let Some(f) = backtrack(
+                &mut stack,
+                &mut bits,
+                &mut lo,
+                &mut state,
+                &mut remaining,
+                ops,
+                &call_ret,
+                &node_op,
+                &mut next,
+                &mut prev,
+            ) {
+                if !f.forced {
+                    resume = Some(f.call);
+                    break;
+                }
+            }
+            match resume {
+                Some(call) => {
+                    info_pass = is_info(node_op[call as usize] as usize);
+                    entry = next[call as usize];
+                }
+                None => break,
+            }
+        }
+    }
+    if remaining == 0 {
+        return Found::Linearizable;
+    }
+    let (_, prefix, op) = best.unwrap_or((0, Vec::new(), 0));
+    Found::Violation(Stuck {
+        prefix: prefix
+            .into_iter()
+            .map(|(op, s)| (op, states.states[s as usize].clone()))
+            .collect(),
+        op,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn backtrack<M: Model>(
+    stack: &mut Vec<Frame>,
+    bits: &mut [u64],
+    lo: &mut usize,
+    state: &mut u32,
+    remaining: &mut usize,
+    ops: &[PartOp<M>],
+    call_ret: &[u32],
+    node_op: &[u32],
+    next: &mut [u32],
+    prev: &mut [u32],
+) -> Option<Frame> {
+    let f = stack.pop()?;
+    let op = node_op[f.call as usize] as usize;
+    let w = op / 64;
+    bits[w] &= !(1 << (op % 64));
+    if w < *lo {
+        *lo = w;
+    }
+    *state = f.state;
+    if ops[op].ret.is_some() {
+        *remaining += 1;
+    }
+    unlift(f.call, call_ret[f.call as usize], next, prev);
+    Some(f)
+}
+
+fn lift(call: u32, ret: u32, next: &mut [u32], prev: &mut [u32]) {
+    for node in [call, ret] {
+        if node == NIL {
+            continue;
+        }
+        let (p, n) = (prev[node as usize], next[node as usize]);
+        next[p as usize] = n;
+        if n != NIL {
+            prev[n as usize] = p;
+        }
+    }
+}
+
+fn unlift(call: u32, ret: u32, next: &mut [u32], prev: &mut [u32]) {
+    for node in [ret, call] {
+        if node == NIL {
+            continue;
+        }
+        let (p, n) = (prev[node as usize], next[node as usize]);
+        next[p as usize] = node;
+        if n != NIL {
+            prev[n as usize] = node;
+        }
+    }
+}

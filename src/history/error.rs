@@ -1,0 +1,140 @@
+//! Errors from reading and validating histories.
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Where an op sits: by id when it has a readable one, else by position in the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpLoc {
+    /// The op's `id`.
+    Id(u64),
+    /// The op's 0-based position in `ops` (its id is missing or unreadable).
+    Index(usize),
+}
+
+impl fmt::Display for OpLoc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpLoc::Id(id) => write!(f, "op id {id}"),
+            OpLoc::Index(i) => write!(f, "op at index {i} of \"ops\""),
+        }
+    }
+}
+
+/// Why a history could not be read.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum HistoryError {
+    /// The file could not be read.
+    #[error("{}: cannot read: {message}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's message.
+        message: String,
+    },
+    /// An error inside a file.
+    #[error("{}: {error}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong in it.
+        error: Box<HistoryError>,
+    },
+    /// Not JSON (empty, truncated, binary or malformed).
+    #[error("not valid JSON: {message}")]
+    Json {
+        /// serde_json's message.
+        message: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+    },
+    /// A top-level problem: not an object, wrong or missing `format`, `ops` not an array.
+    #[error("{0}")]
+    TopLevel(String),
+    /// A required field is missing.
+    #[error("{op}: missing field `{field}`")]
+    MissingField {
+        /// The op.
+        op: OpLoc,
+        /// The field.
+        field: &'static str,
+    },
+    /// A field has the wrong type or value.
+    #[error("{op}: field `{field}`: {reason}")]
+    BadField {
+        /// The op.
+        op: OpLoc,
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Two ops share an id.
+    #[error("op id {id} appears twice (ops at index {first} and {second})")]
+    DuplicateId {
+        /// The id.
+        id: u64,
+        /// Position of the first op.
+        first: usize,
+        /// Position of the second op.
+        second: usize,
+    },
+    /// `complete < invoke`.
+    #[error("op id {id}: field `complete`: {complete} is before invoke {invoke}")]
+    CompleteBeforeInvoke {
+        /// The op.
+        id: u64,
+        /// Its invoke time.
+        invoke: u64,
+        /// Its complete time.
+        complete: u64,
+    },
+    /// A client had two ops in flight at once.
+    #[error("op id {second}: client {client} invoked it at {invoke} while op id {first} was still in flight{}", match until { Some(t) => format!(" (until {t})"), None => " (never completed)".to_string() })]
+    ClientOverlap {
+        /// The client.
+        client: u64,
+        /// The op in flight.
+        first: u64,
+        /// When the op in flight completed (None: never).
+        until: Option<u64>,
+        /// The op invoked too early.
+        second: u64,
+        /// Its invoke time.
+        invoke: u64,
+    },
+    /// A model does not support an op kind (e.g. append on a cas-register).
+    #[error("op id {id}: kind `{kind}` is not supported by the {model} model")]
+    Unsupported {
+        /// The op.
+        id: u64,
+        /// Its kind.
+        kind: &'static str,
+        /// The model.
+        model: &'static str,
+    },
+    /// A malformed Jepsen EDN history.
+    #[error("EDN: {message} (line {line}, column {column})")]
+    Edn {
+        /// What is wrong.
+        message: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+    },
+}
+
+impl HistoryError {
+    /// Attaches the file name (once).
+    pub fn in_file(self, path: &Path) -> HistoryError {
+        match self {
+            e @ (HistoryError::Io { .. } | HistoryError::File { .. }) => e,
+            e => HistoryError::File {
+                path: path.to_path_buf(),
+                error: Box::new(e),
+            },
+        }
+    }
+}

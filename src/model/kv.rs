@@ -1,0 +1,224 @@
+//! The key-value model of `quorumlab-history/1`: a map of independent registers.
+use std::collections::BTreeMap;
+
+use super::{Model, PartOp, Partition};
+use crate::history::{show, History, HistoryError, OpKind, Outcome, Value};
+
+/// A map of independent registers: get, put, delete, append and cas on each key.
+///
+/// An absent key reads `None`; delete makes a key absent; append concatenates strings (absent
+/// reads as ""; appending to an integer cannot happen); cas swaps when the current value
+/// equals `expect`. [`Kv::register`] and [`Kv::cas_register`] restrict the kinds of op.
+#[derive(Clone, Copy, Debug)]
+pub struct Kv {
+    name: &'static str,
+    kinds: &'static [OpKind],
+}
+
+impl Default for Kv {
+    fn default() -> Self {
+        Kv::map()
+    }
+}
+
+impl Kv {
+    /// Every kind of op.
+    pub fn map() -> Kv {
+        Kv {
+            name: "kv",
+            kinds: &[
+                OpKind::Get,
+                OpKind::Put,
+                OpKind::Delete,
+                OpKind::Append,
+                OpKind::Cas,
+            ],
+        }
+    }
+
+    /// A read/write register: get and put.
+    pub fn register() -> Kv {
+        Kv {
+            name: "register",
+            kinds: &[OpKind::Get, OpKind::Put],
+        }
+    }
+
+    /// A cas-register: get, put and cas.
+    pub fn cas_register() -> Kv {
+        Kv {
+            name: "cas-register",
+            kinds: &[OpKind::Get, OpKind::Put, OpKind::Cas],
+        }
+    }
+}
+
+/// An operation on one key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum KvInput {
+    /// Read.
+    Get,
+    /// Write a value.
+    Put(Value),
+    /// Make the key absent.
+    Delete,
+    /// Append a string.
+    Append(String),
+    /// Write `new` if the key holds `expect`.
+    Cas {
+        /// The value compared against.
+        expect: Option<Value>,
+        /// The value written on a match.
+        new: Value,
+    },
+}
+
+/// What an operation on one key returns.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum KvOutput {
+    /// The value read.
+    Read(Option<Value>),
+    /// A write finished.
+    Done,
+    /// Whether a cas swapped.
+    Swapped(bool),
+}
+
+impl Model for Kv {
+    type State = Option<Value>;
+    type Input = KvInput;
+    type Output = KvOutput;
+
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn init(&self) -> Option<Value> {
+        None
+    }
+
+    fn step(&self, state: &Option<Value>, input: &KvInput) -> Option<(Option<Value>, KvOutput)> {
+        Some(match input {
+            KvInput::Get => (state.clone(), KvOutput::Read(state.clone())),
+            KvInput::Put(v) => (Some(v.clone()), KvOutput::Done),
+            KvInput::Delete => (None, KvOutput::Done),
+            KvInput::Append(s) => match state {
+                None => (Some(Value::Str(s.clone())), KvOutput::Done),
+                Some(Value::Str(cur)) => (Some(Value::Str(format!("{cur}{s}"))), KvOutput::Done),
+                Some(Value::Int(_)) => return None,
+            },
+            KvInput::Cas { expect, new } => {
+                if state == expect {
+                    (Some(new.clone()), KvOutput::Swapped(true))
+                } else {
+                    (state.clone(), KvOutput::Swapped(false))
+                }
+            }
+        })
+    }
+
+    fn is_read_only(&self, input: &KvInput, output: Option<&KvOutput>) -> bool {
+        matches!(
+            (input, output),
+            (KvInput::Get, _) | (KvInput::Cas { .. }, Some(KvOutput::Swapped(false)))
+        )
+    }
+
+    fn partition(&self, history: &History) -> Result<Vec<Partition<Kv>>, HistoryError> {
+        let mut parts: BTreeMap<&str, Vec<PartOp<Kv>>> = BTreeMap::new();
+        for (index, op) in history.ops.iter().enumerate() {
+            if !self.kinds.contains(&op.kind) {
+                return Err(HistoryError::Unsupported {
+                    id: op.id,
+                    kind: op.kind.name(),
+                    model: self.name,
+                });
+            }
+            let part = parts.entry(op.key.as_str()).or_default();
+            // A fail op did not happen, and a get with no known result constrains nothing.
+            if op.outcome == Outcome::Fail || (op.kind == OpKind::Get && op.outcome != Outcome::Ok)
+            {
+                continue;
+            }
+            let missing = |field| HistoryError::MissingField {
+                op: crate::history::OpLoc::Id(op.id),
+                field,
+            };
+            let input = match op.kind {
+                OpKind::Get => KvInput::Get,
+                OpKind::Put => KvInput::Put(op.value.clone().ok_or(missing("value"))?),
+                OpKind::Delete => KvInput::Delete,
+                OpKind::Append => match &op.value {
+                    Some(Value::Str(s)) => KvInput::Append(s.clone()),
+                    _ => return Err(missing("value")),
+                },
+                OpKind::Cas => KvInput::Cas {
+                    expect: op.expect.clone(),
+                    new: op.value.clone().ok_or(missing("value"))?,
+                },
+            };
+            let (output, ret) = match op.outcome {
+                Outcome::Ok => {
+                    let out = match op.kind {
+                        OpKind::Get => KvOutput::Read(op.read.clone()),
+                        OpKind::Cas => KvOutput::Swapped(op.swapped.ok_or(missing("swapped"))?),
+                        _ => KvOutput::Done,
+                    };
+                    (Some(out), Some(op.complete.ok_or(missing("complete"))?))
+                }
+                _ => (None, None),
+            };
+            part.push(PartOp {
+                index,
+                input,
+                output,
+                call: op.invoke,
+                ret,
+            });
+        }
+        Ok(parts
+            .into_iter()
+            .map(|(key, mut ops)| {
+                ops.sort_by_key(|o| (o.call, o.index));
+                Partition {
+                    key: key.to_string(),
+                    ops,
+                }
+            })
+            .collect())
+    }
+
+    fn describe(&self, state: &Option<Value>) -> String {
+        show(state)
+    }
+
+    fn state_json(&self, state: &Option<Value>) -> serde_json::Value {
+        state
+            .as_ref()
+            .map_or(serde_json::Value::Null, Value::to_json)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps() {
+        let m = Kv::map();
+        let s = m.init();
+        let (s, out) = m.step(&s, &KvInput::Append("a".into())).unwrap();
+        assert_eq!(out, KvOutput::Done);
+        let (s, _) = m.step(&s, &KvInput::Append("b".into())).unwrap();
+        assert_eq!(s, Some(Value::Str("ab".into())));
+        let cas = KvInput::Cas {
+            expect: None,
+            new: Value::Int(1),
+        };
+        assert_eq!(m.step(&s, &cas).unwrap().1, KvOutput::Swapped(false));
+        let (s, _) = m.step(&s, &KvInput::Delete).unwrap();
+        let (s, out) = m.step(&s, &cas).unwrap();
+        assert_eq!(out, KvOutput::Swapped(true));
+        assert!(m.step(&s, &KvInput::Append("c".into())).is_none());
+    }
+}
