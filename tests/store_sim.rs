@@ -301,10 +301,19 @@ fn restarted_node_never_reissues_a_smaller_timestamp() {
         let second = client.put(NodeId(1), "t", 2, None).await;
         let (ts2, _) = second.timestamp.expect("ok write");
         assert!(ts2 > ts1, "{ts2} <= {ts1}");
+        // With the clock back in step, a restart does not push timestamps ahead of it.
+        ctl.borrow_mut().push(Ctl::Crash(NodeId(1)));
+        sleep_ms(20).await;
+        ctl.borrow_mut().push(Ctl::Bounce(NodeId(1)));
+        sleep_ms(6000).await;
+        let third = client.put(NodeId(1), "t", 3, None).await;
+        let (ts3, _) = third.timestamp.expect("ok write");
+        let sim_now = turmoil::sim_elapsed().unwrap().as_micros() as u64;
+        assert!(ts3 > ts2 && ts3 <= sim_now, "{ts3} vs clock {sim_now}");
         let r = client
             .get(NodeId(2), "t", Some(ConsistencyLevel::All))
             .await;
-        assert_eq!(r.outcome, ClientOutcome::Ok { read: Some(2) });
+        assert_eq!(r.outcome, ClientOutcome::Ok { read: Some(3) });
         Ok(())
     });
     drive(&mut sim, &ctls);

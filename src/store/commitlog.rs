@@ -16,7 +16,7 @@ use super::hash::murmur3_128;
 
 /// Where a node keeps its commit log.
 pub const LOG_PATH: &str = "/commitlog";
-/// Where a node keeps the high-water mark of the timestamps it may have issued.
+/// Where a node keeps the last timestamp it issued.
 pub const CLOCK_PATH: &str = "/clock";
 
 /// Encodes one mutation as a log record.
@@ -144,39 +144,55 @@ impl CommitLog {
     }
 }
 
-/// Reads the persisted clock mark (0 when absent or unreadable).
-pub fn read_clock_mark() -> u64 {
-    match fs::read(CLOCK_PATH) {
-        Ok(b) if b.len() == 16 => {
-            let mark = u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
-            let sum = u64::from_le_bytes(b[8..].try_into().expect("8 bytes"));
-            if murmur3_128(&b[..8], 0).0 == sum {
-                mark
-            } else {
-                0
-            }
+/// The clock file: the last timestamp a node issued, synced before the timestamp is used.
+pub struct ClockFile {
+    file: File,
+}
+
+impl ClockFile {
+    /// Opens (creating if needed) the clock file at [`CLOCK_PATH`] and reads the mark it holds
+    /// (0 when absent or unreadable).
+    pub fn open() -> io::Result<(ClockFile, u64)> {
+        let existed = fs::exists(CLOCK_PATH);
+        let mark = if existed {
+            decode_mark(&fs::read(CLOCK_PATH)?)
+        } else {
+            0
+        };
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(CLOCK_PATH)?;
+        if !existed {
+            file.sync_all()?;
+            fs::sync_dir("/")?;
         }
-        _ => 0,
+        Ok((ClockFile { file }, mark))
+    }
+
+    /// Durably replaces the mark.
+    pub fn store(&mut self, mark: u64) -> io::Result<()> {
+        let mut buf = mark.to_le_bytes().to_vec();
+        buf.extend_from_slice(&murmur3_128(&mark.to_le_bytes(), 0).0.to_le_bytes());
+        self.file.seek(SeekFrom::Start(0))?;
+        self.file.write_all(&buf)?;
+        self.file.sync_all()
     }
 }
 
-/// Durably records `mark`: no timestamp at or above it was issued before it was written.
-pub fn write_clock_mark(mark: u64) -> io::Result<()> {
-    let existed = fs::exists(CLOCK_PATH);
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(CLOCK_PATH)?;
-    let mut buf = mark.to_le_bytes().to_vec();
-    buf.extend_from_slice(&murmur3_128(&mark.to_le_bytes(), 0).0.to_le_bytes());
-    f.seek(SeekFrom::Start(0))?;
-    f.write_all(&buf)?;
-    f.sync_all()?;
-    if !existed {
-        fs::sync_dir("/")?;
+fn decode_mark(b: &[u8]) -> u64 {
+    if b.len() != 16 {
+        return 0;
     }
-    Ok(())
+    let mark = u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
+    let sum = u64::from_le_bytes(b[8..].try_into().expect("8 bytes"));
+    if murmur3_128(&b[..8], 0).0 == sum {
+        mark
+    } else {
+        0
+    }
 }
 
 #[cfg(test)]

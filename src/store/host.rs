@@ -15,7 +15,7 @@ use std::time::Duration;
 use turmoil::net::UdpSocket;
 
 use super::cell::NodeId;
-use super::commitlog::{read_clock_mark, write_clock_mark, CommitLog};
+use super::commitlog::{ClockFile, CommitLog};
 use super::config::{ConfigError, StoreConfig};
 use super::control::{ClusterControl, Event};
 use super::node::{Effect, Input, Node, Now, Recovered, Timer};
@@ -66,6 +66,7 @@ struct Runner {
     node: Node,
     socket: UdpSocket,
     log: CommitLog,
+    clock: ClockFile,
     control: ClusterControl,
     timers: BTreeMap<(u64, u64), Timer>,
     timer_seq: u64,
@@ -101,7 +102,7 @@ impl Runner {
                     }
                 }
                 Effect::PersistClock(mark) => {
-                    if write_clock_mark(mark).is_err() {
+                    if self.clock.store(mark).is_err() {
                         self.node.note_io_error();
                     }
                 }
@@ -146,9 +147,10 @@ pub async fn run_node(
     ))
     .await?;
     let (log, replay) = CommitLog::open()?;
+    let (clock, clock_mark) = ClockFile::open()?;
     let recovered = Recovered {
         records: replay.records,
-        clock_mark: read_clock_mark(),
+        clock_mark,
     };
     let start = now(&control, id);
     let node = Node::new(
@@ -166,6 +168,7 @@ pub async fn run_node(
         node,
         socket,
         log,
+        clock,
         control,
         timers: BTreeMap::new(),
         timer_seq: 0,

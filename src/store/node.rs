@@ -22,11 +22,6 @@ use super::message::Message;
 use super::ring::Ring;
 use super::storage::Storage;
 
-/// How far ahead of the last issued timestamp the persisted clock mark is set, in microseconds.
-/// A restarted node starts issuing at the mark, so one synced write per second of clock keeps
-/// timestamps strictly increasing across restarts.
-pub const CLOCK_LEASE_MICROS: u64 = 1_000_000;
-
 /// Hints replayed per target per tick.
 pub(super) const HINT_BATCH: usize = 32;
 
@@ -91,7 +86,8 @@ pub enum Effect {
     Append(Vec<u8>),
     /// Sync the commit log.
     Sync,
-    /// Durably record the clock mark: the node issued no timestamp at or above it.
+    /// Durably record the last timestamp issued, before anything carrying it leaves the node,
+    /// so a restarted node never issues it or a smaller one again.
     PersistClock(u64),
     /// Record an event in the trace.
     Trace(EventKind),
@@ -102,7 +98,7 @@ pub enum Effect {
 pub struct Recovered {
     /// Commit log records, in log order.
     pub records: Vec<(String, Cell)>,
-    /// The persisted clock mark (0 if none).
+    /// The last timestamp the node issued before it stopped (0 if none).
     pub clock_mark: u64,
 }
 
@@ -119,7 +115,6 @@ pub struct Node {
     pub(super) pending: BTreeMap<u64, Pending>,
     next_req: u64,
     last_ts: u64,
-    clock_mark: u64,
     heartbeat_seq: u64,
     unsynced: bool,
     pub(super) ae_next: usize,
@@ -180,7 +175,6 @@ impl Node {
             pending: BTreeMap::new(),
             next_req: now.mono.saturating_mul(1000) + 1,
             last_ts: floor,
-            clock_mark: recovered.clock_mark,
             heartbeat_seq: 0,
             unsynced: false,
             ae_next: id.index() + 1,
@@ -355,10 +349,10 @@ impl Node {
     pub(super) fn next_timestamp(&mut self, now: Now) -> u64 {
         let ts = (now.wall.max(0) as u64).max(self.last_ts + 1);
         self.last_ts = ts;
-        if ts >= self.clock_mark {
-            self.clock_mark = ts + CLOCK_LEASE_MICROS;
-            self.fx.push(Effect::PersistClock(self.clock_mark));
-        }
+        // The exact value, not a lease ahead of it: a restarted node resumes from its real
+        // clock instead of jumping ahead of the other nodes' clocks (which would let its next
+        // writes silently win over later writes elsewhere).
+        self.fx.push(Effect::PersistClock(ts));
         ts
     }
 
@@ -582,6 +576,6 @@ mod tests {
         assert!(n
             .fx
             .iter()
-            .any(|e| matches!(e, Effect::PersistClock(m) if *m > b)));
+            .any(|e| matches!(e, Effect::PersistClock(m) if *m == b)));
     }
 }
