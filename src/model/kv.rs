@@ -179,6 +179,7 @@ impl Model for Kv {
         Ok(parts
             .into_iter()
             .map(|(key, mut ops)| {
+                drop_unobservable(&mut ops);
                 ops.sort_by_key(|o| (o.call, o.index));
                 Partition {
                     key: key.to_string(),
@@ -197,6 +198,70 @@ impl Model for Kv {
             .as_ref()
             .map_or(serde_json::Value::Null, Value::to_json)
     }
+}
+
+/// Leaves out info writes that nothing could observe, so that they do not multiply the
+/// search. An info op may always be left out, and dropping one changes no verdict when no ok
+/// read and no cas compare could see what it wrote:
+///
+/// - a put or cas of `v` (or a delete, writing absent): no ok get reads `v` and no cas expects
+///   `v`; for an append of `s`: no ok read and no cas expect contains `s` (non-empty);
+/// - and the key has no ok cas that did not swap (it observes a value's absence), no append
+///   when the op is a delete, and not both appends and integer writes when the op is a put
+///   or a cas.
+///
+/// Then, in any linearization that includes the op, removing it (and the info ops it made
+/// ineffective) leaves every op with a known result seeing the same value.
+fn drop_unobservable(ops: &mut Vec<PartOp<Kv>>) {
+    let mut has_append = false;
+    let mut has_int_write = false;
+    let mut reads: Vec<&Option<Value>> = Vec::new();
+    let mut expects: Vec<&Option<Value>> = Vec::new();
+    for o in ops.iter() {
+        match (&o.input, &o.output) {
+            (KvInput::Cas { .. }, Some(KvOutput::Swapped(false))) => return,
+            (KvInput::Get, Some(KvOutput::Read(r))) => reads.push(r),
+            (KvInput::Cas { expect, new }, _) => {
+                expects.push(expect);
+                has_int_write |= matches!(new, Value::Int(_));
+            }
+            (KvInput::Put(Value::Int(_)), _) => has_int_write = true,
+            (KvInput::Append(_), _) => has_append = true,
+            _ => {}
+        }
+    }
+    let seen = |v: &Option<Value>| reads.iter().chain(&expects).any(|r| *r == v);
+    let contains = |s: &str| {
+        reads.iter().chain(&expects).any(|r| match r {
+            Some(Value::Str(r)) => r.contains(s),
+            _ => false,
+        })
+    };
+    let droppable: Vec<bool> = ops
+        .iter()
+        .map(|o| {
+            if o.output.is_some() {
+                return false;
+            }
+            match &o.input {
+                KvInput::Get => false,
+                KvInput::Delete => !has_append && !seen(&None),
+                KvInput::Put(v) | KvInput::Cas { new: v, .. } => {
+                    !(has_append && has_int_write)
+                        && match v {
+                            Value::Str(s) => !s.is_empty() && !contains(s),
+                            Value::Int(_) => !seen(&Some(v.clone())),
+                        }
+                }
+                KvInput::Append(s) => !s.is_empty() && !contains(s),
+            }
+        })
+        .collect();
+    let mut k = 0;
+    ops.retain(|_| {
+        k += 1;
+        !droppable[k - 1]
+    });
 }
 
 #[cfg(test)]
