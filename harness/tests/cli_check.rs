@@ -1,0 +1,178 @@
+//! `quorumlab check` end to end: exit codes, output, and bad input that must not panic.
+use std::path::PathBuf;
+use std::process::Command;
+
+fn tmp(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("quorumlab-cli-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_quorumlab"))
+        .arg("check")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().expect("exited, not killed by a signal"),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+const OK: &str = r#"{"format": "quorumlab-history/1", "ops": [
+ {"id": 1, "client": 0, "kind": "put", "key": "x", "value": 1, "invoke": 0, "complete": 10, "outcome": "ok"},
+ {"id": 2, "client": 1, "kind": "get", "key": "x", "invoke": 20, "complete": 30, "outcome": "ok", "read": 1}]}"#;
+
+fn bad_history() -> String {
+    OK.replace(r#""read": 1"#, r#""read": 2"#)
+}
+
+#[test]
+fn exit_codes_and_json_lines() {
+    let ok = tmp("good.json", OK.as_bytes());
+    let bad = tmp("stale.json", bad_history().as_bytes());
+    let (code, out, _) = run(&[ok.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(": linearizable, 2 ops, 1 keys"), "{out}");
+    let (code, out, _) = run(&[ok.to_str().unwrap(), bad.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("NOT linearizable") && out.contains("get#2 by client 1 [20..30] read 2"),
+        "{out}"
+    );
+    let (code, out, _) = run(&["--json", bad.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    let j: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(j["linearizable"], false);
+    assert_eq!((j["ops"].as_u64(), j["keys"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(j["witness"]["op"], 2);
+    assert!(j["elapsed_ms"].is_number());
+}
+
+#[test]
+fn timeout_gives_exit_3() {
+    let mut ops = Vec::new();
+    for i in 0..24 {
+        ops.push(format!(r#"{{"id": {i}, "client": {i}, "kind": "put", "key": "x", "value": {i}, "invoke": 0, "complete": 100, "outcome": "ok"}}"#));
+        ops.push(format!(r#"{{"id": {}, "client": {}, "kind": "get", "key": "x", "invoke": 0, "complete": 100, "outcome": "ok", "read": {}}}"#, 100 + i, 100 + i, (i * 7) % 24));
+    }
+    ops.push(r#"{"id": 999, "client": 999, "kind": "get", "key": "x", "invoke": 200, "complete": 300, "outcome": "ok", "read": 77}"#.into());
+    let text = format!(
+        r#"{{"format": "quorumlab-history/1", "ops": [{}]}}"#,
+        ops.join(",")
+    );
+    let f = tmp("hard.json", text.as_bytes());
+    let (code, out, _) = run(&["--json", "--timeout", "0", f.to_str().unwrap()]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains(r#""linearizable":null"#), "{out}");
+}
+
+fn assert_bad_input(name: &str, bytes: &[u8], needle: &str) {
+    let f = tmp(name, bytes);
+    let ok_name = format!("ok-{name}");
+    let ok = tmp(&ok_name, OK.as_bytes());
+    let (code, out, err) = run(&[f.to_str().unwrap(), ok.to_str().unwrap()]);
+    assert_eq!(code, 2, "{name}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains(name) && err.contains(needle), "{name}: {err}");
+    // The other file is still checked and reported.
+    assert!(out.contains(&format!("{ok_name}: linearizable")), "{out}");
+}
+
+#[test]
+fn malformed_file() {
+    assert_bad_input(
+        "malformed.json",
+        b"{\"format\": \"quorumlab-history/1\", \"ops\": [}",
+        "not valid JSON",
+    );
+}
+
+#[test]
+fn truncated_file() {
+    assert_bad_input(
+        "truncated.json",
+        &OK.as_bytes()[..OK.len() / 2],
+        "not valid JSON",
+    );
+}
+
+#[test]
+fn empty_file() {
+    assert_bad_input("empty.json", b"", "not valid JSON");
+}
+
+#[test]
+fn binary_file() {
+    let bytes: Vec<u8> = (0..512u32).map(|i| (i * 151 % 256) as u8).collect();
+    assert_bad_input("binary.json", &bytes, "not valid JSON");
+}
+
+#[test]
+fn invalid_ops_name_the_op_and_field() {
+    let cases = [
+        (
+            "kind.json",
+            OK.replace(r#""kind": "get""#, r#""kind": "scan""#),
+            "op id 2: field `kind`",
+        ),
+        (
+            "missing.json",
+            OK.replace(r#", "read": 1"#, ""),
+            "op id 2: missing field `read`",
+        ),
+        (
+            "order.json",
+            OK.replace(r#""complete": 30"#, r#""complete": 15"#),
+            "op id 2: field `complete`",
+        ),
+        (
+            "dup.json",
+            OK.replace(r#""id": 2"#, r#""id": 1"#),
+            "op id 1 appears twice",
+        ),
+        (
+            "overlap.json",
+            OK.replace(r#""client": 1"#, r#""client": 0"#)
+                .replace(r#""invoke": 20"#, r#""invoke": 5"#),
+            "client 0",
+        ),
+    ];
+    for (name, text, needle) in cases {
+        assert_bad_input(name, text.as_bytes(), needle);
+    }
+    let (code, _, err) = run(&["/nonexistent/quorumlab-history.json"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot read"), "{err}");
+}
+
+#[test]
+fn edn_register_histories() {
+    let edn = b"[{:process 0 :type :invoke :f :write :value 3}
+ {:process :nemesis :type :info :f :start :value nil}
+ {:process 0 :type :ok :f :write :value 3}
+ {:process 1 :type :invoke :f :cas :value [3 4]}
+ {:process 1 :type :ok :f :cas :value [3 4]}
+ {:process 2 :type :invoke :f :read :value nil}
+ {:process 2 :type :ok :f :read :value 4}]";
+    let f = tmp("ok.edn", edn);
+    let (code, out, err) = run(&["--format", "edn", f.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    // A read of the initial value before any write.
+    let init = tmp(
+        "init.edn",
+        b"{:process 0 :type :invoke :f :read :value nil}\n{:process 0 :type :ok :f :read :value 0}",
+    );
+    let (code, _, _) = run(&["--format", "edn", "--initial", "0", init.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let (code, _, _) = run(&["--format", "edn", "--initial", "5", init.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    let broken = tmp("broken.edn", b"[{:process 0 :type");
+    let (code, _, err) = run(&["--format", "edn", broken.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("broken.edn") && err.contains("EDN"), "{err}");
+}
