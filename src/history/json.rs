@@ -16,7 +16,7 @@ pub(super) fn from_slice(bytes: &[u8]) -> Result<History, HistoryError> {
             "the document is not a JSON object".to_string(),
         ));
     };
-    match top.remove("format") {
+    match top.shift_remove("format") {
         Some(Json::String(f)) if f == FORMAT => {}
         Some(other) => {
             return Err(HistoryError::TopLevel(format!(
@@ -29,7 +29,7 @@ pub(super) fn from_slice(bytes: &[u8]) -> Result<History, HistoryError> {
             )))
         }
     }
-    let ops = match top.remove("ops") {
+    let ops = match top.shift_remove("ops") {
         Some(Json::Array(ops)) => ops,
         Some(_) => return Err(HistoryError::TopLevel("field `ops` is not an array".into())),
         None => return Err(HistoryError::TopLevel("missing field `ops`".into())),
@@ -81,7 +81,7 @@ fn parse_op(index: usize, op: Json) -> Result<Op, HistoryError> {
         })?,
         other => return Err(bad(&loc, "outcome", format!("{other} is not a string"))),
     };
-    let complete = match m.remove("complete") {
+    let complete = match m.shift_remove("complete") {
         None | Some(Json::Null) if outcome == Outcome::Info => None,
         None | Some(Json::Null) => {
             return Err(HistoryError::MissingField {
@@ -111,7 +111,7 @@ fn parse_op(index: usize, op: Json) -> Result<Op, HistoryError> {
                 v => v,
             }
         }
-        OpKind::Get | OpKind::Delete => match m.remove("value") {
+        OpKind::Get | OpKind::Delete => match m.shift_remove("value") {
             None | Some(Json::Null) => None,
             Some(_) => return Err(bad(&loc, "value", format!("{kind} writes no value"))),
         },
@@ -129,7 +129,7 @@ fn parse_op(index: usize, op: Json) -> Result<Op, HistoryError> {
         if kind != OpKind::Get {
             drop_null(&loc, &mut m, "read", kind)?;
         } else {
-            m.remove("read");
+            m.shift_remove("read");
         }
         None
     };
@@ -142,7 +142,7 @@ fn parse_op(index: usize, op: Json) -> Result<Op, HistoryError> {
         if kind != OpKind::Cas {
             drop_null(&loc, &mut m, "swapped", kind)?;
         } else {
-            m.remove("swapped");
+            m.shift_remove("swapped");
         }
         None
     };
@@ -171,7 +171,7 @@ fn bad(loc: &OpLoc, field: &'static str, reason: String) -> HistoryError {
 }
 
 fn take(loc: &OpLoc, m: &mut Map<String, Json>, field: &'static str) -> Result<Json, HistoryError> {
-    m.remove(field).ok_or_else(|| HistoryError::MissingField {
+    m.shift_remove(field).ok_or_else(|| HistoryError::MissingField {
         op: loc.clone(),
         field,
     })
@@ -184,7 +184,7 @@ fn drop_null(
     field: &'static str,
     kind: OpKind,
 ) -> Result<(), HistoryError> {
-    match m.remove(field) {
+    match m.shift_remove(field) {
         None | Some(Json::Null) => Ok(()),
         Some(_) => Err(bad(loc, field, format!("does not apply to a {kind}"))),
     }

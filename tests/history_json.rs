@@ -1,0 +1,124 @@
+//! Reading and writing `quorumlab-history/1`: round trips, kept fields, validation errors.
+use quorumlab::history::{History, HistoryError, OpKind, OpLoc, Outcome, Value};
+
+const DOC: &str = r#"{"format": "quorumlab-history/1", "scenario": {"seed": 7}, "ops": [
+  {"id": 1, "client": 0, "kind": "put", "key": "x", "value": 5, "invoke": 0, "complete": 900, "outcome": "ok", "coordinator": 2, "cl": "quorum"},
+  {"id": 2, "client": 1, "kind": "cas", "key": "x", "value": "six", "expect": null, "invoke": 1000, "complete": 1100, "outcome": "ok", "swapped": false},
+  {"id": 3, "client": 0, "kind": "append", "key": "log", "value": "a", "invoke": 1000, "outcome": "info"},
+  {"id": 4, "client": 1, "kind": "get", "key": "x", "invoke": 1200, "complete": 1350, "outcome": "ok", "read": null},
+  {"id": 5, "client": 1, "kind": "delete", "key": "x", "invoke": 1400, "complete": 1500, "outcome": "fail"}
+], "final": {"x": []}}"#;
+
+#[test]
+fn round_trip_keeps_extra_fields_and_is_deterministic() {
+    let h = History::from_json_str(DOC).unwrap();
+    assert_eq!(h.ops.len(), 5);
+    assert_eq!(h.ops[0].value, Some(Value::Int(5)));
+    assert_eq!(h.ops[0].extra["cl"], "quorum");
+    assert_eq!(h.ops[1].expect, None);
+    assert_eq!(h.ops[1].value, Some(Value::Str("six".into())));
+    assert_eq!(
+        (h.ops[2].kind, h.ops[2].outcome, h.ops[2].complete),
+        (OpKind::Append, Outcome::Info, None)
+    );
+    assert_eq!(h.extra.keys().collect::<Vec<_>>(), ["scenario", "final"]);
+    let text = h.to_json_string();
+    let again = History::from_json_str(&text).unwrap();
+    assert_eq!(again, h);
+    assert_eq!(again.to_json_string(), text);
+    assert!(
+        text.starts_with(r#"{"format": "quorumlab-history/1", "scenario": {"seed":7}"#),
+        "{text}"
+    );
+}
+
+fn err(doc: &str) -> HistoryError {
+    History::from_json_str(doc).unwrap_err()
+}
+
+#[test]
+fn validation_names_the_op_and_field() {
+    assert!(matches!(err(""), HistoryError::Json { .. }));
+    assert!(matches!(err("[1]"), HistoryError::TopLevel(_)));
+    assert!(matches!(
+        err(r#"{"format": "other", "ops": []}"#),
+        HistoryError::TopLevel(_)
+    ));
+    let e = err(&DOC.replace(r#", "read": null"#, ""));
+    assert_eq!(
+        e,
+        HistoryError::MissingField {
+            op: OpLoc::Id(4),
+            field: "read"
+        }
+    );
+    let e = err(&DOC.replace(r#""kind": "delete""#, r#""kind": "drop""#));
+    assert!(
+        matches!(
+            e,
+            HistoryError::BadField {
+                op: OpLoc::Id(5),
+                field: "kind",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = err(&DOC.replace(r#""id": 1, "#, ""));
+    assert_eq!(
+        e,
+        HistoryError::MissingField {
+            op: OpLoc::Index(0),
+            field: "id"
+        }
+    );
+    let e = err(&DOC
+        .replace(
+            r#""complete": 900"#,
+            r#""complete": 9"#.replace('9', "0").as_str(),
+        )
+        .replace(r#""invoke": 0,"#, r#""invoke": 10,"#));
+    assert!(
+        matches!(e, HistoryError::CompleteBeforeInvoke { id: 1, .. }),
+        "{e}"
+    );
+    let e = err(&DOC.replace(r#""id": 5"#, r#""id": 4"#));
+    assert!(matches!(e, HistoryError::DuplicateId { id: 4, .. }), "{e}");
+    // Client 0's info append never completes, so a later op of client 0 overlaps it.
+    let e = err(&DOC.replace(r#""id": 5, "client": 1"#, r#""id": 5, "client": 0"#));
+    assert!(
+        matches!(
+            e,
+            HistoryError::ClientOverlap {
+                client: 0,
+                first: 3,
+                second: 5,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = err(&DOC.replace(r#""value": "a""#, r#""value": 1"#));
+    assert!(
+        matches!(
+            e,
+            HistoryError::BadField {
+                op: OpLoc::Id(3),
+                field: "value",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = err(&DOC.replace(r#", "swapped": false"#, ""));
+    assert_eq!(
+        e,
+        HistoryError::MissingField {
+            op: OpLoc::Id(2),
+            field: "swapped"
+        }
+    );
+    assert!(err("\u{0}\u{1}binary")
+        .to_string()
+        .starts_with("not valid JSON"));
+}
