@@ -591,3 +591,103 @@ fn invalid_config_is_refused_by_install() {
     let err = store::install(&mut sim, &config, SEED, &ClusterControl::new(5)).unwrap_err();
     assert!(err.to_string().contains("rf"), "{err}");
 }
+
+#[test]
+fn a_client_cut_off_from_its_coordinator_gets_info_not_a_hang() {
+    let config = StoreConfig::default();
+    let control = ClusterControl::new(config.nodes);
+    let mut sim = build();
+    store::install(&mut sim, &config, SEED, &control).unwrap();
+    let c = config.clone();
+    sim.client("c0", async move {
+        let client = Client::bind(&c).await?;
+        turmoil::partition("c0", node_host_name(NodeId(2)));
+        let started = tokio::time::Instant::now();
+        let r = client.put(NodeId(2), "cut", 1, None).await;
+        let ClientOutcome::Info { reason } = &r.outcome else {
+            panic!("expected info, got {r:?}");
+        };
+        assert!(reason.contains("client timeout"), "{reason}");
+        assert_eq!(started.elapsed(), c.client_timeout());
+        turmoil::repair("c0", node_host_name(NodeId(2)));
+        let r = client.put(NodeId(2), "cut", 2, None).await;
+        assert_eq!(r.outcome, ClientOutcome::Ok { read: None }, "{r:?}");
+        Ok(())
+    });
+    drive(&mut sim, &Rc::default());
+}
+
+#[test]
+fn every_operation_completes_under_flapping_links_and_replicas_converge() {
+    let config = StoreConfig {
+        anti_entropy: true,
+        anti_entropy_interval: Duration::from_millis(200),
+        ..StoreConfig::default()
+    };
+    let control = ClusterControl::new(config.nodes);
+    let mut sim = turmoil::Builder::new()
+        .tick_duration(Duration::from_millis(1))
+        .min_message_latency(Duration::from_millis(1))
+        .max_message_latency(Duration::from_millis(10))
+        .fail_rate(0.05)
+        .repair_rate(0.3)
+        .udp_capacity(4096)
+        .simulation_duration(Duration::from_secs(120))
+        .rng_seed(SEED)
+        .build();
+    store::install(&mut sim, &config, SEED, &control).unwrap();
+    let done = Rc::new(RefCell::new((0, 0)));
+    for id in 0..3u16 {
+        let (c, done) = (config.clone(), done.clone());
+        sim.client(format!("c{id}"), async move {
+            let client = Client::bind(&c).await?;
+            for i in 0..30i64 {
+                let key = format!("flap{}", i % 5);
+                let node = NodeId((i as u16 + id) % 5);
+                let r = if i % 3 == 0 {
+                    client.get(node, &key, None).await
+                } else {
+                    client.put(node, &key, i64::from(id) * 100 + i, None).await
+                };
+                let mut d = done.borrow_mut();
+                d.0 += 1;
+                if matches!(r.outcome, ClientOutcome::Ok { .. }) {
+                    d.1 += 1;
+                }
+            }
+            Ok(())
+        });
+    }
+    drive(&mut sim, &Rc::default());
+    let (completed, ok) = *done.borrow();
+    assert_eq!(completed, 90, "every operation returned");
+    assert!(ok > 0, "some operations succeed despite the flapping");
+    // Heal everything and let anti-entropy and hints finish: every replica agrees.
+    let c = config.clone();
+    sim.set_fail_rate(0.0);
+    sim.client("check", async move {
+        for a in 0..c.nodes {
+            for b in 0..c.nodes {
+                if a != b {
+                    turmoil::repair(
+                        node_host_name(NodeId(a as u16)),
+                        node_host_name(NodeId(b as u16)),
+                    );
+                }
+            }
+        }
+        sleep_ms(5000).await;
+        let client = Client::bind(&c).await?;
+        for k in 0..5 {
+            let key = format!("flap{k}");
+            let mut cells = Vec::new();
+            for r in client.replicas_of(&key, SEED) {
+                cells.push(client.try_local_cell(r, &key).await.expect("reachable"));
+            }
+            assert!(cells.windows(2).all(|w| w[0] == w[1]), "{key}: {cells:?}");
+        }
+        Ok(())
+    });
+    drive(&mut sim, &Rc::default());
+    assert_eq!(control.total_counters().malformed_dropped, 0);
+}
