@@ -167,3 +167,42 @@ fn note_failure(
         progress.shrinking(cases.get());
     }
 }
+
+/// Shrinks the scenario that `generate(shape, seed)` yields while `still_fails` holds, as
+/// proptest's runner would (simplify after a failure, complicate after a pass), for at most
+/// `max_steps` runs. Returns the smallest failing scenario found and the steps taken.
+pub fn shrink_generated(
+    shape: &ScenarioShape,
+    seed: u64,
+    max_steps: u32,
+    mut still_fails: impl FnMut(&Scenario) -> bool,
+) -> (Scenario, u32) {
+    use proptest::strategy::{Strategy, ValueTree};
+    let mut runner = TestRunner::new_with_rng(Config::default(), search_rng(seed));
+    let mut tree = scenario(shape)
+        .new_tree(&mut runner)
+        .expect("scenario strategies never reject");
+    let with_seed = |mut s: Scenario| {
+        s.seed = seed;
+        s
+    };
+    let mut best = with_seed(tree.current());
+    let mut steps = 0;
+    if !tree.simplify() {
+        return (best, steps);
+    }
+    while steps < max_steps {
+        steps += 1;
+        let candidate = with_seed(tree.current());
+        let more = if still_fails(&candidate) {
+            best = candidate;
+            tree.simplify()
+        } else {
+            tree.complicate()
+        };
+        if !more {
+            break;
+        }
+    }
+    (best, steps)
+}

@@ -8,10 +8,12 @@
 //! - [`verdict`]: judges a history on the expected guarantees.
 //! - [`case`]: saved, replayable case files.
 //! - [`explore`]: the search for a violation, and its shrinking.
+//! - [`matrix`]: the consistency matrix.
 //! - [`cli`]: the `quorumlab` subcommands.
 pub mod case;
 pub mod cli;
 pub mod explore;
+pub mod matrix;
 pub mod nemesis;
 pub mod runner;
 pub mod scenario;

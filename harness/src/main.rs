@@ -22,6 +22,8 @@ enum Command {
     Explore(cli::explore::ExploreArgs),
     /// Rerun saved cases and check they reproduce byte for byte.
     Replay(cli::replay::ReplayArgs),
+    /// Measure which guarantees each RF/R/W and fault profile keeps: the consistency matrix.
+    Matrix(cli::matrix::MatrixArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
         Command::Run(a) => cli::run::run(a),
         Command::Explore(a) => cli::explore::run(a),
         Command::Replay(a) => cli::replay::run(a),
+        Command::Matrix(a) => cli::matrix::run(a),
     }
 }
 

@@ -89,6 +89,9 @@ pub fn run(scenario: &Scenario) -> Result<RunOutput, RunError> {
         .min_message_latency(Duration::from_millis(scenario.network.min_latency_ms))
         .max_message_latency(Duration::from_millis(scenario.network.max_latency_ms))
         .simulation_duration(SIMULATION_LIMIT + Duration::from_secs(60))
+        // turmoil's default of 64 queued datagrams per socket would drop messages under load
+        // that no fault asked for.
+        .udp_capacity(4096)
         .build();
     let control = ClusterControl::new(store.nodes);
     quorumlab::store::install(&mut sim, store, scenario.seed, &control)
@@ -217,8 +220,11 @@ pub fn run(scenario: &Scenario) -> Result<RunOutput, RunError> {
                 // Each replica's own cell: what convergence is judged on.
                 let mut cells = Vec::new();
                 for node in client.replicas_of(&key, scenario.seed) {
-                    let cell = client.local_cell(node, &key).await;
-                    cells.push(json!({"node": node.0, "cell": cell_json(&cell)}));
+                    // An unreachable replica is recorded as such, not as one holding nothing.
+                    cells.push(match client.try_local_cell(node, &key).await {
+                        Ok(cell) => json!({"node": node.0, "cell": cell_json(&cell)}),
+                        Err(e) => json!({"node": node.0, "error": e.to_string()}),
+                    });
                 }
                 final_state
                     .borrow_mut()

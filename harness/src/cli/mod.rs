@@ -2,6 +2,7 @@
 pub mod check;
 pub mod config;
 pub mod explore;
+pub mod matrix;
 pub mod replay;
 pub mod run;
 
