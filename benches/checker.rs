@@ -1,0 +1,106 @@
+//! Checking time of the linearizability checker: Porcupine's corpus (from
+//! `../shared/corpus/porcupine`, skipped with a message when absent) and generated histories.
+//!
+//! `cargo bench --bench checker`. Parsing is outside the measured part.
+use std::path::Path;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use quorumlab::check::linearizable::{check, CheckOptions};
+use quorumlab::history::{History, Op, OpKind, Outcome, Value};
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn corpus(c: &mut Criterion) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/porcupine");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("corpus benchmarks skipped: {} is absent", dir.display());
+        return;
+    };
+    let mut files: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    let load = |p: &Path| History::from_path(p).expect("corpus parses");
+    let etcd: Vec<History> = files
+        .iter()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("etcd_"))
+        })
+        .map(|p| load(p))
+        .collect();
+    let opts = CheckOptions::default();
+    let mut g = c.benchmark_group("corpus");
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    g.bench_function(format!("etcd_all_{}_files", etcd.len()), |b| {
+        b.iter(|| etcd.iter().map(|h| check(h, &opts).ops).sum::<usize>())
+    });
+    for name in [
+        "etcd_002",
+        "etcd_007",
+        "kv-c10-ok",
+        "kv-c50-ok",
+        "kv-c50-bad",
+    ] {
+        let p = dir.join(format!("{name}.json"));
+        if p.exists() {
+            let h = load(&p);
+            g.bench_function(name, |b| b.iter(|| check(&h, &opts).verdict));
+        }
+    }
+    g.finish();
+}
+
+/// Ops applied one at a time at a random instant inside random intervals: linearizable.
+fn generated(n: usize, keys: u64, clients: u64, seed: u64) -> History {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut below = |m: u64| rng.next_u64() % m;
+    let mut state: Vec<Option<Value>> = vec![None; keys as usize];
+    let mut free = vec![0u64; clients as usize];
+    let mut t = 0;
+    let mut ops = Vec::with_capacity(n);
+    for id in 0..n as u64 {
+        t += 1 + below(10);
+        let c = below(clients) as usize;
+        let invoke = free[c].max(t.saturating_sub(below(10 * clients)));
+        t = t.max(invoke);
+        let complete = t + below(10 * clients);
+        let k = below(keys) as usize;
+        let mut op = Op::new(id, c as u64, OpKind::Get, &format!("k{k}"), invoke);
+        if below(2) == 0 {
+            op.kind = OpKind::Put;
+            op.value = Some(Value::Int(id as i64));
+            state[k] = op.value.clone();
+        } else {
+            op.read = state[k].clone();
+        }
+        op.complete = Some(complete);
+        op.outcome = Outcome::Ok;
+        free[c] = complete + 1;
+        ops.push(op);
+    }
+    History::new(ops)
+}
+
+fn synthetic(c: &mut Criterion) {
+    let opts = CheckOptions::default();
+    let mut g = c.benchmark_group("generated");
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    for (n, keys, clients) in [
+        (10_000, 1, 10),
+        (10_000, 1, 50),
+        (10_000, 10, 10),
+        (10_000, 1000, 50),
+        (100_000, 1, 10),
+        (100_000, 100, 50),
+        (100_000, 1000, 50),
+    ] {
+        let h = generated(n, keys, clients, 1);
+        g.bench_function(format!("ops{n}_keys{keys}_clients{clients}"), |b| {
+            b.iter(|| check(&h, &opts).verdict)
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, corpus, synthetic);
+criterion_main!(benches);
