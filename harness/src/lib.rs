@@ -7,9 +7,11 @@
 //! - [`runner`]: runs a scenario and records its history.
 //! - [`verdict`]: judges a history on the expected guarantees.
 //! - [`case`]: saved, replayable case files.
+//! - [`canaries`]: planted store bugs and the measure of how fast they are found.
 //! - [`explore`]: the search for a violation, and its shrinking.
 //! - [`matrix`]: the consistency matrix.
 //! - [`cli`]: the `quorumlab` subcommands.
+pub mod canaries;
 pub mod case;
 pub mod cli;
 pub mod explore;

@@ -24,6 +24,8 @@ enum Command {
     Replay(cli::replay::ReplayArgs),
     /// Measure which guarantees each RF/R/W and fault profile keeps: the consistency matrix.
     Matrix(cli::matrix::MatrixArgs),
+    /// Search for every planted store bug and measure how fast each is found and shrunk.
+    Canaries(cli::canaries::CanariesArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         Command::Explore(a) => cli::explore::run(a),
         Command::Replay(a) => cli::replay::run(a),
         Command::Matrix(a) => cli::matrix::run(a),
+        Command::Canaries(a) => cli::canaries::run(a),
     }
 }
 

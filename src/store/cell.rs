@@ -52,11 +52,20 @@ impl Cell {
 
     /// Last write wins: does `self` replace `current`? Ties on `(timestamp, writer)` can only
     /// come from the same write, so they keep the current cell.
-    // Bug seam (Bug::LwwTieByArrival): a tie resolved by arrival order belongs here.
     pub fn supersedes(&self, current: Option<&Cell>) -> bool {
         match current {
             None => true,
             Some(c) => self.version().cmp(&c.version()) == Ordering::Greater,
+        }
+    }
+
+    /// [`Cell::supersedes`] with the planted [`Bug::LwwTieByArrival`](super::config::Bug):
+    /// equal timestamps from different writers go to the cell that arrives last.
+    // Bug seam (Bug::LwwTieByArrival): a tie resolved by arrival order.
+    pub fn supersedes_by_arrival(&self, current: Option<&Cell>) -> bool {
+        match current {
+            Some(c) if c.timestamp == self.timestamp && c.writer != self.writer => true,
+            _ => self.supersedes(current),
         }
     }
 }
@@ -66,6 +75,18 @@ pub fn resolve<'a>(cells: impl IntoIterator<Item = Option<&'a Cell>>) -> Option<
     let mut best: Option<Cell> = None;
     for c in cells.into_iter().flatten() {
         if c.supersedes(best.as_ref()) {
+            best = Some(*c);
+        }
+    }
+    best
+}
+
+/// [`resolve`] with the planted [`Bug::LwwTieByArrival`](super::config::Bug::LwwTieByArrival):
+/// of cells with equal timestamps, the one met last wins.
+pub fn resolve_by_arrival<'a>(cells: impl IntoIterator<Item = Option<&'a Cell>>) -> Option<Cell> {
+    let mut best: Option<Cell> = None;
+    for c in cells.into_iter().flatten() {
+        if c.supersedes_by_arrival(best.as_ref()) {
             best = Some(*c);
         }
     }

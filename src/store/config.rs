@@ -23,6 +23,13 @@ pub enum ConfigError {
     /// An fsync policy string that is not always|periodic|never.
     #[error("unknown fsync policy {0:?}: expected always, periodic, periodic:<ms> or never")]
     FsyncPolicy(String),
+    /// A planted bug name that is not in the catalog.
+    #[error(
+        "unknown bug {0:?}: expected one of ack-early, read-first-response, \
+         repair-fresh-timestamp, ring-off-by-one, tombstone-lost-on-replay, ack-before-sync, \
+         hint-new-timestamp, lww-tie-by-arrival, unavailable-ignored, clock-reset-on-restart"
+    )]
+    Bug(String),
     /// A field whose value is out of range.
     #[error("invalid store config: {field} = {value}: {reason}")]
     Invalid {
@@ -197,33 +204,91 @@ serde_as_string!(ConsistencyLevel);
 serde_as_string!(ReadRepair);
 serde_as_string!(FsyncPolicy);
 
-/// Planted bugs: deliberate departures from the correct protocol, each switched on by name so
-/// the checkers can be shown to catch them. None is implemented yet; each variant names the one
-/// decision point (marked `bug seam` in the code) where it will act, and
-/// [`StoreConfig::validate`] rejects any of them until then.
+/// Planted bugs: deliberate departures from the correct protocol, each modelled on a real class
+/// of bug in replicated stores and switched on by name, so the checkers can be shown to catch
+/// them. None is ever on by default; with no bug set the store behaves exactly as documented.
+/// Each variant acts at one decision point, marked `Bug seam` in the code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Bug {
-    /// Write coordinator acknowledges after W-1 replica acks (coordinator.rs, write ack count).
-    AckAfterWMinusOne,
-    /// Read coordinator answers with the first response (coordinator.rs, read resolution).
+    /// The write coordinator answers the client after W-1 replica acks (coordinator.rs, write
+    /// ack count). Mimics an off-by-one in an ack counter; breaks linearizability at R+W > RF.
+    AckEarly,
+    /// A read answers with the first replica response instead of the newest cell
+    /// (coordinator.rs, read resolution). Breaks linearizability.
     ReadFirstResponse,
-    /// Read repair writes the resolved value with a fresh timestamp (coordinator.rs, repair).
+    /// Read repair writes the resolved value back with a fresh timestamp instead of the cell's
+    /// own (coordinator.rs, repair), so an old value can overwrite a newer write.
     RepairFreshTimestamp,
-    /// Ring lookup skips the first replica (ring.rs, replica walk).
+    /// The replica walk only skips a node equal to the previous pick, so it can pick the same
+    /// node twice and fewer than RF distinct nodes hold a key (ring.rs, replica walk).
     RingOffByOne,
-    /// Tombstones are skipped on commit log replay (storage.rs, replay).
-    TombstonesSkippedOnReplay,
-    /// A replica acks before its commit log sync (node.rs, replica write).
+    /// Commit log replay skips tombstones, so a deleted value comes back after a restart
+    /// (node.rs, recovery).
+    TombstoneLostOnReplay,
+    /// With fsync always, the ack goes out before the commit log is synced; the sync follows
+    /// a period later (node.rs, sync before ack).
     AckBeforeSync,
-    /// Hints are replayed with a new timestamp (hints.rs, replay).
+    /// A replayed hint carries the replay time as its timestamp (coordinator.rs, hint replay).
     HintNewTimestamp,
-    /// Equal timestamps are resolved by arrival order, not writer (cell.rs, LWW).
+    /// Equal timestamps from different writers are resolved by arrival order, not by the writer
+    /// tiebreak (storage.rs, replica merge), so replicas can keep different winners.
     LwwTieByArrival,
-    /// Unavailable is ignored: the coordinator sends anyway (coordinator.rs, availability).
+    /// The coordinator sends even when too few replicas are alive, and reports a write timeout
+    /// as success (coordinator.rs, availability and deadline).
     UnavailableIgnored,
-    /// The node clock floor is forgotten on restart (clock.rs, recovery).
+    /// A node's clock starts from zero after a restart and the persisted clock floor is
+    /// forgotten, so its timestamps go backwards (node.rs, recovery and timestamps).
     ClockResetOnRestart,
+}
+
+impl Bug {
+    /// Every planted bug, in catalog order.
+    pub const ALL: [Bug; 10] = [
+        Bug::AckEarly,
+        Bug::ReadFirstResponse,
+        Bug::RepairFreshTimestamp,
+        Bug::RingOffByOne,
+        Bug::TombstoneLostOnReplay,
+        Bug::AckBeforeSync,
+        Bug::HintNewTimestamp,
+        Bug::LwwTieByArrival,
+        Bug::UnavailableIgnored,
+        Bug::ClockResetOnRestart,
+    ];
+
+    /// The bug's name, as on the command line and in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::AckEarly => "ack-early",
+            Bug::ReadFirstResponse => "read-first-response",
+            Bug::RepairFreshTimestamp => "repair-fresh-timestamp",
+            Bug::RingOffByOne => "ring-off-by-one",
+            Bug::TombstoneLostOnReplay => "tombstone-lost-on-replay",
+            Bug::AckBeforeSync => "ack-before-sync",
+            Bug::HintNewTimestamp => "hint-new-timestamp",
+            Bug::LwwTieByArrival => "lww-tie-by-arrival",
+            Bug::UnavailableIgnored => "unavailable-ignored",
+            Bug::ClockResetOnRestart => "clock-reset-on-restart",
+        }
+    }
+}
+
+impl fmt::Display for Bug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Bug {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim().to_ascii_lowercase();
+        Bug::ALL
+            .into_iter()
+            .find(|b| b.name() == t)
+            .ok_or_else(|| ConfigError::Bug(s.to_string()))
+    }
 }
 
 /// Every setting of the reference store. `Default` gives Cassandra-like behaviour scaled to
@@ -351,13 +416,6 @@ impl StoreConfig {
                 return Err(bad("fsync", self.fsync, "period must be positive"));
             }
         }
-        if let Some(bug) = self.bugs.iter().next() {
-            return Err(bad(
-                "bugs",
-                format!("{bug:?}"),
-                "planted bugs are not implemented yet",
-            ));
-        }
         Ok(())
     }
 
@@ -418,6 +476,12 @@ mod tests {
             }
         );
         assert!("periodic:x".parse::<FsyncPolicy>().is_err());
+        for b in Bug::ALL {
+            assert_eq!(b.name().parse::<Bug>().unwrap(), b);
+            let json = serde_json::to_string(&b).unwrap();
+            assert_eq!(json, format!("\"{}\"", b.name()));
+        }
+        assert!("ack-late".parse::<Bug>().is_err());
     }
 
     #[test]

@@ -3,8 +3,8 @@
 
 use std::net::SocketAddr;
 
-use super::cell::{resolve, Cell, NodeId};
-use super::config::ReadRepair;
+use super::cell::{resolve, resolve_by_arrival, Cell, NodeId};
+use super::config::{Bug, ReadRepair};
 use super::control::EventKind;
 use super::message::{Message, Op, Reply, ReplyOutcome};
 use super::node::{Node, Now, Timer};
@@ -89,8 +89,8 @@ impl Node {
             .copied()
             .filter(|r| self.detector.is_up(*r))
             .collect();
-        // Bug seam (Bug::UnavailableIgnored): sending despite too few live replicas belongs here.
-        if alive.len() < needed {
+        // Bug seam (Bug::UnavailableIgnored): sending despite too few live replicas.
+        if alive.len() < needed && !self.bug(Bug::UnavailableIgnored) {
             self.counters.unavailable += 1;
             let outcome = ReplyOutcome::Unavailable {
                 needed: needed as u16,
@@ -217,11 +217,12 @@ impl Node {
 
     /// Answers the client once enough acks are in; forgets the write once every replica acked.
     fn write_progress(&mut self, req: u64) {
+        // Bug seam (Bug::AckEarly): answering one ack early.
+        let early = usize::from(self.bug(Bug::AckEarly));
         let Some(Pending::Write(w)) = self.pending.get_mut(&req) else {
             return;
         };
-        // Bug seam (Bug::AckAfterWMinusOne): answering one ack early belongs here.
-        let answer = if !w.replied && w.acked.len() >= w.needed {
+        let answer = if !w.replied && w.acked.len() + early >= w.needed {
             w.replied = true;
             Some((w.client, w.client_req, w.cell, w.sent.clone()))
         } else {
@@ -298,13 +299,27 @@ impl Node {
             return;
         }
         let r = r.clone();
-        // Bug seam (Bug::ReadFirstResponse): answering with the first response belongs here.
-        let resolved = resolve(r.responses.iter().map(|(_, c)| c.as_ref()));
+        // Bug seam (Bug::ReadFirstResponse): answering with the first response.
+        let by_arrival = self.bug(Bug::LwwTieByArrival);
+        let resolved = if self.bug(Bug::ReadFirstResponse) {
+            r.responses.first().and_then(|(_, c)| *c)
+        } else if by_arrival {
+            // Bug seam (Bug::LwwTieByArrival): responses are in arrival order.
+            resolve_by_arrival(r.responses.iter().map(|(_, c)| c.as_ref()))
+        } else {
+            resolve(r.responses.iter().map(|(_, c)| c.as_ref()))
+        };
         let behind: Vec<NodeId> = match resolved {
             Some(best) => r
                 .responses
                 .iter()
-                .filter(|(_, c)| best.supersedes(c.as_ref()))
+                .filter(|(_, c)| {
+                    if by_arrival {
+                        best.supersedes_by_arrival(c.as_ref()) && *c != Some(best)
+                    } else {
+                        best.supersedes(c.as_ref())
+                    }
+                })
                 .map(|(n, _)| *n)
                 .collect(),
             None => Vec::new(),
@@ -316,7 +331,16 @@ impl Node {
             self.answer_read(r.client, r.client_req, resolved, r.contacted);
             return;
         };
-        // Bug seam (Bug::RepairFreshTimestamp): repairing with a new timestamp belongs here.
+        // Bug seam (Bug::RepairFreshTimestamp): repairing with a new timestamp.
+        let repair_cell = if self.bug(Bug::RepairFreshTimestamp) {
+            Cell {
+                timestamp: self.next_timestamp(now),
+                writer: self.id,
+                value: best.value,
+            }
+        } else {
+            best
+        };
         let mut waiting = Vec::new();
         for target in behind {
             self.counters.read_repairs += 1;
@@ -325,7 +349,7 @@ impl Node {
                 key: r.key.clone(),
             });
             if target == self.id {
-                self.apply(&r.key, best);
+                self.apply(&r.key, repair_cell);
                 self.sync_if_always();
             } else {
                 // Async repairs use a request id nobody waits on: their acks are dropped.
@@ -340,7 +364,7 @@ impl Node {
                     &Message::Write {
                         req: repair_req,
                         key: r.key.clone(),
-                        cell: best,
+                        cell: repair_cell,
                     },
                 );
             }
@@ -382,7 +406,17 @@ impl Node {
         }
         match self.pending.remove(&req) {
             Some(Pending::Write(w)) => {
-                if !w.replied {
+                // Bug seam (Bug::UnavailableIgnored): a write timeout reported as success.
+                if !w.replied && self.bug(Bug::UnavailableIgnored) {
+                    let version = Some((w.cell.timestamp, w.cell.writer));
+                    self.reply(
+                        w.client,
+                        w.client_req,
+                        ReplyOutcome::Written,
+                        version,
+                        w.sent.clone(),
+                    );
+                } else if !w.replied {
                     self.counters.timeouts += 1;
                     let outcome = ReplyOutcome::Timeout {
                         answered: w.acked.len() as u16,
@@ -436,7 +470,11 @@ impl Node {
             return;
         }
         let deadline = now.mono + self.config.request_timeout.as_micros() as u64;
-        for (id, hint) in self.hints.take_batch(target, super::node::HINT_BATCH) {
+        for (id, mut hint) in self.hints.take_batch(target, super::node::HINT_BATCH) {
+            // Bug seam (Bug::HintNewTimestamp): the replayed hint takes the replay time.
+            if self.bug(Bug::HintNewTimestamp) {
+                hint.cell.timestamp = self.next_timestamp(now);
+            }
             let req = self.next_req();
             self.pending.insert(
                 req,

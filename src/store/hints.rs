@@ -63,7 +63,6 @@ impl HintStore {
     }
 
     /// Up to `limit` hints for `target` not already being replayed; marks them in flight.
-    // Bug seam (Bug::HintNewTimestamp): a replay with a fresh timestamp belongs here.
     pub fn take_batch(&mut self, target: NodeId, limit: usize) -> Vec<(u64, Hint)> {
         let Some(hints) = self.by_target.get(&target) else {
             return Vec::new();

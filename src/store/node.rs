@@ -13,7 +13,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::cell::{Cell, NodeId};
 use super::commitlog::encode_record;
-use super::config::{FsyncPolicy, StoreConfig};
+use super::config::{Bug, FsyncPolicy, StoreConfig, DEFAULT_FSYNC_PERIOD};
 use super::control::{Counters, EventKind};
 use super::coordinator::Pending;
 use super::failure::FailureDetector;
@@ -122,6 +122,11 @@ pub struct Node {
     tracing: bool,
     fx: Vec<Effect>,
     replayed: u64,
+    /// Monotonic time of the input being handled.
+    now_mono: u64,
+    /// Subtracted from the node clock for timestamps: zero unless the planted
+    /// [`Bug::ClockResetOnRestart`] makes the clock restart from zero.
+    clock_base: u64,
 }
 
 impl Node {
@@ -139,22 +144,37 @@ impl Node {
         tracing: bool,
         now: Now,
     ) -> Node {
-        let ring = Ring::new(config.nodes, config.vnodes, seed);
+        let bug = |b: Bug| config.bugs.contains(&b);
+        let mut ring = Ring::new(config.nodes, config.vnodes, seed);
+        if bug(Bug::RingOffByOne) {
+            ring = ring.with_off_by_one_walk();
+        }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(0x1000 + u64::from(id.0));
         // The stream position moves on with restarts so a restarted node does not repeat choices.
         rng.set_word_pos(u128::from(now.mono) * 16);
-        let mut storage = Storage::new();
+        let mut storage = if bug(Bug::LwwTieByArrival) {
+            Storage::with_tie_by_arrival()
+        } else {
+            Storage::new()
+        };
         let mut own_max = 0;
         for (key, cell) in &recovered.records {
-            // Bug seam (Bug::TombstonesSkippedOnReplay): skipping tombstones belongs here.
+            // Bug seam (Bug::TombstoneLostOnReplay): replay skips tombstones.
+            if cell.is_tombstone() && bug(Bug::TombstoneLostOnReplay) {
+                continue;
+            }
             storage.apply(key, *cell);
             if cell.writer == id {
                 own_max = own_max.max(cell.timestamp);
             }
         }
-        // Bug seam (Bug::ClockResetOnRestart): forgetting the mark belongs here.
-        let floor = recovered.clock_mark.max(own_max);
+        // Bug seam (Bug::ClockResetOnRestart): the clock floor and the clock's origin.
+        let (floor, clock_base) = if bug(Bug::ClockResetOnRestart) {
+            (0, now.mono)
+        } else {
+            (recovered.clock_mark.max(own_max), 0)
+        };
         let detector = FailureDetector::new(
             id,
             config.nodes,
@@ -182,6 +202,8 @@ impl Node {
             tracing,
             fx: Vec::new(),
             replayed: recovered.records.len() as u64,
+            now_mono: now.mono,
+            clock_base,
             config,
         }
     }
@@ -213,6 +235,7 @@ impl Node {
 
     /// Handles one input at time `now` and returns what the host must do, in order.
     pub fn handle(&mut self, input: Input<'_>, now: Now) -> Vec<Effect> {
+        self.now_mono = now.mono;
         match input {
             Input::Start => self.on_start(now),
             Input::Datagram { from, bytes } => self.on_datagram(from, bytes, now),
@@ -273,7 +296,6 @@ impl Node {
             (Message::Write { req, key, cell }, Some(p)) => {
                 self.apply(&key, cell);
                 self.sync_if_always();
-                // Bug seam (Bug::AckBeforeSync): an ack sent before the sync belongs here.
                 self.send(p, &Message::WriteAck { req });
             }
             (Message::WriteAck { req }, Some(p)) => self.on_write_ack(p, req, now),
@@ -347,7 +369,8 @@ impl Node {
     /// The next cell timestamp: the node clock, forced strictly above every timestamp this node
     /// issued before, restarts included.
     pub(super) fn next_timestamp(&mut self, now: Now) -> u64 {
-        let ts = (now.wall.max(0) as u64).max(self.last_ts + 1);
+        let clock = (now.wall.max(0) as u64).saturating_sub(self.clock_base);
+        let ts = clock.max(self.last_ts + 1);
         self.last_ts = ts;
         // The exact value, not a lease ahead of it: a restarted node resumes from its real
         // clock instead of jumping ahead of the other nodes' clocks (which would let its next
@@ -384,8 +407,20 @@ impl Node {
     /// Under `fsync: always`, syncs what was appended before anything is acknowledged.
     pub(super) fn sync_if_always(&mut self) {
         if self.config.fsync == FsyncPolicy::Always && self.unsynced {
+            // Bug seam (Bug::AckBeforeSync): the sync is put off to a timer, so the ack that
+            // follows leaves before the log is durable.
+            if self.bug(Bug::AckBeforeSync) {
+                let at = self.now_mono + DEFAULT_FSYNC_PERIOD.as_micros() as u64;
+                self.set_timer(at, Timer::Fsync);
+                return;
+            }
             self.sync();
         }
+    }
+
+    /// Whether a planted bug is switched on.
+    pub(super) fn bug(&self, bug: Bug) -> bool {
+        self.config.bugs.contains(&bug)
     }
 
     fn sync(&mut self) {

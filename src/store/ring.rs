@@ -16,6 +16,8 @@ pub struct Ring {
     /// `(token, owner)`, sorted by token.
     tokens: Vec<(u64, NodeId)>,
     nodes: usize,
+    /// The planted [`Bug::RingOffByOne`](super::config::Bug::RingOffByOne).
+    off_by_one: bool,
 }
 
 impl Ring {
@@ -31,7 +33,19 @@ impl Ring {
             }
         }
         tokens.sort();
-        Ring { tokens, nodes }
+        Ring {
+            tokens,
+            nodes,
+            off_by_one: false,
+        }
+    }
+
+    /// The same ring with the planted [`Bug::RingOffByOne`](super::config::Bug::RingOffByOne):
+    /// the replica walk compares each owner with the previous pick only, so it can pick the
+    /// same node twice.
+    pub fn with_off_by_one_walk(mut self) -> Ring {
+        self.off_by_one = true;
+        self
     }
 
     /// Number of nodes on the ring.
@@ -51,7 +65,7 @@ impl Ring {
     }
 
     /// The replicas of a token; see [`Ring::replicas`].
-    // Bug seam (Bug::RingOffByOne): skipping the first owner belongs in this walk.
+    // Bug seam (Bug::RingOffByOne): the distinctness test of this walk.
     pub fn replicas_of_token(&self, token: u64, rf: usize) -> Vec<NodeId> {
         let want = rf.min(self.nodes);
         let mut out = Vec::with_capacity(want);
@@ -61,7 +75,12 @@ impl Ring {
         let start = self.tokens.partition_point(|(t, _)| *t < token);
         for i in 0..self.tokens.len() {
             let owner = self.tokens[(start + i) % self.tokens.len()].1;
-            if !out.contains(&owner) {
+            let repeat = if self.off_by_one {
+                out.last() == Some(&owner)
+            } else {
+                out.contains(&owner)
+            };
+            if !repeat {
                 out.push(owner);
                 if out.len() == want {
                     break;
@@ -85,5 +104,28 @@ mod tests {
         for t in &small.tokens {
             assert!(big.tokens.contains(t));
         }
+    }
+
+    #[test]
+    fn the_off_by_one_walk_can_pick_a_node_twice() {
+        let ring = Ring::new(5, 8, 7);
+        let buggy = ring.clone().with_off_by_one_walk();
+        let mut repeated = 0;
+        for i in 0..200 {
+            let key = format!("k{i}");
+            let good = ring.replicas(&key, 3);
+            let mut distinct = good.clone();
+            distinct.dedup();
+            assert_eq!(distinct.len(), 3);
+            let bad = buggy.replicas(&key, 3);
+            let mut set = bad.clone();
+            set.sort();
+            set.dedup();
+            if set.len() < 3 {
+                repeated += 1;
+                assert_eq!(bad[0], bad[2], "{key}: {bad:?}");
+            }
+        }
+        assert!(repeated > 0, "no key met the planted walk bug");
     }
 }

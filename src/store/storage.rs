@@ -19,12 +19,24 @@ pub fn bucket_of(key: &str) -> u16 {
 pub struct Storage {
     cells: BTreeMap<String, Cell>,
     tombstones: BTreeSet<String>,
+    /// The planted [`Bug::LwwTieByArrival`](super::config::Bug::LwwTieByArrival).
+    tie_by_arrival: bool,
 }
 
 impl Storage {
     /// An empty table.
     pub fn new() -> Storage {
         Storage::default()
+    }
+
+    /// An empty table with the planted
+    /// [`Bug::LwwTieByArrival`](super::config::Bug::LwwTieByArrival): equal timestamps from
+    /// different writers are won by the cell merged last.
+    pub fn with_tie_by_arrival() -> Storage {
+        Storage {
+            tie_by_arrival: true,
+            ..Storage::default()
+        }
     }
 
     /// The stored cell of `key`.
@@ -44,6 +56,10 @@ impl Storage {
 
     /// Would `cell` replace what is stored for `key` (last write wins)?
     pub fn would_apply(&self, key: &str, cell: &Cell) -> bool {
+        // Bug seam (Bug::LwwTieByArrival): the replica merge.
+        if self.tie_by_arrival {
+            return cell.supersedes_by_arrival(self.cells.get(key));
+        }
         cell.supersedes(self.cells.get(key))
     }
 

@@ -1,5 +1,5 @@
 //! The configuration flags shared by `run` and `explore`.
-use quorumlab::store::{ConsistencyLevel, FsyncPolicy, ReadRepair, StoreConfig};
+use quorumlab::store::{Bug, ConsistencyLevel, FsyncPolicy, ReadRepair, StoreConfig};
 
 use crate::scenario::NetworkConfig;
 use crate::strategy::{parse_fault_list, FaultChoice, ScenarioShape};
@@ -31,6 +31,11 @@ pub struct ConfigFlags {
     /// Commit log fsync policy: always|periodic|never [default: periodic].
     #[arg(long, value_parser = parse_fsync)]
     pub fsync: Option<FsyncPolicy>,
+    /// Plant store bugs (comma-separated or repeated): ack-early, read-first-response,
+    /// repair-fresh-timestamp, ring-off-by-one, tombstone-lost-on-replay, ack-before-sync,
+    /// hint-new-timestamp, lww-tie-by-arrival, unavailable-ignored, clock-reset-on-restart.
+    #[arg(long = "bug", value_delimiter = ',', value_parser = parse_bug)]
+    pub bugs: Vec<Bug>,
     /// Concurrent clients, each with one op in flight.
     #[arg(long, default_value_t = 4)]
     pub clients: usize,
@@ -86,6 +91,7 @@ impl ConfigFlags {
         if let Some(f) = self.fsync {
             store.fsync = f;
         }
+        store.bugs.extend(self.bugs.iter().copied());
         store
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid store configuration: {e}"))?;
@@ -139,6 +145,10 @@ pub struct FaultList(pub Vec<FaultChoice>);
 
 fn parse_faults(s: &str) -> Result<FaultList, String> {
     parse_fault_list(s).map(FaultList)
+}
+
+fn parse_bug(s: &str) -> Result<Bug, String> {
+    s.parse::<Bug>().map_err(|e| e.to_string())
 }
 
 fn parse_level(s: &str) -> Result<ConsistencyLevel, String> {

@@ -1,4 +1,5 @@
 //! One module per subcommand of the `quorumlab` binary.
+pub mod canaries;
 pub mod check;
 pub mod config;
 pub mod explore;

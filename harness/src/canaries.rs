@@ -1,0 +1,436 @@
+//! Canaries: planted store bugs, each modelled on a real class of bug in replicated stores, and
+//! the proof that the harness finds them.
+//!
+//! For each [`Bug`] the catalog names a configuration in which the guarantee the bug breaks is
+//! claimed (the same configuration without the bug keeps it), the fault profile that can
+//! trigger it, and the real failure it mimics. [`search`] explores that configuration with the
+//! bug planted, as `quorumlab explore` would, and measures how fast a violation is found and how
+//! small it shrinks; [`clean`] explores it with no bug planted and must find nothing.
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use quorumlab::check::Guarantee;
+use quorumlab::store::{Bug, ConsistencyLevel, FsyncPolicy, ReadRepair, StoreConfig};
+
+use crate::case::Case;
+use crate::explore::{explore, ExploreOptions, Outcome, Progress};
+use crate::runner::RunError;
+use crate::scenario::NetworkConfig;
+use crate::strategy::{FaultChoice, ScenarioShape};
+
+/// One planted bug and where it is looked for.
+#[derive(Clone, Debug)]
+pub struct Canary {
+    /// The bug.
+    pub bug: Bug,
+    /// The real failure it mimics.
+    pub mimics: &'static str,
+    /// Why this configuration claims the guarantee, and how the faults trigger the bug.
+    pub why: &'static str,
+    /// The guarantees claimed (and judged).
+    pub expect: Vec<Guarantee>,
+    /// The configuration and workload, without the bug.
+    pub shape: ScenarioShape,
+}
+
+impl Canary {
+    /// The shape with the bug planted.
+    pub fn planted(&self) -> ScenarioShape {
+        let mut shape = self.shape.clone();
+        shape.store.bugs.insert(self.bug);
+        shape
+    }
+
+    /// A short description of the configuration, e.g. `rf3 r=quorum w=quorum rr=blocking
+    /// fsync=always; faults partition+isolate`.
+    pub fn config_summary(&self) -> String {
+        let s = &self.shape.store;
+        let faults = if self.shape.faults.is_empty() {
+            "none".to_string()
+        } else {
+            self.shape
+                .faults
+                .iter()
+                .map(|f| f.name())
+                .collect::<Vec<_>>()
+                .join("+")
+        };
+        format!(
+            "{} nodes, RF {}, R {}, W {}, read repair {}, hints {}, fsync {}; faults: {faults}; \
+             {} clients, {} ops over {} key{}",
+            s.nodes,
+            s.rf,
+            s.read,
+            s.write,
+            s.read_repair,
+            if s.hints { "on" } else { "off" },
+            s.fsync,
+            self.shape.clients,
+            self.shape.ops,
+            self.shape.keys,
+            if self.shape.keys == 1 { "" } else { "s" }
+        )
+    }
+
+    /// The `quorumlab explore` command that searches this canary by hand.
+    pub fn explore_command(&self, seed: u64) -> String {
+        let s = &self.shape.store;
+        let faults = if self.shape.faults.is_empty() {
+            "none".to_string()
+        } else {
+            self.shape
+                .faults
+                .iter()
+                .map(|f| f.name())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let expect: Vec<_> = self.expect.iter().map(|g| g.name()).collect();
+        format!(
+            "quorumlab explore --bug {} --expect {} --nodes {} --rf {} --read {} --write {} \
+             --read-repair {} --hints {} --fsync {} --faults {faults} --max-faults {} \
+             --clients {} --ops {} --keys {} --seed {seed}",
+            self.bug,
+            expect.join(","),
+            s.nodes,
+            s.rf,
+            s.read,
+            s.write,
+            s.read_repair,
+            if s.hints { "on" } else { "off" },
+            match s.fsync {
+                FsyncPolicy::Always => "always",
+                FsyncPolicy::Never => "never",
+                FsyncPolicy::Periodic { .. } => "periodic",
+            },
+            self.shape.max_faults,
+            self.shape.clients,
+            self.shape.ops,
+            self.shape.keys,
+        )
+    }
+}
+
+/// RF 3 at quorum reads and writes, blocking read repair, fsync always: linearizable for plain
+/// reads and writes under partitions, crashes, loss and pauses.
+fn quorum_store() -> StoreConfig {
+    StoreConfig {
+        nodes: 5,
+        rf: 3,
+        read: ConsistencyLevel::Quorum,
+        write: ConsistencyLevel::Quorum,
+        read_repair: ReadRepair::Blocking,
+        fsync: FsyncPolicy::Always,
+        ..StoreConfig::default()
+    }
+}
+
+/// One copy of each key (RF 1, R = W = 1) with fsync always: a single durable replica, so
+/// linearizable under crashes.
+fn single_copy_store() -> StoreConfig {
+    StoreConfig {
+        nodes: 3,
+        rf: 1,
+        read: ConsistencyLevel::One,
+        write: ConsistencyLevel::One,
+        read_repair: ReadRepair::Blocking,
+        fsync: FsyncPolicy::Always,
+        ..StoreConfig::default()
+    }
+}
+
+fn shape(store: StoreConfig, faults: &[FaultChoice]) -> ScenarioShape {
+    ScenarioShape {
+        store,
+        network: NetworkConfig::default(),
+        clients: 4,
+        ops: 24,
+        keys: 3,
+        faults: faults.to_vec(),
+        max_faults: 3,
+        think_ms: 10,
+        get_percent: 50,
+        put_percent: 40,
+        sticky: false,
+        settle_ms: 2000,
+    }
+}
+
+const PARTITIONS: &[FaultChoice] = &[
+    FaultChoice::Partition,
+    FaultChoice::Isolate,
+    FaultChoice::Ring,
+    FaultChoice::Bridge,
+];
+
+/// The catalog: every planted bug, in [`Bug::ALL`] order.
+pub fn catalog() -> Vec<Canary> {
+    use Guarantee::*;
+    Bug::ALL
+        .into_iter()
+        .map(|bug| match bug {
+            Bug::AckEarly => Canary {
+                bug,
+                mimics: "an off-by-one in the coordinator's ack counter (counting from one, or \
+                         counting its own local write twice), so a write is acknowledged before \
+                         a quorum holds it",
+                why: "R + W > RF makes every read quorum meet every write quorum; a partition \
+                      leaves the early-acked write on a minority that the next read misses",
+                expect: vec![Linearizable],
+                shape: shape(quorum_store(), PARTITIONS),
+            },
+            Bug::ReadFirstResponse => Canary {
+                bug,
+                mimics: "a read path that returns the fastest replica's answer (a digest-read \
+                         shortcut gone wrong) instead of reconciling the R responses",
+                why: "quorum reads are linearizable only if the newest of the R cells wins; a \
+                      partition leaves a replica behind whose answer comes first",
+                expect: vec![Linearizable],
+                shape: shape(quorum_store(), PARTITIONS),
+            },
+            Bug::RepairFreshTimestamp => Canary {
+                bug,
+                mimics: "read repair that re-issues the value as a new mutation stamped now \
+                         (as a naive client-side repair does) instead of copying the cell",
+                why: "blocking read repair keeps quorum reads linearizable only when it \
+                      copies cells as they are; with replicas left behind by partitions and \
+                      loss, a fresh timestamp lets a repaired old value overwrite a newer write",
+                expect: vec![Linearizable],
+                shape: ScenarioShape {
+                    clients: 6,
+                    keys: 1,
+                    ..shape(quorum_store(), &[FaultChoice::Partition, FaultChoice::Loss])
+                },
+            },
+            Bug::RingOffByOne => Canary {
+                bug,
+                mimics: "a vnode replica walk that does not skip tokens of an already chosen \
+                         host (Riak and Cassandra preference lists with two vnodes of one \
+                         machine), so a key has fewer distinct replicas than RF",
+                why: "with no faults every write reaches all RF replicas and the final reads \
+                      at ALL repair the rest, so every replica of a key converges; a replica \
+                      the walk skipped never receives the key",
+                expect: vec![Linearizable, Convergence],
+                shape: shape(quorum_store(), &[]),
+            },
+            Bug::TombstoneLostOnReplay => Canary {
+                bug,
+                mimics: "commit log replay that drops delete records (a replay filter or a \
+                         record type the reader skips), resurrecting deleted data after a \
+                         restart",
+                why: "a single copy synced before every ack is linearizable under crashes; a \
+                      delete then a crash of the key's node brings the deleted value back",
+                expect: vec![Linearizable],
+                shape: ScenarioShape {
+                    get_percent: 40,
+                    put_percent: 30,
+                    ..shape(single_copy_store(), &[FaultChoice::Crash])
+                },
+            },
+            Bug::AckBeforeSync => Canary {
+                bug,
+                mimics: "group commit that acknowledges before the batch's fsync completes, \
+                         so fsync=always is not what it says",
+                why: "a single copy synced before every ack loses no acknowledged write in a \
+                      crash; with the sync put off, a crash loses acked writes",
+                expect: vec![Linearizable],
+                shape: shape(single_copy_store(), &[FaultChoice::Crash]),
+            },
+            Bug::HintNewTimestamp => Canary {
+                bug,
+                mimics: "hinted handoff that replays a stored mutation as a new write stamped \
+                         at replay time, so an old value overwrites everything written \
+                         meanwhile",
+                why: "quorum reads and writes stay linearizable under partitions with hints \
+                      on, because a replayed hint keeps its original timestamp and loses to \
+                      newer writes",
+                expect: vec![Linearizable],
+                shape: shape(quorum_store(), PARTITIONS),
+            },
+            Bug::LwwTieByArrival => Canary {
+                bug,
+                mimics: "last-write-wins that breaks timestamp ties by arrival order instead \
+                         of a deterministic tiebreak (Cassandra's tie on equal timestamps), so \
+                         replicas pick different winners",
+                why: "without faults, quorum reads and writes are linearizable when every \
+                      replica orders equal timestamps the same way; concurrent writes in one \
+                      millisecond tie and arrive in different orders",
+                expect: vec![Linearizable],
+                shape: ScenarioShape {
+                    clients: 6,
+                    keys: 1,
+                    think_ms: 3,
+                    ..shape(quorum_store(), &[])
+                },
+            },
+            Bug::UnavailableIgnored => Canary {
+                bug,
+                mimics: "a coordinator that skips the availability check and maps a write \
+                         timeout to success, so clients believe writes no quorum holds",
+                why: "at quorum a write that is acknowledged is on W replicas; a partition \
+                      makes writes time out, and the bug reports them as successes",
+                expect: vec![Linearizable],
+                shape: shape(quorum_store(), PARTITIONS),
+            },
+            Bug::ClockResetOnRestart => Canary {
+                bug,
+                mimics: "a node whose timestamp source restarts from zero (or from a stale \
+                         persisted value) after a reboot, so its writes lose to older ones \
+                         under last-write-wins",
+                why: "quorum reads and writes with fsync always are linearizable under \
+                      crashes because a restarted node's timestamps keep increasing; after a \
+                      crash, its new writes carry timestamps behind acknowledged ones",
+                expect: vec![Linearizable],
+                shape: shape(quorum_store(), &[FaultChoice::Crash]),
+            },
+        })
+        .collect()
+}
+
+/// The canary of one bug.
+pub fn canary(bug: Bug) -> Canary {
+    catalog()
+        .into_iter()
+        .find(|c| c.bug == bug)
+        .expect("every bug has a canary")
+}
+
+/// The size of a scenario: what shrinking reduces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Size {
+    /// Client ops.
+    pub ops: usize,
+    /// Faults.
+    pub faults: usize,
+    /// Nodes.
+    pub nodes: usize,
+}
+
+impl Size {
+    fn of(s: &crate::scenario::Scenario) -> Size {
+        Size {
+            ops: s.op_count(),
+            faults: s.faults.len(),
+            nodes: s.store.nodes,
+        }
+    }
+}
+
+/// One search for a planted bug.
+#[derive(Debug)]
+pub enum Search {
+    /// Not found within the case budget.
+    Missed {
+        /// Cases run.
+        cases: u32,
+        /// Wall time.
+        wall: Duration,
+    },
+    /// Found and shrunk.
+    Found(Box<Found>),
+}
+
+/// A planted bug found.
+#[derive(Debug)]
+pub struct Found {
+    /// Cases run up to and including the first failing one.
+    pub cases: u32,
+    /// Wall time to the first failing case.
+    pub to_detection: Duration,
+    /// Wall time spent shrinking.
+    pub shrinking: Duration,
+    /// Shrink steps.
+    pub shrink_steps: u32,
+    /// The scenario as first found.
+    pub original: Size,
+    /// The shrunk scenario.
+    pub shrunk: Size,
+    /// The guarantee broken in the shrunk case.
+    pub broken: Guarantee,
+    /// The witness sentence of the shrunk case.
+    pub witness: String,
+    /// The shrunk case.
+    pub case: Box<Case>,
+}
+
+struct Timer {
+    start: Instant,
+    detected: Cell<Option<Duration>>,
+}
+
+impl Progress for Timer {
+    fn shrinking(&self, _n: u32) {
+        if self.detected.get().is_none() {
+            self.detected.set(Some(self.start.elapsed()));
+        }
+    }
+}
+
+/// Explores a canary's configuration with its bug planted, with search seed `seed`, for at
+/// most `cases` cases and `max_shrink_iters` shrink steps.
+pub fn search(
+    canary: &Canary,
+    seed: u64,
+    cases: u32,
+    max_shrink_iters: u32,
+) -> Result<Search, RunError> {
+    let options = ExploreOptions {
+        shape: canary.planted(),
+        expect: canary.expect.clone(),
+        cases,
+        seed,
+        max_shrink_iters,
+    };
+    let timer = Timer {
+        start: Instant::now(),
+        detected: Cell::new(None),
+    };
+    let outcome = explore(&options, &timer)?;
+    let wall = timer.start.elapsed();
+    Ok(match outcome {
+        Outcome::Held { cases } => Search::Missed { cases, wall },
+        Outcome::Found {
+            cases_to_failure,
+            shrink_steps,
+            case,
+            original,
+        } => {
+            let to_detection = timer.detected.get().unwrap_or(wall);
+            let violated = case.judgement.violated();
+            let broken = violated.first().copied().unwrap_or(canary.expect[0]);
+            let witness = case
+                .judgement
+                .findings
+                .get(&broken)
+                .and_then(|f| f.sentence.clone())
+                .unwrap_or_else(|| "(the shrunk case did not fail again on rerun)".into());
+            Search::Found(Box::new(Found {
+                cases: cases_to_failure,
+                to_detection,
+                shrinking: wall.saturating_sub(to_detection),
+                shrink_steps,
+                original: Size::of(&original),
+                shrunk: Size::of(&case.scenario),
+                broken,
+                witness,
+                case,
+            }))
+        }
+    })
+}
+
+/// Explores a canary's configuration with no bug planted: `Ok(cases)` when every case kept the
+/// claimed guarantees, `Err` with the shrunk case when one did not (a false alarm).
+pub fn clean(canary: &Canary, seed: u64, cases: u32) -> Result<Result<u32, Box<Case>>, RunError> {
+    let options = ExploreOptions {
+        shape: canary.shape.clone(),
+        expect: canary.expect.clone(),
+        cases,
+        seed,
+        max_shrink_iters: 200,
+    };
+    Ok(match explore(&options, &crate::explore::Quiet)? {
+        Outcome::Held { cases } => Ok(cases),
+        Outcome::Found { case, .. } => Err(case),
+    })
+}

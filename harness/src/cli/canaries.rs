@@ -1,0 +1,449 @@
+//! `quorumlab canaries`: search for every planted bug, measure detection and shrinking, run the
+//! same configurations clean, and write the table to docs/canaries.md.
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use quorumlab::store::Bug;
+
+use crate::canaries::{catalog, clean, search, Canary, Search};
+
+/// Arguments of `quorumlab canaries`.
+#[derive(clap::Args, Debug)]
+pub struct CanariesArgs {
+    /// Searches per bug, with search seeds 1..=N.
+    #[arg(long, default_value_t = 5)]
+    pub search_seeds: u64,
+    /// Most cases per search before the bug counts as missed.
+    #[arg(long, default_value_t = 500)]
+    pub cases: u32,
+    /// Most shrink steps per search.
+    #[arg(long, default_value_t = 1000)]
+    pub max_shrink_iters: u32,
+    /// Cases run with no bug planted, in total, split evenly between the bugs' configurations.
+    #[arg(long, default_value_t = 10_000)]
+    pub clean_cases: u32,
+    /// Only these bugs (comma-separated or repeated) [default: all].
+    #[arg(long = "bug", value_delimiter = ',', value_parser = parse_bug)]
+    pub bugs: Vec<Bug>,
+    /// Worker threads [default: the number of cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Where to write the report (markdown); "-" for none.
+    #[arg(long, default_value = "docs/canaries.md")]
+    pub out: PathBuf,
+}
+
+fn parse_bug(s: &str) -> Result<Bug, String> {
+    s.parse::<Bug>().map_err(|e| e.to_string())
+}
+
+/// Clean cases are run in chunks of this many, each with its own search seed.
+const CLEAN_CHUNK: u32 = 100;
+/// Search seeds of clean chunks start here, apart from the planted searches' seeds.
+const CLEAN_SEED_BASE: u64 = 1_000_000;
+
+enum Job {
+    Search {
+        canary: usize,
+        seed: u64,
+    },
+    Clean {
+        canary: usize,
+        seed: u64,
+        cases: u32,
+    },
+}
+
+enum Done {
+    Search {
+        canary: usize,
+        seed: u64,
+        result: Search,
+    },
+    Clean {
+        canary: usize,
+        seed: u64,
+        result: Result<u32, Box<crate::case::Case>>,
+    },
+}
+
+/// Runs `quorumlab canaries`: exit 0 when every bug was found in every search, shrunk to at
+/// most 10 client ops, with no false alarm; 1 otherwise; 2 on bad input or a failed run.
+pub fn run(args: CanariesArgs) -> ExitCode {
+    match run_inner(&args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("quorumlab canaries: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_inner(args: &CanariesArgs) -> anyhow::Result<bool> {
+    if args.search_seeds == 0 {
+        anyhow::bail!("--search-seeds must be at least 1");
+    }
+    let canaries: Vec<Canary> = catalog()
+        .into_iter()
+        .filter(|c| args.bugs.is_empty() || args.bugs.contains(&c.bug))
+        .collect();
+    let mut jobs = Vec::new();
+    for (i, _) in canaries.iter().enumerate() {
+        for seed in 1..=args.search_seeds {
+            jobs.push(Job::Search { canary: i, seed });
+        }
+    }
+    let per_bug = args.clean_cases / canaries.len().max(1) as u32;
+    let mut chunk_seed = CLEAN_SEED_BASE;
+    for (i, _) in canaries.iter().enumerate() {
+        let mut left = per_bug;
+        while left > 0 {
+            let cases = left.min(CLEAN_CHUNK);
+            chunk_seed += 1;
+            jobs.push(Job::Clean {
+                canary: i,
+                seed: chunk_seed,
+                cases,
+            });
+            left -= cases;
+        }
+    }
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let started = Instant::now();
+    let next = AtomicUsize::new(0);
+    let done: Mutex<Vec<Done>> = Mutex::new(Vec::new());
+    let failed: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(job) = jobs.get(i) else { break };
+                if failed.lock().expect("lock").is_some() {
+                    break;
+                }
+                let out = match *job {
+                    Job::Search { canary, seed } => {
+                        let c = &canaries[canary];
+                        search(c, seed, args.cases, args.max_shrink_iters)
+                            .with_context(|| format!("{} search seed {seed}", c.bug))
+                            .map(|result| Done::Search {
+                                canary,
+                                seed,
+                                result,
+                            })
+                    }
+                    Job::Clean {
+                        canary,
+                        seed,
+                        cases,
+                    } => {
+                        let c = &canaries[canary];
+                        clean(c, seed, cases)
+                            .with_context(|| format!("{} clean, search seed {seed}", c.bug))
+                            .map(|result| Done::Clean {
+                                canary,
+                                seed,
+                                result,
+                            })
+                    }
+                };
+                match out {
+                    Ok(d) => {
+                        report_progress(&canaries, &d);
+                        done.lock().expect("lock").push(d);
+                    }
+                    Err(e) => {
+                        failed.lock().expect("lock").get_or_insert(e);
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failed.into_inner().expect("lock") {
+        return Err(e);
+    }
+    let wall = started.elapsed();
+    let done = done.into_inner().expect("lock");
+    let (text, ok) = render(args, &canaries, done, threads, wall)?;
+    print!("{text}");
+    if args.out.as_os_str() != "-" {
+        if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(&args.out, &text)
+            .with_context(|| format!("writing {}", args.out.display()))?;
+        eprintln!("wrote {}", args.out.display());
+    }
+    Ok(ok)
+}
+
+fn report_progress(canaries: &[Canary], d: &Done) {
+    match d {
+        Done::Search {
+            canary,
+            seed,
+            result,
+        } => match result {
+            Search::Found(f) => eprintln!(
+                "{} seed {seed}: found after {} cases in {:.2} s, shrunk to {} ops",
+                canaries[*canary].bug,
+                f.cases,
+                f.to_detection.as_secs_f64(),
+                f.shrunk.ops
+            ),
+            Search::Missed { cases, .. } => eprintln!(
+                "{} seed {seed}: MISSED in {cases} cases",
+                canaries[*canary].bug
+            ),
+        },
+        Done::Clean {
+            canary,
+            seed,
+            result,
+        } => match result {
+            Ok(n) => eprintln!(
+                "{} clean seed {seed}: {n} cases held",
+                canaries[*canary].bug
+            ),
+            Err(case) => eprintln!(
+                "{} clean seed {seed}: FALSE ALARM, scenario seed {}",
+                canaries[*canary].bug, case.scenario.seed
+            ),
+        },
+    }
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+fn command_line(args: &CanariesArgs) -> String {
+    let mut s = format!(
+        "cargo run --release -- canaries --search-seeds {} --cases {} --max-shrink-iters {} \
+         --clean-cases {}",
+        args.search_seeds, args.cases, args.max_shrink_iters, args.clean_cases
+    );
+    if !args.bugs.is_empty() {
+        let names: Vec<_> = args.bugs.iter().map(|b| b.name()).collect();
+        write!(s, " --bug {}", names.join(",")).expect("string");
+    }
+    if let Some(t) = args.threads {
+        write!(s, " --threads {t}").expect("string");
+    }
+    if args.out.as_os_str() != "docs/canaries.md" {
+        write!(s, " --out {}", args.out.display()).expect("string");
+    }
+    s
+}
+
+fn render(
+    args: &CanariesArgs,
+    canaries: &[Canary],
+    done: Vec<Done>,
+    threads: usize,
+    wall: Duration,
+) -> anyhow::Result<(String, bool)> {
+    let mut ok = true;
+    let mut out = String::new();
+    let w = &mut out;
+    writeln!(w, "# Canaries: planted bugs the harness must find")?;
+    writeln!(w)?;
+    writeln!(
+        w,
+        "Generated by `quorumlab canaries`; regenerate with:\n\n```\n{}\n```\n",
+        command_line(args)
+    )?;
+    writeln!(
+        w,
+        "Each bug is planted in the reference store (`StoreConfig::bugs`, never on by default) \
+         and searched for with `explore` in a configuration where the guarantee it breaks is \
+         claimed. Each search uses its own search seed (1..={}), tries at most {} cases and \
+         shrinks with at most {} steps. Wall times are from the release build on a 2-core, \
+         24 GiB machine with {threads} worker thread(s); total wall time {:.0} s. \"Cases\" and \
+         \"time to detection\" are medians over the searches that found the bug; the shrunk size \
+         and witness are those of search seed 1 (or the first seed that found it).",
+        args.search_seeds,
+        args.cases,
+        args.max_shrink_iters,
+        wall.as_secs_f64()
+    )?;
+    writeln!(w)?;
+    writeln!(
+        w,
+        "| # | bug | guarantee broken | found | median cases | median s to detection | \
+         max s to detection | shrunk ops / faults / nodes | witness (shrunk case) |"
+    )?;
+    writeln!(w, "|---|---|---|---|---|---|---|---|---|")?;
+    let mut clean_total = 0u32;
+    let mut false_alarms = Vec::new();
+    for (i, c) in canaries.iter().enumerate() {
+        let mut searches: Vec<(u64, &Search)> = done
+            .iter()
+            .filter_map(|d| match d {
+                Done::Search {
+                    canary,
+                    seed,
+                    result,
+                } if *canary == i => Some((*seed, result)),
+                _ => None,
+            })
+            .collect();
+        searches.sort_by_key(|(s, _)| *s);
+        let found: Vec<_> = searches
+            .iter()
+            .filter_map(|(s, r)| match r {
+                Search::Found(f) => Some((*s, f)),
+                Search::Missed { .. } => None,
+            })
+            .collect();
+        for d in &done {
+            if let Done::Clean {
+                canary,
+                seed,
+                result,
+            } = d
+            {
+                if *canary == i {
+                    match result {
+                        Ok(n) => clean_total += n,
+                        Err(case) => false_alarms.push((c.bug, *seed, case)),
+                    }
+                }
+            }
+        }
+        let cases = median(found.iter().map(|(_, f)| f.cases as f64).collect());
+        let secs = median(
+            found
+                .iter()
+                .map(|(_, f)| f.to_detection.as_secs_f64())
+                .collect(),
+        );
+        let max_secs = found
+            .iter()
+            .map(|(_, f)| f.to_detection.as_secs_f64())
+            .fold(0.0, f64::max);
+        let all_small = found.iter().all(|(_, f)| f.shrunk.ops <= 10);
+        if found.len() != searches.len() || !all_small || secs.is_none_or(|s| s > 60.0) {
+            ok = false;
+        }
+        let (size, witness, broken) = match found.first() {
+            Some((_, f)) => (
+                format!(
+                    "{} / {} / {}",
+                    f.shrunk.ops, f.shrunk.faults, f.shrunk.nodes
+                ),
+                f.witness.replace('|', "\\|"),
+                f.broken.name(),
+            ),
+            None => ("-".into(), "-".into(), c.expect[0].name()),
+        };
+        writeln!(
+            w,
+            "| {} | `{}` | {} | {}/{} | {} | {} | {:.2} | {} | {} |",
+            i + 1,
+            c.bug,
+            broken,
+            found.len(),
+            searches.len(),
+            cases.map_or("-".into(), |v| format!("{v}")),
+            secs.map_or("-".into(), |v| format!("{v:.2}")),
+            max_secs,
+            size,
+            witness
+        )?;
+    }
+    writeln!(w)?;
+    writeln!(w, "Shrunk sizes over all searches (ops / faults / nodes):")?;
+    writeln!(w)?;
+    for (i, c) in canaries.iter().enumerate() {
+        let mut sizes: Vec<(u64, String)> = done
+            .iter()
+            .filter_map(|d| match d {
+                Done::Search {
+                    canary,
+                    seed,
+                    result: Search::Found(f),
+                } if *canary == i => Some((
+                    *seed,
+                    format!(
+                        "seed {seed}: {} cases, {:.2} s, {} -> {} / {} / {} ({} shrink steps, {:.1} s)",
+                        f.cases,
+                        f.to_detection.as_secs_f64(),
+                        f.original.ops,
+                        f.shrunk.ops,
+                        f.shrunk.faults,
+                        f.shrunk.nodes,
+                        f.shrink_steps,
+                        f.shrinking.as_secs_f64()
+                    ),
+                )),
+                _ => None,
+            })
+            .collect();
+        sizes.sort();
+        let list: Vec<String> = sizes.into_iter().map(|(_, s)| s).collect();
+        writeln!(w, "- `{}`: {}", c.bug, list.join("; "))?;
+    }
+    writeln!(w)?;
+    writeln!(w, "## False alarms")?;
+    writeln!(w)?;
+    writeln!(
+        w,
+        "The same configurations with no bug planted: {clean_total} cases in total ({} per \
+         bug, in chunks of {CLEAN_CHUNK} with search seeds from {}), {} violation(s).",
+        per_bug_text(args, canaries.len()),
+        CLEAN_SEED_BASE + 1,
+        false_alarms.len()
+    )?;
+    for (bug, seed, case) in &false_alarms {
+        ok = false;
+        let sentences: Vec<String> = case
+            .judgement
+            .findings
+            .values()
+            .filter_map(|f| f.sentence.clone())
+            .collect();
+        writeln!(
+            w,
+            "\n- FALSE ALARM in the `{bug}` configuration (search seed {seed}, scenario seed \
+             {}): {}",
+            case.scenario.seed,
+            sentences.join("; ")
+        )?;
+    }
+    writeln!(w)?;
+    writeln!(w, "## The catalog")?;
+    for (i, c) in canaries.iter().enumerate() {
+        let expect: Vec<_> = c.expect.iter().map(|g| g.name()).collect();
+        writeln!(w)?;
+        writeln!(w, "### {}. `{}`", i + 1, c.bug)?;
+        writeln!(w)?;
+        writeln!(w, "- Mimics: {}.", c.mimics)?;
+        writeln!(w, "- Configuration: {}.", c.config_summary())?;
+        writeln!(w, "- Claimed: {}. Why: {}.", expect.join(", "), c.why)?;
+        writeln!(w, "- By hand: `{}`", c.explore_command(1))?;
+    }
+    Ok((out, ok))
+}
+
+fn per_bug_text(args: &CanariesArgs, bugs: usize) -> u32 {
+    args.clean_cases / bugs.max(1) as u32
+}
