@@ -171,10 +171,11 @@ fn bad(loc: &OpLoc, field: &'static str, reason: String) -> HistoryError {
 }
 
 fn take(loc: &OpLoc, m: &mut Map<String, Json>, field: &'static str) -> Result<Json, HistoryError> {
-    m.shift_remove(field).ok_or_else(|| HistoryError::MissingField {
-        op: loc.clone(),
-        field,
-    })
+    m.shift_remove(field)
+        .ok_or_else(|| HistoryError::MissingField {
+            op: loc.clone(),
+            field,
+        })
 }
 
 /// A field that does not belong to this kind: allowed only as null (then dropped).

@@ -1,7 +1,7 @@
 //! The key-value model of `quorumlab-history/1`: a map of independent registers.
 use std::collections::BTreeMap;
 
-use super::{Model, PartOp, Partition};
+use super::{Effect, Model, PartOp, Partition};
 use crate::history::{show, History, HistoryError, OpKind, Outcome, Value};
 
 /// A map of independent registers: get, put, delete, append and cas on each key.
@@ -122,6 +122,36 @@ impl Model for Kv {
             (input, output),
             (KvInput::Get, _) | (KvInput::Cas { .. }, Some(KvOutput::Swapped(false)))
         )
+    }
+
+    fn pinned(&self, input: &KvInput, output: &KvOutput) -> Option<Option<Value>> {
+        match (input, output) {
+            (KvInput::Get, KvOutput::Read(v)) => Some(v.clone()),
+            _ => None,
+        }
+    }
+
+    fn effect(&self, input: &KvInput, output: Option<&KvOutput>) -> Effect<Option<Value>> {
+        match (input, output) {
+            (KvInput::Get, _) | (KvInput::Cas { .. }, Some(KvOutput::Swapped(false))) => {
+                Effect::Same
+            }
+            (KvInput::Append(_), _) => Effect::Grows,
+            (KvInput::Put(v), _) | (KvInput::Cas { new: v, .. }, _) => {
+                Effect::Sets(Some(v.clone()))
+            }
+            (KvInput::Delete, _) => Effect::Sets(None),
+        }
+    }
+
+    /// Absent grows into any string, and a string into any string it starts with.
+    fn extends(&self, later: &Option<Value>, earlier: &Option<Value>) -> bool {
+        match (later, earlier) {
+            (None, None) => true,
+            (Some(Value::Str(_)), None) => true,
+            (Some(Value::Str(l)), Some(Value::Str(e))) => l.starts_with(e.as_str()),
+            (l, e) => l == e,
+        }
     }
 
     fn partition(&self, history: &History) -> Result<Vec<Partition<Kv>>, HistoryError> {

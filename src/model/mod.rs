@@ -13,6 +13,20 @@ mod kv;
 
 pub use kv::{Kv, KvInput, KvOutput};
 
+/// What an op does to the state, as far as pruning needs to know
+/// ([`Model::effect`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect<S> {
+    /// Leaves it unchanged wherever it is valid (a read).
+    Same,
+    /// Makes it grow: the state after [`Model::extends`] the state before (an append).
+    Grows,
+    /// Sets it to this state, or (when the outcome is unknown) may leave it unchanged.
+    Sets(S),
+    /// Anything else: no pruning for the partition.
+    Any,
+}
+
 /// One op of a partition, as a checker sees it.
 #[derive(Clone, Debug)]
 pub struct PartOp<M: Model + ?Sized> {
@@ -43,7 +57,7 @@ pub trait Model {
     /// The model's state; cheap to compare and hash.
     type State: Clone + Eq + Hash + Debug + Send;
     /// An operation.
-    type Input: Clone + Debug + Send + Sync;
+    type Input: Clone + Eq + Hash + Debug + Send + Sync;
     /// What an operation returns.
     type Output: Clone + PartialEq + Debug + Send + Sync;
 
@@ -64,6 +78,25 @@ pub trait Model {
     /// places it first does. Default: false (always sound).
     fn is_read_only(&self, _input: &Self::Input, _output: Option<&Self::Output>) -> bool {
         false
+    }
+
+    /// The one state in which `input` with this recorded output is valid, when there is
+    /// exactly one (a read pins the state it read). Used with [`Model::only_grows`] to prune.
+    /// Default: `None`.
+    fn pinned(&self, _input: &Self::Input, _output: &Self::Output) -> Option<Self::State> {
+        None
+    }
+
+    /// What `input` with this recorded output (`None`: unknown) does to the state, for
+    /// pruning. Default: [`Effect::Any`] (no pruning).
+    fn effect(&self, _input: &Self::Input, _output: Option<&Self::Output>) -> Effect<Self::State> {
+        Effect::Any
+    }
+
+    /// Whether `later` is `earlier` or can grow from it by ops of effect [`Effect::Grows`]
+    /// (reflexive and transitive). Default: true.
+    fn extends(&self, _later: &Self::State, _earlier: &Self::State) -> bool {
+        true
     }
 
     /// Splits a valid history into partitions that can be checked independently.

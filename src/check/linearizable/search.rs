@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use super::memo::Memo;
 use crate::check::hash::FxBuild;
-use crate::model::{Model, PartOp};
+use crate::model::{Effect, Model, PartOp};
 
 const NIL: u32 = u32::MAX;
 const IMPOSSIBLE: u32 = u32::MAX;
@@ -91,7 +91,16 @@ struct Frame {
 }
 
 /// Searches one partition for a linearization.
-pub(crate) fn search<M: Model>(model: &M, ops: &[PartOp<M>], limits: &Limits) -> Found<M::State> {
+///
+/// With `prune`, configurations that cannot explain the next read are cut ([`NextRead`]):
+/// far faster, but a violation's longest prefix then stops earlier, at the write the read
+/// rules out, rather than at the read itself.
+pub(crate) fn search<M: Model>(
+    model: &M,
+    ops: &[PartOp<M>],
+    limits: &Limits,
+    prune: bool,
+) -> Found<M::State> {
     let n = ops.len();
     let mut remaining = ops.iter().filter(|o| o.ret.is_some()).count();
     if remaining == 0 {
@@ -156,6 +165,21 @@ pub(crate) fn search<M: Model>(model: &M, ops: &[PartOp<M>], limits: &Limits) ->
         .iter()
         .map(|o| model.is_read_only(&o.input, o.output.as_ref()))
         .collect();
+    let mut grow = NextRead::new(&mut states, ops, prune);
+    // Info ops with the same input are interchangeable once both are called (neither has a
+    // return to meet), so only orders that linearize them in call order are tried: an info op
+    // waits for its previous twin.
+    let mut twin = vec![NIL; n];
+    {
+        let mut last: HashMap<&M::Input, u32, FxBuild> = HashMap::default();
+        for (i, o) in ops.iter().enumerate() {
+            if o.ret.is_none() {
+                if let Some(p) = last.insert(&o.input, i as u32) {
+                    twin[i] = p;
+                }
+            }
+        }
+    }
     let mut info_pass = false;
     let mut entry = next[0];
     while remaining > 0 {
@@ -182,7 +206,15 @@ pub(crate) fn search<M: Model>(model: &M, ops: &[PartOp<M>], limits: &Limits) ->
                 entry = next[e];
                 continue;
             }
-            if let Some(s2) = states.step(state, op, &ops[op]) {
+            let t = twin[op];
+            if t != NIL && bits[t as usize / 64] & (1 << (t % 64)) == 0 {
+                entry = next[e];
+                continue;
+            }
+            let s2 = states
+                .step(state, op, &ops[op])
+                .filter(|&s2| s2 == state || grow.may_lead(&states, s2, op, &bits));
+            if let Some(s2) = s2 {
                 let w = op / 64;
                 bits[w] |= 1 << (op % 64);
                 let max_op = stack.last().map_or(op as u32, |f| f.max_op.max(op as u32));
@@ -205,6 +237,7 @@ pub(crate) fn search<M: Model>(model: &M, ops: &[PartOp<M>], limits: &Limits) ->
                         if !is_info(op) {
                             remaining -= 1;
                         }
+                        grow.linearized(op);
                         lift(entry, call_ret[e], &mut next, &mut prev);
                         info_pass = false;
                         entry = next[0];
@@ -248,6 +281,7 @@ pub(crate) fn search<M: Model>(model: &M, ops: &[PartOp<M>], limits: &Limits) ->
                 &mut next,
                 &mut prev,
             ) {
+                grow.unlinearized(node_op[f.call as usize] as usize);
                 if !f.forced {
                     resume = Some(f.call);
                     break;
@@ -273,6 +307,122 @@ pub(crate) fn search<M: Model>(model: &M, ops: &[PartOp<M>], limits: &Limits) ->
             .collect(),
         op,
     })
+}
+
+/// Pruning by the next read: the read still to be linearized whose return comes first
+/// pins the state it read, `t`. Every op does nothing, grows the state or sets it
+/// ([`Model::effect`]), so from a configuration in state `s` the read can be reached only
+/// when `t` grows from `s` ([`Model::extends`]) or from the value of some set op not yet
+/// linearized that is called no later than the read returns. A configuration that fails this
+/// is dead. Without an effect for every op, nothing is pruned.
+struct NextRead {
+    /// Ops that pin a state, by return time; empty when not pruning.
+    reads: Vec<u32>,
+    /// Per place in `reads`: the pinned state.
+    target: Vec<u32>,
+    /// Per place: `explain[start[k]..start[k + 1]]` are the set ops that could lead to it.
+    start: Vec<u32>,
+    explain: Vec<u32>,
+    /// Per op: its place in `reads`, or NIL.
+    place: Vec<u32>,
+    /// Per place: linearized.
+    done: Vec<bool>,
+    /// The first place not linearized.
+    at: usize,
+    /// (state << 32 | target) -> whether the target grows from the state.
+    grows: HashMap<u64, bool, FxBuild>,
+}
+
+impl NextRead {
+    fn new<M: Model>(states: &mut States<'_, M>, ops: &[PartOp<M>], prune: bool) -> NextRead {
+        let mut g = NextRead {
+            reads: Vec::new(),
+            target: Vec::new(),
+            start: vec![0],
+            explain: Vec::new(),
+            place: vec![NIL; ops.len()],
+            done: Vec::new(),
+            at: 0,
+            grows: HashMap::default(),
+        };
+        if !prune {
+            return g;
+        }
+        let model = states.model;
+        let mut sets: Vec<(usize, u32)> = Vec::new();
+        let mut reads: Vec<(u64, usize, u32)> = Vec::new();
+        for (i, o) in ops.iter().enumerate() {
+            match model.effect(&o.input, o.output.as_ref()) {
+                Effect::Any => return g,
+                Effect::Sets(v) => sets.push((i, states.intern(v))),
+                Effect::Same | Effect::Grows => {}
+            }
+            if let (Some(ret), Some(out)) = (o.ret, o.output.as_ref()) {
+                if let Some(p) = model.pinned(&o.input, out) {
+                    reads.push((ret, i, states.intern(p)));
+                }
+            }
+        }
+        reads.sort_unstable();
+        for (k, &(ret, i, t)) in reads.iter().enumerate() {
+            g.reads.push(i as u32);
+            g.target.push(t);
+            g.place[i] = k as u32;
+            let want = &states.states[t as usize];
+            for &(p, v) in &sets {
+                if ops[p].call <= ret && model.extends(want, &states.states[v as usize]) {
+                    g.explain.push(p as u32);
+                }
+            }
+            g.start.push(g.explain.len() as u32);
+        }
+        g.done = vec![false; g.reads.len()];
+        g
+    }
+
+    /// Whether a configuration in state `s`, reached by linearizing `op` with the ops in
+    /// `bits`, may still explain the next read.
+    fn may_lead<M: Model>(
+        &mut self,
+        states: &States<'_, M>,
+        s: u32,
+        op: usize,
+        bits: &[u64],
+    ) -> bool {
+        let Some(&t) = self.target.get(self.at) else {
+            return true;
+        };
+        let key = (s as u64) << 32 | t as u64;
+        let grows = *self.grows.entry(key).or_insert_with(|| {
+            states
+                .model
+                .extends(&states.states[t as usize], &states.states[s as usize])
+        });
+        grows
+            || self.explain[self.start[self.at] as usize..self.start[self.at + 1] as usize]
+                .iter()
+                .any(|&p| p as usize != op && bits[p as usize / 64] & (1 << (p % 64)) == 0)
+    }
+
+    fn linearized(&mut self, op: usize) {
+        let k = self.place[op];
+        if k == NIL {
+            return;
+        }
+        self.done[k as usize] = true;
+        while self.at < self.done.len() && self.done[self.at] {
+            self.at += 1;
+        }
+    }
+
+    fn unlinearized(&mut self, op: usize) {
+        let k = self.place[op];
+        if k == NIL {
+            return;
+        }
+        self.done[k as usize] = false;
+        self.at = self.at.min(k as usize);
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
