@@ -10,10 +10,12 @@
 //! - [`canaries`]: planted store bugs and the measure of how fast they are found.
 //! - [`explore`]: the search for a violation, and its shrinking.
 //! - [`matrix`]: the consistency matrix.
+//! - [`deep`]: the sharded deep CI run.
 //! - [`cli`]: the `quorumlab` subcommands.
 pub mod canaries;
 pub mod case;
 pub mod cli;
+pub mod deep;
 pub mod explore;
 pub mod matrix;
 pub mod nemesis;

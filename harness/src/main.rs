@@ -24,6 +24,8 @@ enum Command {
     Replay(cli::replay::ReplayArgs),
     /// Measure which guarantees each RF/R/W and fault profile keeps: the consistency matrix.
     Matrix(cli::matrix::MatrixArgs),
+    /// The deep CI run: many cases and seeds, sharded, seeded from the commit.
+    Deep(cli::deep::DeepArgs),
     /// Search for every planted store bug and measure how fast each is found and shrunk.
     Canaries(cli::canaries::CanariesArgs),
 }
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
         Command::Explore(a) => cli::explore::run(a),
         Command::Replay(a) => cli::replay::run(a),
         Command::Matrix(a) => cli::matrix::run(a),
+        Command::Deep(a) => cli::deep::run(a),
         Command::Canaries(a) => cli::canaries::run(a),
     }
 }

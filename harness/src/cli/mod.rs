@@ -2,6 +2,7 @@
 pub mod canaries;
 pub mod check;
 pub mod config;
+pub mod deep;
 pub mod explore;
 pub mod matrix;
 pub mod replay;

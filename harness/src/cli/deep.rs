@@ -1,0 +1,208 @@
+//! `quorumlab deep`: the deep CI run, sharded, seeded from the commit; see [`crate::deep`].
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crate::case::replay_command;
+use crate::deep::{self, CaseOutcome, DeepCase, DeepOptions};
+use crate::matrix::parse_shard;
+
+/// Arguments of `quorumlab deep`.
+#[derive(clap::Args, Debug)]
+pub struct DeepArgs {
+    /// Base seed from a git commit id (its first 16 hex digits), e.g. `$(git rev-parse HEAD)`.
+    #[arg(long, conflicts_with = "seed", required_unless_present = "seed")]
+    pub commit: Option<String>,
+    /// Base seed as a number, instead of --commit.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Run only slice I of N (cases I-1, I-1+N, ...): N machines split one run.
+    #[arg(long, value_parser = parse_shard)]
+    pub shard: Option<(usize, usize)>,
+    /// Search seeds per property and workload variant.
+    #[arg(long, default_value_t = 4)]
+    pub seeds: u32,
+    /// Generated scenarios per case.
+    #[arg(long, default_value_t = 200)]
+    pub cases: u32,
+    /// Most shrink steps per failure (each one a full run).
+    #[arg(long, default_value_t = 500)]
+    pub max_shrink_iters: u32,
+    /// Directory for shrunk failures.
+    #[arg(long, default_value = "target/ci-artifacts")]
+    pub artifacts: PathBuf,
+    /// Run only the named cases (as printed by --list); repeatable.
+    #[arg(long)]
+    pub only: Vec<String>,
+    /// Print the cases (index, name, search seed) this shard would run, and run nothing.
+    #[arg(long)]
+    pub list: bool,
+    /// Worker threads, each running whole cases [default: available cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// Runs `quorumlab deep`: exit 0 when every case held, 1 when one broke (each failure printed
+/// with its seed, saved file and replay command), 2 on bad input.
+pub fn run(args: DeepArgs) -> ExitCode {
+    match run_inner(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("quorumlab deep: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_inner(args: &DeepArgs) -> anyhow::Result<ExitCode> {
+    let (base, source) = match (&args.commit, args.seed) {
+        (Some(c), _) => (
+            deep::base_seed_from_commit(c).map_err(anyhow::Error::msg)?,
+            format!("--commit {}", c.trim()),
+        ),
+        (None, Some(s)) => (s, format!("--seed {s}")),
+        (None, None) => anyhow::bail!("give --commit $(git rev-parse HEAD) or --seed N"),
+    };
+    if args.seeds == 0 || args.cases == 0 {
+        anyhow::bail!("--seeds and --cases must be at least 1");
+    }
+    let all = deep::case_list(base, args.seeds);
+    for name in &args.only {
+        if !all.iter().any(|c| &c.name == name) {
+            anyhow::bail!("--only {name}: no such case (see --list)");
+        }
+    }
+    let cases: Vec<DeepCase> = deep::shard(&all, args.shard)
+        .into_iter()
+        .filter(|c| args.only.is_empty() || args.only.contains(&c.name))
+        .collect();
+    let shard = args
+        .shard
+        .map(|(i, n)| format!("shard {i}/{n}"))
+        .unwrap_or_else(|| "unsharded".into());
+    if args.list {
+        for c in &cases {
+            println!("{}\t{}\t{}", c.index, c.name, c.seed);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "deep: {} of {} cases ({shard}), {} scenarios each, base seed {base} ({source})",
+        cases.len(),
+        all.len(),
+        args.cases
+    );
+    let options = DeepOptions {
+        cases: args.cases,
+        max_shrink_iters: args.max_shrink_iters,
+        artifacts: args.artifacts.clone(),
+    };
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let results = run_all(&cases, &options, threads);
+    let mut failed = 0;
+    for (c, outcome) in cases.iter().zip(&results) {
+        if outcome.failed() {
+            failed += 1;
+            report_failure(
+                c,
+                outcome,
+                &format!("{source} --seeds {} --cases {}", args.seeds, args.cases),
+            );
+        }
+    }
+    println!(
+        "deep: {} cases ({shard}), {} held, {failed} failed; base seed {base} ({source})",
+        cases.len(),
+        cases.len() - failed
+    );
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Runs the cases on `threads` workers; each simulation stays on one thread, so results do not
+/// depend on the thread count. Returns the outcomes in case order.
+fn run_all(cases: &[DeepCase], options: &DeepOptions, threads: usize) -> Vec<CaseOutcome> {
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, CaseOutcome)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            scope.spawn(|| loop {
+                let k = next.fetch_add(1, Ordering::SeqCst);
+                let Some(case) = cases.get(k) else { break };
+                let outcome = deep::run_case(case, options);
+                let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+                let word = match &outcome {
+                    CaseOutcome::Held { .. } => "held",
+                    CaseOutcome::Violated { .. } => "VIOLATED",
+                    CaseOutcome::Nondeterministic { .. } => "NONDETERMINISTIC",
+                    CaseOutcome::Error(_) => "ERROR",
+                };
+                eprintln!("[{n}/{}] {} {word}", cases.len(), case.name);
+                results
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((k, outcome));
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    results.sort_by_key(|(k, _)| *k);
+    results.into_iter().map(|(_, o)| o).collect()
+}
+
+/// Prints a failure with its seeds, saved file and the commands that reproduce it; `flags` are
+/// the deep flags that rebuild the same case list.
+fn report_failure(case: &DeepCase, outcome: &CaseOutcome, flags: &str) {
+    let rerun = format!("cargo run --release -- deep {flags} --only {}", case.name);
+    match outcome {
+        CaseOutcome::Held { .. } => {}
+        CaseOutcome::Violated {
+            broken,
+            cases_to_failure,
+            scenario_seed,
+            path,
+        } => {
+            let names: Vec<_> = broken.iter().map(|(g, _)| g.name()).collect();
+            println!(
+                "FAIL {}: {} violated after {cases_to_failure} scenarios (search seed {}, \
+                 scenario seed {scenario_seed})",
+                case.name,
+                names.join(", "),
+                case.seed
+            );
+            for (g, sentence) in broken {
+                if let Some(s) = sentence {
+                    println!("  {}: {s}", g.name());
+                }
+            }
+            println!("  saved: {}", path.display());
+            println!("  replay: {}", replay_command(path));
+        }
+        CaseOutcome::Nondeterministic {
+            scenario_seed,
+            path,
+            difference: (line, a, b),
+        } => {
+            println!(
+                "FAIL {}: scenario seed {scenario_seed} (search seed {}) gave two different \
+                 case files; first difference at line {line}\n  first:  {a}\n  second: {b}",
+                case.name, case.seed
+            );
+            println!("  saved (first run): {}", path.display());
+            println!("  replay: {}", replay_command(path));
+        }
+        CaseOutcome::Error(e) => {
+            println!("FAIL {}: {e} (search seed {})", case.name, case.seed);
+        }
+    }
+    println!("  rerun this case: {rerun}");
+}
