@@ -336,6 +336,31 @@ pub struct StoreConfig {
     pub failure_timeout: Duration,
     /// Planted bugs (default none; see [`Bug`]).
     pub bugs: BTreeSet<Bug>,
+    /// Which replicas a coordinator contacts (default ordered, as Cassandra with a static
+    /// snitch; `random` follows the model of PBS, Bailis et al. 2012).
+    #[serde(skip_serializing_if = "ReplicaChoice::is_ordered")]
+    pub replica_choice: ReplicaChoice,
+}
+
+/// Which replicas a coordinator sends reads and writes to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplicaChoice {
+    /// Reads go to the coordinator itself when it is a replica, then to live replicas in ring
+    /// order; writes go to every replica (hints for those seen down).
+    #[default]
+    Ordered,
+    /// Reads go to R live replicas drawn at random, writes to exactly W live replicas drawn at
+    /// random and to no other (no hints): the assumptions under which PBS predicts the chance
+    /// of a stale read as C(RF-W, R) / C(RF, R).
+    Random,
+}
+
+impl ReplicaChoice {
+    /// Whether this is the default, [`ReplicaChoice::Ordered`].
+    pub fn is_ordered(&self) -> bool {
+        *self == ReplicaChoice::Ordered
+    }
 }
 
 impl Default for StoreConfig {
@@ -359,6 +384,7 @@ impl Default for StoreConfig {
             heartbeat_interval: Duration::from_millis(100),
             failure_timeout: Duration::from_secs(1),
             bugs: BTreeSet::new(),
+            replica_choice: ReplicaChoice::Ordered,
         }
     }
 }

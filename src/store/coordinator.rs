@@ -4,10 +4,11 @@
 use std::net::SocketAddr;
 
 use super::cell::{resolve, resolve_by_arrival, Cell, NodeId};
-use super::config::{Bug, ReadRepair};
+use super::config::{Bug, ReadRepair, ReplicaChoice};
 use super::control::EventKind;
 use super::message::{Message, Op, Reply, ReplyOutcome};
 use super::node::{Node, Now, Timer};
+use rand_core::RngCore;
 
 /// A request this node is waiting on.
 #[derive(Debug, Clone)]
@@ -103,12 +104,18 @@ impl Node {
         let req = self.next_req();
         match op {
             Op::Get { key } => {
-                // This node first when it is a replica (a local read is free), then ring order.
                 let mut contacted: Vec<NodeId> = Vec::with_capacity(needed);
-                if alive.contains(&self.id) {
-                    contacted.push(self.id);
+                match self.config.replica_choice {
+                    // This node first when it is a replica (a local read is free), then ring
+                    // order.
+                    ReplicaChoice::Ordered => {
+                        if alive.contains(&self.id) {
+                            contacted.push(self.id);
+                        }
+                        contacted.extend(alive.iter().copied().filter(|r| *r != self.id));
+                    }
+                    ReplicaChoice::Random => contacted = self.shuffled(&alive),
                 }
-                contacted.extend(alive.iter().copied().filter(|r| *r != self.id));
                 contacted.truncate(needed);
                 let mut responses = Vec::with_capacity(needed);
                 for r in &contacted {
@@ -157,6 +164,16 @@ impl Node {
         }
     }
 
+    /// `nodes` in a random order drawn from this node's seeded generator (Fisher-Yates).
+    fn shuffled(&mut self, nodes: &[NodeId]) -> Vec<NodeId> {
+        let mut v = nodes.to_vec();
+        for i in (1..v.len()).rev() {
+            let j = (self.rng.next_u64() % (i as u64 + 1)) as usize;
+            v.swap(i, j);
+        }
+        v
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn coordinate_write(
         &mut self,
@@ -177,6 +194,19 @@ impl Node {
         };
         let mut sent = Vec::with_capacity(replicas.len());
         let mut acked = Vec::with_capacity(replicas.len());
+        let replicas = match self.config.replica_choice {
+            ReplicaChoice::Ordered => replicas,
+            // Exactly `needed` live replicas, drawn at random; the rest never hear of it.
+            ReplicaChoice::Random => {
+                let alive: Vec<NodeId> = replicas
+                    .into_iter()
+                    .filter(|r| *r == self.id || self.detector.is_up(*r))
+                    .collect();
+                let mut chosen = self.shuffled(&alive);
+                chosen.truncate(needed);
+                chosen
+            }
+        };
         for r in replicas {
             if r == self.id {
                 self.apply(&key, cell);

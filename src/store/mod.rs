@@ -52,7 +52,9 @@ pub mod storage;
 
 pub use cell::{Cell, NodeId};
 pub use client::{Client, ClientOutcome, ClientResult};
-pub use config::{Bug, ConfigError, ConsistencyLevel, FsyncPolicy, ReadRepair, StoreConfig};
+pub use config::{
+    Bug, ConfigError, ConsistencyLevel, FsyncPolicy, ReadRepair, ReplicaChoice, StoreConfig,
+};
 pub use control::{ClusterControl, Counters, Event, EventKind};
 pub use host::{install, node_host_name, STORE_PORT};
 pub use node::{Effect, Input, Node, Now, Timer};
