@@ -71,9 +71,17 @@ pub fn search_rng(seed: u64) -> TestRng {
 
 /// Generates the scenario a search seed yields first (what `quorumlab run --seed` runs).
 pub fn generate(shape: &ScenarioShape, seed: u64) -> Scenario {
-    use proptest::strategy::{Strategy, ValueTree};
+    generate_with(&scenario(shape), seed)
+}
+
+/// Generates the scenario a search seed yields first from any scenario strategy.
+pub fn generate_with<S: proptest::strategy::Strategy<Value = Scenario>>(
+    strategy: &S,
+    seed: u64,
+) -> Scenario {
+    use proptest::strategy::ValueTree;
     let mut runner = TestRunner::new_with_rng(Config::default(), search_rng(seed));
-    let mut s = scenario(shape)
+    let mut s = strategy
         .new_tree(&mut runner)
         .expect("scenario strategies never reject")
         .current();
@@ -175,11 +183,21 @@ pub fn shrink_generated(
     shape: &ScenarioShape,
     seed: u64,
     max_steps: u32,
+    still_fails: impl FnMut(&Scenario) -> bool,
+) -> (Scenario, u32) {
+    shrink_with(&scenario(shape), seed, max_steps, still_fails)
+}
+
+/// [`shrink_generated`] for any scenario strategy.
+pub fn shrink_with<S: proptest::strategy::Strategy<Value = Scenario>>(
+    strategy: &S,
+    seed: u64,
+    max_steps: u32,
     mut still_fails: impl FnMut(&Scenario) -> bool,
 ) -> (Scenario, u32) {
-    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::strategy::ValueTree;
     let mut runner = TestRunner::new_with_rng(Config::default(), search_rng(seed));
-    let mut tree = scenario(shape)
+    let mut tree = strategy
         .new_tree(&mut runner)
         .expect("scenario strategies never reject");
     let with_seed = |mut s: Scenario| {

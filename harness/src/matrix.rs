@@ -10,14 +10,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use quorumlab::check::{stale, Guarantee};
-use quorumlab::store::{ConsistencyLevel, FsyncPolicy, ReadRepair, StoreConfig};
+use quorumlab::store::{ConsistencyLevel, FsyncPolicy, ReadRepair, ReplicaChoice, StoreConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::case::Case;
-use crate::explore::{generate, shrink_generated};
+use crate::explore::{generate_with, shrink_with};
 use crate::scenario::NetworkConfig;
+use crate::scenario::Scenario;
+use crate::strategy::{scenario, write_then_read};
 use crate::strategy::{FaultChoice, ScenarioShape};
 use crate::verdict::judge;
+use proptest::strategy::{BoxedStrategy, Strategy};
 
 /// Which cells to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,7 +71,8 @@ pub enum FaultProfile {
     Partition,
     /// Crashes and restarts, commit log synced before every ack.
     CrashFsyncAlways,
-    /// Crashes and restarts, commit log synced every 10 ms (Cassandra's default policy).
+    /// Crashes and restarts, commit log synced every 100 ms (Cassandra's default policy,
+    /// periodic, with the period scaled to simulated time).
     CrashFsyncPeriodic,
     /// Message loss windows.
     Loss,
@@ -120,10 +124,19 @@ impl FaultProfile {
     fn fsync(self) -> FsyncPolicy {
         match self {
             FaultProfile::CrashFsyncAlways => FsyncPolicy::Always,
+            // Cassandra syncs its commit log every 10 s against a 2 s write timeout; scaled to
+            // the store's 500 ms request timeout that is a couple of seconds. 100 ms keeps the
+            // window short next to that and still long enough for a crash to land in it.
+            FaultProfile::CrashFsyncPeriodic => FsyncPolicy::Periodic {
+                period: std::time::Duration::from_millis(CRASH_FSYNC_PERIOD_MS),
+            },
             _ => StoreConfig::default().fsync,
         }
     }
 }
+
+/// The commit log sync period of the crash-fsync-periodic profile, in ms.
+pub const CRASH_FSYNC_PERIOD_MS: u64 = 100;
 
 /// One cell's configuration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,6 +153,10 @@ pub struct CellSpec {
     pub hints: bool,
     /// The fault profile.
     pub faults: FaultProfile,
+    /// A PBS probe cell: random replica choice, writes sent to exactly W replicas, and the
+    /// write-then-read workload, so the stale rate can be held against PBS's prediction.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pbs: bool,
 }
 
 impl CellSpec {
@@ -153,7 +170,7 @@ impl CellSpec {
             self.read_repair,
             if self.hints { "on" } else { "off" },
             self.faults.name()
-        )
+        ) + if self.pbs { "-pbs" } else { "" }
     }
 
     /// The store configuration of this cell.
@@ -166,6 +183,11 @@ impl CellSpec {
             read_repair: self.read_repair,
             hints: self.hints,
             fsync: self.faults.fsync(),
+            replica_choice: if self.pbs {
+                ReplicaChoice::Random
+            } else {
+                ReplicaChoice::Ordered
+            },
             ..StoreConfig::default()
         }
     }
@@ -187,32 +209,40 @@ impl CellSpec {
             settle_ms: 2000,
         }
     }
+}
 
-    /// The `quorumlab run` flags that reproduce seed `seed` of this cell.
-    pub fn run_command(&self, seed: u64) -> String {
-        let faults = match self.faults {
-            FaultProfile::None => "none",
-            FaultProfile::Partition => "partition,isolate,ring,bridge",
-            FaultProfile::CrashFsyncAlways | FaultProfile::CrashFsyncPeriodic => "crash",
-            FaultProfile::Loss => "loss",
-            FaultProfile::Skew => "skew",
-            FaultProfile::Mixed => "mixed",
-        };
-        format!(
-            "quorumlab run --rf {} --read {} --write {} --read-repair {} --hints {} --fsync {} \
-             --faults {faults} --ops 60 --max-faults 3 --seed {seed}",
-            self.rf,
-            self.r,
-            self.w,
-            self.read_repair,
-            if self.hints { "on" } else { "off" },
-            match self.faults.fsync() {
-                FsyncPolicy::Always => "always",
-                FsyncPolicy::Never => "never",
-                FsyncPolicy::Periodic { .. } => "periodic",
-            },
-        )
+impl CellSpec {
+    /// The strategy this cell's scenarios come from.
+    pub fn strategy(&self) -> BoxedStrategy<Scenario> {
+        if self.pbs {
+            write_then_read(&self.shape(), PBS_PAIRS).boxed()
+        } else {
+            scenario(&self.shape()).boxed()
+        }
     }
+
+    /// PBS's predicted chance that a read right after an acknowledged write misses it,
+    /// C(RF-W, R) / C(RF, R), for a PBS probe cell.
+    pub fn pbs_predicted(&self) -> Option<f64> {
+        self.pbs
+            .then(|| binomial(self.rf - self.w, self.r) / binomial(self.rf, self.r))
+    }
+}
+
+/// Write-then-read pairs per seed in a PBS probe cell.
+pub const PBS_PAIRS: usize = 300;
+
+fn binomial(n: usize, k: usize) -> f64 {
+    if k > n {
+        return 0.0;
+    }
+    (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64)
+}
+
+/// The 99% normal-approximation interval around a predicted rate for `n` reads.
+pub fn interval99(p: f64, n: usize) -> (f64, f64) {
+    let half = 2.576 * (p * (1.0 - p) / n.max(1) as f64).sqrt();
+    ((p - half).max(0.0), (p + half).min(1.0))
 }
 
 /// Every cell of a profile, in matrix order.
@@ -239,6 +269,7 @@ pub fn cells(profile: Profile) -> Vec<CellSpec> {
                                         read_repair,
                                         hints,
                                         faults,
+                                        pbs: false,
                                     });
                                 }
                             }
@@ -264,9 +295,30 @@ pub fn cells(profile: Profile) -> Vec<CellSpec> {
                             read_repair,
                             hints: true,
                             faults,
+                            pbs: false,
                         });
                     }
                 }
+            }
+        }
+    }
+    // PBS probe cells: every R + W <= RF pair of the profile's replication factors.
+    let rfs: &[usize] = match profile {
+        Profile::Quick => &[3],
+        Profile::Full => &[3, 5],
+    };
+    for &rf in rfs {
+        for r in 1..=rf {
+            for w in 1..=rf - r {
+                out.push(CellSpec {
+                    rf,
+                    r,
+                    w,
+                    read_repair: ReadRepair::None,
+                    hints: false,
+                    faults: FaultProfile::None,
+                    pbs: true,
+                });
             }
         }
     }
@@ -383,7 +435,16 @@ pub fn run(
     options: &MatrixOptions,
     progress: &(dyn Fn(usize, usize, &CellResult) + Sync),
 ) -> Result<MatrixReport, String> {
-    let specs = cells(options.profile);
+    run_cells(&cells(options.profile), options, progress)
+}
+
+/// Runs the given cells (or the shard of them `options.shard` names); `profile` and `seeds`
+/// of the report come from `options`.
+pub fn run_cells(
+    specs: &[CellSpec],
+    options: &MatrixOptions,
+    progress: &(dyn Fn(usize, usize, &CellResult) + Sync),
+) -> Result<MatrixReport, String> {
     let indices = shard_indices(specs.len(), options.shard);
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Result<CellResult, String>>> = Mutex::new(Vec::new());
@@ -424,7 +485,7 @@ pub fn run_cell(
     spec: &CellSpec,
     options: &MatrixOptions,
 ) -> Result<CellResult, String> {
-    let shape = spec.shape();
+    let strategy = spec.strategy();
     let mut guarantees: BTreeMap<Guarantee, GuaranteeCell> = Guarantee::ALL
         .iter()
         .map(|g| {
@@ -443,7 +504,7 @@ pub fn run_cell(
         .collect();
     let (mut reads, mut stale_reads) = (0usize, 0usize);
     for seed in 1..=options.seeds as u64 {
-        let scenario = generate(&shape, seed);
+        let scenario = generate_with(&strategy, seed);
         let case = Case::run(&scenario, &Guarantee::ALL)
             .map_err(|e| format!("cell {} seed {seed}: {e}", spec.slug()))?;
         for (g, finding) in &case.judgement.findings {
@@ -471,7 +532,7 @@ pub fn run_cell(
         }
     }
     for (seed, broken) in by_seed {
-        let (shrunk, _) = shrink_generated(&shape, seed, options.shrink_steps, |s| {
+        let (shrunk, _) = shrink_with(&strategy, seed, options.shrink_steps, |s| {
             crate::runner::run(s)
                 .map(|out| judge(&out.history, &broken).violated() == broken)
                 .unwrap_or(false)
@@ -506,7 +567,7 @@ pub fn run_cell(
         },
         reads,
         stale_reads,
-        pbs_predicted: None,
+        pbs_predicted: spec.pbs_predicted(),
     })
 }
 
@@ -612,7 +673,11 @@ impl MatrixReport {
                     c.spec.w,
                     c.spec.read_repair,
                     if c.spec.hints { "on" } else { "off" },
-                    c.spec.faults.name()
+                    format!(
+                        "{}{}",
+                        c.spec.faults.name(),
+                        if c.spec.pbs { " (PBS probe)" } else { "" }
+                    )
                 );
                 for g in Guarantee::ALL {
                     let gc = &c.guarantees[g.name()];
@@ -641,6 +706,41 @@ impl MatrixReport {
                 }
                 out.push_str(&line);
                 out.push('\n');
+            }
+            out.push('\n');
+        }
+        let probes: Vec<&CellResult> = self.cells.iter().filter(|c| c.spec.pbs).collect();
+        if !probes.is_empty() {
+            out.push_str("## Stale reads against PBS\n\n");
+            out.push_str(&format!(
+                "PBS probe cells (Bailis et al., VLDB 2012): one client writes a fresh key and \
+                 reads it back as soon as the write is acknowledged, {PBS_PAIRS} times per seed, no \
+                 faults, read repair, hints and anti-entropy off, writes sent to exactly W replicas \
+                 and reads to R replicas, both drawn at random. PBS predicts that a read misses \
+                 the write with probability C(RF-W, R) / C(RF, R). The interval is the 99% \
+                 normal-approximation interval around the prediction for the reads measured.\n\n"
+            ));
+            out.push_str(
+                "| RF | R | W | reads | stale | measured | predicted | 99% interval | within |\n",
+            );
+            out.push_str("|---|---|---|---|---|---|---|---|---|\n");
+            for c in probes {
+                let p = c.pbs_predicted.unwrap_or(0.0);
+                let (lo, hi) = interval99(p, c.reads);
+                let within = (lo..=hi).contains(&c.stale_rate);
+                out.push_str(&format!(
+                    "| {} | {} | {} | {} | {} | {:.3} | {:.3} | {:.3} to {:.3} | {} |\n",
+                    c.spec.rf,
+                    c.spec.r,
+                    c.spec.w,
+                    c.reads,
+                    c.stale_reads,
+                    c.stale_rate,
+                    p,
+                    lo,
+                    hi,
+                    if within { "yes" } else { "NO" }
+                ));
             }
             out.push('\n');
         }

@@ -187,8 +187,15 @@ impl Nemesis {
                     _ => json!({"sides": [a, b], "bridge": bridge, "duration_ms": duration_ms}),
                 }
             }
-            FaultKind::Crash { node, down_ms } => {
-                json!({"node": *node as usize % n, "down_ms": down_ms})
+            FaultKind::Crash {
+                node,
+                count,
+                down_ms,
+            } => {
+                let nodes: Vec<usize> = (0..*count as usize)
+                    .map(|i| (*node as usize + i) % n)
+                    .collect();
+                json!({"nodes": nodes, "down_ms": down_ms})
             }
             FaultKind::Loss {
                 percent,
@@ -239,7 +246,11 @@ impl Nemesis {
         for kind in &active {
             match **kind {
                 FaultKind::Pause { node, .. } => paused[node as usize % n] = true,
-                FaultKind::Crash { node, .. } => down[node as usize % n] = true,
+                FaultKind::Crash { node, count, .. } => {
+                    for i in 0..count as usize {
+                        down[(node as usize + i) % n] = true;
+                    }
+                }
                 FaultKind::Skew {
                     node, offset_ms, ..
                 } => offsets[node as usize % n] += offset_ms,

@@ -61,10 +61,21 @@ pub fn unique_value(client: usize, index: usize) -> i64 {
 #[derive(Default)]
 struct Recorder {
     next_id: u64,
+    last_ns: u64,
     ops: Vec<Op>,
 }
 
 impl Recorder {
+    /// The time of an invocation or completion: simulated nanoseconds, made strictly
+    /// increasing. turmoil's clock moves a whole tick at a time, so a read issued the moment a
+    /// write completes would otherwise carry the write's completion time and count as
+    /// concurrent with it; the simulation runs one event at a time, so the order in which
+    /// events are stamped is their real order.
+    fn stamp(&mut self) -> u64 {
+        self.last_ns = now_ns().max(self.last_ns + 1);
+        self.last_ns
+    }
+
     fn next_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id - 1
@@ -121,7 +132,7 @@ pub fn run(scenario: &Scenario) -> Result<RunOutput, RunError> {
                 let node = NodeId(scenario.node(plan.sticky.unwrap_or(op.coordinator)));
                 let key = scenario.key_name(op.key);
                 let id = rec.borrow_mut().next_id();
-                let invoke = now_ns();
+                let invoke = rec.borrow_mut().stamp();
                 let (kind, value, result) = match op.kind {
                     PlannedKind::Get => (OpKind::Get, None, client.get(node, &key, None).await),
                     PlannedKind::Put => {
@@ -146,7 +157,8 @@ pub fn run(scenario: &Scenario) -> Result<RunOutput, RunError> {
                     invoke,
                     level,
                 };
-                let op = call.record(now_ns(), &result);
+                let complete = rec.borrow_mut().stamp();
+                let op = call.record(complete, &result);
                 if op.outcome == Outcome::Info {
                     process += sessions;
                 }
@@ -197,7 +209,7 @@ pub fn run(scenario: &Scenario) -> Result<RunOutput, RunError> {
                 let key = scenario.key_name(k);
                 for n in 0..scenario.store.nodes {
                     let id = rec.borrow_mut().next_id();
-                    let invoke = now_ns();
+                    let invoke = rec.borrow_mut().stamp();
                     let level = ConsistencyLevel::All;
                     let result = client.get(NodeId(n as u16), &key, Some(level)).await;
                     let call = Call {
@@ -210,7 +222,8 @@ pub fn run(scenario: &Scenario) -> Result<RunOutput, RunError> {
                         invoke,
                         level,
                     };
-                    let mut op = call.record(now_ns(), &result);
+                    let complete = rec.borrow_mut().stamp();
+                    let mut op = call.record(complete, &result);
                     op.extra.insert("phase".into(), json!("final"));
                     if op.outcome == Outcome::Info {
                         process += sessions;

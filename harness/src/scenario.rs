@@ -110,10 +110,14 @@ pub enum FaultKind {
         /// How long the partition lasts.
         duration_ms: u64,
     },
-    /// Crash a node (losing what its commit log had not synced) and restart it after a delay.
+    /// Crash a node (losing what its commit log had not synced) and restart it after a delay;
+    /// with `count` > 1, that many consecutive nodes at once (a rack or power failure).
     Crash {
-        /// The node.
+        /// The (first) node.
         node: u16,
+        /// How many consecutive nodes crash together (default 1).
+        #[serde(default = "one", skip_serializing_if = "is_one")]
+        count: u16,
         /// How long it stays down.
         down_ms: u64,
     },
@@ -147,6 +151,14 @@ pub enum FaultKind {
         /// How long it is paused.
         duration_ms: u64,
     },
+}
+
+fn one() -> u16 {
+    1
+}
+
+fn is_one(n: &u16) -> bool {
+    *n == 1
 }
 
 /// How a partition cuts the cluster.

@@ -181,6 +181,44 @@ pub fn scenario(shape: &ScenarioShape) -> impl Strategy<Value = Scenario> {
         })
 }
 
+/// The probe workload of PBS (Bailis et al. 2012): one client writes a fresh key and, as soon
+/// as the write is acknowledged, reads it back, `pairs` times, with no faults. Under random
+/// replica choice the read misses the write with probability C(RF-W, R) / C(RF, R).
+/// Shrinking removes pairs.
+pub fn write_then_read(shape: &ScenarioShape, pairs: usize) -> impl Strategy<Value = Scenario> {
+    let shape = shape.clone();
+    let pair = (any::<u16>(), any::<u16>());
+    (any::<u64>().no_shrink(), FullVec::new(pair, pairs)).prop_map(move |(seed, pairs)| {
+        let mut ops = Vec::with_capacity(pairs.len() * 2);
+        for (i, (write_via, read_via)) in pairs.into_iter().enumerate() {
+            // The get is planned at the same instant as the put: it is issued the moment the
+            // put completes.
+            let at_ms = (i as u32) * 20;
+            ops.push(PlannedOp {
+                kind: PlannedKind::Put,
+                key: i as u32,
+                coordinator: write_via % 64,
+                at_ms,
+            });
+            ops.push(PlannedOp {
+                kind: PlannedKind::Get,
+                key: i as u32,
+                coordinator: read_via % 64,
+                at_ms,
+            });
+        }
+        Scenario {
+            seed,
+            store: shape.store.clone(),
+            network: shape.network.clone(),
+            keys: (ops.len() as u32 / 2).max(1),
+            clients: vec![ClientPlan { sticky: None, ops }],
+            faults: Vec::new(),
+            settle_ms: shape.settle_ms,
+        }
+    })
+}
+
 fn op_strategy(shape: &ScenarioShape) -> impl Strategy<Value = PlannedOp> {
     let (g, p) = (shape.get_percent as u32, shape.put_percent as u32);
     let d = 100u32.saturating_sub(g + p);
@@ -204,6 +242,9 @@ fn op_strategy(shape: &ScenarioShape) -> impl Strategy<Value = PlannedOp> {
 fn fault_strategy(shape: &ScenarioShape) -> BoxedStrategy<Fault> {
     let horizon = shape.horizon_ms();
     let window = move || 10..=(horizon / 2).max(11);
+    // Crashes take down one node or several consecutive ones at once, up to the whole cluster
+    // (a power failure): only then can unsynced acknowledged writes vanish from every replica.
+    let nodes = shape.store.nodes.max(1) as u16;
     let choices: Vec<BoxedStrategy<FaultKind>> = shape
         .faults
         .iter()
@@ -233,8 +274,12 @@ fn fault_strategy(shape: &ScenarioShape) -> BoxedStrategy<Fault> {
                         duration_ms,
                     })
                     .boxed(),
-                FaultChoice::Crash => (0u16..64, window())
-                    .prop_map(|(node, down_ms)| FaultKind::Crash { node, down_ms })
+                FaultChoice::Crash => (0u16..64, 1u16..=nodes, window())
+                    .prop_map(|(node, count, down_ms)| FaultKind::Crash {
+                        node,
+                        count,
+                        down_ms,
+                    })
                     .boxed(),
                 FaultChoice::Loss => (10u8..=60, window())
                     .prop_map(|(percent, duration_ms)| FaultKind::Loss {

@@ -159,14 +159,22 @@ pub fn check(history: &History) -> Result<Vec<Violation>, ConvergenceError> {
                     .into_iter()
                     .chain(source.and_then(|s| k.op(s)).map(|o| o.id))
                     .collect(),
-                sentence: format!(
-                    "acknowledged {} was lost: key {key:?} settled on {}, which completed before \
-                     that write began",
-                    k.describe(Source::Write(
-                        k.writes.iter().position(|w| w.id == lost.id).unwrap_or(0)
-                    )),
-                    show(&winner)
-                ),
+                sentence: {
+                    let lost = k.describe(Source::Write(
+                        k.writes.iter().position(|w| w.id == lost.id).unwrap_or(0),
+                    ));
+                    match &winner {
+                        None => format!(
+                            "acknowledged {lost} was lost: after the final settle no replica of \
+                             key {key:?} holds any cell"
+                        ),
+                        Some(_) => format!(
+                            "acknowledged {lost} was lost: key {key:?} settled on {}, which \
+                             completed before that write began",
+                            show(&winner)
+                        ),
+                    }
+                },
             });
         }
     }

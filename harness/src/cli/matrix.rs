@@ -129,12 +129,33 @@ fn run_inner(args: MatrixArgs) -> anyhow::Result<()> {
         }
         None => eprintln!("[{done}/{total}] {}", cell.spec.slug()),
     };
+    if args.shard.is_none() {
+        // A whole run rewrites every example, so earlier ones (of cells that now hold) go.
+        remove_old_examples(&args.examples)?;
+    }
     let report = matrix::run(&options, &progress).map_err(anyhow::Error::msg)?;
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
     for p in matrix::write(&report, &args.out, &link_prefix(&args.out, &args.examples))? {
         println!("wrote {}", p.display());
+    }
+    Ok(())
+}
+
+/// Removes the example files a previous whole run left (`rf*.json`) in the examples directory.
+fn remove_old_examples(dir: &std::path::Path) -> anyhow::Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("listing {}", dir.display()))?
+            .path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with("rf") && name.ends_with(".json") {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        }
     }
     Ok(())
 }
