@@ -198,6 +198,7 @@ pub fn catalog() -> Vec<Canary> {
                 expect: vec![Linearizable],
                 shape: ScenarioShape {
                     clients: 6,
+                    ops: 24,
                     keys: 1,
                     ..shape(quorum_store(), &[FaultChoice::Partition, FaultChoice::Loss])
                 },
@@ -258,6 +259,7 @@ pub fn catalog() -> Vec<Canary> {
                 expect: vec![Linearizable],
                 shape: ScenarioShape {
                     clients: 6,
+                    ops: 24,
                     keys: 1,
                     think_ms: 3,
                     ..shape(quorum_store(), &[])
