@@ -89,45 +89,61 @@ pub const LINEARIZABILITY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Judges a history on the given guarantees.
 pub fn judge(history: &History, guarantees: &[Guarantee]) -> Judgement {
+    let options = CheckOptions {
+        timeout: Some(LINEARIZABILITY_TIMEOUT),
+        ..Default::default()
+    };
     let mut judgement = Judgement::default();
     for &g in guarantees {
         let finding = match g {
             Guarantee::Linearizable => {
-                let options = CheckOptions {
-                    timeout: Some(LINEARIZABILITY_TIMEOUT),
-                    ..Default::default()
-                };
-                match linearizable::check(history, &options).verdict {
-                    Verdict::Linearizable => Finding {
-                        held: Some(true),
-                        violations: 0,
-                        witness: None,
-                        sentence: None,
-                    },
-                    Verdict::Violation(w) => Finding {
-                        held: Some(false),
-                        violations: 1,
-                        sentence: Some(w.sentence.clone()),
-                        witness: Some(serde_json::to_value(&w).expect("witnesses serialize")),
-                    },
-                    Verdict::Unknown(why) => Finding {
-                        held: None,
-                        violations: 0,
-                        witness: None,
-                        sentence: Some(format!("undecided: {why}")),
-                    },
-                }
+                Finding::from_verdict(&linearizable::check(history, &options).verdict)
             }
-            Guarantee::NoStaleReads => weak(stale::check(history)),
-            Guarantee::ReadYourWrites => weak(session::read_your_writes(history)),
-            Guarantee::MonotonicReads => weak(session::monotonic_reads(history)),
-            Guarantee::MonotonicWrites => weak(session::monotonic_writes(history)),
-            Guarantee::WritesFollowReads => weak(session::writes_follow_reads(history)),
-            Guarantee::Convergence => weak(convergence::check(history)),
+            _ => finding(history, g),
         };
         judgement.findings.insert(g, finding);
     }
     judgement
+}
+
+/// The finding for one guarantee other than linearizability (which [`Finding::from_verdict`]
+/// turns into a finding from the checker's own report).
+pub fn finding(history: &History, g: Guarantee) -> Finding {
+    match g {
+        Guarantee::Linearizable => judge(history, &[g]).findings.remove(&g).expect("judged"),
+        Guarantee::NoStaleReads => weak(stale::check(history)),
+        Guarantee::ReadYourWrites => weak(session::read_your_writes(history)),
+        Guarantee::MonotonicReads => weak(session::monotonic_reads(history)),
+        Guarantee::MonotonicWrites => weak(session::monotonic_writes(history)),
+        Guarantee::WritesFollowReads => weak(session::writes_follow_reads(history)),
+        Guarantee::Convergence => weak(convergence::check(history)),
+    }
+}
+
+impl Finding {
+    /// The finding of a linearizability verdict.
+    pub fn from_verdict(verdict: &Verdict) -> Finding {
+        match verdict {
+            Verdict::Linearizable => Finding {
+                held: Some(true),
+                violations: 0,
+                witness: None,
+                sentence: None,
+            },
+            Verdict::Violation(w) => Finding {
+                held: Some(false),
+                violations: 1,
+                sentence: Some(w.sentence.clone()),
+                witness: Some(serde_json::to_value(w).expect("witnesses serialize")),
+            },
+            Verdict::Unknown(why) => Finding {
+                held: None,
+                violations: 0,
+                witness: None,
+                sentence: Some(format!("undecided: {why}")),
+            },
+        }
+    }
 }
 
 fn weak<E: std::fmt::Display>(r: Result<Vec<Violation>, E>) -> Finding {

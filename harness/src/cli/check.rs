@@ -1,8 +1,9 @@
-//! `quorumlab check`: check recorded histories for linearizability.
+//! `quorumlab check`: check recorded histories for linearizability and, with `--guarantees`,
+//! the weaker guarantees.
 //!
-//! Exit status: 0 every file linearizable; 1 at least one violation; 2 bad input or usage
-//! (the other files are still checked and reported); 3 no violation but at least one file
-//! undecided (timeout or memo limit).
+//! Exit status: 0 every guarantee held in every file; 1 at least one violation; 2 bad input or
+//! usage (the other files are still checked and reported); 3 no violation but at least one
+//! guarantee undecided (timeout, memo limit, or a history that lacks what a checker needs).
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,7 +11,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use quorumlab::check::linearizable::{self, CheckOptions, LinReport, Verdict};
+use quorumlab::check::Guarantee;
 use quorumlab::history::{edn, History, Value};
+
+use crate::verdict::{finding, Finding};
 
 /// The input format of history files.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,9 +40,29 @@ pub struct CheckArgs {
     /// With --format edn: the register's value before the history (an integer, else a string).
     #[arg(long, value_name = "VALUE")]
     pub initial: Option<String>,
+    /// Guarantees to judge, comma-separated: linearizable, no-stale-reads, read-your-writes,
+    /// monotonic-reads, monotonic-writes, writes-follow-reads, convergence, or all.
+    #[arg(long, default_value = "linearizable", value_parser = parse_guarantees)]
+    pub guarantees: GuaranteeList,
     /// History files to check.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+}
+
+/// A parsed `--guarantees` list.
+#[derive(Clone, Debug)]
+pub struct GuaranteeList(pub Vec<Guarantee>);
+
+fn parse_guarantees(s: &str) -> Result<GuaranteeList, String> {
+    Guarantee::parse_list(s).map(GuaranteeList)
+}
+
+/// The weaker guarantees' findings for one file, in list order.
+fn weaker(history: &History, list: &[Guarantee]) -> Vec<(Guarantee, Finding)> {
+    list.iter()
+        .filter(|g| **g != Guarantee::Linearizable)
+        .map(|&g| (g, finding(history, g)))
+        .collect()
 }
 
 /// Runs `quorumlab check`.
@@ -75,16 +99,28 @@ pub fn run(args: CheckArgs) -> ExitCode {
                 continue;
             }
         };
-        let report = linearizable::check(&history, &options);
-        match report.verdict {
-            Verdict::Linearizable => {}
-            Verdict::Violation(_) => violation = true,
-            Verdict::Unknown(_) => unknown = true,
+        let report = args
+            .guarantees
+            .0
+            .contains(&Guarantee::Linearizable)
+            .then(|| linearizable::check(&history, &options));
+        match report.as_ref().map(|r| &r.verdict) {
+            None | Some(Verdict::Linearizable) => {}
+            Some(Verdict::Violation(_)) => violation = true,
+            Some(Verdict::Unknown(_)) => unknown = true,
+        }
+        let others = weaker(&history, &args.guarantees.0);
+        for (_, f) in &others {
+            match f.held {
+                Some(true) => {}
+                Some(false) => violation = true,
+                None => unknown = true,
+            }
         }
         let text = if args.json {
-            json_line(file, &report)
+            json_line(file, &history, report.as_ref(), &others)
         } else {
-            human(file, &report)
+            human(file, &history, report.as_ref(), &others)
         };
         let _ = writeln!(stdout.lock(), "{text}");
     }
@@ -112,39 +148,82 @@ fn load(file: &Path, format: InputFormat, initial: Option<Value>) -> anyhow::Res
     }
 }
 
-fn json_line(file: &Path, r: &LinReport) -> String {
-    let witness = match &r.verdict {
-        Verdict::Violation(w) => serde_json::to_value(w).unwrap_or(serde_json::Value::Null),
-        _ => serde_json::Value::Null,
-    };
+fn json_line(
+    file: &Path,
+    history: &History,
+    lin: Option<&LinReport>,
+    others: &[(Guarantee, Finding)],
+) -> String {
     let mut line = serde_json::json!({
         "file": file.display().to_string(),
-        "linearizable": r.verdict.linearizable(),
-        "ops": r.ops,
-        "keys": r.keys,
-        "elapsed_ms": r.elapsed.as_secs_f64() * 1000.0,
-        "witness": witness,
+        "ops": history.ops.len(),
+        "keys": history.key_count(),
     });
-    if let Verdict::Unknown(why) = &r.verdict {
-        line["undecided"] = why.to_string().into();
+    if let Some(r) = lin {
+        let witness = match &r.verdict {
+            Verdict::Violation(w) => serde_json::to_value(w).unwrap_or(serde_json::Value::Null),
+            _ => serde_json::Value::Null,
+        };
+        line["linearizable"] = serde_json::to_value(r.verdict.linearizable()).unwrap_or_default();
+        line["elapsed_ms"] = (r.elapsed.as_secs_f64() * 1000.0).into();
+        line["witness"] = witness;
+        if let Verdict::Unknown(why) = &r.verdict {
+            line["undecided"] = why.to_string().into();
+        }
+    }
+    if !others.is_empty() {
+        let mut guarantees = serde_json::Map::new();
+        let mut witnesses = serde_json::Map::new();
+        for (g, f) in others {
+            guarantees.insert(
+                g.name().into(),
+                serde_json::to_value(f.held).unwrap_or_default(),
+            );
+            match (&f.witness, &f.sentence) {
+                (Some(w), _) => {
+                    witnesses.insert(g.name().into(), w.clone());
+                }
+                (None, Some(why)) => {
+                    witnesses.insert(g.name().into(), serde_json::json!({"undecided": why}));
+                }
+                _ => {}
+            }
+        }
+        line["guarantees"] = guarantees.into();
+        line["witnesses"] = witnesses.into();
     }
     line.to_string()
 }
 
-fn human(file: &Path, r: &LinReport) -> String {
-    let verdict = match &r.verdict {
-        Verdict::Linearizable => "linearizable".to_string(),
-        Verdict::Violation(_) => "NOT linearizable".to_string(),
-        Verdict::Unknown(why) => format!("unknown ({why})"),
+fn human(
+    file: &Path,
+    history: &History,
+    lin: Option<&LinReport>,
+    others: &[(Guarantee, Finding)],
+) -> String {
+    let mut out = match lin {
+        Some(r) => {
+            let verdict = match &r.verdict {
+                Verdict::Linearizable => "linearizable".to_string(),
+                Verdict::Violation(_) => "NOT linearizable".to_string(),
+                Verdict::Unknown(why) => format!("unknown ({why})"),
+            };
+            format!(
+                "{}: {verdict}, {} ops, {} keys, {:.3} ms",
+                file.display(),
+                r.ops,
+                r.keys,
+                r.elapsed.as_secs_f64() * 1000.0
+            )
+        }
+        None => format!(
+            "{}: {} ops, {} keys",
+            file.display(),
+            history.ops.len(),
+            history.key_count()
+        ),
     };
-    let mut out = format!(
-        "{}: {verdict}, {} ops, {} keys, {:.3} ms",
-        file.display(),
-        r.ops,
-        r.keys,
-        r.elapsed.as_secs_f64() * 1000.0
-    );
-    if let Verdict::Violation(w) = &r.verdict {
+    if let Some(Verdict::Violation(w)) = lin.map(|r| &r.verdict) {
         out.push_str(&format!("\n  key {:?}: {}", w.key, w.sentence));
         let prefix: Vec<String> = w
             .prefix
@@ -160,6 +239,18 @@ fn human(file: &Path, r: &LinReport) -> String {
                 prefix.join(" ")
             }
         ));
+    }
+    for (g, f) in others {
+        let state = match f.held {
+            Some(true) => "held".to_string(),
+            Some(false) if f.violations > 1 => format!("VIOLATED ({} times)", f.violations),
+            Some(false) => "VIOLATED".to_string(),
+            None => "undecided".to_string(),
+        };
+        out.push_str(&format!("\n  {}: {state}", g.name()));
+        if let Some(s) = &f.sentence {
+            out.push_str(&format!("\n    {s}"));
+        }
     }
     out
 }
