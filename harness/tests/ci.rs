@@ -407,9 +407,8 @@ fn check_matrix_with(name: &str, fresh: &str) -> Output {
         .env("QUORUMLAB_BIN", format!("{}", bin.display()))
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .output()
-        .map(|o| {
+        .inspect(|_| {
             let _ = std::fs::remove_dir_all(&root);
-            o
         })
         .expect("running ci/check-matrix")
 }
