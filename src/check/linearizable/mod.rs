@@ -213,7 +213,7 @@ where
         let found = if threads == 1 {
             pending
                 .iter()
-                .map(|&i| (i, search::search(model, &parts[i].ops, &limits, true)))
+                .map(|&i| (i, search::search(model, &parts[i].ops, &limits)))
                 .collect()
         } else {
             run_parallel(model, &parts, &pending, &limits, threads)
@@ -226,13 +226,6 @@ where
             .enumerate()
             .find(|(_, r)| matches!(r, Some(Found::Violation(_))))
         {
-            // The pruned search stops at the write that rules out the next read; a search
-            // without pruning (same budget) gets to the read itself, which explains better.
-            let plain = search::search(model, &parts[i].ops, &limits, false);
-            let stuck = match &plain {
-                Found::Violation(s) => s,
-                _ => stuck,
-            };
             verdict =
                 Verdict::Violation(Box::new(explain::witness(model, history, &parts[i], stuck)));
             break;
@@ -286,7 +279,7 @@ where
                     loop {
                         let k = nextk.fetch_add(1, Ordering::Relaxed);
                         let Some(&i) = order.get(k) else { break };
-                        mine.push((i, search::search(model, &parts[i].ops, limits, true)));
+                        mine.push((i, search::search(model, &parts[i].ops, limits)));
                     }
                     mine
                 })

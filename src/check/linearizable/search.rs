@@ -92,15 +92,10 @@ struct Frame {
 
 /// Searches one partition for a linearization.
 ///
-/// With `prune`, configurations that cannot explain the next read are cut ([`NextRead`]):
-/// far faster, but a violation's longest prefix then stops earlier, at the write the read
-/// rules out, rather than at the read itself.
-pub(crate) fn search<M: Model>(
-    model: &M,
-    ops: &[PartOp<M>],
-    limits: &Limits,
-    prune: bool,
-) -> Found<M::State> {
+/// Configurations that cannot explain the next read are cut ([`NextRead`]); a violation's
+/// longest prefix may then end with the write after which the next read cannot be
+/// explained, and name that read.
+pub(crate) fn search<M: Model>(model: &M, ops: &[PartOp<M>], limits: &Limits) -> Found<M::State> {
     let n = ops.len();
     let mut remaining = ops.iter().filter(|o| o.ret.is_some()).count();
     if remaining == 0 {
@@ -165,7 +160,7 @@ pub(crate) fn search<M: Model>(
         .iter()
         .map(|o| model.is_read_only(&o.input, o.output.as_ref()))
         .collect();
-    let mut grow = NextRead::new(&mut states, ops, prune);
+    let mut grow = NextRead::new(&mut states, ops);
     // Info ops with the same input are interchangeable once both are called (neither has a
     // return to meet), so only orders that linearize them in call order are tried: an info op
     // waits for its previous twin.
@@ -211,9 +206,21 @@ pub(crate) fn search<M: Model>(
                 entry = next[e];
                 continue;
             }
-            let s2 = states
-                .step(state, op, &ops[op])
-                .filter(|&s2| s2 == state || grow.may_lead(&states, s2, op, &bits));
+            let s2 = match states.step(state, op, &ops[op]) {
+                Some(s2) if s2 != state => match grow.may_lead(&states, state, s2, op, &bits) {
+                    Ok(()) => Some(s2),
+                    Err(read) => {
+                        // Linearizable up to this op, after which `read` cannot be.
+                        if best.as_ref().is_none_or(|b| stack.len() + 1 > b.0) {
+                            let mut prefix = prefix_of(&stack, state, &node_op);
+                            prefix.push((op, s2));
+                            best = Some((stack.len() + 1, prefix, read));
+                        }
+                        None
+                    }
+                },
+                s2 => s2,
+            };
             if let Some(s2) = s2 {
                 let w = op / 64;
                 bits[w] |= 1 << (op % 64);
@@ -258,11 +265,7 @@ pub(crate) fn search<M: Model>(
         } else {
             // A return of an op not yet linearized: this prefix cannot be extended.
             if best.as_ref().is_none_or(|b| stack.len() > b.0) {
-                let mut prefix = Vec::with_capacity(stack.len());
-                for (k, f) in stack.iter().enumerate() {
-                    let after = stack.get(k + 1).map_or(state, |g| g.state);
-                    prefix.push((node_op[f.call as usize] as usize, after));
-                }
+                let prefix = prefix_of(&stack, state, &node_op);
                 best = Some((stack.len(), prefix, node_op[e] as usize));
             }
             dead = true;
@@ -309,6 +312,16 @@ pub(crate) fn search<M: Model>(
     })
 }
 
+/// The linearized ops on the stack with the state after each.
+fn prefix_of(stack: &[Frame], state: u32, node_op: &[u32]) -> Vec<(usize, u32)> {
+    let mut prefix = Vec::with_capacity(stack.len() + 1);
+    for (k, f) in stack.iter().enumerate() {
+        let after = stack.get(k + 1).map_or(state, |g| g.state);
+        prefix.push((node_op[f.call as usize] as usize, after));
+    }
+    prefix
+}
+
 /// Pruning by the next read: the read still to be linearized whose return comes first
 /// pins the state it read, `t`. Every op does nothing, grows the state or sets it
 /// ([`Model::effect`]), so from a configuration in state `s` the read can be reached only
@@ -331,10 +344,16 @@ struct NextRead {
     at: usize,
     /// (state << 32 | target) -> whether the target grows from the state.
     grows: HashMap<u64, bool, FxBuild>,
+    /// Per state id: reads not yet linearized that pin it (ids past the end: none).
+    pending: Vec<u32>,
+    /// Per state id: `by_state[pin_start[s]..pin_start[s + 1]]` are the set ops that could
+    /// lead back to it.
+    pin_start: Vec<u32>,
+    by_state: Vec<u32>,
 }
 
 impl NextRead {
-    fn new<M: Model>(states: &mut States<'_, M>, ops: &[PartOp<M>], prune: bool) -> NextRead {
+    fn new<M: Model>(states: &mut States<'_, M>, ops: &[PartOp<M>]) -> NextRead {
         let mut g = NextRead {
             reads: Vec::new(),
             target: Vec::new(),
@@ -344,10 +363,10 @@ impl NextRead {
             done: Vec::new(),
             at: 0,
             grows: HashMap::default(),
+            pending: Vec::new(),
+            pin_start: Vec::new(),
+            by_state: Vec::new(),
         };
-        if !prune {
-            return g;
-        }
         let model = states.model;
         let mut sets: Vec<(usize, u32)> = Vec::new();
         let mut reads: Vec<(u64, usize, u32)> = Vec::new();
@@ -377,31 +396,70 @@ impl NextRead {
             g.start.push(g.explain.len() as u32);
         }
         g.done = vec![false; g.reads.len()];
+        g.pending = vec![0; states.states.len()];
+        for &t in &g.target {
+            g.pending[t as usize] += 1;
+        }
+        g.pin_start.push(0);
+        for t in 0..g.pending.len() {
+            if g.pending[t] > 0 {
+                let want = &states.states[t];
+                for &(p, v) in &sets {
+                    if model.extends(want, &states.states[v as usize]) {
+                        g.by_state.push(p as u32);
+                    }
+                }
+            }
+            g.pin_start.push(g.by_state.len() as u32);
+        }
         g
     }
 
-    /// Whether a configuration in state `s`, reached by linearizing `op` with the ops in
-    /// `bits`, may still explain the next read.
-    fn may_lead<M: Model>(
-        &mut self,
-        states: &States<'_, M>,
-        s: u32,
-        op: usize,
-        bits: &[u64],
-    ) -> bool {
-        let Some(&t) = self.target.get(self.at) else {
-            return true;
-        };
+    /// Whether `t` grows from `s` (cached).
+    fn grows<M: Model>(&mut self, states: &States<'_, M>, s: u32, t: u32) -> bool {
         let key = (s as u64) << 32 | t as u64;
-        let grows = *self.grows.entry(key).or_insert_with(|| {
+        *self.grows.entry(key).or_insert_with(|| {
             states
                 .model
                 .extends(&states.states[t as usize], &states.states[s as usize])
-        });
-        grows
-            || self.explain[self.start[self.at] as usize..self.start[self.at + 1] as usize]
+        })
+    }
+
+    /// Whether a configuration in state `s`, reached from state `from` by linearizing `op`
+    /// with the ops in `bits`, may still explain the next read, and every read not yet
+    /// linearized that pins `from`; if not, a read it cannot explain.
+    fn may_lead<M: Model>(
+        &mut self,
+        states: &States<'_, M>,
+        from: u32,
+        s: u32,
+        op: usize,
+        bits: &[u64],
+    ) -> Result<(), usize> {
+        let Some(&t) = self.target.get(self.at) else {
+            return Ok(());
+        };
+        let open = |p: &u32| *p as usize != op && bits[*p as usize / 64] & (1 << (p % 64)) == 0;
+        if !self.grows(states, s, t)
+            && !self.explain[self.start[self.at] as usize..self.start[self.at + 1] as usize]
                 .iter()
-                .any(|&p| p as usize != op && bits[p as usize / 64] & (1 << (p % 64)) == 0)
+                .any(open)
+        {
+            return Err(self.reads[self.at] as usize);
+        }
+        let f = from as usize;
+        if self.pending.get(f).is_none_or(|&n| n == 0)
+            || self.grows(states, s, from)
+            || self.by_state[self.pin_start[f] as usize..self.pin_start[f + 1] as usize]
+                .iter()
+                .any(open)
+        {
+            return Ok(());
+        }
+        let k = (self.at..self.reads.len())
+            .find(|&k| !self.done[k] && self.target[k] == from)
+            .expect("a read not yet linearized pins the state");
+        Err(self.reads[k] as usize)
     }
 
     fn linearized(&mut self, op: usize) {
@@ -410,6 +468,7 @@ impl NextRead {
             return;
         }
         self.done[k as usize] = true;
+        self.pending[self.target[k as usize] as usize] -= 1;
         while self.at < self.done.len() && self.done[self.at] {
             self.at += 1;
         }
@@ -421,6 +480,7 @@ impl NextRead {
             return;
         }
         self.done[k as usize] = false;
+        self.pending[self.target[k as usize] as usize] += 1;
         self.at = self.at.min(k as usize);
     }
 }
