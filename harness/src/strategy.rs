@@ -355,6 +355,7 @@ impl<S: Strategy> Strategy for FullVec<S> {
             },
             last: None,
             saved: Vec::new(),
+            progress: false,
         })
     }
 }
@@ -380,6 +381,8 @@ pub struct FullVecTree<T> {
     last: Option<Step>,
     /// Which elements of the last deleted range were included before, to restore them.
     saved: Vec<bool>,
+    /// Whether any step of the current pass was kept.
+    progress: bool,
 }
 
 impl<T: ValueTree> ValueTree for FullVecTree<T> {
@@ -396,6 +399,10 @@ impl<T: ValueTree> ValueTree for FullVecTree<T> {
 
     fn simplify(&mut self) -> bool {
         let len = self.elements.len();
+        // A step not undone by complicate() was kept: the vector got simpler this pass.
+        if self.last.is_some() {
+            self.progress = true;
+        }
         loop {
             match self.phase {
                 Phase::Delete { chunk, at } => {
@@ -421,6 +428,16 @@ impl<T: ValueTree> ValueTree for FullVecTree<T> {
                 }
                 Phase::Shrink { at } => {
                     if at >= len {
+                        // Shrinking elements can make more of them removable (an op that
+                        // moved or lost its fault no longer matters): pass again while the
+                        // last pass changed anything.
+                        if std::mem::take(&mut self.progress) {
+                            self.phase = Phase::Delete {
+                                chunk: (len / 2).max(1),
+                                at: 0,
+                            };
+                            continue;
+                        }
                         return false;
                     }
                     if self.included[at] && self.elements[at].simplify() {
