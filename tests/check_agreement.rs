@@ -258,3 +258,42 @@ fn agrees_with_brute_force_on_10000_small_histories() {
     // Both verdicts must be well represented for the agreement to mean something.
     assert!(yes > 2000 && no > 2000, "{yes} linearizable, {no} not");
 }
+
+/// Longer histories on one key, where the pruning by pending reads and the ordering of
+/// identical info ops have room to act.
+#[test]
+fn agrees_with_brute_force_on_longer_one_key_histories() {
+    let mut g = Gen(ChaCha8Rng::seed_from_u64(4242));
+    let opts = CheckOptions {
+        threads: 1,
+        ..Default::default()
+    };
+    let (mut yes, mut no) = (0, 0);
+    for case in 0..2000 {
+        let n = 7 + g.below(5) as usize;
+        let key_count = if case % 2 == 0 { 1 } else { 2 }; // k1 holds strings (appends)
+        let clients = 3 + g.below(2);
+        let mut h = sequential(&mut g, n * key_count as usize, key_count, clients, true);
+        // Keep one key: the integer key k0 on even cases, the string key k1 on odd ones.
+        let key = if case % 2 == 0 { "k0" } else { "k1" };
+        h.ops.retain(|o| o.key == key);
+        perturb(&mut g, &mut h);
+        h.validate()
+            .unwrap_or_else(|e| panic!("case {case}: {e}\n{}", h.to_json_string()));
+        let expected = brute_force(&h);
+        let got = check(&h, &opts).verdict.linearizable();
+        assert_eq!(
+            got,
+            Some(expected),
+            "case {case} disagrees:\n{}",
+            h.to_json_string()
+        );
+        if expected {
+            yes += 1
+        } else {
+            no += 1
+        }
+    }
+    println!("{yes} linearizable, {no} not");
+    assert!(yes > 300 && no > 300, "{yes} linearizable, {no} not");
+}

@@ -319,3 +319,94 @@ fn invalid_history_is_undecided_not_a_panic() {
     let r = check(&hist, &CheckOptions::default());
     assert!(matches!(r.verdict, Verdict::Unknown(Undecided::Invalid(_))));
 }
+
+/// The search prunes states from which the next read can no longer be reached: appends only
+/// grow the value, and only a write not yet linearized can set it back.
+#[test]
+fn next_read_pruning_keeps_both_verdicts() {
+    // Concurrent appends before a read: only the order the read shows works, and the append
+    // it does not show must come after it.
+    let apps = "1 c0 append x a 0..50 ok\n 2 c1 append x b 0..50 ok\n 3 c2 append x c 0..50 ok\n";
+    assert_eq!(lin(&format!("{apps} 4 c3 get x 10..20 ok ca")), Some(true));
+    assert_eq!(
+        lin(&format!(
+            "{apps} 4 c3 get x 10..20 ok ca\n 5 c3 get x 60..70 ok cab"
+        )),
+        Some(true)
+    );
+    assert_eq!(
+        lin(&format!(
+            "{apps} 4 c3 get x 10..20 ok ca\n 5 c3 get x 60..70 ok acb"
+        )),
+        Some(false)
+    );
+    // A put that resets the value lets a shorter read follow a longer one, but only while
+    // that put is not yet linearized.
+    let reset = "1 c0 append x a 0..10 ok\n 2 c1 append x b 20..30 ok\n 3 c2 put x a 15..60 ok\n";
+    assert_eq!(
+        lin(&format!(
+            "{reset} 4 c3 get x 35..40 ok ab\n 5 c3 get x 70..80 ok a"
+        )),
+        Some(true)
+    );
+    assert_eq!(
+        lin(&format!(
+            "{reset} 4 c3 get x 35..40 ok ab\n 5 c3 get x 45..50 ok a\n 6 c3 get x 70..80 ok ab"
+        )),
+        Some(false)
+    );
+    // An info put may be the write that sets the value back.
+    let info = "1 c0 put x 1 0..10 ok\n 2 c1 put x 2 20..30 ok\n 3 c2 put x 1 15.. info\n";
+    assert_eq!(lin(&format!("{info} 4 c3 get x 40..50 ok 1")), Some(true));
+    assert_eq!(
+        lin("1 c0 put x 1 0..10 ok\n 2 c1 put x 2 20..30 ok\n 4 c3 get x 40..50 ok 1"),
+        Some(false)
+    );
+}
+
+/// A write may not leave a value that a read still to be linearized returns, unless some
+/// write not yet linearized can bring it back.
+#[test]
+fn leaving_a_pinned_value_keeps_both_verdicts() {
+    // Both reads of 1 overlap put 2: they fit before it.
+    let ok = "1 c0 put x 1 0..10 ok\n 2 c1 put x 2 20..60 ok\n 3 c2 get x 15..50 ok 1\n \
+              4 c3 get x 30..55 ok 1\n 5 c2 get x 70..80 ok 2";
+    assert_eq!(lin(ok), Some(true));
+    // The second read of 1 starts after a read of 2 ended: put 2 had to leave 1 earlier.
+    let bad = "1 c0 put x 1 0..10 ok\n 2 c1 put x 2 20..60 ok\n 3 c2 get x 25..30 ok 2\n \
+               4 c3 get x 35..55 ok 1";
+    assert_eq!(lin(bad), Some(false));
+    // Another put of 1 can restore it.
+    let again = format!("{bad}\n 5 c4 put x 1 31..40 ok");
+    assert_eq!(lin(&again), Some(true));
+    // The witness names the read that the write rules out.
+    let Verdict::Violation(w) = check(&h(bad), &CheckOptions::default()).verdict else {
+        panic!("expected a violation")
+    };
+    assert_eq!(w.op, 4);
+}
+
+/// Info ops with the same input are interchangeable once invoked: the search tries them in
+/// invocation order only, and still finds every verdict.
+#[test]
+fn identical_info_ops_keep_both_verdicts() {
+    // Two info puts of 5: one before the read of 5, one after the read of 6.
+    let two = "1 c0 put x 5 0.. info\n 2 c1 put x 5 5.. info\n 3 c2 put x 6 0..10 ok\n \
+               4 c3 get x 20..30 ok 5\n 5 c3 put x 6 40..50 ok\n 6 c3 get x 60..70 ok 6\n \
+               7 c3 get x 80..90 ok 5";
+    assert_eq!(lin(two), Some(true));
+    // Three reads of 5 separated by writes of 6 need three puts of 5; there are two.
+    let short = format!("{two}\n 8 c3 put x 6 100..110 ok\n 9 c3 get x 120..130 ok 5");
+    assert_eq!(lin(&short), Some(false));
+    let enough = format!("{short}\n 10 c4 put x 5 0.. info");
+    assert_eq!(lin(&enough), Some(true));
+    // The later twin is invoked after the read it would have to explain.
+    let late = "1 c0 put x 5 0.. info\n 2 c1 put x 5 35.. info\n 3 c2 put x 6 0..10 ok\n \
+                4 c3 get x 20..30 ok 5\n 5 c3 put x 6 40..50 ok\n 6 c3 get x 60..70 ok 6\n \
+                7 c3 get x 80..90 ok 5\n 8 c3 get x 91..92 ok 5";
+    assert_eq!(lin(late), Some(true));
+    let too_late = "1 c0 put x 5 0.. info\n 2 c1 put x 5 95.. info\n 3 c2 put x 6 0..10 ok\n \
+                    4 c3 get x 20..30 ok 5\n 5 c3 put x 6 40..50 ok\n 6 c3 get x 60..70 ok 6\n \
+                    7 c3 get x 80..90 ok 5";
+    assert_eq!(lin(too_late), Some(false));
+}
