@@ -147,9 +147,8 @@ pub(crate) fn search<M: Model>(model: &M, ops: &[PartOp<M>], limits: &Limits) ->
     let mut lo = 0usize; // leading all-ones words
     let mut memo = Memo::new(limits.memo_bytes);
     let mut stack: Vec<Frame> = Vec::new();
-    // (prefix length, prefix as (op, state id), the op stuck after it)
-    type Best = (usize, Vec<(usize, u32)>, usize);
-    let mut best: Option<Best> = None;
+    // The longest prefix seen and the op stuck after it.
+    let mut best = Best::default();
     let mut steps: u64 = 0;
 
     // Two passes over the candidates of each configuration: ops with a known result first,
@@ -211,10 +210,11 @@ pub(crate) fn search<M: Model>(model: &M, ops: &[PartOp<M>], limits: &Limits) ->
                     Ok(()) => Some(s2),
                     Err(read) => {
                         // Linearizable up to this op, after which `read` cannot be.
-                        if best.as_ref().is_none_or(|b| stack.len() + 1 > b.0) {
-                            let mut prefix = prefix_of(&stack, state, &node_op);
-                            prefix.push((op, s2));
-                            best = Some((stack.len() + 1, prefix, read));
+                        if best.op.is_none() || stack.len() + 1 > best.len {
+                            best.record(&stack, state, &node_op);
+                            best.prefix.push((op, s2));
+                            best.len = stack.len() + 1;
+                            best.op = Some(read);
                         }
                         None
                     }
@@ -264,9 +264,10 @@ pub(crate) fn search<M: Model>(model: &M, ops: &[PartOp<M>], limits: &Limits) ->
             entry = next[0];
         } else {
             // A return of an op not yet linearized: this prefix cannot be extended.
-            if best.as_ref().is_none_or(|b| stack.len() > b.0) {
-                let prefix = prefix_of(&stack, state, &node_op);
-                best = Some((stack.len(), prefix, node_op[e] as usize));
+            if best.op.is_none() || stack.len() > best.len {
+                best.record(&stack, state, &node_op);
+                best.len = stack.len();
+                best.op = Some(node_op[e] as usize);
             }
             dead = true;
         }
@@ -285,6 +286,7 @@ pub(crate) fn search<M: Model>(model: &M, ops: &[PartOp<M>], limits: &Limits) ->
                 &mut prev,
             ) {
                 grow.unlinearized(node_op[f.call as usize] as usize);
+                best.same = best.same.min(stack.len());
                 if !f.forced {
                     resume = Some(f.call);
                     break;
@@ -302,24 +304,40 @@ pub(crate) fn search<M: Model>(model: &M, ops: &[PartOp<M>], limits: &Limits) ->
     if remaining == 0 {
         return Found::Linearizable;
     }
-    let (_, prefix, op) = best.unwrap_or((0, Vec::new(), 0));
+    best.prefix.truncate(best.len);
     Found::Violation(Stuck {
-        prefix: prefix
+        prefix: best
+            .prefix
             .into_iter()
             .map(|(op, s)| (op, states.states[s as usize].clone()))
             .collect(),
-        op,
+        op: best.op.unwrap_or(0),
     })
 }
 
-/// The linearized ops on the stack with the state after each.
-fn prefix_of(stack: &[Frame], state: u32, node_op: &[u32]) -> Vec<(usize, u32)> {
-    let mut prefix = Vec::with_capacity(stack.len() + 1);
-    for (k, f) in stack.iter().enumerate() {
-        let after = stack.get(k + 1).map_or(state, |g| g.state);
-        prefix.push((node_op[f.call as usize] as usize, after));
+/// The longest linearizable prefix found. Its first `same` entries still match the stack
+/// (backtracking lowers it), so recording a longer prefix copies only the frames pushed since
+/// the last record: linear in the steps overall, not in steps times depth.
+#[derive(Default)]
+struct Best {
+    /// (op, state after it); entries past `len` are stale.
+    prefix: Vec<(usize, u32)>,
+    len: usize,
+    /// The op stuck after the prefix; `None` before the first record.
+    op: Option<usize>,
+    same: usize,
+}
+
+impl Best {
+    /// Makes `prefix` the ops on the stack with the state after each.
+    fn record(&mut self, stack: &[Frame], state: u32, node_op: &[u32]) {
+        self.prefix.truncate(self.same);
+        for (k, f) in stack.iter().enumerate().skip(self.same) {
+            let after = stack.get(k + 1).map_or(state, |g| g.state);
+            self.prefix.push((node_op[f.call as usize] as usize, after));
+        }
+        self.same = stack.len();
     }
-    prefix
 }
 
 /// Pruning by the next read: the read still to be linearized whose return comes first
@@ -350,6 +368,8 @@ struct NextRead {
     /// lead back to it.
     pin_start: Vec<u32>,
     by_state: Vec<u32>,
+    /// No op grows the state: a state leads only to itself without a set op.
+    exact: bool,
 }
 
 impl NextRead {
@@ -366,15 +386,18 @@ impl NextRead {
             pending: Vec::new(),
             pin_start: Vec::new(),
             by_state: Vec::new(),
+            exact: false,
         };
         let model = states.model;
         let mut sets: Vec<(usize, u32)> = Vec::new();
         let mut reads: Vec<(u64, usize, u32)> = Vec::new();
+        g.exact = true;
         for (i, o) in ops.iter().enumerate() {
             match model.effect(&o.input, o.output.as_ref()) {
                 Effect::Any => return g,
                 Effect::Sets(v) => sets.push((i, states.intern(v))),
-                Effect::Same | Effect::Grows => {}
+                Effect::Grows => g.exact = false,
+                Effect::Same => {}
             }
             if let (Some(ret), Some(out)) = (o.ret, o.output.as_ref()) {
                 if let Some(p) = model.pinned(&o.input, out) {
@@ -382,41 +405,60 @@ impl NextRead {
                 }
             }
         }
+        // The set ops whose value a state can grow from: without growing ops, only the set
+        // ops of that very state (found through an index rather than by comparing all).
+        let mut of_state: HashMap<u32, Vec<usize>, FxBuild> = HashMap::default();
+        if g.exact {
+            for &(p, v) in &sets {
+                of_state.entry(v).or_default().push(p);
+            }
+        }
+        let sources = |t: u32| -> Vec<usize> {
+            if g.exact {
+                return of_state.get(&t).cloned().unwrap_or_default();
+            }
+            let want = &states.states[t as usize];
+            sets.iter()
+                .filter(|&&(_, v)| model.extends(want, &states.states[v as usize]))
+                .map(|&(p, _)| p)
+                .collect()
+        };
         reads.sort_unstable();
+        let mut pending = vec![0u32; states.states.len()];
+        let mut by_target: HashMap<u32, Vec<usize>, FxBuild> = HashMap::default();
+        for &(_, _, t) in &reads {
+            pending[t as usize] += 1;
+            by_target.entry(t).or_insert_with(|| sources(t));
+        }
         for (k, &(ret, i, t)) in reads.iter().enumerate() {
             g.reads.push(i as u32);
             g.target.push(t);
             g.place[i] = k as u32;
-            let want = &states.states[t as usize];
-            for &(p, v) in &sets {
-                if ops[p].call <= ret && model.extends(want, &states.states[v as usize]) {
+            for &p in &by_target[&t] {
+                if ops[p].call <= ret {
                     g.explain.push(p as u32);
                 }
             }
             g.start.push(g.explain.len() as u32);
         }
         g.done = vec![false; g.reads.len()];
-        g.pending = vec![0; states.states.len()];
-        for &t in &g.target {
-            g.pending[t as usize] += 1;
-        }
         g.pin_start.push(0);
-        for t in 0..g.pending.len() {
-            if g.pending[t] > 0 {
-                let want = &states.states[t];
-                for &(p, v) in &sets {
-                    if model.extends(want, &states.states[v as usize]) {
-                        g.by_state.push(p as u32);
-                    }
-                }
+        for t in 0..pending.len() {
+            if pending[t] > 0 {
+                g.by_state
+                    .extend(by_target[&(t as u32)].iter().map(|&p| p as u32));
             }
             g.pin_start.push(g.by_state.len() as u32);
         }
+        g.pending = pending;
         g
     }
 
     /// Whether `t` grows from `s` (cached).
     fn grows<M: Model>(&mut self, states: &States<'_, M>, s: u32, t: u32) -> bool {
+        if self.exact {
+            return s == t;
+        }
         let key = (s as u64) << 32 | t as u64;
         *self.grows.entry(key).or_insert_with(|| {
             states
