@@ -5,8 +5,10 @@
 //! partition and skew between steps. After the workload, every fault is healed, the cluster is
 //! left to settle, and a final client reads every key at `all` through every node and asks every
 //! replica for its own cell, so convergence and lost acknowledged writes can be judged.
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::rc::Rc;
+use std::task::Poll;
 use std::time::Duration;
 
 use quorumlab::history::{History, Op, OpKind, Outcome, Value};
@@ -16,7 +18,7 @@ use quorumlab::store::{
 use serde_json::{json, Map};
 
 use crate::nemesis::Nemesis;
-use crate::scenario::{PlannedKind, Scenario, ScenarioError};
+use crate::scenario::{ClientPlan, PlannedKind, Scenario, ScenarioError};
 
 /// The simulated time a run may take before it is declared stuck. Clients never hang (every
 /// request times out), so reaching it means a bug in the harness or the store.
@@ -109,67 +111,42 @@ pub fn run(scenario: &Scenario) -> Result<RunOutput, RunError> {
         .map_err(|e| ScenarioError::Store(e.to_string()))?;
 
     let recorder: Shared<Recorder> = Rc::default();
-    // Sessions: one per workload client plus the final reader. A client that gave up on an op
-    // (outcome info) has that op in flight forever, so, as in Jepsen, it continues under a new
-    // process id: session + sessions * (infos so far). The `session` field keeps the link.
-    let sessions = scenario.clients.len() as u64 + 1;
-    let mut client_names = Vec::new();
-    for (ci, plan) in scenario.clients.iter().enumerate() {
-        let name = format!("c{ci}");
-        client_names.push(name.clone());
-        let plan = plan.clone();
+    let final_state: Shared<Map<String, serde_json::Value>> = Rc::default();
+    let workload_done = Rc::new(Cell::new(false));
+    let final_go = Rc::new(Cell::new(false));
+    // Every client runs as a task of one turmoil host, each with its own socket: turmoil's
+    // cost per step grows with the square of the host count, so one host for all clients
+    // keeps runs fast. The same host then does the final reads when the runner says so.
+    {
         let scenario = scenario.clone();
-        let rec = recorder.clone();
-        sim.client(name.as_str(), async move {
-            let client = Client::bind(&scenario.store).await?;
-            let mut process = ci as u64;
-            for (i, op) in plan.ops.iter().enumerate() {
-                let at = Duration::from_millis(op.at_ms as u64);
-                let now = turmoil::sim_elapsed().unwrap_or_default();
-                if at > now {
-                    tokio::time::sleep(at - now).await;
-                }
-                let node = NodeId(scenario.node(plan.sticky.unwrap_or(op.coordinator)));
-                let key = scenario.key_name(op.key);
-                let id = rec.borrow_mut().next_id();
-                let invoke = rec.borrow_mut().stamp();
-                let (kind, value, result) = match op.kind {
-                    PlannedKind::Get => (OpKind::Get, None, client.get(node, &key, None).await),
-                    PlannedKind::Put => {
-                        let v = unique_value(ci, i);
-                        (OpKind::Put, Some(v), client.put(node, &key, v, None).await)
-                    }
-                    PlannedKind::Delete => {
-                        (OpKind::Delete, None, client.delete(node, &key, None).await)
-                    }
-                };
-                let level = match kind {
-                    OpKind::Get => scenario.store.read,
-                    _ => scenario.store.write,
-                };
-                let call = Call {
-                    id,
-                    process,
-                    session: ci as u64,
-                    kind,
-                    key: &key,
-                    value,
-                    invoke,
-                    level,
-                };
-                let complete = rec.borrow_mut().stamp();
-                let op = call.record(complete, &result);
-                if op.outcome == Outcome::Info {
-                    process += sessions;
-                }
-                rec.borrow_mut().ops.push(op);
+        let (rec, final_state) = (recorder.clone(), final_state.clone());
+        let (workload_done, final_go) = (workload_done.clone(), final_go.clone());
+        sim.client(CLIENT_HOST, async move {
+            let mut clients = Vec::new();
+            for (ci, plan) in scenario.clients.iter().enumerate() {
+                let client = Client::bind(&scenario.store).await?;
+                clients.push(client_task(
+                    ci,
+                    plan.clone(),
+                    client,
+                    scenario.clone(),
+                    rec.clone(),
+                ));
             }
+            join_all(clients).await?;
+            workload_done.set(true);
+            while !final_go.get() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let client = Client::bind(&scenario.store).await?;
+            final_reads(&scenario, &client, &rec, &final_state).await;
             Ok(())
         });
     }
+    let client_names = vec![CLIENT_HOST.to_string()];
 
     let mut nemesis = Nemesis::new(scenario);
-    loop {
+    while !workload_done.get() {
         let now = sim.elapsed();
         nemesis.apply_due(
             now.as_millis() as u64,
@@ -178,9 +155,7 @@ pub fn run(scenario: &Scenario) -> Result<RunOutput, RunError> {
             &control,
             &client_names,
         );
-        if step(&mut sim)? {
-            break;
-        }
+        step(&mut sim)?;
     }
 
     // Final phase: heal everything, let hints and repair settle, then read every key.
@@ -195,57 +170,7 @@ pub fn run(scenario: &Scenario) -> Result<RunOutput, RunError> {
     while sim.elapsed() < settle_until {
         step(&mut sim)?;
     }
-
-    let final_state: Shared<Map<String, serde_json::Value>> = Rc::default();
-    {
-        let scenario = scenario.clone();
-        let rec = recorder.clone();
-        let final_state = final_state.clone();
-        let final_session = scenario.clients.len() as u64;
-        sim.client("final", async move {
-            let client = Client::bind(&scenario.store).await?;
-            let mut process = final_session;
-            for k in 0..scenario.keys {
-                let key = scenario.key_name(k);
-                for n in 0..scenario.store.nodes {
-                    let id = rec.borrow_mut().next_id();
-                    let invoke = rec.borrow_mut().stamp();
-                    let level = ConsistencyLevel::All;
-                    let result = client.get(NodeId(n as u16), &key, Some(level)).await;
-                    let call = Call {
-                        id,
-                        process,
-                        session: final_session,
-                        kind: OpKind::Get,
-                        key: &key,
-                        value: None,
-                        invoke,
-                        level,
-                    };
-                    let complete = rec.borrow_mut().stamp();
-                    let mut op = call.record(complete, &result);
-                    op.extra.insert("phase".into(), json!("final"));
-                    if op.outcome == Outcome::Info {
-                        process += sessions;
-                    }
-                    rec.borrow_mut().ops.push(op);
-                }
-                // Each replica's own cell: what convergence is judged on.
-                let mut cells = Vec::new();
-                for node in client.replicas_of(&key, scenario.seed) {
-                    // An unreachable replica is recorded as such, not as one holding nothing.
-                    cells.push(match client.try_local_cell(node, &key).await {
-                        Ok(cell) => json!({"node": node.0, "cell": cell_json(&cell)}),
-                        Err(e) => json!({"node": node.0, "error": e.to_string()}),
-                    });
-                }
-                final_state
-                    .borrow_mut()
-                    .insert(key, serde_json::Value::Array(cells));
-            }
-            Ok(())
-        });
-    }
+    final_go.set(true);
     while !step(&mut sim)? {}
 
     let mut ops = std::mem::take(&mut recorder.borrow_mut().ops);
@@ -267,6 +192,143 @@ pub fn run(scenario: &Scenario) -> Result<RunOutput, RunError> {
         history,
         simulated: sim.elapsed(),
     })
+}
+
+/// The turmoil host every client runs in.
+const CLIENT_HOST: &str = "clients";
+
+/// Sessions: one per workload client plus the final reader. A client that gave up on an op
+/// (outcome info) has that op in flight forever, so, as in Jepsen, it continues under a new
+/// process id: session + sessions * (infos so far). The `session` field keeps the link.
+fn sessions(scenario: &Scenario) -> u64 {
+    scenario.clients.len() as u64 + 1
+}
+
+/// One workload client: its planned ops, one at a time, each at its planned time or as soon
+/// as the previous one completed.
+async fn client_task(
+    ci: usize,
+    plan: ClientPlan,
+    client: Client,
+    scenario: Scenario,
+    rec: Shared<Recorder>,
+) -> turmoil::Result {
+    let mut process = ci as u64;
+    for (i, op) in plan.ops.iter().enumerate() {
+        let at = Duration::from_millis(op.at_ms as u64);
+        let now = turmoil::sim_elapsed().unwrap_or_default();
+        if at > now {
+            tokio::time::sleep(at - now).await;
+        }
+        let node = NodeId(scenario.node(plan.sticky.unwrap_or(op.coordinator)));
+        let key = scenario.key_name(op.key);
+        let id = rec.borrow_mut().next_id();
+        let invoke = rec.borrow_mut().stamp();
+        let (kind, value, result) = match op.kind {
+            PlannedKind::Get => (OpKind::Get, None, client.get(node, &key, None).await),
+            PlannedKind::Put => {
+                let v = unique_value(ci, i);
+                (OpKind::Put, Some(v), client.put(node, &key, v, None).await)
+            }
+            PlannedKind::Delete => (OpKind::Delete, None, client.delete(node, &key, None).await),
+        };
+        let level = match kind {
+            OpKind::Get => scenario.store.read,
+            _ => scenario.store.write,
+        };
+        let call = Call {
+            id,
+            process,
+            session: ci as u64,
+            kind,
+            key: &key,
+            value,
+            invoke,
+            level,
+        };
+        let complete = rec.borrow_mut().stamp();
+        let op = call.record(complete, &result);
+        if op.outcome == Outcome::Info {
+            process += sessions(&scenario);
+        }
+        rec.borrow_mut().ops.push(op);
+    }
+    Ok(())
+}
+
+/// The final phase: every key read at `all` through every node, then every replica's own
+/// cell, what convergence is judged on.
+async fn final_reads(
+    scenario: &Scenario,
+    client: &Client,
+    rec: &Shared<Recorder>,
+    final_state: &Shared<Map<String, serde_json::Value>>,
+) {
+    let final_session = scenario.clients.len() as u64;
+    let mut process = final_session;
+    for k in 0..scenario.keys {
+        let key = scenario.key_name(k);
+        for n in 0..scenario.store.nodes {
+            let id = rec.borrow_mut().next_id();
+            let invoke = rec.borrow_mut().stamp();
+            let level = ConsistencyLevel::All;
+            let result = client.get(NodeId(n as u16), &key, Some(level)).await;
+            let call = Call {
+                id,
+                process,
+                session: final_session,
+                kind: OpKind::Get,
+                key: &key,
+                value: None,
+                invoke,
+                level,
+            };
+            let complete = rec.borrow_mut().stamp();
+            let mut op = call.record(complete, &result);
+            op.extra.insert("phase".into(), json!("final"));
+            if op.outcome == Outcome::Info {
+                process += sessions(scenario);
+            }
+            rec.borrow_mut().ops.push(op);
+        }
+        let mut cells = Vec::new();
+        for node in client.replicas_of(&key, scenario.seed) {
+            // An unreachable replica is recorded as such, not as one holding nothing.
+            cells.push(match client.try_local_cell(node, &key).await {
+                Ok(cell) => json!({"node": node.0, "cell": cell_json(&cell)}),
+                Err(e) => json!({"node": node.0, "error": e.to_string()}),
+            });
+        }
+        final_state
+            .borrow_mut()
+            .insert(key, serde_json::Value::Array(cells));
+    }
+}
+
+/// Runs futures concurrently on the current task until all are done (or one fails), polling
+/// them in a fixed order so the interleaving is deterministic.
+async fn join_all(mut futures: Vec<impl Future<Output = turmoil::Result>>) -> turmoil::Result {
+    let mut futures: Vec<_> = futures.drain(..).map(Box::pin).collect();
+    let mut done = vec![false; futures.len()];
+    std::future::poll_fn(|cx| {
+        let mut all = true;
+        for (f, done) in futures.iter_mut().zip(done.iter_mut()) {
+            if *done {
+                continue;
+            }
+            match f.as_mut().poll(cx) {
+                Poll::Ready(Ok(())) => *done = true,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => all = false,
+            }
+        }
+        if all {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
 }
 
 /// One simulation step; true when every client has finished.
