@@ -60,7 +60,10 @@ fn main() {
 
     println!("scenarios: {cases} (5 nodes, 4 clients, 100 ops, {faults} faults in all, mixed)");
     println!("run only:        {:8.1} cases/s", cases as f64 / run_secs);
-    println!("run + judge:     {:8.1} cases/s", cases as f64 / (run_secs + check_secs));
+    println!(
+        "run + judge:     {:8.1} cases/s",
+        cases as f64 / (run_secs + check_secs)
+    );
     println!(
         "simulated time:  {:8.1} simulated s per wall s ({:.1} simulated s in all)",
         simulated / run_secs,
