@@ -82,7 +82,7 @@ fn brute_force(h: &History) -> bool {
                 continue;
             }
             let pos = state.iter().position(|(k, _)| *k == ops[i].key);
-            let cur = pos.map_or(None, |p| state[p].1.clone());
+            let cur = pos.and_then(|p| state[p].1.clone());
             if let Some((next, true)) = apply(&cur, ops[i]) {
                 let saved = state.clone();
                 match pos {

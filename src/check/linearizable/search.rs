@@ -7,6 +7,10 @@
 //! list; at a return whose op is not yet linearized it backtracks. Ops whose outcome is info
 //! have no return: they may be linearized at any point after their call, and the search
 //! succeeds as soon as every op with a return is linearized, leaving the rest out.
+//!
+//! Two reductions keep the search small without changing a verdict: configurations whose
+//! state can no longer explain a read still pending are cut ([`NextRead`]), and info ops with
+//! the same input are linearized only in call order.
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
