@@ -667,17 +667,14 @@ impl MatrixReport {
             out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
             for c in rows {
                 let mut line = format!(
-                    "| {} | {} | {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {} | {}{} |",
                     c.spec.rf,
                     c.spec.r,
                     c.spec.w,
                     c.spec.read_repair,
                     if c.spec.hints { "on" } else { "off" },
-                    format!(
-                        "{}{}",
-                        c.spec.faults.name(),
-                        if c.spec.pbs { " (PBS probe)" } else { "" }
-                    )
+                    c.spec.faults.name(),
+                    if c.spec.pbs { " (PBS probe)" } else { "" }
                 );
                 for g in Guarantee::ALL {
                     let gc = &c.guarantees[g.name()];
