@@ -11,7 +11,6 @@ use std::time::Instant;
 use quorumlab::check::Guarantee;
 use quorumlab::store::StoreConfig;
 use quorumlab_harness::explore::generate;
-use quorumlab_harness::scenario::NetworkConfig;
 use quorumlab_harness::strategy::{parse_fault_list, ScenarioShape};
 use quorumlab_harness::verdict::judge;
 
@@ -23,19 +22,10 @@ fn main() {
             cases = args.next().and_then(|v| v.parse().ok()).expect("--cases N");
         }
     }
+    let faults = parse_fault_list("mixed").expect("a valid fault list");
     let shape = ScenarioShape {
-        store: StoreConfig::default(),
-        network: NetworkConfig::default(),
-        clients: 4,
-        ops: 100,
-        keys: 3,
-        faults: parse_fault_list("mixed").expect("a valid fault list"),
         max_faults: 10,
-        think_ms: 10,
-        get_percent: 50,
-        put_percent: 40,
-        sticky: false,
-        settle_ms: 2000,
+        ..ScenarioShape::new(StoreConfig::default(), &faults)
     };
     let scenarios: Vec<_> = (1..=cases).map(|seed| generate(&shape, seed)).collect();
     let faults: usize = scenarios.iter().map(|s| s.faults.len()).sum();

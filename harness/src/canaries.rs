@@ -15,7 +15,6 @@ use quorumlab::store::{Bug, ConsistencyLevel, FsyncPolicy, ReadRepair, StoreConf
 use crate::case::Case;
 use crate::explore::{explore, ExploreOptions, Outcome, Progress};
 use crate::runner::RunError;
-use crate::scenario::NetworkConfig;
 use crate::strategy::{FaultChoice, ScenarioShape};
 
 /// One planted bug and where it is looked for.
@@ -141,18 +140,8 @@ fn single_copy_store() -> StoreConfig {
 
 fn shape(store: StoreConfig, faults: &[FaultChoice]) -> ScenarioShape {
     ScenarioShape {
-        store,
-        network: NetworkConfig::default(),
-        clients: 4,
         ops: 24,
-        keys: 3,
-        faults: faults.to_vec(),
-        max_faults: 3,
-        think_ms: 10,
-        get_percent: 50,
-        put_percent: 40,
-        sticky: false,
-        settle_ms: 2000,
+        ..ScenarioShape::new(store, faults)
     }
 }
 

@@ -73,7 +73,7 @@ const LIN: [Guarantee; 4] = [
 
 /// RF 3 at quorum/quorum with blocking read repair and fsync always: linearizable for plain
 /// reads and writes (the claim of the harness property tests, searched much harder here).
-fn quorum_store() -> StoreConfig {
+pub fn quorum_store() -> StoreConfig {
     StoreConfig {
         read: ConsistencyLevel::Quorum,
         write: ConsistencyLevel::Quorum,

@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::case::Case;
 use crate::explore::{generate_with, shrink_with};
-use crate::scenario::NetworkConfig;
 use crate::scenario::Scenario;
 use crate::strategy::{scenario, write_then_read};
 use crate::strategy::{FaultChoice, ScenarioShape};
@@ -195,18 +194,8 @@ impl CellSpec {
     /// The shape of this cell's scenarios: 4 clients, 60 ops over 3 keys, up to 3 faults.
     pub fn shape(&self) -> ScenarioShape {
         ScenarioShape {
-            store: self.store(),
-            network: NetworkConfig::default(),
-            clients: 4,
             ops: 60,
-            keys: 3,
-            faults: self.faults.faults(),
-            max_faults: 3,
-            think_ms: 10,
-            get_percent: 50,
-            put_percent: 40,
-            sticky: false,
-            settle_ms: 2000,
+            ..ScenarioShape::new(self.store(), &self.faults.faults())
         }
     }
 }

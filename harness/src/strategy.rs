@@ -123,6 +123,26 @@ pub struct ScenarioShape {
 }
 
 impl ScenarioShape {
+    /// The standard workload over `store`: 4 clients, 100 ops over 3 keys (50% get, 40% put,
+    /// 10% delete), a random coordinator per op, 10 ms think time, up to 3 faults drawn from
+    /// `faults`, 2 s to settle. Change fields with struct update syntax.
+    pub fn new(store: StoreConfig, faults: &[FaultChoice]) -> Self {
+        ScenarioShape {
+            store,
+            network: NetworkConfig::default(),
+            clients: 4,
+            ops: 100,
+            keys: 3,
+            faults: faults.to_vec(),
+            max_faults: 3,
+            think_ms: 10,
+            get_percent: 50,
+            put_percent: 40,
+            sticky: false,
+            settle_ms: 2000,
+        }
+    }
+
     /// Ops per client.
     pub fn ops_per_client(&self) -> usize {
         self.ops.div_ceil(self.clients.max(1))

@@ -2,10 +2,9 @@
 #![allow(dead_code)]
 
 use quorumlab::check::Guarantee;
-use quorumlab::store::{ConsistencyLevel, FsyncPolicy, ReadRepair, StoreConfig};
+use quorumlab::store::StoreConfig;
 use quorumlab_harness::case::{case_path, replay_command};
 use quorumlab_harness::explore::{explore, ExploreOptions, Outcome, Quiet};
-use quorumlab_harness::scenario::NetworkConfig;
 use quorumlab_harness::strategy::{FaultChoice, ScenarioShape};
 
 /// Cases per property: PROPTEST_CASES when set, else a modest default that keeps `cargo test`
@@ -28,32 +27,13 @@ pub fn search_seed(default: u64) -> u64 {
 /// A shape with the given store and faults, 4 clients and `ops` ops over 3 keys.
 pub fn shape(store: StoreConfig, faults: &[FaultChoice], ops: usize) -> ScenarioShape {
     ScenarioShape {
-        store,
-        network: NetworkConfig::default(),
-        clients: 4,
         ops,
-        keys: 3,
-        faults: faults.to_vec(),
-        max_faults: 3,
-        think_ms: 10,
-        get_percent: 50,
-        put_percent: 40,
-        sticky: false,
-        settle_ms: 2000,
+        ..ScenarioShape::new(store, faults)
     }
 }
 
-/// RF 3 at quorum/quorum with blocking read repair and fsync always: a configuration that
-/// should be linearizable for plain reads and writes.
-pub fn quorum_store() -> StoreConfig {
-    StoreConfig {
-        read: ConsistencyLevel::Quorum,
-        write: ConsistencyLevel::Quorum,
-        read_repair: ReadRepair::Blocking,
-        fsync: FsyncPolicy::Always,
-        ..StoreConfig::default()
-    }
-}
+#[allow(unused_imports)]
+pub use quorumlab_harness::deep::quorum_store;
 
 /// Explores and fails the test with a saved case and its replay command on a violation.
 pub fn expect_to_hold(
