@@ -21,7 +21,7 @@ fn quorum_reads_and_writes_are_linearizable_without_faults() {
         "prop-quorum-nofaults",
         shape(quorum_store(), &[], 60),
         LIN,
-        cases(6),
+        cases(16),
         search_seed(1),
     );
 }
@@ -38,7 +38,7 @@ fn quorum_reads_and_writes_are_linearizable_under_partitions() {
         "prop-quorum-partitions",
         shape(quorum_store(), &faults, 60),
         LIN,
-        cases(6),
+        cases(16),
         search_seed(2),
     );
 }
@@ -50,7 +50,7 @@ fn quorum_reads_and_writes_are_linearizable_under_crashes_with_fsync_always() {
         "prop-quorum-crash",
         shape(quorum_store(), &faults, 60),
         LIN,
-        cases(6),
+        cases(16),
         search_seed(3),
     );
 }
@@ -62,7 +62,7 @@ fn quorum_reads_and_writes_are_linearizable_under_loss_latency_and_pauses() {
         "prop-quorum-network",
         shape(quorum_store(), &faults, 60),
         LIN,
-        cases(6),
+        cases(16),
         search_seed(4),
     );
 }
