@@ -145,12 +145,13 @@ fn finds_hint_new_timestamp() {
     finds(Bug::HintNewTimestamp, SEEDS[6]);
 }
 
-/// Not yet found within this test's case budget at 24 ops (docs/canaries.md): ignored until the
-/// canary's workload makes equal-timestamp writes likely enough.
+/// Equal timestamps need two writes to one key in the same millisecond through different
+/// coordinators, so this bug takes more cases than the others (search seed 4 finds it at case
+/// 19) and its counterexample keeps several concurrent writes: with this test's shrink budget
+/// it stops at 12 ops, above the catalog's 10-op target (docs/canaries.md).
 #[test]
-#[ignore = "not found within 20 cases at 24 ops; see docs/canaries.md"]
 fn finds_lww_tie_by_arrival() {
-    finds(Bug::LwwTieByArrival, SEEDS[7]);
+    finds_within(Bug::LwwTieByArrival, SEEDS[7], 12);
 }
 
 #[test]
@@ -164,4 +165,4 @@ fn finds_clock_reset_on_restart() {
 }
 
 /// The search seed of each bug's test, in [`Bug::ALL`] order.
-const SEEDS: [u64; 10] = [2, 2, 1, 1, 1, 3, 1, 1, 2, 3];
+const SEEDS: [u64; 10] = [2, 2, 1, 1, 1, 3, 1, 4, 2, 3];
