@@ -15,6 +15,7 @@ use quorumlab::store::{Bug, ConsistencyLevel, FsyncPolicy, ReadRepair, StoreConf
 use crate::case::Case;
 use crate::explore::{explore, ExploreOptions, Outcome, Progress};
 use crate::runner::RunError;
+use crate::scenario::NetworkConfig;
 use crate::strategy::{FaultChoice, ScenarioShape};
 
 /// One planted bug and where it is looked for.
@@ -56,7 +57,7 @@ impl Canary {
         };
         format!(
             "{} nodes, RF {}, R {}, W {}, read repair {}, hints {}, fsync {}; faults: {faults}; \
-             {} clients, {} ops over {} key{}",
+             {} clients, {} ops over {} key{}, {} ms think time, {} ms latency",
             s.nodes,
             s.rf,
             s.read,
@@ -67,7 +68,9 @@ impl Canary {
             self.shape.clients,
             self.shape.ops,
             self.shape.keys,
-            if self.shape.keys == 1 { "" } else { "s" }
+            if self.shape.keys == 1 { "" } else { "s" },
+            self.shape.think_ms,
+            latency(&self.shape),
         )
     }
 
@@ -88,7 +91,7 @@ impl Canary {
         format!(
             "quorumlab explore --bug {} --expect {} --nodes {} --rf {} --read {} --write {} \
              --read-repair {} --hints {} --fsync {} --faults {faults} --max-faults {} \
-             --clients {} --ops {} --keys {} --seed {seed}",
+             --clients {} --ops {} --keys {} --think-ms {} --latency {} --seed {seed}",
             self.bug,
             expect.join(","),
             s.nodes,
@@ -106,7 +109,19 @@ impl Canary {
             self.shape.clients,
             self.shape.ops,
             self.shape.keys,
+            self.shape.think_ms,
+            latency(&self.shape),
         )
+    }
+}
+
+/// The network latency as `--latency` takes it: `1` (fixed) or `1-5` (a range).
+fn latency(shape: &ScenarioShape) -> String {
+    let n = &shape.network;
+    if n.min_latency_ms == n.max_latency_ms {
+        n.min_latency_ms.to_string()
+    } else {
+        format!("{}-{}", n.min_latency_ms, n.max_latency_ms)
     }
 }
 
@@ -189,6 +204,12 @@ pub fn catalog() -> Vec<Canary> {
                     clients: 6,
                     ops: 24,
                     keys: 1,
+                    // A fixed latency keeps the other messages' timing when shrinking removes an
+                    // op, so this timing-sensitive bug shrinks to a few ops.
+                    network: NetworkConfig {
+                        min_latency_ms: 1,
+                        max_latency_ms: 1,
+                    },
                     ..shape(quorum_store(), &[FaultChoice::Partition, FaultChoice::Loss])
                 },
             },
@@ -251,6 +272,12 @@ pub fn catalog() -> Vec<Canary> {
                     ops: 24,
                     keys: 1,
                     think_ms: 3,
+                    // A fixed latency keeps the other messages' timing when shrinking removes an
+                    // op, so this timing-sensitive bug shrinks to a few ops.
+                    network: NetworkConfig {
+                        min_latency_ms: 1,
+                        max_latency_ms: 1,
+                    },
                     ..shape(quorum_store(), &[])
                 },
             },

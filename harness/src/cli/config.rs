@@ -58,6 +58,10 @@ pub struct ConfigFlags {
     /// Coordinator choice: random (per op) or sticky (one per client).
     #[arg(long, default_value = "random", value_parser = ["random", "sticky"])]
     pub coordinator: String,
+    /// One-way message latency in simulated ms: a range MIN-MAX, or one number for a fixed
+    /// latency (which keeps other messages' timing when shrinking removes an op).
+    #[arg(long, default_value = "1-5", value_parser = parse_latency)]
+    pub latency: (u64, u64),
     /// Simulated ms to settle after the workload, all faults healed, before the final reads.
     #[arg(long, default_value_t = 2000)]
     pub settle_ms: u64,
@@ -108,7 +112,10 @@ impl ConfigFlags {
         }
         Ok(ScenarioShape {
             store: self.store()?,
-            network: NetworkConfig::default(),
+            network: NetworkConfig {
+                min_latency_ms: self.latency.0,
+                max_latency_ms: self.latency.1,
+            },
             clients: self.clients,
             ops: self.ops,
             keys: self.keys,
@@ -149,6 +156,24 @@ fn parse_faults(s: &str) -> Result<FaultList, String> {
 
 fn parse_bug(s: &str) -> Result<Bug, String> {
     s.parse::<Bug>().map_err(|e| e.to_string())
+}
+
+fn parse_latency(s: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("latency {s:?}: expected MS or MIN-MAX in whole milliseconds");
+    let (lo, hi) = match s.split_once('-') {
+        Some((lo, hi)) => (
+            lo.trim().parse().map_err(|_| bad())?,
+            hi.trim().parse().map_err(|_| bad())?,
+        ),
+        None => {
+            let v = s.trim().parse().map_err(|_| bad())?;
+            (v, v)
+        }
+    };
+    if lo > hi {
+        return Err(format!("latency {s:?}: the minimum exceeds the maximum"));
+    }
+    Ok((lo, hi))
 }
 
 fn parse_level(s: &str) -> Result<ConsistencyLevel, String> {
