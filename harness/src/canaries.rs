@@ -45,16 +45,7 @@ impl Canary {
     /// fsync=always; faults partition+isolate`.
     pub fn config_summary(&self) -> String {
         let s = &self.shape.store;
-        let faults = if self.shape.faults.is_empty() {
-            "none".to_string()
-        } else {
-            self.shape
-                .faults
-                .iter()
-                .map(|f| f.name())
-                .collect::<Vec<_>>()
-                .join("+")
-        };
+        let faults = self.fault_names("+");
         format!(
             "{} nodes, RF {}, R {}, W {}, read repair {}, hints {}, fsync {}; faults: {faults}; \
              {} clients, {} ops over {} key{}, {} ms think time, {} ms latency",
@@ -74,19 +65,19 @@ impl Canary {
         )
     }
 
+    /// The fault kinds drawn from, joined by `sep`, or `none`.
+    fn fault_names(&self, sep: &str) -> String {
+        if self.shape.faults.is_empty() {
+            return "none".to_string();
+        }
+        let names: Vec<_> = self.shape.faults.iter().map(|f| f.name()).collect();
+        names.join(sep)
+    }
+
     /// The `quorumlab explore` command that searches this canary by hand.
     pub fn explore_command(&self, seed: u64) -> String {
         let s = &self.shape.store;
-        let faults = if self.shape.faults.is_empty() {
-            "none".to_string()
-        } else {
-            self.shape
-                .faults
-                .iter()
-                .map(|f| f.name())
-                .collect::<Vec<_>>()
-                .join(",")
-        };
+        let faults = self.fault_names(",");
         let expect: Vec<_> = self.expect.iter().map(|g| g.name()).collect();
         format!(
             "quorumlab explore --bug {} --expect {} --nodes {} --rf {} --read {} --write {} \
