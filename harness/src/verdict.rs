@@ -63,6 +63,14 @@ impl Judgement {
             .collect()
     }
 
+    /// Every finding's sentence (witnesses and reasons for undecided), in guarantee order.
+    pub fn sentences(&self) -> Vec<String> {
+        self.findings
+            .values()
+            .filter_map(|f| f.sentence.clone())
+            .collect()
+    }
+
     /// `{"linearizable": true|false|null, ...}`.
     pub fn verdict_json(&self) -> serde_json::Value {
         let mut m = serde_json::Map::new();

@@ -63,12 +63,7 @@ pub fn expect_to_hold(
             let broken = case.judgement.violated()[0];
             let path = case_path(&dir, broken, name, case.scenario.seed);
             case.save(&path).expect("saving the failing case");
-            let sentences: Vec<String> = case
-                .judgement
-                .findings
-                .values()
-                .filter_map(|f| f.sentence.clone())
-                .collect();
+            let sentences = case.judgement.sentences();
             panic!(
                 "{name}: {broken} violated after {cases_to_failure} cases (QUORUMLAB_SEED={seed}, \
                  scenario seed {}):\n  {}\nsaved: {}\nreplay: {}",

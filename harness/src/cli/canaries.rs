@@ -415,12 +415,7 @@ fn render(
     )?;
     for (bug, seed, case) in &false_alarms {
         ok = false;
-        let sentences: Vec<String> = case
-            .judgement
-            .findings
-            .values()
-            .filter_map(|f| f.sentence.clone())
-            .collect();
+        let sentences = case.judgement.sentences();
         writeln!(
             w,
             "\n- FALSE ALARM in the `{bug}` configuration (search seed {seed}, scenario seed \
