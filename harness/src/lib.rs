@@ -22,4 +22,6 @@ pub mod nemesis;
 pub mod runner;
 pub mod scenario;
 pub mod strategy;
+pub mod theory;
 pub mod verdict;
+pub mod workload;
