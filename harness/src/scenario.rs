@@ -56,9 +56,10 @@ pub struct NetworkConfig {
     pub client_latency_ms: Option<(u64, u64)>,
 }
 
-/// A directed link slower than the rest: every message from `from` to `to` takes `extra_ms`
-/// more. An absent end matches every endpoint, clients included, so `{from: 2}` makes node 2
-/// slow to answer anyone.
+/// A directed link between nodes slower than the rest: every message from `from` to `to` takes
+/// `extra_ms` more. An absent end matches every node, so `{from: 2}` makes everything node 2
+/// sends to other nodes slow (its writes reach the other replicas late) while its answers to
+/// clients are not.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct SlowLink {
     /// The sending node (index modulo the node count); absent for any.

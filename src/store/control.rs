@@ -167,8 +167,8 @@ pub struct LinkModel {
     pub tail_percent: u8,
     /// A tail message takes up to this many ms more.
     pub tail_ms: u64,
-    /// Links slower than the rest: `(from, to, extra_ms)`, `None` matching any endpoint
-    /// (clients included).
+    /// Links between nodes slower than the rest: `(from, to, extra_ms)`, `None` matching any
+    /// node. Links to and from clients are never slowed.
     pub slow: Vec<(Option<NodeId>, Option<NodeId>, u64)>,
     /// Shortest and longest delay between a client and a node, when it differs from the
     /// nodes' own `min_ms..=max_ms`.
@@ -315,13 +315,15 @@ impl ClusterControl {
         if m.tail_percent > 0 && h(3) % 100 < m.tail_percent as u64 {
             ms += h(4) % (m.tail_ms + 1);
         }
-        for (a, b, extra) in &m.slow {
-            let matches = |want: &Option<NodeId>, end: Endpoint| match want {
-                None => true,
-                Some(n) => end.node() == Some(*n),
-            };
-            if matches(a, from) && matches(b, to) {
-                ms += extra;
+        if between_nodes {
+            for (a, b, extra) in &m.slow {
+                let matches = |want: &Option<NodeId>, end: Endpoint| match want {
+                    None => true,
+                    Some(n) => end.node() == Some(*n),
+                };
+                if matches(a, from) && matches(b, to) {
+                    ms += extra;
+                }
             }
         }
         Fate::Deliver(ms * 1000)
