@@ -179,7 +179,7 @@ fn run_inner(args: &CanariesArgs) -> anyhow::Result<bool> {
         if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        std::fs::write(&args.out, &text)
+        crate::fsutil::write_atomic(&args.out, text.as_bytes())
             .with_context(|| format!("writing {}", args.out.display()))?;
         eprintln!("wrote {}", args.out.display());
     }
