@@ -18,14 +18,14 @@ pub struct ExploreArgs {
     pub expect: GuaranteeList,
     #[command(flatten)]
     pub config: ConfigFlags,
-    /// Scenarios to try.
-    #[arg(long, default_value_t = 100)]
+    /// Scenarios to try (1 to 1,000,000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000000))]
     pub cases: u32,
     /// Search seed: the same seed and flags try the same scenarios.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Most shrink steps (each one a full run).
-    #[arg(long, default_value_t = 2000)]
+    /// Most shrink steps (each one a full run; 0 to 1,000,000).
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(0..=1000000))]
     pub max_shrink_iters: u32,
     /// Directory for the shrunk case file.
     #[arg(long, default_value = "histories")]

@@ -17,8 +17,8 @@ pub struct MatrixArgs {
     /// quick: a documented subset that runs in minutes; full: every cell (shard it).
     #[arg(long, default_value = "quick")]
     pub profile: Profile,
-    /// Seeds per cell [default: 3 for quick, 10 for full].
-    #[arg(long)]
+    /// Seeds per cell (1 to 10,000) [default: 3 for quick, 10 for full].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10000))]
     pub seeds: Option<u32>,
     /// Run only slice I of N (cells I-1, I-1+N, ...); join slices with `matrix merge`.
     #[arg(long, value_parser = parse_shard)]
@@ -29,11 +29,11 @@ pub struct MatrixArgs {
     /// Directory for the shrunk counterexamples.
     #[arg(long, default_value = "histories/matrix")]
     pub examples: PathBuf,
-    /// Most shrink steps per counterexample.
-    #[arg(long, default_value_t = 150)]
+    /// Most shrink steps per counterexample (0 to 1,000,000).
+    #[arg(long, default_value_t = 150, value_parser = clap::value_parser!(u32).range(0..=1000000))]
     pub shrink_steps: u32,
-    /// Worker threads, each running whole cells [default: available cores].
-    #[arg(long)]
+    /// Worker threads, each running whole cells (1 to 1024) [default: available cores].
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     pub threads: Option<usize>,
 }
 
