@@ -101,6 +101,11 @@ fn absurd_flags_are_refused_naming_the_limit() {
         ),
         (&["run", "--latency", "1-100000"], "--latency"),
         (&["run", "--keys", "4000000000"], "--keys"),
+        (&["run", "--nodes", "64", "--ops", "10"], "--nodes"),
+        (
+            &["run", "--nodes", "32", "--keys", "1000", "--ops", "10"],
+            "--nodes x --keys",
+        ),
         (&["explore", "--cases", "0"], "--cases"),
         (&["explore", "--cases", "99999999999"], "--cases"),
         (&["deep", "--seed", "1", "--cases", "0"], "--cases"),

@@ -130,6 +130,12 @@ impl ConfigFlags {
             limits::MAX_LATENCY_MS,
         )?;
         over("--settle-ms", self.settle_ms, limits::MAX_WINDOW_MS)?;
+        let nodes = self.nodes.unwrap_or(StoreConfig::default().nodes) as u64;
+        over(
+            "--nodes x --keys (final reads)",
+            nodes * u64::from(self.keys),
+            limits::MAX_FINAL_READS,
+        )?;
         let per_client = self.ops.div_ceil(self.clients) as u64;
         // Every client gets the same number of ops, so few ops over many clients still plans
         // one op for each.
