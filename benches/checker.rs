@@ -152,8 +152,8 @@ fn versioned(n: usize, keys: u64, clients: u64, seed: u64) -> History {
     h
 }
 
-/// The checkers weaker than linearizability beside linearizability itself, on one key (the
-/// worst case: every op in one per-key pass) at 10k, 100k and 1M ops.
+/// The checkers weaker than linearizability beside linearizability itself (up to 100k ops),
+/// on one key (the worst case: every op in one per-key pass) at 10k, 100k and 1M ops.
 fn weaker(c: &mut Criterion) {
     use quorumlab::check::{session, stale};
     let opts = CheckOptions::default();
@@ -161,9 +161,13 @@ fn weaker(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(3));
     for n in [10_000, 100_000, 1_000_000] {
         let h = versioned(n, 1, 10, 1);
-        g.bench_function(format!("ops{n}_linearizable"), |b| {
-            b.iter(|| check(&h, &opts).verdict)
-        });
+        // At 1M ops of one key the linearizability search outgrows memory (22 GB seen, and
+        // past its timeout): left out of the bench.
+        if n <= 100_000 {
+            g.bench_function(format!("ops{n}_linearizable"), |b| {
+                b.iter(|| check(&h, &opts).verdict)
+            });
+        }
         g.bench_function(format!("ops{n}_no_stale_reads"), |b| {
             b.iter(|| stale::check(&h).unwrap().len())
         });
