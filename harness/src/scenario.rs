@@ -355,8 +355,9 @@ pub mod limits {
     pub const MAX_LATENCY_MS: u64 = 10_000;
     /// When an op or fault may start, in simulated ms (30 minutes).
     pub const MAX_START_MS: u64 = 1_800_000;
-    /// How long one fault lasts, and the settle time, in simulated ms (10 minutes).
-    pub const MAX_WINDOW_MS: u64 = 600_000;
+    /// How long one fault lasts, and the settle time, in simulated ms (15 minutes: generated
+    /// faults last up to half the span ops are planned over, itself at most MAX_START_MS).
+    pub const MAX_WINDOW_MS: u64 = 900_000;
     /// A clock skew, either way, in ms (one day).
     pub const MAX_SKEW_MS: u64 = 86_400_000;
     /// The store's request timeout, in ms.

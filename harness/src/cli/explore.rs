@@ -74,8 +74,13 @@ pub fn run(args: ExploreArgs) -> ExitCode {
 
 fn run_inner(args: &ExploreArgs) -> anyhow::Result<ExitCode> {
     check_dir(&args.dir)?;
+    let shape = args.config.shape()?;
+    // A scenario the flags cannot make valid would otherwise count as a failure and be shrunk.
+    crate::explore::generate(&shape, args.seed)
+        .validate()
+        .map_err(|e| anyhow::anyhow!("the flags give an invalid scenario: {e}"))?;
     let options = ExploreOptions {
-        shape: args.config.shape()?,
+        shape,
         expect: args.expect.0.clone(),
         cases: args.cases,
         seed: args.seed,
