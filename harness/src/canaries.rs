@@ -197,10 +197,7 @@ pub fn catalog() -> Vec<Canary> {
                     keys: 1,
                     // A fixed latency keeps the other messages' timing when shrinking removes an
                     // op, so this timing-sensitive bug shrinks to a few ops.
-                    network: NetworkConfig {
-                        min_latency_ms: 1,
-                        max_latency_ms: 1,
-                    },
+                    network: NetworkConfig::latency(1, 1),
                     ..shape(quorum_store(), &[FaultChoice::Partition, FaultChoice::Loss])
                 },
             },
@@ -265,10 +262,7 @@ pub fn catalog() -> Vec<Canary> {
                     think_ms: 3,
                     // A fixed latency keeps the other messages' timing when shrinking removes an
                     // op, so this timing-sensitive bug shrinks to a few ops.
-                    network: NetworkConfig {
-                        min_latency_ms: 1,
-                        max_latency_ms: 1,
-                    },
+                    network: NetworkConfig::latency(1, 1),
                     ..shape(quorum_store(), &[])
                 },
             },

@@ -171,6 +171,7 @@ pub fn shape(property: &Property, variant: &Variant) -> ScenarioShape {
         put_percent: 40,
         sticky: variant.sticky,
         settle_ms: 2000,
+        fault_window_ms: None,
     }
 }
 

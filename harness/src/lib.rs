@@ -24,4 +24,6 @@ pub mod nemesis;
 pub mod runner;
 pub mod scenario;
 pub mod strategy;
+pub mod theory;
 pub mod verdict;
+pub mod workload;

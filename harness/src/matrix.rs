@@ -1,25 +1,32 @@
-//! The consistency matrix: for each RF, (R, W), repair setting and fault profile, which
-//! guarantees held over S seeds, with a shrunk, replayable counterexample for every break.
+//! The consistency matrix: for each RF, (R, W), repair setting and fault profile, a search for
+//! a break of every guarantee, with a shrunk, replayable counterexample for every break, the
+//! evidence behind every hold, theory's prediction beside both, and what the configuration
+//! costs in availability.
 //!
 //! Cells are listed in a fixed order; `--shard I/N` takes every N-th cell starting at the I-th,
-//! and [`merge`] joins shards back into exactly the unsharded report. The report holds no wall
-//! times, so the same profile always renders the same bytes.
+//! and [`merge`] joins shards back into exactly the unsharded report. A cell's scenarios are
+//! seeded from its own name, and the report holds no wall times, so the same profile always
+//! renders the same bytes.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use proptest::strategy::{BoxedStrategy, Strategy};
+use quorumlab::check::observe::is_final;
 use quorumlab::check::{stale, Guarantee};
+use quorumlab::history::{Op, OpKind, Outcome};
 use quorumlab::store::{ConsistencyLevel, FsyncPolicy, ReadRepair, ReplicaChoice, StoreConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::case::Case;
 use crate::explore::{generate_with, shrink_with};
+use crate::runner::RunError;
 use crate::scenario::Scenario;
-use crate::strategy::{scenario, write_then_read};
-use crate::strategy::{FaultChoice, ScenarioShape};
+use crate::strategy::{write_then_read, FaultChoice, ScenarioShape};
+use crate::theory;
 use crate::verdict::judge;
-use proptest::strategy::{BoxedStrategy, Strategy};
+use crate::workload::{replica_choice_name, Workload, REPLICA_CHOICES};
 
 /// Which cells to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,30 +157,30 @@ pub struct CellSpec {
     pub read_repair: ReadRepair,
     /// Hinted handoff.
     pub hints: bool,
+    /// Anti-entropy (periodic replica comparison).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub anti_entropy: bool,
     /// The fault profile.
     pub faults: FaultProfile,
-    /// A PBS probe cell: random replica choice, writes sent to exactly W replicas, and the
-    /// write-then-read workload, so the stale rate can be held against PBS's prediction.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub pbs: bool,
 }
 
 impl CellSpec {
     /// A file-name-safe name, e.g. `rf3-r1-w2-rr-none-hints-on-partition`.
     pub fn slug(&self) -> String {
         format!(
-            "rf{}-r{}-w{}-rr-{}-hints-{}-{}",
+            "rf{}-r{}-w{}-rr-{}-hints-{}{}-{}",
             self.rf,
             self.r,
             self.w,
             self.read_repair,
             if self.hints { "on" } else { "off" },
+            if self.anti_entropy { "-ae" } else { "" },
             self.faults.name()
-        ) + if self.pbs { "-pbs" } else { "" }
+        )
     }
 
-    /// The store configuration of this cell.
-    pub fn store(&self) -> StoreConfig {
+    /// The store configuration of this cell, reading through `choice`.
+    pub fn store(&self, choice: ReplicaChoice) -> StoreConfig {
         StoreConfig {
             nodes: 5,
             rf: self.rf,
@@ -181,40 +188,55 @@ impl CellSpec {
             write: ConsistencyLevel::Count(self.w),
             read_repair: self.read_repair,
             hints: self.hints,
+            anti_entropy: self.anti_entropy,
             fsync: self.faults.fsync(),
-            replica_choice: if self.pbs {
-                ReplicaChoice::Random
-            } else {
-                ReplicaChoice::Ordered
-            },
+            replica_choice: choice,
             ..StoreConfig::default()
         }
     }
 
-    /// The shape of this cell's scenarios: 4 clients, 60 ops over 3 keys, up to 3 faults.
-    pub fn shape(&self) -> ScenarioShape {
-        ScenarioShape {
-            ops: 60,
-            ..ScenarioShape::new(self.store(), &self.faults.faults())
-        }
+    /// The strategy of this cell's scenarios under one workload and replica choice.
+    pub fn strategy(&self, workload: Workload, choice: ReplicaChoice) -> BoxedStrategy<Scenario> {
+        workload.strategy(&workload.shape(self.store(choice), &self.faults.faults()))
     }
 }
 
-impl CellSpec {
-    /// The strategy this cell's scenarios come from.
-    pub fn strategy(&self) -> BoxedStrategy<Scenario> {
-        if self.pbs {
-            write_then_read(&self.shape(), PBS_PAIRS).boxed()
-        } else {
-            scenario(&self.shape()).boxed()
-        }
+/// A PBS probe cell: random replica choice, writes sent to exactly W replicas, and the
+/// write-then-read workload, so the stale rate can be held against PBS's prediction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeSpec {
+    /// Replication factor.
+    pub rf: usize,
+    /// Replicas a read asks.
+    pub r: usize,
+    /// Replicas a write goes to.
+    pub w: usize,
+}
+
+impl ProbeSpec {
+    /// A file-name-safe name, e.g. `pbs-rf3-r1-w1`.
+    pub fn slug(&self) -> String {
+        format!("pbs-rf{}-r{}-w{}", self.rf, self.r, self.w)
     }
 
     /// PBS's predicted chance that a read right after an acknowledged write misses it,
-    /// C(RF-W, R) / C(RF, R), for a PBS probe cell.
-    pub fn pbs_predicted(&self) -> Option<f64> {
-        self.pbs
-            .then(|| binomial(self.rf - self.w, self.r) / binomial(self.rf, self.r))
+    /// C(RF-W, R) / C(RF, R).
+    pub fn predicted(&self) -> f64 {
+        binomial(self.rf - self.w, self.r) / binomial(self.rf, self.r)
+    }
+
+    fn strategy(&self) -> BoxedStrategy<Scenario> {
+        let store = StoreConfig {
+            nodes: 5,
+            rf: self.rf,
+            read: ConsistencyLevel::Count(self.r),
+            write: ConsistencyLevel::Count(self.w),
+            read_repair: ReadRepair::None,
+            hints: false,
+            replica_choice: ReplicaChoice::Random,
+            ..StoreConfig::default()
+        };
+        write_then_read(&ScenarioShape::new(store, &[]), PBS_PAIRS).boxed()
     }
 }
 
@@ -234,32 +256,76 @@ pub fn interval99(p: f64, n: usize) -> (f64, f64) {
     ((p - half).max(0.0), (p + half).min(1.0))
 }
 
+/// How hard each cell is searched: a guarantee's search stops at its first break, or when the
+/// cell has run `cases` scenarios or `ops` client ops, whichever comes first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Budget {
+    /// Most scenarios per cell.
+    pub cases: u32,
+    /// Most planned client ops per cell, over all its scenarios.
+    pub ops: u64,
+}
+
+impl Profile {
+    /// The search budget of every cell.
+    pub fn budget(self) -> Budget {
+        match self {
+            // Three rounds of every workload under every replica choice.
+            Profile::Quick => Budget {
+                cases: 63,
+                ops: 63 * 60,
+            },
+            Profile::Full => Budget {
+                cases: 378,
+                ops: 378 * 60,
+            },
+        }
+    }
+
+    /// Most shrink steps per counterexample unless `--shrink-steps` says otherwise.
+    pub fn shrink_steps(self) -> u32 {
+        match self {
+            Profile::Quick => 60,
+            Profile::Full => 150,
+        }
+    }
+
+    /// Seeds per PBS probe cell.
+    pub fn probe_seeds(self) -> u32 {
+        match self {
+            Profile::Quick => 3,
+            Profile::Full => 10,
+        }
+    }
+}
+
 /// Every cell of a profile, in matrix order.
 ///
-/// - full: RF in {1, 3, 5}, every (R, W) with 1 <= R, W <= RF, read repair none and blocking,
-///   hints off and on, and every fault profile.
+/// - full: RF in {1, 3, 5}, every (R, W) with 1 <= R, W <= RF, read repair none, blocking and
+///   async, hints off, hints on, and hints on with anti-entropy, and every fault profile.
 /// - quick: RF 3 with (R, W) in {(1,1), (1,2), (2,1), (2,2), (1,3), (3,1)}, read repair none
-///   and blocking, hints on, and the fault profiles none, partition, crash-fsync-always,
+///   and blocking, hints on, and the fault profiles none, partition, loss, crash-fsync-always,
 ///   crash-fsync-periodic and skew.
 pub fn cells(profile: Profile) -> Vec<CellSpec> {
     let mut out = Vec::new();
+    let cell = |rf, r, w, read_repair, hints, anti_entropy, faults| CellSpec {
+        rf,
+        r,
+        w,
+        read_repair,
+        hints,
+        anti_entropy,
+        faults,
+    };
     match profile {
         Profile::Full => {
             for rf in [1usize, 3, 5] {
                 for r in 1..=rf {
                     for w in 1..=rf {
-                        for read_repair in [ReadRepair::None, ReadRepair::Blocking] {
-                            for hints in [false, true] {
+                        for rr in [ReadRepair::None, ReadRepair::Blocking, ReadRepair::Async] {
+                            for (hints, ae) in [(false, false), (true, false), (true, true)] {
                                 for faults in FaultProfile::ALL {
-                                    out.push(CellSpec {
-                                        rf,
-                                        r,
-                                        w,
-                                        read_repair,
-                                        hints,
-                                        faults,
-                                        pbs: false,
-                                    });
+                                    out.push(cell(rf, r, w, rr, hints, ae, faults));
                                 }
                             }
                         }
@@ -269,72 +335,181 @@ pub fn cells(profile: Profile) -> Vec<CellSpec> {
         }
         Profile::Quick => {
             for (r, w) in [(1, 1), (1, 2), (2, 1), (2, 2), (1, 3), (3, 1)] {
-                for read_repair in [ReadRepair::None, ReadRepair::Blocking] {
+                for rr in [ReadRepair::None, ReadRepair::Blocking] {
                     for faults in [
                         FaultProfile::None,
                         FaultProfile::Partition,
+                        FaultProfile::Loss,
                         FaultProfile::CrashFsyncAlways,
                         FaultProfile::CrashFsyncPeriodic,
                         FaultProfile::Skew,
                     ] {
-                        out.push(CellSpec {
-                            rf: 3,
-                            r,
-                            w,
-                            read_repair,
-                            hints: true,
-                            faults,
-                            pbs: false,
-                        });
+                        out.push(cell(3, r, w, rr, true, false, faults));
                     }
                 }
-            }
-        }
-    }
-    // PBS probe cells: every R + W <= RF pair of the profile's replication factors.
-    let rfs: &[usize] = match profile {
-        Profile::Quick => &[3],
-        Profile::Full => &[3, 5],
-    };
-    for &rf in rfs {
-        for r in 1..=rf {
-            for w in 1..=rf - r {
-                out.push(CellSpec {
-                    rf,
-                    r,
-                    w,
-                    read_repair: ReadRepair::None,
-                    hints: false,
-                    faults: FaultProfile::None,
-                    pbs: true,
-                });
             }
         }
     }
     out
 }
 
-/// How one guarantee fared in one cell.
+/// The PBS probe cells of a profile: every R + W <= RF pair of its replication factors.
+pub fn probes(profile: Profile) -> Vec<ProbeSpec> {
+    let rfs: &[usize] = match profile {
+        Profile::Quick => &[3],
+        Profile::Full => &[3, 5],
+    };
+    let mut out = Vec::new();
+    for &rf in rfs {
+        for r in 1..=rf {
+            for w in 1..=rf - r {
+                out.push(ProbeSpec { rf, r, w });
+            }
+        }
+    }
+    out
+}
+
+/// How the search for one guarantee in one cell went.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GuaranteeCell {
-    /// Seeds where it held.
-    pub held: u32,
-    /// Seeds where it was violated.
-    pub violated: u32,
-    /// Seeds where the checker could not decide.
+    /// What theory predicts: `breaks` or `holds`.
+    pub predicted: String,
+    /// Why, in one line.
+    pub reason: String,
+    /// Whether the search broke it.
+    pub broken: bool,
+    /// Scenarios searched: up to and including the first break, or the whole budget.
+    pub cases: u32,
+    /// Planned client ops in those scenarios.
+    pub ops: u64,
+    /// Scenarios the checker could not decide.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub unknown: u32,
-    /// The first violating seed.
-    pub first_seed: Option<u64>,
+    /// The workload and replica choice of the breaking scenario.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found_by: Option<String>,
+    /// The breaking scenario's seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     /// The shrunk counterexample's path, relative to the repository root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub example: Option<String>,
     /// Client ops in the shrunk counterexample.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub example_ops: Option<usize>,
 }
 
+impl GuaranteeCell {
+    /// Whether the evidence disagrees with the prediction.
+    pub fn disagrees(&self) -> bool {
+        self.broken != (self.predicted == "breaks")
+    }
+
+    /// For a hold: the 95% upper bound on the chance that one scenario breaks it, by the rule
+    /// of three (3 / cases).
+    pub fn upper_bound(&self) -> Option<f64> {
+        (!self.broken && self.cases > 0).then(|| 3.0 / self.cases as f64)
+    }
+}
+
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+/// Outcomes and latencies of one kind of client op.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OpStats {
+    /// Ops issued.
+    pub total: u64,
+    /// Answered ok.
+    pub ok: u64,
+    /// Refused as Unavailable (too few replicas seen up).
+    pub unavailable: u64,
+    /// Outcome unknown: the coordinator or the client timed out.
+    pub timed_out: u64,
+    /// Median latency of ok ops, simulated ms.
+    pub p50_ms: f64,
+    /// 99th percentile latency of ok ops, simulated ms.
+    pub p99_ms: f64,
+}
+
+impl OpStats {
+    fn from_ops<'a>(ops: impl Iterator<Item = &'a Op>) -> OpStats {
+        let mut s = OpStats::default();
+        let mut latencies = Vec::new();
+        for op in ops {
+            s.total += 1;
+            match op.outcome {
+                Outcome::Ok => {
+                    s.ok += 1;
+                    if let Some(c) = op.complete {
+                        latencies.push(c.saturating_sub(op.invoke));
+                    }
+                }
+                Outcome::Fail => {
+                    let unavailable = op
+                        .extra
+                        .get("error")
+                        .and_then(|e| e.as_str())
+                        .is_some_and(|e| e.starts_with("unavailable"));
+                    if unavailable {
+                        s.unavailable += 1;
+                    }
+                }
+                Outcome::Info => s.timed_out += 1,
+            }
+        }
+        latencies.sort_unstable();
+        let pick = |q: f64| -> f64 {
+            if latencies.is_empty() {
+                return 0.0;
+            }
+            let i = ((latencies.len() - 1) as f64 * q).round() as usize;
+            // Simulated ns to ms, rounded to 0.1 ms so reports stay short and stable.
+            (latencies[i] as f64 / 1e5).round() / 10.0
+        };
+        s.p50_ms = pick(0.5);
+        s.p99_ms = pick(0.99);
+        s
+    }
+
+    /// Share answered ok, 0 to 1 (1 when none were issued).
+    pub fn ok_share(&self) -> f64 {
+        if self.total == 0 {
+            1.0
+        } else {
+            self.ok as f64 / self.total as f64
+        }
+    }
+}
+
+/// What a cell's reads and writes cost in availability, over every scenario searched.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Availability {
+    /// Every workload read.
+    pub reads: OpStats,
+    /// Every workload write (put or delete).
+    pub writes: OpStats,
+    /// Reads invoked while a fault was active.
+    pub reads_in_faults: OpStats,
+    /// Writes invoked while a fault was active.
+    pub writes_in_faults: OpStats,
+}
+
+/// How many of a cell's scenarios took each of the store's less common paths.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathCounts {
+    /// Some request was answered Unavailable.
+    pub unavailable: u32,
+    /// Some coordinator stored a hint.
+    pub hints_stored: u32,
+    /// Some hint was replayed.
+    pub hints_replayed: u32,
+    /// Some read repaired a replica.
+    pub read_repairs: u32,
+    /// Some node restarted from its commit log.
+    pub restarts: u32,
 }
 
 /// One cell's results.
@@ -345,18 +520,42 @@ pub struct CellResult {
     /// The configuration.
     #[serde(flatten)]
     pub spec: CellSpec,
-    /// Seeds run.
-    pub seeds: u32,
+    /// Scenarios run.
+    pub cases: u32,
+    /// Planned client ops run.
+    pub ops: u64,
     /// Each guarantee, by name.
     pub guarantees: BTreeMap<String, GuaranteeCell>,
-    /// Share of (non-final) ok reads that were stale, over all seeds.
+    /// Share of (non-final) ok reads that were stale, over all scenarios.
     pub stale_rate: f64,
     /// Ok reads judged for the stale rate.
     pub reads: usize,
     /// Of those, stale.
     pub stale_reads: usize,
-    /// The PBS prediction of the stale rate, where the model's assumptions hold.
-    pub pbs_predicted: Option<f64>,
+    /// Availability and latency of the workload's ops.
+    pub availability: Availability,
+    /// Scenarios that took each rarer store path.
+    pub paths: PathCounts,
+}
+
+/// One PBS probe cell's results.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProbeResult {
+    /// The probe's position in its profile's order.
+    pub index: usize,
+    /// The configuration.
+    #[serde(flatten)]
+    pub spec: ProbeSpec,
+    /// Seeds run.
+    pub seeds: u32,
+    /// Reads judged.
+    pub reads: usize,
+    /// Of those, stale.
+    pub stale_reads: usize,
+    /// `stale_reads / reads`.
+    pub stale_rate: f64,
+    /// PBS's prediction.
+    pub predicted: f64,
 }
 
 /// A whole matrix, or one shard of it.
@@ -364,13 +563,17 @@ pub struct CellResult {
 pub struct MatrixReport {
     /// The profile.
     pub profile: Profile,
-    /// Seeds per cell.
-    pub seeds: u32,
+    /// Every cell's search budget.
+    pub budget: Budget,
     /// `I/N` for a shard, absent for a whole matrix.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,
     /// The cells, in matrix order.
     pub cells: Vec<CellResult>,
+    /// The PBS probe cells, in order.
+    pub probes: Vec<ProbeResult>,
+    /// The example files this report links (names in the examples directory).
+    pub examples: Vec<String>,
 }
 
 /// What to run.
@@ -378,12 +581,10 @@ pub struct MatrixReport {
 pub struct MatrixOptions {
     /// The profile.
     pub profile: Profile,
-    /// Seeds per cell.
-    pub seeds: u32,
+    /// Every cell's search budget.
+    pub budget: Budget,
     /// `(I, N)`: run cells whose index is I-1 modulo N.
     pub shard: Option<(usize, usize)>,
-    /// Where shrunk counterexamples go (`histories/matrix`).
-    pub examples_dir: PathBuf,
     /// The path prefix under which examples are named in the report (`histories/matrix`).
     pub examples_prefix: String,
     /// Most shrink steps per counterexample.
@@ -419,35 +620,124 @@ pub fn shard_indices(total: usize, shard: Option<(usize, usize)>) -> Vec<usize> 
     }
 }
 
-/// Runs the matrix (or a shard), calling `progress(done, total, cell)` after each cell.
-pub fn run(
-    options: &MatrixOptions,
-    progress: &(dyn Fn(usize, usize, &CellResult) + Sync),
-) -> Result<MatrixReport, String> {
-    run_cells(&cells(options.profile), options, progress)
+/// Progress of a matrix run.
+pub enum Tick<'a> {
+    /// A cell ran one more scenario.
+    Case {
+        /// The cell's slug.
+        cell: &'a str,
+        /// Scenarios run in this cell so far.
+        cases: u32,
+        /// The cell's budget.
+        budget: u32,
+    },
+    /// A cell (or probe) finished.
+    Cell {
+        /// Cells finished so far.
+        done: usize,
+        /// Cells in this run.
+        total: usize,
+        /// The cell's slug.
+        cell: &'a str,
+    },
 }
 
-/// Runs the given cells (or the shard of them `options.shard` names); `profile` and `seeds`
-/// of the report come from `options`.
+/// A shrunk counterexample to write: its file name in the examples directory and its text.
+pub type Example = (String, String);
+
+/// Why a matrix run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MatrixError {
+    /// A scenario could not be run.
+    #[error("cell {cell}: {source}")]
+    Run {
+        /// The cell's slug.
+        cell: String,
+        /// The runner's error.
+        source: RunError,
+    },
+    /// Shards that do not add up to one matrix.
+    #[error("{0}")]
+    Merge(String),
+    /// Writing the report or an example failed.
+    #[error("writing {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// Runs the matrix (or a shard), calling `progress` as it goes. Returns the report and the
+/// examples it links, for [`write`].
+pub fn run(
+    options: &MatrixOptions,
+    progress: &(dyn Fn(Tick<'_>) + Sync),
+) -> Result<(MatrixReport, Vec<Example>), MatrixError> {
+    run_cells(
+        &cells(options.profile),
+        &probes(options.profile),
+        options,
+        progress,
+    )
+}
+
+enum Job<'a> {
+    Cell(usize, &'a CellSpec),
+    Probe(usize, &'a ProbeSpec),
+}
+
+enum Done {
+    Cell(Box<CellResult>, Vec<Example>),
+    Probe(ProbeResult),
+}
+
+/// Runs the given cells and probes (or the shard of them `options.shard` names: cells first,
+/// then probes, in one sequence).
 pub fn run_cells(
     specs: &[CellSpec],
+    probe_specs: &[ProbeSpec],
     options: &MatrixOptions,
-    progress: &(dyn Fn(usize, usize, &CellResult) + Sync),
-) -> Result<MatrixReport, String> {
-    let indices = shard_indices(specs.len(), options.shard);
+    progress: &(dyn Fn(Tick<'_>) + Sync),
+) -> Result<(MatrixReport, Vec<Example>), MatrixError> {
+    let jobs: Vec<Job> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Job::Cell(i, s))
+        .chain(
+            probe_specs
+                .iter()
+                .enumerate()
+                .map(|(i, p)| Job::Probe(i, p)),
+        )
+        .collect();
+    let indices = shard_indices(jobs.len(), options.shard);
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Result<CellResult, String>>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<Result<Done, MatrixError>>> = Mutex::new(Vec::new());
     let done = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         for _ in 0..options.threads.max(1) {
             scope.spawn(|| loop {
                 let k = next.fetch_add(1, Ordering::SeqCst);
                 let Some(&index) = indices.get(k) else { break };
-                let result = run_cell(index, &specs[index], options);
+                let (result, slug) = match &jobs[index] {
+                    Job::Cell(i, spec) => (
+                        run_cell(*i, spec, options, progress)
+                            .map(|(c, e)| Done::Cell(Box::new(c), e)),
+                        spec.slug(),
+                    ),
+                    Job::Probe(i, spec) => (
+                        run_probe(*i, spec, options.profile.probe_seeds()).map(Done::Probe),
+                        spec.slug(),
+                    ),
+                };
                 let n = done.fetch_add(1, Ordering::SeqCst) + 1;
-                if let Ok(cell) = &result {
-                    progress(n, indices.len(), cell);
-                }
+                progress(Tick::Cell {
+                    done: n,
+                    total: indices.len(),
+                    cell: &slug,
+                });
                 results
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -456,35 +746,82 @@ pub fn run_cells(
         }
     });
     let mut cells = Vec::new();
+    let mut probes = Vec::new();
+    let mut examples = Vec::new();
     for r in results.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        cells.push(r?);
+        match r? {
+            Done::Cell(c, e) => {
+                cells.push(*c);
+                examples.extend(e);
+            }
+            Done::Probe(p) => probes.push(p),
+        }
     }
     cells.sort_by_key(|c| c.index);
-    Ok(MatrixReport {
-        profile: options.profile,
-        seeds: options.seeds,
-        shard: options.shard.map(|(i, n)| format!("{i}/{n}")),
-        cells,
-    })
+    probes.sort_by_key(|p| p.index);
+    examples.sort();
+    Ok((
+        MatrixReport {
+            profile: options.profile,
+            budget: options.budget,
+            shard: options.shard.map(|(i, n)| format!("{i}/{n}")),
+            cells,
+            probes,
+            examples: examples.iter().map(|(n, _)| n.clone()).collect(),
+        },
+        examples,
+    ))
 }
 
-/// Runs one cell: every seed, then a shrunk counterexample for each guarantee broken.
+/// The seed of a cell's `i`-th scenario: a hash of the cell's slug and `i`, so a cell's search
+/// does not depend on which other cells a profile or shard holds.
+pub fn case_seed(slug: &str, i: u32) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in slug.bytes().chain(i.to_le_bytes()) {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// The workload and replica choice of a cell's `i`-th scenario: every workload in turn, and
+/// every replica choice once per round of workloads.
+pub fn case_plan(i: u32) -> (Workload, ReplicaChoice) {
+    let n = Workload::ALL.len() as u32;
+    (
+        Workload::ALL[(i % n) as usize],
+        REPLICA_CHOICES[((i / n) % REPLICA_CHOICES.len() as u32) as usize],
+    )
+}
+
+/// Searches one cell: scenarios until every guarantee broke or the budget is spent, then a
+/// shrunk counterexample for each scenario that broke something first.
 pub fn run_cell(
     index: usize,
     spec: &CellSpec,
     options: &MatrixOptions,
-) -> Result<CellResult, String> {
-    let strategy = spec.strategy();
+    progress: &(dyn Fn(Tick<'_>) + Sync),
+) -> Result<(CellResult, Vec<Example>), MatrixError> {
+    let slug = spec.slug();
+    let err = |source| MatrixError::Run {
+        cell: slug.clone(),
+        source,
+    };
     let mut guarantees: BTreeMap<Guarantee, GuaranteeCell> = Guarantee::ALL
         .iter()
         .map(|g| {
+            let p = theory::predict(spec, *g);
             (
                 *g,
                 GuaranteeCell {
-                    held: 0,
-                    violated: 0,
+                    predicted: p.word().to_string(),
+                    reason: p.reason,
+                    broken: false,
+                    cases: 0,
+                    ops: 0,
                     unknown: 0,
-                    first_seed: None,
+                    found_by: None,
+                    seed: None,
                     example: None,
                     example_ops: None,
                 },
@@ -492,126 +829,315 @@ pub fn run_cell(
         })
         .collect();
     let (mut reads, mut stale_reads) = (0usize, 0usize);
-    for seed in 1..=options.seeds as u64 {
-        let scenario = generate_with(&strategy, seed);
-        let case = Case::run(&scenario, &Guarantee::ALL)
-            .map_err(|e| format!("cell {} seed {seed}: {e}", spec.slug()))?;
-        for (g, finding) in &case.judgement.findings {
+    let (mut cases, mut ops) = (0u32, 0u64);
+    let mut paths = PathCounts::default();
+    let mut all_ops: Vec<(Op, bool)> = Vec::new();
+    // (case index, seed, workload, choice, guarantees it broke first)
+    let mut breaks: Vec<(u32, u64, Workload, ReplicaChoice, Vec<Guarantee>)> = Vec::new();
+    while cases < options.budget.cases
+        && ops < options.budget.ops
+        && guarantees.values().any(|g| !g.broken)
+    {
+        let i = cases;
+        let (workload, choice) = case_plan(i);
+        let seed = case_seed(&slug, i);
+        let scenario = generate_with(&spec.strategy(workload, choice), seed);
+        let out = crate::runner::run(&scenario).map_err(err)?;
+        cases += 1;
+        ops += scenario.op_count() as u64;
+        let searching: Vec<Guarantee> = guarantees
+            .iter()
+            .filter(|(_, c)| !c.broken)
+            .map(|(g, _)| *g)
+            .collect();
+        let judgement = judge(&out.history, &searching);
+        let mut newly = Vec::new();
+        for (g, finding) in &judgement.findings {
             let cell = guarantees.get_mut(g).expect("every guarantee has a cell");
+            cell.cases += 1;
+            cell.ops += scenario.op_count() as u64;
             match finding.held {
-                Some(true) => cell.held += 1,
+                Some(true) => {}
                 Some(false) => {
-                    cell.violated += 1;
-                    cell.first_seed.get_or_insert(seed);
+                    cell.broken = true;
+                    cell.seed = Some(seed);
+                    cell.found_by = Some(format!(
+                        "{} workload, {} replica choice, scenario {}",
+                        workload.name(),
+                        replica_choice_name(choice),
+                        i + 1
+                    ));
+                    newly.push(*g);
                 }
                 None => cell.unknown += 1,
             }
         }
-        if let Ok(s) = stale::staleness(&case.history) {
+        if !newly.is_empty() {
+            breaks.push((i, seed, workload, choice, newly));
+        }
+        if let Ok(s) = stale::staleness(&out.history) {
             reads += s.reads;
             stale_reads += s.stale;
         }
-    }
-    // One shrunk counterexample per distinct first violating seed, which must keep breaking
-    // every guarantee that seed was the first to break: usually one shrink per cell.
-    let mut by_seed: BTreeMap<u64, Vec<Guarantee>> = BTreeMap::new();
-    for (g, cell) in &guarantees {
-        if let Some(seed) = cell.first_seed {
-            by_seed.entry(seed).or_default().push(*g);
+        let c = &out.counters;
+        paths.unavailable += (c.unavailable > 0) as u32;
+        paths.hints_stored += (c.hints_stored > 0) as u32;
+        paths.hints_replayed += (c.hints_replayed > 0) as u32;
+        paths.read_repairs += (c.read_repairs > 0) as u32;
+        paths.restarts += (c.starts > scenario.store.nodes as u64) as u32;
+        let windows = fault_windows(&out.history);
+        for op in out.history.ops.into_iter().filter(|o| !is_final(o)) {
+            let in_fault = windows
+                .iter()
+                .any(|(a, b)| *a <= op.invoke && op.invoke < *b);
+            all_ops.push((op, in_fault));
         }
+        progress(Tick::Case {
+            cell: &slug,
+            cases,
+            budget: options.budget.cases,
+        });
     }
-    for (seed, broken) in by_seed {
+    let mut examples = Vec::new();
+    for (i, seed, workload, choice, broken) in breaks {
+        let strategy = spec.strategy(workload, choice);
         let (shrunk, _) = shrink_with(&strategy, seed, options.shrink_steps, |s| {
             crate::runner::run(s)
-                .map(|out| judge(&out.history, &broken).violated() == broken)
+                .map(|out| {
+                    let v = judge(&out.history, &broken).violated();
+                    broken.iter().all(|g| v.contains(g))
+                })
                 .unwrap_or(false)
         });
-        let case = Case::run(&shrunk, &broken).map_err(|e| {
-            format!(
-                "cell {} seed {seed}: rerunning the shrunk case: {e}",
-                spec.slug()
-            )
-        })?;
-        let name = format!("{}-s{seed}.json", spec.slug());
-        case.save(&options.examples_dir.join(&name))
-            .map_err(|e| format!("{e:#}"))?;
+        let case = Case::run(&shrunk, &broken).map_err(err)?;
+        let name = format!("{slug}-case{}.json", i + 1);
         for g in &broken {
             let cell = guarantees.get_mut(g).expect("every guarantee has a cell");
             cell.example = Some(format!("{}/{name}", options.examples_prefix));
             cell.example_ops = Some(shrunk.op_count());
         }
+        examples.push((name, case.to_file_string()));
     }
-    Ok(CellResult {
+    let is_read = |o: &Op| o.kind == OpKind::Get;
+    let availability = Availability {
+        reads: OpStats::from_ops(all_ops.iter().map(|(o, _)| o).filter(|o| is_read(o))),
+        writes: OpStats::from_ops(all_ops.iter().map(|(o, _)| o).filter(|o| !is_read(o))),
+        reads_in_faults: OpStats::from_ops(
+            all_ops
+                .iter()
+                .filter(|(o, f)| *f && is_read(o))
+                .map(|(o, _)| o),
+        ),
+        writes_in_faults: OpStats::from_ops(
+            all_ops
+                .iter()
+                .filter(|(o, f)| *f && !is_read(o))
+                .map(|(o, _)| o),
+        ),
+    };
+    Ok((
+        CellResult {
+            index,
+            spec: spec.clone(),
+            cases,
+            ops,
+            guarantees: guarantees
+                .into_iter()
+                .map(|(g, c)| (g.name().to_string(), c))
+                .collect(),
+            stale_rate: if reads == 0 {
+                0.0
+            } else {
+                stale_reads as f64 / reads as f64
+            },
+            reads,
+            stale_reads,
+            availability,
+            paths,
+        },
+        examples,
+    ))
+}
+
+/// The fault windows of a run, `[start, end)` in simulated ns, from its nemesis log.
+fn fault_windows(history: &quorumlab::history::History) -> Vec<(u64, u64)> {
+    let Some(log) = history.extra.get("nemesis").and_then(|n| n.as_array()) else {
+        return Vec::new();
+    };
+    let mut open: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut out = Vec::new();
+    for e in log {
+        let (Some(t), Some(i), Some(a)) = (
+            e.get("time").and_then(|v| v.as_u64()),
+            e.get("index").and_then(|v| v.as_u64()),
+            e.get("action").and_then(|v| v.as_str()),
+        ) else {
+            continue;
+        };
+        match a {
+            "start" => {
+                open.insert(i, t);
+            }
+            _ => {
+                if let Some(s) = open.remove(&i) {
+                    out.push((s, t));
+                }
+            }
+        }
+    }
+    out.extend(open.into_values().map(|s| (s, u64::MAX)));
+    out
+}
+
+/// Runs one PBS probe cell over `seeds` seeds.
+pub fn run_probe(index: usize, spec: &ProbeSpec, seeds: u32) -> Result<ProbeResult, MatrixError> {
+    let strategy = spec.strategy();
+    let (mut reads, mut stale_reads) = (0usize, 0usize);
+    for k in 1..=seeds {
+        let scenario = generate_with(&strategy, case_seed(&spec.slug(), k));
+        let out = crate::runner::run(&scenario).map_err(|source| MatrixError::Run {
+            cell: spec.slug(),
+            source,
+        })?;
+        if let Ok(s) = stale::staleness(&out.history) {
+            reads += s.reads;
+            stale_reads += s.stale;
+        }
+    }
+    Ok(ProbeResult {
         index,
         spec: spec.clone(),
-        seeds: options.seeds,
-        guarantees: guarantees
-            .into_iter()
-            .map(|(g, c)| (g.name().to_string(), c))
-            .collect(),
+        seeds,
+        reads,
+        stale_reads,
         stale_rate: if reads == 0 {
             0.0
         } else {
             stale_reads as f64 / reads as f64
         },
-        reads,
-        stale_reads,
-        pbs_predicted: spec.pbs_predicted(),
+        predicted: spec.predicted(),
     })
 }
 
-/// Joins shards into the whole matrix; every cell of the profile must appear exactly once.
-pub fn merge(shards: Vec<MatrixReport>) -> Result<MatrixReport, String> {
-    let first = shards.first().ok_or("no shard to merge")?;
-    let (profile, seeds) = (first.profile, first.seeds);
+/// Joins shards into the whole matrix; every cell and probe of the profile must appear exactly
+/// once.
+pub fn merge(shards: Vec<MatrixReport>) -> Result<MatrixReport, MatrixError> {
+    let bad = MatrixError::Merge;
+    let first = shards.first().ok_or(bad("no shard to merge".into()))?;
+    let (profile, budget) = (first.profile, first.budget);
     let mut found: BTreeMap<usize, CellResult> = BTreeMap::new();
+    let mut found_probes: BTreeMap<usize, ProbeResult> = BTreeMap::new();
+    let mut examples = Vec::new();
     for s in &shards {
-        if s.profile != profile || s.seeds != seeds {
-            return Err(format!(
-                "shard {} is profile {} with {} seeds, but the first is profile {} with {seeds}",
+        if s.profile != profile || s.budget != budget {
+            return Err(bad(format!(
+                "shard {} is profile {} with budget {:?}, but the first is profile {} with {budget:?}",
                 s.shard.as_deref().unwrap_or("(whole)"),
                 s.profile.name(),
-                s.seeds,
+                s.budget,
                 profile.name()
-            ));
+            )));
         }
         for c in &s.cells {
             if found.insert(c.index, c.clone()).is_some() {
-                return Err(format!(
+                return Err(bad(format!(
                     "cell {} ({}) appears in two shards",
                     c.index,
                     c.spec.slug()
-                ));
+                )));
             }
         }
+        for p in &s.probes {
+            if found_probes.insert(p.index, p.clone()).is_some() {
+                return Err(bad(format!(
+                    "probe {} ({}) appears in two shards",
+                    p.index,
+                    p.spec.slug()
+                )));
+            }
+        }
+        examples.extend(s.examples.iter().cloned());
     }
     let specs = cells(profile);
     for (i, spec) in specs.iter().enumerate() {
         match found.get(&i) {
-            None => return Err(format!("cell {i} ({}) is in no shard", spec.slug())),
+            None => return Err(bad(format!("cell {i} ({}) is in no shard", spec.slug()))),
             Some(c) if &c.spec != spec => {
-                return Err(format!(
+                return Err(bad(format!(
                     "cell {i} is {} in a shard but {} in this version",
                     c.spec.slug(),
                     spec.slug()
-                ))
+                )))
             }
             _ => {}
         }
     }
-    if found.len() != specs.len() {
-        return Err(format!(
-            "shards hold {} cells, the profile has {}",
-            found.len(),
-            specs.len()
-        ));
+    let probe_specs = probes(profile);
+    for (i, spec) in probe_specs.iter().enumerate() {
+        if !found_probes.contains_key(&i) {
+            return Err(bad(format!("probe {i} ({}) is in no shard", spec.slug())));
+        }
     }
+    if found.len() != specs.len() || found_probes.len() != probe_specs.len() {
+        return Err(bad(format!(
+            "shards hold {} cells and {} probes, the profile has {} and {}",
+            found.len(),
+            found_probes.len(),
+            specs.len(),
+            probe_specs.len()
+        )));
+    }
+    examples.sort();
+    examples.dedup();
     Ok(MatrixReport {
         profile,
-        seeds,
+        budget,
         shard: None,
         cells: found.into_values().collect(),
+        probes: found_probes.into_values().collect(),
+        examples,
     })
+}
+
+const COLUMNS: [(&str, Guarantee); 7] = [
+    ("lin", Guarantee::Linearizable),
+    ("stale", Guarantee::NoStaleReads),
+    ("ryw", Guarantee::ReadYourWrites),
+    ("mr", Guarantee::MonotonicReads),
+    ("mw", Guarantee::MonotonicWrites),
+    ("wfr", Guarantee::WritesFollowReads),
+    ("conv", Guarantee::Convergence),
+];
+
+fn percent(x: f64) -> String {
+    format!("{:.1}", x * 100.0)
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl CellResult {
+    fn head(&self) -> String {
+        format!(
+            "| {} | {} | {} | {} | {}{} | {} |",
+            self.spec.rf,
+            self.spec.r,
+            self.spec.w,
+            self.spec.read_repair,
+            if self.spec.hints { "on" } else { "off" },
+            if self.spec.anti_entropy { " + ae" } else { "" },
+            self.spec.faults.name()
+        )
+    }
 }
 
 impl MatrixReport {
@@ -622,25 +1148,58 @@ impl MatrixReport {
         s
     }
 
-    /// The Markdown table, grouped by R + W > RF and R + W <= RF. `link_prefix` is prepended to
-    /// example paths (the way from the Markdown file's directory to the repository root).
+    /// Every (cell, guarantee) whose evidence disagrees with theory.
+    pub fn disagreements(&self) -> Vec<(&CellResult, Guarantee, &GuaranteeCell)> {
+        let mut out = Vec::new();
+        for c in &self.cells {
+            for (_, g) in COLUMNS {
+                let gc = &c.guarantees[g.name()];
+                if gc.disagrees() {
+                    out.push((c, g, gc));
+                }
+            }
+        }
+        out
+    }
+
+    /// The Markdown report. `link_prefix` is prepended to example paths (the way from the
+    /// Markdown file's directory to the repository root).
     pub fn to_markdown(&self, link_prefix: &str) -> String {
         let mut out = String::new();
+        let b = self.budget;
         out.push_str("# Consistency matrix\n\n");
         out.push_str(&format!(
-            "Profile `{}`, {} seeds per cell, 5 nodes, 4 clients, 60 ops over 3 keys, up to 3 \
-             faults per scenario. Regenerate with `cargo run --release -- matrix --profile {}`.\n\n",
-            self.profile.name(),
-            self.seeds,
-            self.profile.name()
+            "Profile `{profile}`. Every cell is a search: scenarios run until each guarantee breaks \
+             or the cell has run {cases} scenarios or {ops} client ops. The search cycles \
+             through the workloads {workloads} and, across rounds, the replica choices \
+             {choices}; 5 nodes, faults drawn from the cell's fault profile. Each break links \
+             its shrunk counterexample (`quorumlab replay FILE` reruns it). Regenerate with \
+             `cargo run --release -- matrix --profile {profile}`; what each workload and \
+             prediction means is in [consistency.md](consistency.md).\n\n",
+            profile = self.profile.name(),
+            cases = b.cases,
+            ops = thousands(b.ops),
+            workloads = Workload::ALL
+                .iter()
+                .map(|w| format!("`{}`", w.name()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            choices = REPLICA_CHOICES
+                .iter()
+                .map(|c| format!("`{}`", replica_choice_name(*c)))
+                .collect::<Vec<_>>()
+                .join(", "),
         ));
         out.push_str(
-            "Each entry: `held/seeds` when the guarantee held in every seed, otherwise \
-             `✗ violated/seeds` with the first violating seed and a link to its shrunk, \
-             replayable counterexample (`quorumlab replay FILE`). Columns: lin = linearizable, \
-             stale = no stale reads, ryw = read your writes, mr = monotonic reads, mw = monotonic \
-             writes, wfr = writes follow reads, conv = convergence; stale% = share of reads that \
-             were stale.\n\n",
+            "An entry is `✗ N (K ops)`: broken by the N-th scenario, shrunk to K client ops, \
+             linked; or `✓`: held in every scenario of the cell, whose count and the 95% upper \
+             bound on the chance that one scenario breaks it (3/n, the rule of three) are under \
+             *searched*. Theory's prediction (docs/consistency.md) agrees with every entry \
+             unless it is marked `⚠ predicted to break` (the search did not find a break \
+             theory allows) or `‼ predicted to hold` (a break theory rules out). Columns: lin = \
+             linearizable, stale = no stale reads, ryw = read your writes, mr = monotonic reads, \
+             mw = monotonic writes, wfr = writes follow reads, conv = convergence; stale% = \
+             share of reads that were stale.\n\n",
         );
         for (title, strong) in [("R + W > RF", true), ("R + W <= RF", false)] {
             let rows: Vec<&CellResult> = self
@@ -652,51 +1211,165 @@ impl MatrixReport {
                 continue;
             }
             out.push_str(&format!("## {title}\n\n"));
-            out.push_str("| RF | R | W | read repair | hints | faults | lin | stale | ryw | mr | mw | wfr | conv | stale% | PBS% |\n");
+            out.push_str(
+                "| RF | R | W | read repair | hints | faults | searched | lin | stale | ryw | mr | mw | wfr | conv | stale% |\n",
+            );
             out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
             for c in rows {
-                let mut line = format!(
-                    "| {} | {} | {} | {} | {} | {}{} |",
-                    c.spec.rf,
-                    c.spec.r,
-                    c.spec.w,
-                    c.spec.read_repair,
-                    if c.spec.hints { "on" } else { "off" },
-                    c.spec.faults.name(),
-                    if c.spec.pbs { " (PBS probe)" } else { "" }
-                );
-                for g in Guarantee::ALL {
-                    let gc = &c.guarantees[g.name()];
-                    let entry = if gc.violated == 0 && gc.unknown == 0 {
-                        format!("{}/{}", gc.held, c.seeds)
-                    } else if gc.violated == 0 {
-                        format!("? {} unknown", gc.unknown)
+                let mut line = c.head();
+                let held_cases = c.cases;
+                line.push_str(&format!(
+                    " {} sc, {} ops, ≤{}% |",
+                    held_cases,
+                    thousands(c.ops),
+                    if held_cases == 0 {
+                        "100".to_string()
                     } else {
-                        let seed = gc.first_seed.map(|s| format!(" s{s}")).unwrap_or_default();
+                        percent(3.0 / held_cases as f64)
+                    }
+                ));
+                for (_, g) in COLUMNS {
+                    let gc = &c.guarantees[g.name()];
+                    let mut entry = if gc.broken {
+                        let ops = gc
+                            .example_ops
+                            .map(|n| format!(" ({n} ops)"))
+                            .unwrap_or_default();
                         match &gc.example {
-                            Some(p) => format!(
-                                "✗ {}/{} [{seed}]({link_prefix}{p})",
-                                gc.violated,
-                                c.seeds,
-                                seed = seed.trim()
-                            ),
-                            None => format!("✗ {}/{}{seed}", gc.violated, c.seeds),
+                            Some(p) => format!("[✗ {}{ops}]({link_prefix}{p})", gc.cases),
+                            None => format!("✗ {}{ops}", gc.cases),
                         }
+                    } else if gc.unknown > 0 {
+                        format!("✓ ({} undecided)", gc.unknown)
+                    } else {
+                        "✓".to_string()
                     };
+                    if gc.disagrees() {
+                        entry.push_str(if gc.broken {
+                            " ‼ predicted to hold"
+                        } else {
+                            " ⚠ predicted to break"
+                        });
+                    }
                     line.push_str(&format!(" {entry} |"));
                 }
-                line.push_str(&format!(" {:.1} |", c.stale_rate * 100.0));
-                match c.pbs_predicted {
-                    Some(p) => line.push_str(&format!(" {:.1} |", p * 100.0)),
-                    None => line.push_str(" – |"),
-                }
+                line.push_str(&format!(" {} |\n", percent(c.stale_rate)));
                 out.push_str(&line);
-                out.push('\n');
             }
             out.push('\n');
         }
-        let probes: Vec<&CellResult> = self.cells.iter().filter(|c| c.spec.pbs).collect();
-        if !probes.is_empty() {
+
+        out.push_str("## Against theory\n\n");
+        let total: usize = self.cells.len() * COLUMNS.len();
+        let predicted_breaks = self
+            .cells
+            .iter()
+            .flat_map(|c| c.guarantees.values())
+            .filter(|g| g.predicted == "breaks")
+            .count();
+        let found = self
+            .cells
+            .iter()
+            .flat_map(|c| c.guarantees.values())
+            .filter(|g| g.predicted == "breaks" && g.broken)
+            .count();
+        out.push_str(&format!(
+            "Of {total} (cell, guarantee) pairs, theory predicts {predicted_breaks} can break; \
+             the search broke {found} of those.\n\n"
+        ));
+        let dis = self.disagreements();
+        if dis.is_empty() {
+            out.push_str(
+                "No disagreement: every predicted break was found, and no predicted hold broke.\n\n",
+            );
+        } else {
+            out.push_str(
+                "| cell | guarantee | predicted | because | evidence |\n|---|---|---|---|---|\n",
+            );
+            for (c, g, gc) in dis {
+                out.push_str(&format!(
+                    "| {} | {} | {} | {} | {} |\n",
+                    c.spec.slug(),
+                    g.name(),
+                    gc.predicted,
+                    gc.reason,
+                    if gc.broken {
+                        format!("broken by scenario {}", gc.cases)
+                    } else {
+                        format!("held in {} scenarios ({} ops)", gc.cases, thousands(gc.ops))
+                    }
+                ));
+            }
+            out.push('\n');
+        }
+
+        let mut sizes: Vec<usize> = self
+            .cells
+            .iter()
+            .flat_map(|c| c.guarantees.values())
+            .filter_map(|g| g.example.as_ref().and(g.example_ops))
+            .collect();
+        if !sizes.is_empty() {
+            sizes.sort_unstable();
+            let median = sizes[sizes.len() / 2];
+            let max = sizes[sizes.len() - 1];
+            let within = |n: usize| sizes.iter().filter(|&&s| s <= n).count();
+            out.push_str(&format!(
+                "Shrunk counterexamples (one per break): median {median} client ops, largest \
+                 {max}; {} of {} at most 5 ops, {} at most 10.\n\n",
+                within(5),
+                sizes.len(),
+                within(10)
+            ));
+        }
+
+        out.push_str("## What each configuration costs\n\n");
+        out.push_str(
+            "Share of workload ops answered ok, overall and for ops invoked while a fault was \
+             active; ops refused as Unavailable and ops that timed out (outcome unknown); \
+             latency of ok ops in simulated ms (median / 99th percentile). Paths: scenarios in \
+             which some request was answered Unavailable (U), a hint was stored (H) and \
+             replayed (HR), a read repaired a replica (RR), a node restarted (C).\n\n",
+        );
+        out.push_str(
+            "| RF | R | W | read repair | hints | faults | reads ok % | writes ok % | in faults: reads / writes ok % | unavailable r / w | timed out r / w | read ms | write ms | paths U / H / HR / RR / C |\n",
+        );
+        out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        for c in &self.cells {
+            let a = &c.availability;
+            let p = &c.paths;
+            let in_faults = if a.reads_in_faults.total + a.writes_in_faults.total == 0 {
+                "–".to_string()
+            } else {
+                format!(
+                    "{} / {}",
+                    percent(a.reads_in_faults.ok_share()),
+                    percent(a.writes_in_faults.ok_share())
+                )
+            };
+            out.push_str(&format!(
+                "{} {} | {} | {in_faults} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} / {} / {} / {} |\n",
+                c.head(),
+                percent(a.reads.ok_share()),
+                percent(a.writes.ok_share()),
+                a.reads.unavailable,
+                a.writes.unavailable,
+                a.reads.timed_out,
+                a.writes.timed_out,
+                a.reads.p50_ms,
+                a.reads.p99_ms,
+                a.writes.p50_ms,
+                a.writes.p99_ms,
+                p.unavailable,
+                p.hints_stored,
+                p.hints_replayed,
+                p.read_repairs,
+                p.restarts,
+            ));
+        }
+        out.push('\n');
+
+        if !self.probes.is_empty() {
             out.push_str("## Stale reads against PBS\n\n");
             out.push_str(&format!(
                 "PBS probe cells (Bailis et al., VLDB 2012): one client writes a fresh key and \
@@ -710,8 +1383,8 @@ impl MatrixReport {
                 "| RF | R | W | reads | stale | measured | predicted | 99% interval | within |\n",
             );
             out.push_str("|---|---|---|---|---|---|---|---|---|\n");
-            for c in probes {
-                let p = c.pbs_predicted.unwrap_or(0.0);
+            for c in &self.probes {
+                let p = c.predicted;
                 let (lo, hi) = interval99(p, c.reads);
                 let within = (lo..=hi).contains(&c.stale_rate);
                 out.push_str(&format!(
@@ -734,28 +1407,96 @@ impl MatrixReport {
     }
 }
 
-/// Writes the report: `consistency-matrix.json` and `consistency-matrix.md` in `dir` for a whole
-/// matrix, `consistency-matrix.shard-I-of-N.json` for a shard. Returns the paths written.
+/// The manifest of example files a whole matrix run wrote, kept in the examples directory so
+/// the next run removes only its own files.
+pub const MANIFEST: &str = "MANIFEST";
+
+/// Writes `text` to `path` so that a reader sees the old file or the new one, never a part:
+/// a temporary file in the same directory, synced, then renamed over the target.
+fn write_atomic(path: &Path, text: &str) -> Result<(), MatrixError> {
+    use std::io::Write;
+    let io = |source| MatrixError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    let mut f = std::fs::File::create(&tmp).map_err(io)?;
+    f.write_all(text.as_bytes()).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(io)?;
+    if let Some(d) = dir {
+        if let Ok(d) = std::fs::File::open(d) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+/// Writes the report and its examples: `consistency-matrix.json` and `consistency-matrix.md` in
+/// `dir` for a whole matrix, `consistency-matrix.shard-I-of-N.json` for a shard; each example
+/// into `examples_dir`. Every file is replaced atomically, and only once every new example is
+/// in place does a whole matrix remove the examples of the previous run that it no longer
+/// links (those in the previous manifest: nothing else in the directory is touched). Returns
+/// the report paths written.
 pub fn write(
     report: &MatrixReport,
+    examples: &[Example],
     dir: &Path,
+    examples_dir: &Path,
     link_prefix: &str,
-) -> std::io::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir)?;
+) -> Result<Vec<PathBuf>, MatrixError> {
+    let mkdir = |d: &Path| {
+        std::fs::create_dir_all(d).map_err(|source| MatrixError::Io {
+            path: d.to_path_buf(),
+            source,
+        })
+    };
+    mkdir(dir)?;
+    if !examples.is_empty() {
+        mkdir(examples_dir)?;
+    }
+    for (name, text) in examples {
+        write_atomic(&examples_dir.join(name), text)?;
+    }
     match &report.shard {
         Some(shard) => {
             let path = dir.join(format!(
                 "consistency-matrix.shard-{}.json",
                 shard.replace('/', "-of-")
             ));
-            std::fs::write(&path, report.to_json())?;
+            write_atomic(&path, &report.to_json())?;
             Ok(vec![path])
         }
         None => {
             let json = dir.join("consistency-matrix.json");
             let md = dir.join("consistency-matrix.md");
-            std::fs::write(&json, report.to_json())?;
-            std::fs::write(&md, report.to_markdown(link_prefix))?;
+            write_atomic(&json, &report.to_json())?;
+            write_atomic(&md, &report.to_markdown(link_prefix))?;
+            let manifest = examples_dir.join(MANIFEST);
+            let old = std::fs::read_to_string(&manifest).unwrap_or_default();
+            let keep: std::collections::BTreeSet<&str> =
+                report.examples.iter().map(String::as_str).collect();
+            if !report.examples.is_empty() || !old.is_empty() {
+                mkdir(examples_dir)?;
+                let mut text = String::new();
+                for name in &report.examples {
+                    text.push_str(name);
+                    text.push('\n');
+                }
+                write_atomic(&manifest, &text)?;
+            }
+            for name in old.lines().map(str::trim).filter(|n| !n.is_empty()) {
+                // Only plain file names the matrix itself wrote; never a path elsewhere.
+                if keep.contains(name) || name.contains('/') || name.contains("..") {
+                    continue;
+                }
+                let _ = std::fs::remove_file(examples_dir.join(name));
+            }
             Ok(vec![md, json])
         }
     }

@@ -305,18 +305,15 @@ impl Nemesis {
             }
         }
 
+        // Loss and latency act through the link model, which decides each message's fate from
+        // the message itself, so shrinking keeps the fate of the messages it leaves in.
         if fail_rate != self.fail_rate || max_latency != self.max_latency_ms {
-            for a in 0..n {
-                for b in a + 1..n {
-                    let (ha, hb) = (host(a), host(b));
-                    sim.set_link_fail_rate(ha.as_str(), hb.as_str(), fail_rate);
-                    sim.set_link_max_message_latency(
-                        ha.as_str(),
-                        hb.as_str(),
-                        std::time::Duration::from_millis(max_latency),
-                    );
-                }
-            }
+            control.set_loss_percent((fail_rate * 100.0).round() as u8);
+            control.set_raised_max_latency(if max_latency > self.base_max_latency_ms {
+                max_latency
+            } else {
+                0
+            });
             self.fail_rate = fail_rate;
             self.max_latency_ms = max_latency;
         }

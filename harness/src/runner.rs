@@ -3,8 +3,9 @@
 //!
 //! The simulation is stepped by hand (`sim.step()`) so that the nemesis can crash, restart,
 //! partition and skew between steps. After the workload, every fault is healed, the cluster is
-//! left to settle, and a final client reads every key at `all` through every node and asks every
-//! replica for its own cell, so convergence and lost acknowledged writes can be judged.
+//! left to settle, and a final client asks every replica for its own cell (so convergence and
+//! lost acknowledged writes can be judged before any read repairs them), then reads every key at
+//! `all` through every node.
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use quorumlab::history::{History, Op, OpKind, Outcome, Value};
 use quorumlab::store::{
-    Client, ClientOutcome, ClientResult, ClusterControl, ConsistencyLevel, NodeId,
+    Client, ClientOutcome, ClientResult, ClusterControl, ConsistencyLevel, LinkModel, NodeId,
 };
 use serde_json::{json, Map};
 
@@ -32,6 +33,8 @@ pub struct RunOutput {
     pub history: History,
     /// Simulated time the run took.
     pub simulated: Duration,
+    /// Every node's counters summed at the end of the run: which store paths it took.
+    pub counters: quorumlab::store::Counters,
 }
 
 /// Why a scenario could not be run.
@@ -99,14 +102,17 @@ pub fn run(scenario: &Scenario) -> Result<RunOutput, RunError> {
     let mut sim = turmoil::Builder::new()
         .rng_seed(scenario.seed)
         .tick_duration(Duration::from_millis(1))
-        .min_message_latency(Duration::from_millis(scenario.network.min_latency_ms))
-        .max_message_latency(Duration::from_millis(scenario.network.max_latency_ms))
+        // Every message's delay comes from the link model below, not from turmoil's random
+        // stream (see `LinkModel`), so turmoil itself adds none.
+        .min_message_latency(Duration::ZERO)
+        .max_message_latency(Duration::ZERO)
         .simulation_duration(SIMULATION_LIMIT + Duration::from_secs(60))
         // turmoil's default of 64 queued datagrams per socket would drop messages under load
         // that no fault asked for.
         .udp_capacity(4096)
         .build();
     let control = ClusterControl::new(store.nodes);
+    control.set_link_model(link_model(scenario));
     quorumlab::store::install(&mut sim, store, scenario.seed, &control)
         .map_err(|e| ScenarioError::Store(e.to_string()))?;
 
@@ -123,10 +129,13 @@ pub fn run(scenario: &Scenario) -> Result<RunOutput, RunError> {
         let scenario = Rc::new(scenario.clone());
         let (rec, final_state) = (recorder.clone(), final_state.clone());
         let (workload_done, final_go) = (workload_done.clone(), final_go.clone());
+        let control = control.clone();
         sim.client(CLIENT_HOST, async move {
             let mut clients = Vec::new();
             for (ci, plan) in scenario.clients.iter().enumerate() {
-                let client = Client::bind(&scenario.store).await?;
+                let client = Client::bind(&scenario.store)
+                    .await?
+                    .with_link_model(&control);
                 clients.push(client_task(
                     ci,
                     plan.clone(),
@@ -140,7 +149,9 @@ pub fn run(scenario: &Scenario) -> Result<RunOutput, RunError> {
             while !final_go.get() {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
-            let client = Client::bind(&scenario.store).await?;
+            let client = Client::bind(&scenario.store)
+                .await?
+                .with_link_model(&control);
             final_reads(&scenario, &client, &rec, &final_state).await;
             Ok(())
         });
@@ -193,7 +204,31 @@ pub fn run(scenario: &Scenario) -> Result<RunOutput, RunError> {
     Ok(RunOutput {
         history,
         simulated: sim.elapsed(),
+        counters: control.total_counters(),
     })
+}
+
+/// The link model of a scenario's network: delays and loss decided per message.
+fn link_model(scenario: &Scenario) -> LinkModel {
+    let net = &scenario.network;
+    LinkModel {
+        seed: scenario.seed,
+        min_ms: net.min_latency_ms,
+        max_ms: net.max_latency_ms,
+        tail_percent: net.tail_percent,
+        tail_ms: net.tail_ms,
+        slow: net
+            .slow_links
+            .iter()
+            .map(|l| {
+                (
+                    l.from.map(|n| NodeId(scenario.node(n))),
+                    l.to.map(|n| NodeId(scenario.node(n))),
+                    l.extra_ms,
+                )
+            })
+            .collect(),
+    }
 }
 
 /// The turmoil host every client runs in.
@@ -258,14 +293,31 @@ async fn client_task(
     Ok(())
 }
 
-/// The final phase: every key read at `all` through every node, then every replica's own
-/// cell, what convergence is judged on.
+/// The final phase: every replica's own cell of every key (what convergence is judged on),
+/// then every key read at `all` through every node.
 async fn final_reads(
     scenario: &Scenario,
     client: &Client,
     rec: &Shared<Recorder>,
     final_state: &Shared<Map<String, serde_json::Value>>,
 ) {
+    // Every replica's own cell first, before any final read: with blocking read repair the
+    // final reads would heal what they find, and convergence would judge the repair instead
+    // of what hints, anti-entropy and the write path left behind.
+    for k in 0..scenario.keys {
+        let key = scenario.key_name(k);
+        let mut cells = Vec::new();
+        for node in client.replicas_of(&key, scenario.seed) {
+            // An unreachable replica is recorded as such, not as one holding nothing.
+            cells.push(match client.try_local_cell(node, &key).await {
+                Ok(cell) => json!({"node": node.0, "cell": cell_json(&cell)}),
+                Err(e) => json!({"node": node.0, "error": e.to_string()}),
+            });
+        }
+        final_state
+            .borrow_mut()
+            .insert(key, serde_json::Value::Array(cells));
+    }
     let final_session = scenario.clients.len() as u64;
     let mut process = final_session;
     for k in 0..scenario.keys {
@@ -293,17 +345,6 @@ async fn final_reads(
             }
             rec.borrow_mut().ops.push(op);
         }
-        let mut cells = Vec::new();
-        for node in client.replicas_of(&key, scenario.seed) {
-            // An unreachable replica is recorded as such, not as one holding nothing.
-            cells.push(match client.try_local_cell(node, &key).await {
-                Ok(cell) => json!({"node": node.0, "cell": cell_json(&cell)}),
-                Err(e) => json!({"node": node.0, "error": e.to_string()}),
-            });
-        }
-        final_state
-            .borrow_mut()
-            .insert(key, serde_json::Value::Array(cells));
     }
 }
 

@@ -41,6 +41,38 @@ pub struct NetworkConfig {
     pub min_latency_ms: u64,
     /// Maximum one-way latency in milliseconds. Default 5.
     pub max_latency_ms: u64,
+    /// Percent of messages (0 to 100) that take a long tail on top. Default 0.
+    #[serde(default, skip_serializing_if = "is_zero_u8")]
+    pub tail_percent: u8,
+    /// A message in the tail takes up to this many ms more. Default 0.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub tail_ms: u64,
+    /// Links slower than the rest (a slow replica, an asymmetric route). Default none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slow_links: Vec<SlowLink>,
+}
+
+/// A directed link slower than the rest: every message from `from` to `to` takes `extra_ms`
+/// more. An absent end matches every endpoint, clients included, so `{from: 2}` makes node 2
+/// slow to answer anyone.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct SlowLink {
+    /// The sending node (index modulo the node count); absent for any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<u16>,
+    /// The receiving node (index modulo the node count); absent for any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<u16>,
+    /// Extra one-way delay, ms.
+    pub extra_ms: u64,
+}
+
+fn is_zero_u8(n: &u8) -> bool {
+    *n == 0
+}
+
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Default for NetworkConfig {
@@ -48,7 +80,33 @@ impl Default for NetworkConfig {
         Self {
             min_latency_ms: 1,
             max_latency_ms: 5,
+            tail_percent: 0,
+            tail_ms: 0,
+            slow_links: Vec::new(),
         }
+    }
+}
+
+impl NetworkConfig {
+    /// A fixed or ranged latency with no tail and no slow links.
+    pub fn latency(min_latency_ms: u64, max_latency_ms: u64) -> Self {
+        NetworkConfig {
+            min_latency_ms,
+            max_latency_ms,
+            ..NetworkConfig::default()
+        }
+    }
+
+    /// The longest one-way delay a message can take outside latency faults, ms.
+    pub fn worst_latency_ms(&self) -> u64 {
+        self.max_latency_ms
+            + self.tail_ms
+            + self
+                .slow_links
+                .iter()
+                .map(|l| l.extra_ms)
+                .max()
+                .unwrap_or(0)
     }
 }
 
@@ -269,6 +327,12 @@ impl Scenario {
         if self.keys == 0 {
             return Err(ScenarioError::Invalid("keys must be at least 1".into()));
         }
+        if self.network.tail_percent > 100 {
+            return Err(ScenarioError::Invalid(format!(
+                "network tail_percent {} is outside 0..=100",
+                self.network.tail_percent
+            )));
+        }
         if self.network.min_latency_ms > self.network.max_latency_ms {
             return Err(ScenarioError::Invalid(format!(
                 "network min_latency_ms {} exceeds max_latency_ms {}",
@@ -422,6 +486,19 @@ pub mod limits {
             s.network.max_latency_ms,
             MAX_LATENCY_MS,
         )?;
+        at_most("network.tail_ms", s.network.tail_ms, MAX_LATENCY_MS)?;
+        at_most(
+            "network.slow_links",
+            s.network.slow_links.len() as u64,
+            MAX_NODES * MAX_NODES,
+        )?;
+        for (i, l) in s.network.slow_links.iter().enumerate() {
+            at_most(
+                &format!("network.slow_links[{i}].extra_ms"),
+                l.extra_ms,
+                MAX_LATENCY_MS,
+            )?;
+        }
         at_most("settle_ms", s.settle_ms, MAX_WINDOW_MS)?;
         for (c, plan) in s.clients.iter().enumerate() {
             for (i, op) in plan.ops.iter().enumerate() {

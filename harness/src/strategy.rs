@@ -1,9 +1,10 @@
 //! proptest strategies for scenarios.
 //!
 //! A scenario is generated at the full size the user asked for (every client with all its ops,
-//! every node, every key) and shrinks from there: faults and ops are removed (in halves first,
-//! then one by one), clients are removed, windows shorten, ops move earlier, the key and node
-//! counts fall. The seed never shrinks: it is part of what makes the failure happen.
+//! every node, every key) and shrinks from there: faults, clients and ops are removed (in halves
+//! first, then one by one), and the key and node counts fall. What is left keeps its fields as
+//! drawn (an op's time, key and coordinator, a fault's window), so every step goes to making the
+//! case smaller. The seed never shrinks: it is part of what makes the failure happen.
 use proptest::prelude::*;
 use proptest::strategy::{NewTree, ValueTree};
 use proptest::test_runner::TestRunner;
@@ -120,6 +121,8 @@ pub struct ScenarioShape {
     pub sticky: bool,
     /// Settle time after the workload.
     pub settle_ms: u64,
+    /// Shortest and longest fault window, ms; `None` for 10 ms to half the workload.
+    pub fault_window_ms: Option<(u64, u64)>,
 }
 
 impl ScenarioShape {
@@ -140,6 +143,7 @@ impl ScenarioShape {
             put_percent: 40,
             sticky: false,
             settle_ms: 2000,
+            fault_window_ms: None,
         }
     }
 
@@ -164,13 +168,19 @@ pub fn scenario(shape: &ScenarioShape) -> impl Strategy<Value = Scenario> {
     let op = op_strategy(&shape);
     let per_client = shape.ops_per_client();
     let sticky = shape.sticky;
-    let client = (any::<u16>(), FullVec::new(op, per_client)).prop_map(move |(node, mut ops)| {
-        ops.sort_by_key(|o: &PlannedOp| o.at_ms);
-        ClientPlan {
-            sticky: sticky.then_some(node % 64),
-            ops,
-        }
-    });
+    // Shrinking only removes: an op's or a fault's own fields are left as drawn, so every shrink
+    // step goes to taking clients, ops and faults out (what makes a counterexample small), and
+    // with message delays fixed per message the rest of the run stays as it was.
+    let op = op.no_shrink();
+    let client = (any::<u16>().no_shrink(), FullVec::new(op, per_client)).prop_map(
+        move |(node, mut ops)| {
+            ops.sort_by_key(|o: &PlannedOp| o.at_ms);
+            ClientPlan {
+                sticky: sticky.then_some(node % 64),
+                ops,
+            }
+        },
+    );
     let fault = fault_strategy(&shape);
     let fault_count = if shape.faults.is_empty() {
         0
@@ -239,6 +249,86 @@ pub fn write_then_read(shape: &ScenarioShape, pairs: usize) -> impl Strategy<Val
     })
 }
 
+/// Read-after-write chains: in each, one client writes a key and reads it back the moment the
+/// write is acknowledged, while another client reads the same key twice in a row and a third
+/// once, through other coordinators, a few ms after the write began (a read that sees the write
+/// in flight and one that then misses it). `chains` chains spread over the workload's span, with the
+/// shape's faults. Shrinking removes chains, faults, keys and nodes.
+pub fn read_after_write(shape: &ScenarioShape, chains: usize) -> impl Strategy<Value = Scenario> {
+    let shape = shape.clone();
+    let clients = shape.clients.max(3);
+    let horizon = shape.horizon_ms().min(u32::MAX as u64) as u32;
+    let chain = (
+        0..clients,
+        0..shape.keys.max(1),
+        [any::<u16>(), any::<u16>(), any::<u16>(), any::<u16>()],
+        (0u32..=8, 0u32..=8),
+        0..=horizon,
+    )
+        .no_shrink();
+    let fault = fault_strategy(&shape);
+    let fault_count = if shape.faults.is_empty() {
+        0
+    } else {
+        shape.max_faults
+    };
+    let nodes_max = shape.store.nodes;
+    let nodes_min = shape.store.rf.max(1).min(nodes_max);
+    (
+        any::<u64>().no_shrink(),
+        FullVec::new(fault, fault_count),
+        FullVec::new(chain, chains),
+        Down::new(1, shape.keys.max(1) as u64),
+        Down::new(nodes_min as u64, nodes_max as u64),
+    )
+        .prop_map(move |(seed, mut faults, chains, keys, nodes)| {
+            faults.sort_by_key(|f: &Fault| f.at_ms);
+            let mut plans = vec![
+                ClientPlan {
+                    sticky: None,
+                    ops: Vec::new()
+                };
+                clients
+            ];
+            for (writer, key, via, (d1, d2), at_ms) in chains {
+                let op = |kind, coordinator: u16, at_ms| PlannedOp {
+                    kind,
+                    key,
+                    coordinator: coordinator % 64,
+                    at_ms,
+                };
+                plans[writer].ops.push(op(PlannedKind::Put, via[0], at_ms));
+                plans[writer].ops.push(op(PlannedKind::Get, via[1], at_ms));
+                let twice = &mut plans[(writer + 1) % clients].ops;
+                twice.push(op(PlannedKind::Get, via[2], at_ms + d1));
+                twice.push(op(
+                    PlannedKind::Get,
+                    via[0].wrapping_add(via[3]),
+                    at_ms + d1,
+                ));
+                plans[(writer + 2) % clients]
+                    .ops
+                    .push(op(PlannedKind::Get, via[3], at_ms + d2));
+            }
+            for p in &mut plans {
+                // Stable: a chain's put stays before its own read-back at the same instant.
+                p.ops.sort_by_key(|o| o.at_ms);
+            }
+            plans.retain(|p| !p.ops.is_empty());
+            let mut store = shape.store.clone();
+            store.nodes = nodes as usize;
+            Scenario {
+                seed,
+                store,
+                network: shape.network.clone(),
+                keys: keys as u32,
+                clients: plans,
+                faults,
+                settle_ms: shape.settle_ms,
+            }
+        })
+}
+
 fn op_strategy(shape: &ScenarioShape) -> impl Strategy<Value = PlannedOp> {
     let (g, p) = (shape.get_percent as u32, shape.put_percent as u32);
     let d = 100u32.saturating_sub(g + p);
@@ -261,7 +351,8 @@ fn op_strategy(shape: &ScenarioShape) -> impl Strategy<Value = PlannedOp> {
 
 fn fault_strategy(shape: &ScenarioShape) -> BoxedStrategy<Fault> {
     let horizon = shape.horizon_ms();
-    let window = move || 10..=(horizon / 2).max(11);
+    let (lo, hi) = shape.fault_window_ms.unwrap_or((10, (horizon / 2).max(11)));
+    let window = move || lo..=hi.max(lo);
     // Crashes take down one node or several consecutive ones at once, up to the whole cluster
     // (a power failure): only then can unsynced acknowledged writes vanish from every replica.
     let nodes = shape.store.nodes.max(1) as u16;
@@ -339,6 +430,7 @@ fn fault_strategy(shape: &ScenarioShape) -> BoxedStrategy<Fault> {
     }
     (0..=horizon, proptest::strategy::Union::new(choices))
         .prop_map(|(at_ms, kind)| Fault { at_ms, kind })
+        .no_shrink()
         .boxed()
 }
 

@@ -294,6 +294,7 @@ fn saved_case(path: &Path) -> (String, u64) {
         put_percent: 40,
         sticky: false,
         settle_ms: 500,
+        fault_window_ms: None,
     };
     let scenario = generate(&shape, 4242);
     let case = Case::run(&scenario, &[Guarantee::Linearizable]).expect("a small run finishes");

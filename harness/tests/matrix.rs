@@ -1,83 +1,161 @@
-//! The consistency matrix: shards merge into exactly the unsharded result, every violation
-//! links a saved counterexample, and the PBS prediction is the closed form.
+//! The consistency matrix: a search per cell that stops at a guarantee's first break, shards
+//! that merge into exactly the unsharded result, saved counterexamples for every break, the
+//! examples directory rewritten without losing a user's files, and theory's predictions.
+use quorumlab::check::Guarantee;
 use quorumlab::store::ReadRepair;
 use quorumlab_harness::matrix::{
-    cells, merge, run_cells, shard_indices, CellSpec, FaultProfile, MatrixOptions, Profile,
+    self, cells, merge, probes, run_cells, shard_indices, Budget, CellSpec, FaultProfile,
+    MatrixError, MatrixOptions, MatrixReport, ProbeSpec, Profile, MANIFEST,
 };
+use quorumlab_harness::theory::predict;
 
-fn options(dir: &std::path::Path, shard: Option<(usize, usize)>) -> MatrixOptions {
+fn options(shard: Option<(usize, usize)>, cases: u32) -> MatrixOptions {
     MatrixOptions {
         profile: Profile::Quick,
-        seeds: 1,
+        budget: Budget {
+            cases,
+            ops: 1_000_000,
+        },
         shard,
-        examples_dir: dir.to_path_buf(),
-        examples_prefix: dir.display().to_string(),
+        examples_prefix: "ex".into(),
         shrink_steps: 5,
         threads: 2,
     }
 }
 
-fn small_cells() -> Vec<CellSpec> {
-    let cell = |r, w, faults| CellSpec {
+fn cell(r: usize, w: usize, read_repair: ReadRepair, faults: FaultProfile) -> CellSpec {
+    CellSpec {
         rf: 3,
         r,
         w,
-        read_repair: ReadRepair::Blocking,
+        read_repair,
         hints: true,
+        anti_entropy: false,
         faults,
-        pbs: false,
-    };
-    vec![
-        cell(2, 2, FaultProfile::None),
-        cell(1, 1, FaultProfile::Partition),
-        cell(2, 2, FaultProfile::Skew),
-    ]
+    }
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("quorumlab-matrix-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
 }
 
 #[test]
-fn shards_merge_into_exactly_the_unsharded_matrix() {
-    let dir = std::env::temp_dir().join(format!("quorumlab-matrix-{}", std::process::id()));
-    let specs = small_cells();
-    let whole = run_cells(&specs, &options(&dir, None), &|_, _, _| {}).unwrap();
-    let a = run_cells(&specs, &options(&dir, Some((1, 2))), &|_, _, _| {}).unwrap();
-    let b = run_cells(&specs, &options(&dir, Some((2, 2))), &|_, _, _| {}).unwrap();
+fn shards_merge_into_exactly_the_unsharded_matrix_and_every_break_has_an_example() {
+    let specs = vec![
+        cell(2, 2, ReadRepair::Blocking, FaultProfile::None),
+        cell(1, 1, ReadRepair::None, FaultProfile::Partition),
+        cell(2, 2, ReadRepair::Blocking, FaultProfile::Skew),
+    ];
+    let no_probes: Vec<ProbeSpec> = Vec::new();
+    let (whole, examples) = run_cells(&specs, &no_probes, &options(None, 6), &|_| {}).unwrap();
+    let (a, ea) = run_cells(&specs, &no_probes, &options(Some((1, 2)), 6), &|_| {}).unwrap();
+    let (b, eb) = run_cells(&specs, &no_probes, &options(Some((2, 2)), 6), &|_| {}).unwrap();
     assert_eq!(a.cells.len() + b.cells.len(), specs.len());
-    // merge() checks the cells against the quick profile, so compare its joining logic on
-    // these cells directly: same cells, same order, same content.
     let mut joined: Vec<_> = a.cells.iter().chain(&b.cells).cloned().collect();
     joined.sort_by_key(|c| c.index);
     assert_eq!(joined, whole.cells);
+    let mut joined_examples: Vec<_> = ea.into_iter().chain(eb).collect();
+    joined_examples.sort();
+    assert_eq!(joined_examples, examples);
 
-    // Every violated guarantee names its first seed and a saved, replayable example.
-    let mut violations = 0;
+    let mut breaks = 0;
     for c in &whole.cells {
-        for g in c.guarantees.values() {
-            if g.violated > 0 {
-                violations += 1;
-                assert_eq!(g.first_seed, Some(1));
-                let path = g
-                    .example
-                    .as_ref()
-                    .expect("a violated cell links an example");
-                assert!(std::path::Path::new(path).exists(), "{path} missing");
+        for (name, g) in &c.guarantees {
+            assert!(
+                g.cases <= c.cases,
+                "{name}: searched more than the cell ran"
+            );
+            if g.broken {
+                breaks += 1;
+                // The search stopped at the break: the breaking scenario is the last counted.
+                let example = g.example.as_ref().expect("a break links an example");
+                let file = example.strip_prefix("ex/").unwrap();
+                assert!(
+                    examples.iter().any(|(n, _)| n == file),
+                    "{example} not among the examples"
+                );
+                assert!(g.example_ops.is_some() && g.seed.is_some() && g.found_by.is_some());
+            } else {
+                assert_eq!(g.cases, c.cases, "{name}: a hold is searched to the end");
             }
         }
     }
     assert!(
-        violations > 0,
-        "R = W = 1 under partitions and skew should break something"
+        breaks > 0,
+        "R = W = 1 under partitions and skew break something"
     );
     let md = whole.to_markdown("");
-    assert!(
-        md.contains("## R + W > RF") && md.contains("## R + W <= RF"),
-        "{md}"
+    assert!(md.contains("## R + W > RF") && md.contains("## R + W <= RF"));
+    assert!(md.contains("## What each configuration costs"), "{md}");
+}
+
+#[test]
+fn a_cell_stops_searching_once_every_guarantee_broke() {
+    // Skew at R = W = 1 with no read repair breaks every guarantee that theory allows quickly;
+    // with a generous budget the cell must stop long before spending it if all broke.
+    let spec = cell(1, 1, ReadRepair::None, FaultProfile::Skew);
+    let (report, _) = run_cells(&[spec], &[], &options(None, 60), &|_| {}).unwrap();
+    let c = &report.cells[0];
+    let all_broke = c.guarantees.values().all(|g| g.broken);
+    if all_broke {
+        assert!(c.cases < 60, "searched on after every guarantee broke");
+        let last = c.guarantees.values().map(|g| g.cases).max().unwrap();
+        assert_eq!(last, c.cases);
+    } else {
+        assert_eq!(c.cases, 60);
+    }
+}
+
+#[test]
+fn writing_keeps_files_the_matrix_did_not_write_and_swaps_examples_after_the_report() {
+    let root = scratch("write");
+    let (out, ex) = (root.join("docs"), root.join("ex"));
+    std::fs::create_dir_all(&ex).unwrap();
+    std::fs::write(ex.join("rf3-mine.json"), "a user's own file").unwrap();
+    std::fs::write(ex.join("old.json"), "from the last run").unwrap();
+    std::fs::write(ex.join(MANIFEST), "old.json\n../escape.json\n").unwrap();
+    let report = MatrixReport {
+        profile: Profile::Quick,
+        budget: Profile::Quick.budget(),
+        shard: None,
+        cells: Vec::new(),
+        probes: Vec::new(),
+        examples: vec!["new.json".into()],
+    };
+    let examples = vec![("new.json".to_string(), "{}\n".to_string())];
+    matrix::write(&report, &examples, &out, &ex, "../").unwrap();
+    assert_eq!(
+        std::fs::read_to_string(ex.join("rf3-mine.json")).unwrap(),
+        "a user's own file"
     );
-    std::fs::remove_dir_all(&dir).ok();
+    assert!(
+        !ex.join("old.json").exists(),
+        "the previous run's example stays"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ex.join("new.json")).unwrap(),
+        "{}\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ex.join(MANIFEST)).unwrap(),
+        "new.json\n"
+    );
+    assert!(out.join("consistency-matrix.md").exists());
+    assert!(out.join("consistency-matrix.json").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(&ex)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    std::fs::remove_dir_all(&root).ok();
 }
 
 #[test]
 fn shards_cover_every_cell_exactly_once() {
-    let total = cells(Profile::Full).len();
+    let total = cells(Profile::Full).len() + probes(Profile::Full).len();
     for n in 1..=7 {
         let mut seen: Vec<usize> = (1..=n)
             .flat_map(|i| shard_indices(total, Some((i, n))))
@@ -89,35 +167,93 @@ fn shards_cover_every_cell_exactly_once() {
 
 #[test]
 fn merge_refuses_missing_and_duplicated_cells() {
-    let report = |cells| quorumlab_harness::matrix::MatrixReport {
+    let report = |cells| MatrixReport {
         profile: Profile::Quick,
-        seeds: 1,
+        budget: Profile::Quick.budget(),
         shard: Some("1/1".into()),
         cells,
+        probes: Vec::new(),
+        examples: Vec::new(),
     };
-    assert!(merge(vec![report(Vec::new())])
-        .unwrap_err()
-        .contains("is in no shard"));
+    match merge(vec![report(Vec::new())]) {
+        Err(MatrixError::Merge(m)) => assert!(m.contains("is in no shard"), "{m}"),
+        other => panic!("{other:?}"),
+    }
     assert!(merge(Vec::new()).is_err());
 }
 
 #[test]
 fn pbs_prediction_is_the_closed_form() {
-    let probe = |rf, r, w| CellSpec {
-        rf,
-        r,
-        w,
-        read_repair: ReadRepair::None,
-        hints: false,
-        faults: FaultProfile::None,
-        pbs: true,
-    };
+    let probe = |rf, r, w| ProbeSpec { rf, r, w };
     let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
-    assert!(close(probe(3, 1, 1).pbs_predicted().unwrap(), 2.0 / 3.0));
-    assert!(close(probe(3, 1, 2).pbs_predicted().unwrap(), 1.0 / 3.0));
-    assert!(close(probe(3, 2, 1).pbs_predicted().unwrap(), 1.0 / 3.0));
-    assert!(close(probe(5, 2, 2).pbs_predicted().unwrap(), 3.0 / 10.0));
+    assert!(close(probe(3, 1, 1).predicted(), 2.0 / 3.0));
+    assert!(close(probe(3, 1, 2).predicted(), 1.0 / 3.0));
+    assert!(close(probe(3, 2, 1).predicted(), 1.0 / 3.0));
+    assert!(close(probe(5, 2, 2).predicted(), 3.0 / 10.0));
+    let quick: Vec<_> = probes(Profile::Quick).iter().map(|p| (p.r, p.w)).collect();
+    assert_eq!(quick, vec![(1, 1), (1, 2), (2, 1)]);
+}
+
+#[test]
+fn quick_profile_is_the_documented_grid() {
     let quick = cells(Profile::Quick);
-    let probes: Vec<_> = quick.iter().filter(|c| c.pbs).map(|c| (c.r, c.w)).collect();
-    assert_eq!(probes, vec![(1, 1), (1, 2), (2, 1)]);
+    assert_eq!(quick.len(), 6 * 2 * 6);
+    assert!(quick
+        .iter()
+        .all(|c| c.rf == 3 && c.hints && !c.anti_entropy));
+    for f in [
+        FaultProfile::None,
+        FaultProfile::Partition,
+        FaultProfile::Loss,
+        FaultProfile::CrashFsyncAlways,
+        FaultProfile::CrashFsyncPeriodic,
+        FaultProfile::Skew,
+    ] {
+        assert!(quick.iter().any(|c| c.faults == f), "{f:?}");
+    }
+}
+
+#[test]
+fn theory_follows_the_quorum_rules() {
+    use Guarantee::*;
+    let breaks = |c: &CellSpec, g| predict(c, g).can_break;
+    // R + W <= RF: a read can miss a completed write, with no fault at all.
+    let weak = cell(1, 1, ReadRepair::Blocking, FaultProfile::None);
+    for g in [Linearizable, NoStaleReads, ReadYourWrites, MonotonicReads] {
+        assert!(breaks(&weak, g), "{g:?}");
+    }
+    // Clocks follow real time without skew: writes stay in session order.
+    for g in [MonotonicWrites, WritesFollowReads, Convergence] {
+        assert!(!breaks(&weak, g), "{g:?}");
+    }
+    // Strict quorums with blocking repair and 2R > RF hold everything without faults...
+    let strict = cell(2, 2, ReadRepair::Blocking, FaultProfile::None);
+    assert!(Guarantee::ALL.iter().all(|g| !breaks(&strict, *g)));
+    // ...but not without repair (a write in flight seen, then missed).
+    let none = cell(2, 2, ReadRepair::None, FaultProfile::None);
+    assert!(breaks(&none, Linearizable) && breaks(&none, MonotonicReads));
+    assert!(!breaks(&none, NoStaleReads) && !breaks(&none, ReadYourWrites));
+    // R = 1 repairs nothing: W = 3 does not save linearizability.
+    let r1w3 = cell(1, 3, ReadRepair::Blocking, FaultProfile::None);
+    assert!(breaks(&r1w3, Linearizable) && !breaks(&r1w3, NoStaleReads));
+    // R = RF reads every replica: monotonic and linearizable even without repair.
+    let r3w1 = cell(3, 1, ReadRepair::None, FaultProfile::Partition);
+    assert!(!breaks(&r3w1, Linearizable) && !breaks(&r3w1, MonotonicReads));
+    // A crash before the periodic sync loses acknowledged writes whatever R and W.
+    let periodic = cell(3, 1, ReadRepair::Blocking, FaultProfile::CrashFsyncPeriodic);
+    for g in Guarantee::ALL {
+        assert!(breaks(&periodic, g), "{g:?}");
+    }
+    // A skewed clock reorders writes, but a strict quorum keeps reads monotonic.
+    let skew = cell(2, 2, ReadRepair::Blocking, FaultProfile::Skew);
+    assert!(breaks(&skew, MonotonicWrites) && !breaks(&skew, MonotonicReads));
+    // Crashed coordinators lose hints; partitions alone do not.
+    assert!(breaks(
+        &cell(2, 2, ReadRepair::Blocking, FaultProfile::CrashFsyncAlways),
+        Convergence
+    ));
+    assert!(!breaks(
+        &cell(2, 2, ReadRepair::Blocking, FaultProfile::Partition),
+        Convergence
+    ));
 }

@@ -13,6 +13,7 @@ use turmoil::net::UdpSocket;
 
 use super::cell::{Cell, NodeId};
 use super::config::{ConsistencyLevel, StoreConfig};
+use super::control::{ClusterControl, Endpoint, Fate};
 use super::host::node_addr;
 use super::message::{Message, Op, ReplyOutcome, MAX_KEY_LEN};
 use super::ring::Ring;
@@ -83,6 +84,7 @@ pub struct Client {
     config: StoreConfig,
     next_req: std::cell::Cell<u64>,
     stale: std::cell::Cell<u64>,
+    links: Option<ClusterControl>,
 }
 
 impl Client {
@@ -94,7 +96,34 @@ impl Client {
             config: config.clone(),
             next_req: std::cell::Cell::new(0),
             stale: std::cell::Cell::new(0),
+            links: None,
         })
+    }
+
+    /// Delays this client's requests as `control`'s [`LinkModel`](super::control::LinkModel)
+    /// says (the nodes delay their replies the same way).
+    pub fn with_link_model(mut self, control: &ClusterControl) -> Client {
+        self.links = Some(control.clone());
+        self
+    }
+
+    /// Sends `msg` to `node` at `to`, after the delay the link model gives it.
+    async fn send(&self, node: NodeId, to: SocketAddr, msg: &Message) -> std::io::Result<()> {
+        if let Some(control) = &self.links {
+            let port = self.socket.local_addr().map(|a| a.port()).unwrap_or(0);
+            let now_us = turmoil::sim_elapsed().unwrap_or_default().as_micros() as u64;
+            match control.fate(
+                Endpoint::Client(port),
+                Endpoint::Node(node),
+                now_us,
+                msg.tag(),
+            ) {
+                Fate::Drop => return Ok(()),
+                Fate::Deliver(0) => {}
+                Fate::Deliver(us) => tokio::time::sleep(Duration::from_micros(us)).await,
+            }
+        }
+        self.socket.send_to(&msg.encode(), to).await.map(|_| ())
     }
 
     /// The replicas of `key`, primary first, in the store installed with scenario seed `seed`
@@ -188,7 +217,7 @@ impl Client {
         }
         let req = self.new_req();
         let msg = Message::Request { req, op, level: cl };
-        if let Err(e) = self.socket.send_to(&msg.encode(), to).await {
+        if let Err(e) = self.send(coordinator, to, &msg).await {
             return fail(format!("send to {coordinator} failed: {e}"));
         }
         let timeout = self.config.client_timeout();
@@ -251,8 +280,7 @@ impl Client {
                 req,
                 key: key.to_string(),
             };
-            self.socket
-                .send_to(&msg.encode(), to)
+            self.send(node, to, &msg)
                 .await
                 .map_err(|e| ClientError::Io(e.to_string()))?;
             if let Some(Message::LocalCell { cell, .. }) = self.await_reply(to, req, timeout).await

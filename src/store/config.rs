@@ -350,6 +350,12 @@ pub enum ReplicaChoice {
     /// order; writes go to every replica (hints for those seen down).
     #[default]
     Ordered,
+    /// Reads go to R live replicas drawn at random for each read (so the replicas asked
+    /// rotate); writes go to every replica, as with `ordered`.
+    Shuffled,
+    /// Reads go to the coordinator itself when it is a replica, then to the live replicas that
+    /// answered its recent reads fastest (a dynamic snitch); writes go to every replica.
+    Snitch,
     /// Reads go to R live replicas drawn at random, writes to exactly W live replicas drawn at
     /// random and to no other (no hints): the assumptions under which PBS predicts the chance
     /// of a stale read as C(RF-W, R) / C(RF, R).

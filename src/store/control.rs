@@ -146,8 +146,81 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+/// Message delay and loss decided per message instead of by turmoil's random stream.
+///
+/// turmoil draws every message's latency (and every loss) from one random stream, so removing
+/// one message shifts the fate of every later one, and a failure that depends on timing falls
+/// apart while it is shrunk. Under a link model each message's delay is a hash of the seed, the
+/// link, the send time and the message's own [`tag`](super::message::Message::tag): the same
+/// message sent at the same instant on the same link always gets the same fate, whatever else
+/// the run does. The host then holds the message back for that delay before handing it to
+/// turmoil, whose own latency should be set to zero.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LinkModel {
+    /// Mixed into every hash (the scenario's seed).
+    pub seed: u64,
+    /// Shortest one-way delay, ms.
+    pub min_ms: u64,
+    /// Longest one-way delay outside the tail, ms.
+    pub max_ms: u64,
+    /// Percent of messages (0 to 100) that take the long tail.
+    pub tail_percent: u8,
+    /// A tail message takes up to this many ms more.
+    pub tail_ms: u64,
+    /// Links slower than the rest: `(from, to, extra_ms)`, `None` matching any endpoint
+    /// (clients included).
+    pub slow: Vec<(Option<NodeId>, Option<NodeId>, u64)>,
+}
+
+/// One end of a message: a node, or a client socket (by port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A store node.
+    Node(NodeId),
+    /// A client, named by its socket's port.
+    Client(u16),
+}
+
+impl Endpoint {
+    fn id(self) -> u64 {
+        match self {
+            Endpoint::Node(n) => n.0 as u64,
+            Endpoint::Client(port) => (1 << 32) | port as u64,
+        }
+    }
+
+    fn node(self) -> Option<NodeId> {
+        match self {
+            Endpoint::Node(n) => Some(n),
+            Endpoint::Client(_) => None,
+        }
+    }
+}
+
+/// What the link does with one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Hand it to the network after this many microseconds.
+    Deliver(u64),
+    /// Lose it.
+    Drop,
+}
+
+/// SplitMix64's finalizer: a fixed, portable mix of 64 bits.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 #[derive(Debug, Default)]
 struct State {
+    links: Option<LinkModel>,
+    /// Percent of node-to-node messages lost now (a loss fault).
+    loss_percent: u8,
+    /// The longest node-to-node delay now, when a latency fault raised it.
+    raised_max_ms: u64,
     offsets: Vec<i64>,
     counters: Vec<Counters>,
     trace: Vec<Event>,
@@ -197,6 +270,58 @@ impl ClusterControl {
             s.offsets.resize(node.index() + 1, 0);
         }
         s.offsets[node.index()] = micros;
+    }
+
+    /// Decides message delays and loss with `model` from now on (see [`LinkModel`]); without
+    /// one, every message goes to turmoil at once and turmoil's latency applies.
+    pub fn set_link_model(&self, model: LinkModel) {
+        self.lock().links = Some(model);
+    }
+
+    /// Loses this percent of node-to-node messages (0 for none). Needs a link model.
+    pub fn set_loss_percent(&self, percent: u8) {
+        self.lock().loss_percent = percent.min(100);
+    }
+
+    /// Raises the longest node-to-node delay to `max_ms` (0 restores the model's). Needs a link
+    /// model.
+    pub fn set_raised_max_latency(&self, max_ms: u64) {
+        self.lock().raised_max_ms = max_ms;
+    }
+
+    /// The fate of a message from `from` to `to` with this [`tag`](super::message::Message::tag),
+    /// sent at `now_us`.
+    pub fn fate(&self, from: Endpoint, to: Endpoint, now_us: u64, tag: u64) -> Fate {
+        let s = self.lock();
+        let Some(m) = &s.links else {
+            return Fate::Deliver(0);
+        };
+        let h =
+            |salt: u64| mix(m.seed ^ mix(from.id() ^ mix(to.id() ^ mix(now_us ^ mix(tag ^ salt)))));
+        let between_nodes = from.node().is_some() && to.node().is_some();
+        if between_nodes && s.loss_percent > 0 && h(1) % 100 < s.loss_percent as u64 {
+            return Fate::Drop;
+        }
+        let max = if between_nodes {
+            m.max_ms.max(s.raised_max_ms)
+        } else {
+            m.max_ms
+        };
+        let min = m.min_ms.min(max);
+        let mut ms = min + h(2) % (max - min + 1);
+        if m.tail_percent > 0 && h(3) % 100 < m.tail_percent as u64 {
+            ms += h(4) % (m.tail_ms + 1);
+        }
+        for (a, b, extra) in &m.slow {
+            let matches = |want: &Option<NodeId>, end: Endpoint| match want {
+                None => true,
+                Some(n) => end.node() == Some(*n),
+            };
+            if matches(a, from) && matches(b, to) {
+                ms += extra;
+            }
+        }
+        Fate::Deliver(ms * 1000)
     }
 
     /// `node`'s clock offset in microseconds.

@@ -47,6 +47,8 @@ pub(crate) struct ReadPending {
     /// Set once the responses are resolved and blocking repair waits for acks.
     repair: Option<(Cell, Vec<NodeId>)>,
     deadline: u64,
+    /// When the reads were sent, for the snitch's latency figures.
+    sent_at: u64,
 }
 
 impl Node {
@@ -114,7 +116,22 @@ impl Node {
                         }
                         contacted.extend(alive.iter().copied().filter(|r| *r != self.id));
                     }
-                    ReplicaChoice::Random => contacted = self.shuffled(&alive),
+                    // Random per read: a replica left behind is as likely to be asked as any.
+                    ReplicaChoice::Random | ReplicaChoice::Shuffled => {
+                        contacted = self.shuffled(&alive)
+                    }
+                    // This node first (a local read is free), then the replicas whose recent
+                    // replies came back soonest; ring order breaks ties, so a cold snitch is
+                    // the ordered choice.
+                    ReplicaChoice::Snitch => {
+                        if alive.contains(&self.id) {
+                            contacted.push(self.id);
+                        }
+                        let mut others: Vec<NodeId> =
+                            alive.iter().copied().filter(|r| *r != self.id).collect();
+                        others.sort_by_key(|r| self.snitch.get(r.index()).copied().unwrap_or(0));
+                        contacted.extend(others);
+                    }
                 }
                 contacted.truncate(needed);
                 let mut responses = Vec::with_capacity(needed);
@@ -142,6 +159,7 @@ impl Node {
                         responses,
                         repair: None,
                         deadline,
+                        sent_at: now.mono,
                     }),
                 );
                 self.set_timer(deadline, Timer::Request(req));
@@ -195,7 +213,7 @@ impl Node {
         let mut sent = Vec::with_capacity(replicas.len());
         let mut acked = Vec::with_capacity(replicas.len());
         let replicas = match self.config.replica_choice {
-            ReplicaChoice::Ordered => replicas,
+            ReplicaChoice::Ordered | ReplicaChoice::Shuffled | ReplicaChoice::Snitch => replicas,
             // Exactly `needed` live replicas, drawn at random; the rest never hear of it.
             ReplicaChoice::Random => {
                 let alive: Vec<NodeId> = replicas
@@ -305,6 +323,15 @@ impl Node {
                     && !r.responses.iter().any(|(n, _)| *n == from) =>
             {
                 r.responses.push((from, cell));
+                // The snitch's view of this replica: a moving average of its reply times.
+                let sample = now.mono.saturating_sub(r.sent_at);
+                if let Some(avg) = self.snitch.get_mut(from.index()) {
+                    *avg = if *avg == 0 {
+                        sample
+                    } else {
+                        (*avg * 3 + sample) / 4
+                    };
+                }
                 self.read_progress(req, now);
             }
             _ => self.counters.stale_replies += 1,

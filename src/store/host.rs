@@ -17,7 +17,7 @@ use turmoil::net::UdpSocket;
 use super::cell::NodeId;
 use super::commitlog::{ClockFile, CommitLog};
 use super::config::{ConfigError, StoreConfig};
-use super::control::{ClusterControl, Event};
+use super::control::{ClusterControl, Endpoint, Event, Fate};
 use super::node::{Effect, Input, Node, Now, Recovered, Timer};
 
 /// The UDP port every node listens on.
@@ -71,6 +71,11 @@ struct Runner {
     timers: BTreeMap<(u64, u64), Timer>,
     timer_seq: u64,
     events: Vec<Event>,
+    /// Every node's address, by node index: to name a destination for the link model.
+    peers: Vec<SocketAddr>,
+    /// Datagrams the link model holds back: (due, sequence) -> (destination, bytes). Lost if
+    /// the node crashes first, like the contents of a dying machine's send queue.
+    outbox: BTreeMap<(u64, u64), (SocketAddr, Vec<u8>)>,
 }
 
 impl Runner {
@@ -84,8 +89,25 @@ impl Runner {
         for e in effects {
             match e {
                 // UDP: a failed send is a lost datagram, which the protocol already tolerates.
-                Effect::Send { to, bytes } => {
-                    let _ = self.socket.try_send_to(&bytes, to);
+                Effect::Send { to, bytes, tag } => {
+                    let dest = match self.peers.iter().position(|p| *p == to) {
+                        Some(i) => Endpoint::Node(NodeId(i as u16)),
+                        None => Endpoint::Client(to.port()),
+                    };
+                    match self
+                        .control
+                        .fate(Endpoint::Node(self.id), dest, now.mono, tag)
+                    {
+                        Fate::Drop => {}
+                        Fate::Deliver(0) => {
+                            let _ = self.socket.try_send_to(&bytes, to);
+                        }
+                        Fate::Deliver(delay) => {
+                            self.timer_seq += 1;
+                            self.outbox
+                                .insert((now.mono + delay, self.timer_seq), (to, bytes));
+                        }
+                    }
                 }
                 Effect::SetTimer { at, timer } => {
                     self.timer_seq += 1;
@@ -119,6 +141,28 @@ impl Runner {
         self.control.store_counters(self.id, *self.node.counters());
     }
 
+    /// Hands every held-back datagram whose delay has passed to the network.
+    fn flush_due_sends(&mut self) {
+        let mono = now(&self.control, self.id).mono;
+        while let Some(entry) = self.outbox.first_entry() {
+            if entry.key().0 > mono {
+                break;
+            }
+            let (to, bytes) = entry.remove();
+            let _ = self.socket.try_send_to(&bytes, to);
+        }
+    }
+
+    /// The next instant the host must wake for: a timer or a held-back datagram.
+    fn next_wake(&self) -> Option<u64> {
+        let timer = self.timers.first_key_value().map(|((at, _), _)| *at);
+        let send = self.outbox.first_key_value().map(|((at, _), _)| *at);
+        match (timer, send) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     fn fire_due_timers(&mut self) {
         let mono = now(&self.control, self.id).mono;
         while let Some(entry) = self.timers.first_entry() {
@@ -141,6 +185,7 @@ pub async fn run_node(
     let peers: Vec<SocketAddr> = (0..config.nodes)
         .map(|i| node_addr(NodeId(i as u16)))
         .collect();
+    let peer_addrs = peers.clone();
     let socket = UdpSocket::bind(SocketAddr::new(
         IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         STORE_PORT,
@@ -173,14 +218,15 @@ pub async fn run_node(
         timers: BTreeMap::new(),
         timer_seq: 0,
         events: Vec::new(),
+        peers: peer_addrs,
+        outbox: BTreeMap::new(),
     };
     r.step(Input::Start);
     let mut buf = vec![0u8; 65_536];
     loop {
         let sleep_for = r
-            .timers
-            .first_key_value()
-            .map(|((at, _), _)| Duration::from_micros(at.saturating_sub(now(&r.control, id).mono)));
+            .next_wake()
+            .map(|at| Duration::from_micros(at.saturating_sub(now(&r.control, id).mono)));
         tokio::select! {
             biased;
             received = r.socket.recv_from(&mut buf) => {
@@ -193,6 +239,8 @@ pub async fn run_node(
             }
             _ = tokio::time::sleep(sleep_for.unwrap_or_default()), if sleep_for.is_some() => {}
         }
+        r.flush_due_sends();
         r.fire_due_timers();
+        r.flush_due_sends();
     }
 }

@@ -197,6 +197,27 @@ pub enum Message {
     },
 }
 
+/// FNV-1a, 64 bits: a fixed, portable hash for [`Message::tag`].
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    fn bytes(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= *b as u64;
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn u64(&mut self, v: u64) {
+        self.bytes(&v.to_le_bytes());
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 struct Writer(Vec<u8>);
 
 impl Writer {
@@ -370,6 +391,87 @@ impl<'a> Reader<'a> {
 }
 
 impl Message {
+    /// A number that names this message by what it carries, leaving out request ids and round
+    /// ids (counters that shift when an unrelated request is added or removed). With the link
+    /// and the send time it decides the message's fate under a [`LinkModel`], so that taking one
+    /// client op out of a scenario leaves every other message's delay and loss as they were.
+    ///
+    /// [`LinkModel`]: super::control::LinkModel
+    pub fn tag(&self) -> u64 {
+        let mut h = Fnv::new();
+        match self {
+            Message::Request { op, level, .. } => {
+                h.u64(1);
+                h.u64(match op {
+                    Op::Get { .. } => 1,
+                    Op::Put { .. } => 2,
+                    Op::Delete { .. } => 3,
+                });
+                h.bytes(op.key().as_bytes());
+                if let Op::Put { value, .. } = op {
+                    h.u64(*value as u64);
+                }
+                if let Some(l) = level {
+                    h.bytes(l.to_string().as_bytes());
+                }
+            }
+            Message::LocalRead { key, .. } => {
+                h.u64(2);
+                h.bytes(key.as_bytes());
+            }
+            Message::Reply { reply, .. } => {
+                h.u64(3);
+                h.u64(match &reply.outcome {
+                    ReplyOutcome::Read(v) => 10 + v.map(|v| v as u64).unwrap_or(0),
+                    ReplyOutcome::Written => 4,
+                    ReplyOutcome::Unavailable { .. } => 5,
+                    ReplyOutcome::Rejected(_) => 6,
+                    ReplyOutcome::Timeout { .. } => 7,
+                });
+                if let Some((ts, _)) = reply.version {
+                    h.u64(ts);
+                }
+            }
+            Message::LocalCell { cell, .. } => {
+                h.u64(4);
+                h.u64(cell.map(|c| c.timestamp).unwrap_or(0));
+            }
+            Message::Heartbeat { seq } => {
+                h.u64(5);
+                h.u64(*seq);
+            }
+            Message::Write { key, cell, .. } => {
+                h.u64(6);
+                h.bytes(key.as_bytes());
+                h.u64(cell.timestamp);
+                h.u64(cell.writer.0 as u64);
+            }
+            Message::WriteAck { .. } => h.u64(7),
+            Message::Read { key, .. } => {
+                h.u64(8);
+                h.bytes(key.as_bytes());
+            }
+            Message::ReadReply { cell, .. } => {
+                h.u64(9);
+                h.u64(cell.map(|c| c.timestamp).unwrap_or(0));
+            }
+            Message::AeDigest { buckets, .. } => {
+                h.u64(10);
+                h.u64(buckets.len() as u64);
+            }
+            Message::AeCells { cells, want, .. } => {
+                h.u64(11);
+                h.u64(cells.len() as u64);
+                h.u64(want.len() as u64);
+            }
+            Message::AePush { cells, .. } => {
+                h.u64(12);
+                h.u64(cells.len() as u64);
+            }
+        }
+        h.finish()
+    }
+
     /// Encodes the message as one datagram.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer(Vec::with_capacity(48));

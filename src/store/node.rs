@@ -74,6 +74,8 @@ pub enum Effect {
         to: SocketAddr,
         /// The encoded [`Message`].
         bytes: Vec<u8>,
+        /// The message's [`tag`](super::message::Message::tag), for the link model.
+        tag: u64,
     },
     /// Fire `timer` when `Now::mono` reaches `at`.
     SetTimer {
@@ -113,6 +115,8 @@ pub struct Node {
     pub(super) detector: FailureDetector,
     pub(super) hints: HintStore,
     pub(super) pending: BTreeMap<u64, Pending>,
+    /// Recent read reply time of each node, microseconds (0: not yet measured).
+    pub(super) snitch: Vec<u64>,
     next_req: u64,
     last_ts: u64,
     heartbeat_seq: u64,
@@ -193,6 +197,7 @@ impl Node {
             detector,
             hints: HintStore::new(),
             pending: BTreeMap::new(),
+            snitch: vec![0; config.nodes],
             next_req: now.mono.saturating_mul(1000) + 1,
             last_ts: floor,
             heartbeat_seq: 0,
@@ -337,14 +342,16 @@ impl Node {
         self.heartbeat_seq += 1;
         let hb = Message::Heartbeat {
             seq: self.heartbeat_seq,
-        }
-        .encode();
+        };
+        let tag = hb.tag();
+        let hb = hb.encode();
         for i in 0..self.peers.len() {
             if i != self.id.index() {
                 self.counters.messages_sent += 1;
                 self.fx.push(Effect::Send {
                     to: self.peers[i],
                     bytes: hb.clone(),
+                    tag,
                 });
             }
         }
@@ -440,6 +447,7 @@ impl Node {
         self.fx.push(Effect::Send {
             to,
             bytes: msg.encode(),
+            tag: msg.tag(),
         });
     }
 
@@ -494,7 +502,7 @@ mod tests {
     fn sent(fx: &[Effect]) -> Vec<(SocketAddr, Message)> {
         fx.iter()
             .filter_map(|e| match e {
-                Effect::Send { to, bytes } => Some((*to, Message::decode(bytes).unwrap())),
+                Effect::Send { to, bytes, .. } => Some((*to, Message::decode(bytes).unwrap())),
                 _ => None,
             })
             .collect()

@@ -1,7 +1,9 @@
 //! The configuration flags shared by `run` and `explore`.
-use quorumlab::store::{Bug, ConsistencyLevel, FsyncPolicy, ReadRepair, StoreConfig};
+use quorumlab::store::{
+    Bug, ConsistencyLevel, FsyncPolicy, ReadRepair, ReplicaChoice, StoreConfig,
+};
 
-use crate::scenario::{limits, NetworkConfig};
+use crate::scenario::{limits, NetworkConfig, SlowLink};
 use crate::strategy::{parse_fault_list, FaultChoice, ScenarioShape};
 
 /// Store, workload and fault flags. Store defaults are the store's own (Cassandra-like).
@@ -62,6 +64,18 @@ pub struct ConfigFlags {
     /// latency (which keeps other messages' timing when shrinking removes an op).
     #[arg(long, default_value = "1-5", value_parser = parse_latency)]
     pub latency: (u64, u64),
+    /// A long tail on message latency: PERCENT:MS sends that share of messages up to MS ms
+    /// later (e.g. 5:200); 0:0 for none.
+    #[arg(long, default_value = "0:0", value_parser = parse_tail)]
+    pub tail: (u8, u64),
+    /// A slow replica: NODE:MS adds MS ms to every message node NODE sends (repeatable).
+    #[arg(long = "slow-node", value_parser = parse_slow_node)]
+    pub slow_node: Vec<(u16, u64)>,
+    /// Which replicas a coordinator reads from: ordered (itself, then ring order), shuffled
+    /// (random per read), snitch (fastest recent replies first) or random (the PBS model:
+    /// writes also go to exactly W random replicas, without hints).
+    #[arg(long, value_parser = parse_replica_choice)]
+    pub replica_choice: Option<ReplicaChoice>,
     /// Simulated ms to settle after the workload, all faults healed, before the final reads.
     #[arg(long, default_value_t = 2000)]
     pub settle_ms: u64,
@@ -94,6 +108,9 @@ impl ConfigFlags {
         }
         if let Some(f) = self.fsync {
             store.fsync = f;
+        }
+        if let Some(c) = self.replica_choice {
+            store.replica_choice = c;
         }
         store.bugs.extend(self.bugs.iter().copied());
         store
@@ -130,6 +147,15 @@ impl ConfigFlags {
             limits::MAX_LATENCY_MS,
         )?;
         over("--settle-ms", self.settle_ms, limits::MAX_WINDOW_MS)?;
+        over("--tail (ms)", self.tail.1, limits::MAX_LATENCY_MS)?;
+        for &(_, ms) in &self.slow_node {
+            over("--slow-node (ms)", ms, limits::MAX_LATENCY_MS)?;
+        }
+        over(
+            "--slow-node (count)",
+            self.slow_node.len() as u64,
+            limits::MAX_NODES * limits::MAX_NODES,
+        )?;
         let nodes = self.nodes.unwrap_or(StoreConfig::default().nodes) as u64;
         over(
             "--nodes x --keys (final reads)",
@@ -162,8 +188,18 @@ impl ConfigFlags {
         Ok(ScenarioShape {
             store: self.store()?,
             network: NetworkConfig {
-                min_latency_ms: self.latency.0,
-                max_latency_ms: self.latency.1,
+                tail_percent: self.tail.0,
+                tail_ms: self.tail.1,
+                slow_links: self
+                    .slow_node
+                    .iter()
+                    .map(|&(node, extra_ms)| SlowLink {
+                        from: Some(node),
+                        to: None,
+                        extra_ms,
+                    })
+                    .collect(),
+                ..NetworkConfig::latency(self.latency.0, self.latency.1)
             },
             clients: self.clients,
             ops: self.ops,
@@ -175,6 +211,7 @@ impl ConfigFlags {
             put_percent: 40,
             sticky: self.coordinator == "sticky",
             settle_ms: self.settle_ms,
+            fault_window_ms: None,
         })
     }
 
@@ -223,6 +260,59 @@ fn parse_latency(s: &str) -> Result<(u64, u64), String> {
         return Err(format!("latency {s:?}: the minimum exceeds the maximum"));
     }
     Ok((lo, hi))
+}
+
+fn parse_tail(s: &str) -> Result<(u8, u64), String> {
+    let (p, ms) = s
+        .split_once(':')
+        .ok_or_else(|| format!("tail {s:?} is not of the form PERCENT:MS, e.g. 5:200"))?;
+    let p: u8 = p
+        .trim()
+        .parse()
+        .map_err(|_| format!("tail {s:?}: PERCENT is not a number from 0 to 100"))?;
+    if p > 100 {
+        return Err(format!("tail {s:?}: PERCENT {p} is over 100"));
+    }
+    let ms: u64 = ms
+        .trim()
+        .parse()
+        .map_err(|_| format!("tail {s:?}: MS is not a number"))?;
+    if ms > 60_000 {
+        return Err(format!("tail {s:?}: MS {ms} is over the 60000 ms limit"));
+    }
+    Ok((p, ms))
+}
+
+fn parse_slow_node(s: &str) -> Result<(u16, u64), String> {
+    let (n, ms) = s
+        .split_once(':')
+        .ok_or_else(|| format!("slow node {s:?} is not of the form NODE:MS, e.g. 2:40"))?;
+    let n: u16 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("slow node {s:?}: NODE is not a node index"))?;
+    let ms: u64 = ms
+        .trim()
+        .parse()
+        .map_err(|_| format!("slow node {s:?}: MS is not a number"))?;
+    if ms > 60_000 {
+        return Err(format!(
+            "slow node {s:?}: MS {ms} is over the 60000 ms limit"
+        ));
+    }
+    Ok((n, ms))
+}
+
+fn parse_replica_choice(s: &str) -> Result<ReplicaChoice, String> {
+    match s.trim() {
+        "ordered" => Ok(ReplicaChoice::Ordered),
+        "shuffled" => Ok(ReplicaChoice::Shuffled),
+        "snitch" => Ok(ReplicaChoice::Snitch),
+        "random" => Ok(ReplicaChoice::Random),
+        _ => Err(format!(
+            "unknown replica choice {s:?}; expected ordered, shuffled, snitch or random"
+        )),
+    }
 }
 
 fn parse_level(s: &str) -> Result<ConsistencyLevel, String> {

@@ -2,11 +2,12 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Mutex;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::matrix::{self, parse_shard, MatrixOptions, MatrixReport, Profile};
+use crate::matrix::{self, parse_shard, MatrixOptions, MatrixReport, Profile, Tick};
 
 /// Arguments of `quorumlab matrix`.
 #[derive(clap::Args, Debug)]
@@ -17,9 +18,13 @@ pub struct MatrixArgs {
     /// quick: a documented subset that runs in minutes; full: every cell (shard it).
     #[arg(long, default_value = "quick")]
     pub profile: Profile,
-    /// Seeds per cell (1 to 10,000) [default: 3 for quick, 10 for full].
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10000))]
-    pub seeds: Option<u32>,
+    /// Most scenarios searched per cell (1 to 1,000,000) [default: the profile's, 63 for
+    /// quick, 378 for full].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub cases: Option<u32>,
+    /// Most planned client ops searched per cell (1 to 100,000,000) [default: the profile's].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub ops: Option<u64>,
     /// Run only slice I of N (cells I-1, I-1+N, ...); join slices with `matrix merge`.
     #[arg(long, value_parser = parse_shard)]
     pub shard: Option<(usize, usize)>,
@@ -29,9 +34,10 @@ pub struct MatrixArgs {
     /// Directory for the shrunk counterexamples.
     #[arg(long, default_value = "histories/matrix")]
     pub examples: PathBuf,
-    /// Most shrink steps per counterexample (0 to 1,000,000).
-    #[arg(long, default_value_t = 150, value_parser = clap::value_parser!(u32).range(0..=1000000))]
-    pub shrink_steps: u32,
+    /// Most shrink steps per counterexample (0 to 1,000,000) [default: the profile's, 60 for
+    /// quick, 150 for full].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub shrink_steps: Option<u32>,
     /// Worker threads, each running whole cells (1 to 1024) [default: available cores].
     #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     pub threads: Option<usize>,
@@ -49,12 +55,36 @@ pub enum MatrixAction {
         #[arg(long, default_value = "docs")]
         out: PathBuf,
     },
+    /// Holds a matrix against theory: exit 1 if a predicted break was not found or a predicted
+    /// hold broke, unless the pair is listed in `--known`.
+    Check {
+        /// A consistency-matrix.json.
+        file: PathBuf,
+        /// Known gaps, one `CELL GUARANTEE` per line (`#` starts a comment), each explained in
+        /// docs/consistency.md.
+        #[arg(long)]
+        known: Option<PathBuf>,
+    },
 }
 
-/// Runs `quorumlab matrix`: exit 0 when the report was written, 2 on bad input or a failed run.
+/// The matrix disagrees with theory beyond the known gaps (exit 1 of `matrix check`).
+#[derive(Debug)]
+struct Disagrees;
+
+impl std::fmt::Display for Disagrees {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the matrix disagrees with theory")
+    }
+}
+
+impl std::error::Error for Disagrees {}
+
+/// Runs `quorumlab matrix`: exit 0 when the report was written (or `check` passed), 1 when
+/// `check` found a disagreement with theory, 2 on bad input or a failed run.
 pub fn run(args: MatrixArgs) -> ExitCode {
     match run_inner(args) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<Disagrees>() => ExitCode::from(1),
         Err(e) => {
             eprintln!("quorumlab matrix: error: {e:#}");
             ExitCode::from(2)
@@ -74,7 +104,79 @@ fn link_prefix(out: &std::path::Path, examples: &std::path::Path) -> String {
     "../".repeat(depth)
 }
 
+/// `matrix check`: the disagreements with theory that are not known gaps.
+fn check(file: &std::path::Path, known: Option<&std::path::Path>) -> anyhow::Result<bool> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let report: MatrixReport = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a consistency-matrix.json", file.display()))?;
+    let mut gaps = std::collections::BTreeSet::new();
+    if let Some(k) = known {
+        let text =
+            std::fs::read_to_string(k).with_context(|| format!("reading {}", k.display()))?;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let mut words = line.split_whitespace();
+            match (words.next(), words.next(), words.next()) {
+                (Some(cell), Some(g), None) => {
+                    gaps.insert((cell.to_string(), g.to_string()));
+                }
+                _ => anyhow::bail!(
+                    "{}:{}: expected `CELL GUARANTEE`, found {line:?}",
+                    k.display(),
+                    n + 1
+                ),
+            }
+        }
+    }
+    let mut ok = true;
+    let mut used = std::collections::BTreeSet::new();
+    for (cell, g, gc) in report.disagreements() {
+        let key = (cell.spec.slug(), g.name().to_string());
+        if gaps.contains(&key) {
+            used.insert(key);
+            continue;
+        }
+        ok = false;
+        if gc.broken {
+            println!(
+                "{} {}: broke, but theory predicts it holds ({}); replay {}",
+                key.0,
+                key.1,
+                gc.reason,
+                gc.example.as_deref().unwrap_or("(no example)")
+            );
+        } else {
+            println!(
+                "{} {}: held in {} scenarios, but theory predicts a break ({}): the search got weaker",
+                key.0, key.1, gc.cases, gc.reason
+            );
+        }
+    }
+    for gap in gaps.difference(&used) {
+        println!(
+            "{} {}: listed as a known gap but agrees with theory now; remove it from the list",
+            gap.0, gap.1
+        );
+        ok = false;
+    }
+    Ok(ok)
+}
+
 fn run_inner(args: MatrixArgs) -> anyhow::Result<()> {
+    if let Some(MatrixAction::Check { file, known }) = &args.action {
+        if check(file, known.as_deref())? {
+            println!(
+                "{}: every cell agrees with theory (or is a known gap)",
+                file.display()
+            );
+            return Ok(());
+        }
+        return Err(Disagrees.into());
+    }
     if let Some(MatrixAction::Merge { files, out }) = args.action {
         let mut shards = Vec::new();
         for f in &files {
@@ -84,19 +186,31 @@ fn run_inner(args: MatrixArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("{}: not a matrix shard file", f.display()))?;
             shards.push(report);
         }
-        let report = matrix::merge(shards).map_err(anyhow::Error::msg)?;
+        let report = matrix::merge(shards)?;
+        let examples = std::path::Path::new("histories/matrix");
         for p in matrix::write(
             &report,
+            &[],
             &out,
+            examples,
             &link_prefix(&out, std::path::Path::new("histories")),
         )? {
             println!("wrote {}", p.display());
         }
         return Ok(());
     }
-    let seeds = args.seeds.unwrap_or(args.profile.default_seeds());
-    if seeds == 0 {
-        anyhow::bail!("--seeds must be at least 1");
+    let mut budget = args.profile.budget();
+    if let Some(c) = args.cases {
+        if c == 0 {
+            anyhow::bail!("--cases must be at least 1");
+        }
+        budget.cases = c;
+    }
+    if let Some(o) = args.ops {
+        if o == 0 {
+            anyhow::bail!("--ops must be at least 1");
+        }
+        budget.ops = o;
     }
     let threads = args.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -105,14 +219,14 @@ fn run_inner(args: MatrixArgs) -> anyhow::Result<()> {
     });
     let options = MatrixOptions {
         profile: args.profile,
-        seeds,
+        budget,
         shard: args.shard,
         examples_prefix: args.examples.display().to_string(),
-        examples_dir: args.examples.clone(),
-        shrink_steps: args.shrink_steps,
+        shrink_steps: args.shrink_steps.unwrap_or(args.profile.shrink_steps()),
         threads,
     };
-    let total = matrix::shard_indices(matrix::cells(args.profile).len(), args.shard).len();
+    let jobs = matrix::cells(args.profile).len() + matrix::probes(args.profile).len();
+    let total = matrix::shard_indices(jobs, args.shard).len();
     let bar = std::io::stderr().is_terminal().then(|| {
         let b = ProgressBar::new(total as u64);
         b.set_style(
@@ -122,40 +236,89 @@ fn run_inner(args: MatrixArgs) -> anyhow::Result<()> {
         );
         b
     });
-    let progress = |done: usize, total: usize, cell: &matrix::CellResult| match &bar {
-        Some(b) => {
+    let lines = Mutex::new(ProgressLines::new(total));
+    let progress = |tick: Tick<'_>| match (&bar, tick) {
+        (Some(b), Tick::Cell { done, cell, .. }) => {
             b.set_position(done as u64);
-            b.set_message(cell.spec.slug());
+            b.set_message(cell.to_string());
         }
-        None => eprintln!("[{done}/{total}] {}", cell.spec.slug()),
+        (Some(_), Tick::Case { .. }) => {}
+        (None, tick) => lines.lock().unwrap_or_else(|e| e.into_inner()).tick(tick),
     };
-    if args.shard.is_none() {
-        // A whole run rewrites every example, so earlier ones (of cells that now hold) go.
-        remove_old_examples(&args.examples)?;
-    }
-    let report = matrix::run(&options, &progress).map_err(anyhow::Error::msg)?;
+    let (report, examples) = matrix::run(&options, &progress)?;
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    for p in matrix::write(&report, &args.out, &link_prefix(&args.out, &args.examples))? {
+    for p in matrix::write(
+        &report,
+        &examples,
+        &args.out,
+        &args.examples,
+        &link_prefix(&args.out, &args.examples),
+    )? {
         println!("wrote {}", p.display());
+    }
+    let dis = report.disagreements();
+    if !dis.is_empty() {
+        eprintln!(
+            "quorumlab matrix: {} (cell, guarantee) pairs disagree with theory; see the report",
+            dis.len()
+        );
     }
     Ok(())
 }
 
-/// Removes the example files a previous whole run left (`rf*.json`) in the examples directory.
-fn remove_old_examples(dir: &std::path::Path) -> anyhow::Result<()> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(());
-    };
-    for entry in entries {
-        let path = entry
-            .with_context(|| format!("listing {}", dir.display()))?
-            .path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.starts_with("rf") && name.ends_with(".json") {
-            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+/// Timed progress lines for a log (stderr not a terminal): one every 10 s of wall time.
+struct ProgressLines {
+    start: std::time::Instant,
+    last: std::time::Instant,
+    total: usize,
+    done: usize,
+    cases: u64,
+}
+
+impl ProgressLines {
+    fn new(total: usize) -> Self {
+        let now = std::time::Instant::now();
+        ProgressLines {
+            start: now,
+            last: now,
+            total,
+            done: 0,
+            cases: 0,
         }
     }
-    Ok(())
+
+    fn tick(&mut self, tick: Tick<'_>) {
+        let cell = match tick {
+            Tick::Case { cell, .. } => {
+                self.cases += 1;
+                cell
+            }
+            Tick::Cell { done, cell, .. } => {
+                self.done = done;
+                cell
+            }
+        };
+        let now = std::time::Instant::now();
+        if now.duration_since(self.last).as_secs() < 10 && self.done < self.total {
+            return;
+        }
+        self.last = now;
+        let secs = now.duration_since(self.start).as_secs_f64().max(0.001);
+        let eta = if self.done == 0 {
+            "unknown".to_string()
+        } else {
+            let left = secs / self.done as f64 * (self.total - self.done) as f64;
+            format!("{}m{:02}s", left as u64 / 60, left as u64 % 60)
+        };
+        eprintln!(
+            "matrix: {}/{} cells, {} scenarios ({:.1}/s), {:.0} s elapsed, ETA {eta}; last: {cell}",
+            self.done,
+            self.total,
+            self.cases,
+            self.cases as f64 / secs,
+            secs
+        );
+    }
 }

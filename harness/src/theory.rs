@@ -1,0 +1,200 @@
+//! What the theory of strict-quorum, last-write-wins stores predicts for each matrix cell.
+//!
+//! Written from how such a store works, not from what any run showed: the matrix prints each
+//! prediction beside the evidence, and `ci/check-matrix` fails when a predicted break is not
+//! found (the search got weaker) or a predicted hold breaks (a store bug, or a wrong
+//! prediction). docs/consistency.md explains every rule.
+//!
+//! The facts the rules rest on, for the reference store with every node's clock at simulated
+//! time (no skew):
+//! - a write is stamped by its coordinator's clock and goes to every replica (`ordered`,
+//!   `shuffled` and `snitch` replica choices), answered once W have applied it; a write that
+//!   was not answered ok may still reach any subset of replicas at any later time;
+//! - a read asks R replicas and returns the cell with the highest (timestamp, writer);
+//!   blocking read repair writes that cell to the replicas it asked that were behind and
+//!   answers only once they acknowledged, async repair does not wait, none does nothing;
+//! - the search rotates the replicas a read asks (shuffled replica choice) and slows links,
+//!   so every read set of size R and every arrival order of a write's messages is reachable.
+//!
+//! From these: a completed write and a later read meet on a replica exactly when R + W > RF.
+//! A read can see a write still in flight and a later read miss it ("inversion") unless the
+//! first read left the write on enough replicas that every later read set meets them: with
+//! blocking repair that set has R members, so this needs 2R > RF; without a waited-for repair
+//! only R = RF (every read asks every replica) prevents it.
+use quorumlab::check::Guarantee;
+use quorumlab::store::ReadRepair;
+use serde::Serialize;
+
+use crate::matrix::{CellSpec, FaultProfile};
+
+/// What theory says of one guarantee in one cell.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Prediction {
+    /// Whether some run of this configuration can break the guarantee.
+    pub can_break: bool,
+    /// Why, in one line.
+    pub reason: String,
+}
+
+impl Prediction {
+    fn breaks(reason: impl Into<String>) -> Self {
+        Prediction {
+            can_break: true,
+            reason: reason.into(),
+        }
+    }
+
+    fn holds(reason: impl Into<String>) -> Self {
+        Prediction {
+            can_break: false,
+            reason: reason.into(),
+        }
+    }
+
+    /// "breaks" or "holds".
+    pub fn word(&self) -> &'static str {
+        if self.can_break {
+            "breaks"
+        } else {
+            "holds"
+        }
+    }
+}
+
+/// The mechanisms a cell's faults and settings allow.
+struct Mechanisms {
+    /// R + W > RF: a completed write and any later read meet on a replica.
+    strict: bool,
+    /// A read can see a write that a later read misses, with no fault at all.
+    inversion: bool,
+    /// An acknowledged write can vanish from every replica (crash before the periodic sync).
+    amnesia: bool,
+    /// Timestamps can disagree with real time (a skewed coordinator clock).
+    reorder: bool,
+    /// A write can reach some replicas and never the others, with nothing left to repair it.
+    divergence: Option<&'static str>,
+}
+
+fn mechanisms(cell: &CellSpec) -> Mechanisms {
+    let (rf, r, w) = (cell.rf, cell.r, cell.w);
+    let inversion = match cell.read_repair {
+        ReadRepair::Blocking => 2 * r <= rf,
+        ReadRepair::None | ReadRepair::Async => r < rf,
+    };
+    let faults = cell.faults;
+    let crashes = matches!(
+        faults,
+        FaultProfile::CrashFsyncAlways | FaultProfile::CrashFsyncPeriodic | FaultProfile::Mixed
+    );
+    let loses_messages = crashes || matches!(faults, FaultProfile::Partition | FaultProfile::Loss);
+    let divergence = if cell.anti_entropy {
+        None
+    } else if crashes {
+        Some("a coordinator that crashes mid-write loses the write's pending sends and hints")
+    } else if loses_messages && !cell.hints {
+        Some("a lost write message is never resent without hints")
+    } else {
+        None
+    };
+    Mechanisms {
+        strict: r + w > rf,
+        inversion,
+        amnesia: matches!(
+            faults,
+            FaultProfile::CrashFsyncPeriodic | FaultProfile::Mixed
+        ),
+        reorder: faults == FaultProfile::Skew,
+        divergence,
+    }
+}
+
+const NOT_STRICT: &str = "R + W <= RF: a read can miss a completed write";
+const AMNESIA: &str = "a crash before the periodic sync can lose an acknowledged write";
+const REORDER: &str = "a skewed clock can stamp a later write below an earlier one";
+
+/// The prediction for `guarantee` in `cell` (not for PBS probe cells, whose workload is fixed).
+pub fn predict(cell: &CellSpec, guarantee: Guarantee) -> Prediction {
+    let m = mechanisms(cell);
+    let inversion = || match cell.read_repair {
+        ReadRepair::Blocking => format!(
+            "2R <= RF: a read repairs only the R replicas it asked, a later read can miss all {}",
+            cell.r
+        ),
+        _ => "R < RF without a waited-for repair: a read can see a write in flight and a later \
+              read miss it"
+            .to_string(),
+    };
+    match guarantee {
+        Guarantee::Linearizable => {
+            if !m.strict {
+                Prediction::breaks(NOT_STRICT)
+            } else if m.amnesia {
+                Prediction::breaks(AMNESIA)
+            } else if m.reorder {
+                Prediction::breaks(REORDER)
+            } else if m.inversion {
+                Prediction::breaks(inversion())
+            } else if cell.read_repair == ReadRepair::Blocking {
+                Prediction::holds("R + W > RF, 2R > RF, blocking repair: every read meets the latest write and leaves it on a read quorum")
+            } else {
+                Prediction::holds("R = RF: every read sees every replica, whose cells only grow")
+            }
+        }
+        Guarantee::NoStaleReads | Guarantee::ReadYourWrites => {
+            if !m.strict {
+                Prediction::breaks(NOT_STRICT)
+            } else if m.amnesia {
+                Prediction::breaks(AMNESIA)
+            } else if m.reorder {
+                Prediction::breaks(REORDER)
+            } else {
+                Prediction::holds(
+                    "R + W > RF: a completed write and any later read meet on a replica",
+                )
+            }
+        }
+        Guarantee::MonotonicReads => {
+            if m.inversion {
+                Prediction::breaks(inversion())
+            } else if m.amnesia {
+                Prediction::breaks(AMNESIA)
+            } else if m.reorder && !m.strict {
+                Prediction::breaks("skew with R + W <= RF: a read can see a low-stamped later write before an earlier one arrives")
+            } else if m.reorder {
+                Prediction::holds(
+                    "R + W > RF: a read that saw a write also saw every write completed before it",
+                )
+            } else {
+                Prediction::holds("a read leaves what it saw where every later read meets it")
+            }
+        }
+        Guarantee::MonotonicWrites | Guarantee::WritesFollowReads => {
+            if m.reorder {
+                Prediction::breaks(REORDER)
+            } else if m.amnesia {
+                Prediction::breaks("a crash can lose the later write and keep the earlier one")
+            } else {
+                Prediction::holds(
+                    "clocks follow real time, so a later write gets a higher timestamp",
+                )
+            }
+        }
+        Guarantee::Convergence => {
+            if m.amnesia {
+                Prediction::breaks(AMNESIA)
+            } else if m.reorder {
+                Prediction::breaks(
+                    "a skewed clock lets an earlier write win over an acknowledged later one",
+                )
+            } else if let Some(why) = m.divergence {
+                Prediction::breaks(why)
+            } else if cell.anti_entropy {
+                Prediction::holds("anti-entropy compares and repairs replicas after the heal")
+            } else if cell.hints {
+                Prediction::holds("every write reaches every replica or is hinted and replayed")
+            } else {
+                Prediction::holds("no message is lost, so every write reaches every replica")
+            }
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! The workloads the matrix search mixes: each aims at a race quorum stores have.
+//!
+//! A search cycles through every workload and, across rounds, through every replica choice
+//! (ordered, shuffled, snitch), so each configuration meets hot keys, read-after-write chains,
+//! slow replicas, writes cut in the middle and faults that outlast the failure detector. Every
+//! workload is an ordinary scenario strategy: it shrinks like any other, and a saved case holds
+//! the scenario it produced, not the workload's name, so replay needs nothing from here.
+use proptest::prelude::*;
+use proptest::strategy::BoxedStrategy;
+use quorumlab::store::{ReplicaChoice, StoreConfig};
+use serde::Serialize;
+
+use crate::scenario::{FaultKind, NetworkConfig, PlannedKind, Scenario, SlowLink};
+use crate::strategy::{read_after_write, scenario, FaultChoice, ScenarioShape};
+
+/// One workload of the search.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Workload {
+    /// 4 clients, 60 ops over 3 keys, 10 ms think time: the generic mix.
+    Standard,
+    /// 8 clients on one key with 2 ms think time: writes are always in flight while reads run.
+    HotKey,
+    /// Read-after-write chains: a client writes and reads back at once while two others read
+    /// the key through other coordinators.
+    ReadAfterWrite,
+    /// One replica slow to answer (10 to 60 ms more) and a long tail on every link, so writes
+    /// stay in flight to some replicas while reads run.
+    SlowReplica,
+    /// Many short faults (2 to 30 ms) on four busy keys: faults that begin in the middle of a
+    /// write and end before the failure detector notices, leaving the write on fewer than W
+    /// replicas (and, with a few keys, often as the key's last write).
+    PartialWrites,
+    /// Faults that last 1.5 to 3 times the failure timeout over a 3 s workload: replicas are
+    /// marked down, requests answer Unavailable, hints are stored and replayed while new writes
+    /// arrive.
+    DownPath,
+    /// Three clients writing one key every few tens of ms for most of a second, and every crash
+    /// a power failure of the whole cluster: crashes land between a session's writes, inside and
+    /// outside the commit log's sync window.
+    PowerFailure,
+}
+
+impl Workload {
+    /// Every workload, in the order a search cycles through them.
+    pub const ALL: [Workload; 7] = [
+        Workload::Standard,
+        Workload::HotKey,
+        Workload::ReadAfterWrite,
+        Workload::SlowReplica,
+        Workload::PartialWrites,
+        Workload::DownPath,
+        Workload::PowerFailure,
+    ];
+
+    /// The workload's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Standard => "standard",
+            Workload::HotKey => "hot-key",
+            Workload::ReadAfterWrite => "read-after-write",
+            Workload::SlowReplica => "slow-replica",
+            Workload::PartialWrites => "partial-writes",
+            Workload::DownPath => "down-path",
+            Workload::PowerFailure => "power-failure",
+        }
+    }
+
+    /// The scenario shape of this workload over `store` with faults drawn from `faults`.
+    pub fn shape(self, store: StoreConfig, faults: &[FaultChoice]) -> ScenarioShape {
+        // A second of settling covers the slowest way a write reaches a replica after the heal:
+        // the coordinator's request timeout (500 ms) stores a hint, the next heartbeat (100 ms)
+        // replays it, and the replay takes at most the longest link delay (under 200 ms).
+        let base = ScenarioShape {
+            settle_ms: 1000,
+            ..ScenarioShape::new(store, faults)
+        };
+        match self {
+            Workload::Standard => ScenarioShape { ops: 60, ..base },
+            Workload::HotKey => ScenarioShape {
+                clients: 8,
+                ops: 48,
+                keys: 1,
+                think_ms: 2,
+                network: tail(),
+                ..base
+            },
+            Workload::ReadAfterWrite => ScenarioShape {
+                clients: 4,
+                ops: 48,
+                keys: 2,
+                think_ms: 4,
+                network: tail(),
+                ..base
+            },
+            Workload::SlowReplica => ScenarioShape {
+                clients: 6,
+                ops: 48,
+                keys: 2,
+                think_ms: 3,
+                ..base
+            },
+            Workload::PartialWrites => ScenarioShape {
+                clients: 6,
+                ops: 48,
+                keys: 4,
+                think_ms: 2,
+                max_faults: 6,
+                fault_window_ms: Some((2, 30)),
+                ..base
+            },
+            Workload::DownPath => {
+                let timeout = base.store.failure_timeout.as_millis() as u64;
+                ScenarioShape {
+                    clients: 4,
+                    ops: 48,
+                    keys: 2,
+                    think_ms: 250,
+                    max_faults: 2,
+                    fault_window_ms: Some((timeout * 3 / 2, timeout * 3)),
+                    settle_ms: 1500,
+                    ..base
+                }
+            }
+            Workload::PowerFailure => ScenarioShape {
+                clients: 3,
+                ops: 45,
+                keys: 1,
+                think_ms: 40,
+                get_percent: 40,
+                put_percent: 55,
+                max_faults: 3,
+                fault_window_ms: Some((5, 50)),
+                ..base
+            },
+        }
+    }
+
+    /// The strategy of this workload's scenarios for `shape` (from [`Workload::shape`]).
+    pub fn strategy(self, shape: &ScenarioShape) -> BoxedStrategy<Scenario> {
+        match self {
+            Workload::ReadAfterWrite => read_after_write(shape, shape.ops / 4).boxed(),
+            Workload::SlowReplica => {
+                let nodes = shape.store.nodes.max(1) as u16;
+                let link = (0..nodes, 0..nodes, 10u64..=60);
+                (scenario(shape), [link.clone(), link].no_shrink())
+                    .prop_map(|(mut s, links)| {
+                        s.network.tail_percent = tail().tail_percent;
+                        s.network.tail_ms = tail().tail_ms;
+                        s.network.slow_links = links
+                            .into_iter()
+                            .map(|(from, to, extra_ms)| SlowLink {
+                                from: Some(from),
+                                to: Some(to),
+                                extra_ms,
+                            })
+                            .collect();
+                        s
+                    })
+                    .boxed()
+            }
+            Workload::PartialWrites => scenario(shape).prop_map(crash_coordinators).boxed(),
+            Workload::PowerFailure => scenario(shape)
+                .prop_map(|mut s| {
+                    let nodes = s.store.nodes as u16;
+                    for f in &mut s.faults {
+                        if let FaultKind::Crash { count, .. } = &mut f.kind {
+                            *count = nodes;
+                        }
+                    }
+                    s
+                })
+                .boxed(),
+            _ => scenario(shape).boxed(),
+        }
+    }
+}
+
+/// A long tail on every link: 10% of messages take up to 100 ms more.
+fn tail() -> NetworkConfig {
+    NetworkConfig {
+        tail_percent: 10,
+        tail_ms: 100,
+        ..NetworkConfig::default()
+    }
+}
+
+/// Moves each single-node crash onto the coordinator of the first write planned at or after
+/// the crash's drawn time, 0 to 5 ms after that write is issued: the coordinator dies with the
+/// write applied locally and its messages to the other replicas still queued. Choosing the
+/// write by time rather than by position keeps the pairing when shrinking removes other ops.
+fn crash_coordinators(mut s: Scenario) -> Scenario {
+    let mut puts: Vec<(u32, u16)> = s
+        .clients
+        .iter()
+        .flat_map(|c| c.ops.iter())
+        .filter(|o| o.kind != PlannedKind::Get)
+        .map(|o| (o.at_ms, o.coordinator))
+        .collect();
+    puts.sort_unstable();
+    for f in &mut s.faults {
+        if let FaultKind::Crash { node, count: 1, .. } = &mut f.kind {
+            let drawn = f.at_ms;
+            if let Some(&(at, coordinator)) = puts.iter().find(|(at, _)| *at as u64 >= drawn) {
+                f.at_ms = at as u64 + drawn % 6;
+                *node = coordinator;
+            }
+        }
+    }
+    s.faults.sort_by_key(|f| f.at_ms);
+    s
+}
+
+/// The replica choices a search cycles through: the fixed ring order Cassandra's static
+/// snitch gives, a random set per read, and the fastest replicas first.
+pub const REPLICA_CHOICES: [ReplicaChoice; 3] = [
+    ReplicaChoice::Ordered,
+    ReplicaChoice::Shuffled,
+    ReplicaChoice::Snitch,
+];
+
+/// The name of a replica choice, as on the command line.
+pub fn replica_choice_name(c: ReplicaChoice) -> &'static str {
+    match c {
+        ReplicaChoice::Ordered => "ordered",
+        ReplicaChoice::Shuffled => "shuffled",
+        ReplicaChoice::Snitch => "snitch",
+        ReplicaChoice::Random => "random",
+    }
+}
