@@ -260,9 +260,13 @@ pub fn catalog() -> Vec<Canary> {
                     ops: 24,
                     keys: 1,
                     think_ms: 3,
-                    // A fixed latency keeps the other messages' timing when shrinking removes an
-                    // op, so this timing-sensitive bug shrinks to a few ops.
-                    network: NetworkConfig::latency(1, 1),
+                    // Requests reach their coordinators in the same tick (a fixed client
+                    // latency), so concurrent writes tie on their timestamps, while links
+                    // between nodes vary, so replicas see the tied writes in different orders.
+                    network: NetworkConfig {
+                        client_latency_ms: Some((1, 1)),
+                        ..NetworkConfig::latency(1, 2)
+                    },
                     ..shape(quorum_store(), &[])
                 },
             },

@@ -228,6 +228,7 @@ fn link_model(scenario: &Scenario) -> LinkModel {
                 )
             })
             .collect(),
+        client_ms: net.client_latency_ms,
     }
 }
 

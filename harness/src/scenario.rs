@@ -50,11 +50,16 @@ pub struct NetworkConfig {
     /// Links slower than the rest (a slow replica, an asymmetric route). Default none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slow_links: Vec<SlowLink>,
+    /// `[min, max]` one-way latency between clients and nodes in ms, when it differs from the
+    /// nodes' own. Default: the same as between nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_latency_ms: Option<(u64, u64)>,
 }
 
-/// A directed link slower than the rest: every message from `from` to `to` takes `extra_ms`
-/// more. An absent end matches every endpoint, clients included, so `{from: 2}` makes node 2
-/// slow to answer anyone.
+/// A directed link between nodes slower than the rest: every message from `from` to `to` takes
+/// `extra_ms` more. An absent end matches every node, so `{from: 2}` makes everything node 2
+/// sends to other nodes slow (its writes reach the other replicas late) while its answers to
+/// clients are not.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct SlowLink {
     /// The sending node (index modulo the node count); absent for any.
@@ -83,6 +88,7 @@ impl Default for NetworkConfig {
             tail_percent: 0,
             tail_ms: 0,
             slow_links: Vec::new(),
+            client_latency_ms: None,
         }
     }
 }
@@ -332,6 +338,13 @@ impl Scenario {
                 "network tail_percent {} is outside 0..=100",
                 self.network.tail_percent
             )));
+        }
+        if let Some((lo, hi)) = self.network.client_latency_ms {
+            if lo > hi {
+                return Err(ScenarioError::Invalid(format!(
+                    "network client_latency_ms [{lo}, {hi}]: min exceeds max"
+                )));
+            }
         }
         if self.network.min_latency_ms > self.network.max_latency_ms {
             return Err(ScenarioError::Invalid(format!(

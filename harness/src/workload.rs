@@ -24,20 +24,24 @@ pub enum Workload {
     /// Read-after-write chains: a client writes and reads back at once while two others read
     /// the key through other coordinators.
     ReadAfterWrite,
-    /// One replica slow to answer (10 to 60 ms more) and a long tail on every link, so writes
-    /// stay in flight to some replicas while reads run.
+    /// One node slow to reach the other nodes (10 to 60 ms more on everything it sends them, not
+    /// on its answers to clients), one more slow directed link, and a long tail on every link:
+    /// a write that node coordinates is acknowledged while it is still in flight to the other
+    /// replicas, and reads through other coordinators reach them first.
     SlowReplica,
-    /// Many short faults (2 to 30 ms) on four busy keys: faults that begin in the middle of a
+    /// Many short faults (2 to 30 ms) over eight keys: faults that begin in the middle of a
     /// write and end before the failure detector notices, leaving the write on fewer than W
-    /// replicas (and, with a few keys, often as the key's last write).
+    /// replicas (often as the key's last write); every crash takes the coordinator of a write
+    /// just after it was issued.
     PartialWrites,
     /// Faults that last 1.5 to 3 times the failure timeout over a 3 s workload: replicas are
     /// marked down, requests answer Unavailable, hints are stored and replayed while new writes
     /// arrive.
     DownPath,
-    /// Three clients writing one key every few tens of ms for most of a second, and every crash
-    /// a power failure of the whole cluster: crashes land between a session's writes, inside and
-    /// outside the commit log's sync window.
+    /// Three clients reading and writing one key for most of a second, and every crash a power
+    /// failure of the whole cluster in the last third of the workload that lasts past its end:
+    /// the key settles on what the commit logs had synced, with no later write to hide a lost
+    /// one.
     PowerFailure,
 }
 
@@ -103,7 +107,7 @@ impl Workload {
             Workload::PartialWrites => ScenarioShape {
                 clients: 6,
                 ops: 48,
-                keys: 4,
+                keys: 8,
                 think_ms: 2,
                 max_faults: 6,
                 fault_window_ms: Some((2, 30)),
@@ -124,13 +128,13 @@ impl Workload {
             }
             Workload::PowerFailure => ScenarioShape {
                 clients: 3,
-                ops: 45,
+                ops: 24,
                 keys: 1,
-                think_ms: 40,
+                think_ms: 60,
                 get_percent: 40,
                 put_percent: 55,
-                max_faults: 3,
-                fault_window_ms: Some((5, 50)),
+                max_faults: 2,
+                fault_window_ms: Some((2000, 3000)),
                 ..base
             },
         }
@@ -142,35 +146,44 @@ impl Workload {
             Workload::ReadAfterWrite => read_after_write(shape, shape.ops / 4).boxed(),
             Workload::SlowReplica => {
                 let nodes = shape.store.nodes.max(1) as u16;
-                let link = (0..nodes, 0..nodes, 10u64..=60);
-                (scenario(shape), [link.clone(), link].no_shrink())
-                    .prop_map(|(mut s, links)| {
+                let slow = ((0..nodes, 10u64..=60), (0..nodes, 0..nodes, 10u64..=60));
+                (scenario(shape), slow.no_shrink())
+                    .prop_map(|(mut s, ((node, node_ms), (from, to, link_ms)))| {
                         s.network.tail_percent = tail().tail_percent;
                         s.network.tail_ms = tail().tail_ms;
-                        s.network.slow_links = links
-                            .into_iter()
-                            .map(|(from, to, extra_ms)| SlowLink {
+                        s.network.slow_links = vec![
+                            SlowLink {
+                                from: Some(node),
+                                to: None,
+                                extra_ms: node_ms,
+                            },
+                            SlowLink {
                                 from: Some(from),
                                 to: Some(to),
-                                extra_ms,
-                            })
-                            .collect();
+                                extra_ms: link_ms,
+                            },
+                        ];
                         s
                     })
                     .boxed()
             }
             Workload::PartialWrites => scenario(shape).prop_map(crash_coordinators).boxed(),
-            Workload::PowerFailure => scenario(shape)
-                .prop_map(|mut s| {
-                    let nodes = s.store.nodes as u16;
-                    for f in &mut s.faults {
-                        if let FaultKind::Crash { count, .. } = &mut f.kind {
-                            *count = nodes;
+            Workload::PowerFailure => {
+                let third = (shape.horizon_ms() / 3).max(1);
+                scenario(shape)
+                    .prop_map(move |mut s| {
+                        let nodes = s.store.nodes as u16;
+                        for f in &mut s.faults {
+                            if let FaultKind::Crash { count, .. } = &mut f.kind {
+                                *count = nodes;
+                                f.at_ms = 2 * third + f.at_ms % third;
+                            }
                         }
-                    }
-                    s
-                })
-                .boxed(),
+                        s.faults.sort_by_key(|f| f.at_ms);
+                        s
+                    })
+                    .boxed()
+            }
             _ => scenario(shape).boxed(),
         }
     }
@@ -185,7 +198,7 @@ fn tail() -> NetworkConfig {
     }
 }
 
-/// Moves each single-node crash onto the coordinator of the first write planned at or after
+/// Makes each crash a single node's, on the coordinator of the first write planned at or after
 /// the crash's drawn time, 0 to 5 ms after that write is issued: the coordinator dies with the
 /// write applied locally and its messages to the other replicas still queued. Choosing the
 /// write by time rather than by position keeps the pairing when shrinking removes other ops.
@@ -199,7 +212,8 @@ fn crash_coordinators(mut s: Scenario) -> Scenario {
         .collect();
     puts.sort_unstable();
     for f in &mut s.faults {
-        if let FaultKind::Crash { node, count: 1, .. } = &mut f.kind {
+        if let FaultKind::Crash { node, count, .. } = &mut f.kind {
+            *count = 1;
             let drawn = f.at_ms;
             if let Some(&(at, coordinator)) = puts.iter().find(|(at, _)| *at as u64 >= drawn) {
                 f.at_ms = at as u64 + drawn % 6;

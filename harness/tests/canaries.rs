@@ -145,8 +145,9 @@ fn finds_hint_new_timestamp() {
 }
 
 /// Equal timestamps need two writes to one key in the same millisecond through different
-/// coordinators, so this bug takes more cases than the others: search seed 4 finds it at case
-/// 19.
+/// coordinators, and replicas that see them in different orders, so this bug takes more cases
+/// than the others: with message delays fixed per message it is found within 40 cases by 2 of
+/// search seeds 1 to 6 (seed 3 at case 8, seed 4 at case 30), down from every seed before.
 #[test]
 fn finds_lww_tie_by_arrival() {
     finds(Bug::LwwTieByArrival, SEEDS[7]);
@@ -163,4 +164,4 @@ fn finds_clock_reset_on_restart() {
 }
 
 /// The search seed of each bug's test, in [`Bug::ALL`] order.
-const SEEDS: [u64; 10] = [2, 2, 3, 1, 1, 3, 1, 4, 2, 3];
+const SEEDS: [u64; 10] = [2, 2, 3, 1, 1, 3, 1, 3, 2, 3];

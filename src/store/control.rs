@@ -167,9 +167,12 @@ pub struct LinkModel {
     pub tail_percent: u8,
     /// A tail message takes up to this many ms more.
     pub tail_ms: u64,
-    /// Links slower than the rest: `(from, to, extra_ms)`, `None` matching any endpoint
-    /// (clients included).
+    /// Links between nodes slower than the rest: `(from, to, extra_ms)`, `None` matching any
+    /// node. Links to and from clients are never slowed.
     pub slow: Vec<(Option<NodeId>, Option<NodeId>, u64)>,
+    /// Shortest and longest delay between a client and a node, when it differs from the
+    /// nodes' own `min_ms..=max_ms`.
+    pub client_ms: Option<(u64, u64)>,
 }
 
 /// One end of a message: a node, or a client socket (by port).
@@ -302,23 +305,25 @@ impl ClusterControl {
         if between_nodes && s.loss_percent > 0 && h(1) % 100 < s.loss_percent as u64 {
             return Fate::Drop;
         }
-        let max = if between_nodes {
-            m.max_ms.max(s.raised_max_ms)
-        } else {
-            m.max_ms
+        let (min, max) = match (between_nodes, m.client_ms) {
+            (true, _) => (m.min_ms, m.max_ms.max(s.raised_max_ms)),
+            (false, Some(range)) => range,
+            (false, None) => (m.min_ms, m.max_ms),
         };
-        let min = m.min_ms.min(max);
+        let min = min.min(max);
         let mut ms = min + h(2) % (max - min + 1);
         if m.tail_percent > 0 && h(3) % 100 < m.tail_percent as u64 {
             ms += h(4) % (m.tail_ms + 1);
         }
-        for (a, b, extra) in &m.slow {
-            let matches = |want: &Option<NodeId>, end: Endpoint| match want {
-                None => true,
-                Some(n) => end.node() == Some(*n),
-            };
-            if matches(a, from) && matches(b, to) {
-                ms += extra;
+        if between_nodes {
+            for (a, b, extra) in &m.slow {
+                let matches = |want: &Option<NodeId>, end: Endpoint| match want {
+                    None => true,
+                    Some(n) => end.node() == Some(*n),
+                };
+                if matches(a, from) && matches(b, to) {
+                    ms += extra;
+                }
             }
         }
         Fate::Deliver(ms * 1000)

@@ -68,7 +68,8 @@ pub struct ConfigFlags {
     /// later (e.g. 5:200); 0:0 for none.
     #[arg(long, default_value = "0:0", value_parser = parse_tail)]
     pub tail: (u8, u64),
-    /// A slow replica: NODE:MS adds MS ms to every message node NODE sends (repeatable).
+    /// A slow replica: NODE:MS adds MS ms to every message node NODE sends to other nodes
+    /// (repeatable).
     #[arg(long = "slow-node", value_parser = parse_slow_node)]
     pub slow_node: Vec<(u16, u64)>,
     /// Which replicas a coordinator reads from: ordered (itself, then ring order), shuffled
