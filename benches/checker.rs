@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 use quorumlab::check::linearizable::{check, CheckOptions};
 use quorumlab::history::{History, Op, OpKind, Outcome, Value};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -102,5 +102,108 @@ fn synthetic(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, corpus, synthetic);
-criterion_main!(benches);
+/// A generated history (see [`generated`]) as the simulator records it, for the weaker
+/// checkers: every fifth write a delete, and every write and read carries the store's version
+/// (the order writes took effect), so monotonic writes and writes-follow-reads judge by
+/// version; each client is one session.
+fn versioned(n: usize, keys: u64, clients: u64, seed: u64) -> History {
+    let mut h = generated(n, keys, clients, seed);
+    let mut by_value = std::collections::BTreeMap::new();
+    for (i, op) in h.ops.iter_mut().enumerate() {
+        if op.kind == OpKind::Put {
+            if i % 5 == 0 {
+                op.kind = OpKind::Delete;
+            }
+            let ts = op.id as i64;
+            by_value.insert(op.value.clone(), ts);
+            if op.kind == OpKind::Delete {
+                // A delete writes a tombstone: reads of it see absent, with its version.
+                op.value = None;
+            }
+            op.extra.insert("timestamp".into(), ts.into());
+            op.extra.insert("writer".into(), (op.client as i64).into());
+        }
+    }
+    // Reads of a deleted value now read absent, with the delete's version.
+    let deleted: std::collections::BTreeMap<_, _> = h
+        .ops
+        .iter()
+        .filter(|o| o.kind == OpKind::Delete)
+        .map(|o| {
+            (
+                Some(Value::Int(o.id as i64)),
+                (o.id as i64, o.client as i64),
+            )
+        })
+        .collect();
+    for op in h.ops.iter_mut().filter(|o| o.kind == OpKind::Get) {
+        if let Some(&(ts, writer)) = deleted.get(&op.read) {
+            op.read = None;
+            op.extra.insert("timestamp".into(), ts.into());
+            op.extra.insert("writer".into(), writer.into());
+        } else if let Some(ts) = op
+            .read
+            .as_ref()
+            .and_then(|v| by_value.get(&Some(v.clone())))
+        {
+            op.extra.insert("timestamp".into(), (*ts).into());
+        }
+    }
+    h
+}
+
+/// The checkers weaker than linearizability beside linearizability itself (up to 100k ops),
+/// on one key (the worst case: every op in one per-key pass) at 10k, 100k and 1M ops.
+fn weaker(c: &mut Criterion) {
+    use quorumlab::check::{session, stale};
+    let opts = CheckOptions::default();
+    let mut g = c.benchmark_group("weaker");
+    g.sample_size(10).measurement_time(Duration::from_secs(3));
+    for n in [10_000, 100_000, 1_000_000] {
+        let h = versioned(n, 1, 10, 1);
+        // At 1M ops of one key the linearizability search outgrows memory (22 GB seen, and
+        // past its timeout): left out of the bench.
+        if n <= 100_000 {
+            g.bench_function(format!("ops{n}_linearizable"), |b| {
+                b.iter(|| check(&h, &opts).verdict)
+            });
+        }
+        g.bench_function(format!("ops{n}_no_stale_reads"), |b| {
+            b.iter(|| stale::check(&h).unwrap().len())
+        });
+        g.bench_function(format!("ops{n}_staleness"), |b| {
+            b.iter(|| stale::staleness(&h).unwrap().stale)
+        });
+        g.bench_function(format!("ops{n}_read_your_writes"), |b| {
+            b.iter(|| session::read_your_writes(&h).unwrap().len())
+        });
+        g.bench_function(format!("ops{n}_monotonic_reads"), |b| {
+            b.iter(|| session::monotonic_reads(&h).unwrap().len())
+        });
+        g.bench_function(format!("ops{n}_monotonic_writes"), |b| {
+            b.iter(|| session::monotonic_writes(&h).unwrap().len())
+        });
+        g.bench_function(format!("ops{n}_writes_follow_reads"), |b| {
+            b.iter(|| session::writes_follow_reads(&h).unwrap().len())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, corpus, synthetic, weaker);
+
+/// `QUORUMLAB_WRITE_HISTORY=OPS:FILE cargo bench --bench checker` writes the one-key history
+/// of the `weaker` group with OPS ops to FILE instead of benchmarking, to time `quorumlab
+/// check` itself on it (BENCHMARKS.md).
+fn main() {
+    if let Ok(spec) = std::env::var("QUORUMLAB_WRITE_HISTORY") {
+        let (n, path) = spec
+            .split_once(':')
+            .expect("QUORUMLAB_WRITE_HISTORY=OPS:FILE");
+        let n: usize = n.parse().expect("OPS is a number");
+        std::fs::write(path, versioned(n, 1, 10, 1).to_json_string()).expect("writing FILE");
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

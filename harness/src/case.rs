@@ -10,6 +10,7 @@ use anyhow::Context;
 use quorumlab::history::History;
 use serde_json::json;
 
+use crate::fsutil;
 use crate::runner::{self, RunOutput};
 use crate::scenario::Scenario;
 use crate::verdict::{judge, Judgement};
@@ -60,14 +61,53 @@ impl Case {
         out.to_json_string()
     }
 
-    /// Writes the case file, creating the directory.
+    /// Writes the case file at `path`, creating the directory, atomically (see
+    /// [`fsutil::write_atomic`]): a file already there is replaced whole or not at all.
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
-        if let Some(dir) = path.parent() {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating directory {}", dir.display()))?;
         }
-        std::fs::write(path, self.to_file_string())
+        fsutil::write_atomic(path, self.to_file_string().as_bytes())
             .with_context(|| format!("writing case file {}", path.display()))
+    }
+
+    /// The file name stem of this case: `<guarantee>-<label>-<id>`, where `id` is
+    /// [`Case::id`], so two different cases never share a name.
+    pub fn stem(&self, guarantee: Guarantee, label: &str) -> String {
+        format!(
+            "{}-{}-{:016x}",
+            guarantee.name().replace('_', "-"),
+            label,
+            self.id()
+        )
+    }
+
+    /// A stable digest of everything that makes the case: the whole scenario (seed, store,
+    /// network, every client's plan, every fault, settle time) and the guarantees judged.
+    pub fn id(&self) -> u64 {
+        let expect: Vec<_> = self.expect.iter().map(|g| g.name()).collect();
+        let canonical = json!({ "scenario": &self.scenario, "expect": expect });
+        fsutil::digest(canonical.to_string().as_bytes())
+    }
+
+    /// The guarantee a case file is named after: the first one violated, else the first
+    /// expected.
+    pub fn headline(&self) -> Guarantee {
+        self.judgement
+            .violated()
+            .first()
+            .copied()
+            .or_else(|| self.expect.first().copied())
+            .unwrap_or(Guarantee::Linearizable)
+    }
+
+    /// Saves the case under `dir` as `<stem>.json` (see [`Case::stem`]) without ever replacing
+    /// a file with other content (see [`fsutil::save_unique`]). Returns the path.
+    pub fn save_new(&self, dir: &Path, label: &str) -> anyhow::Result<PathBuf> {
+        let stem = self.stem(self.headline(), label);
+        fsutil::save_unique(dir, &stem, "json", self.to_file_string().as_bytes())
+            .with_context(|| format!("saving case file {stem}.json in {}", dir.display()))
     }
 }
 
@@ -146,14 +186,4 @@ pub fn first_difference(expected: &str, actual: &str) -> Option<(usize, String, 
 /// The command that replays a case file.
 pub fn replay_command(path: &Path) -> String {
     format!("cargo run --release -- replay {}", path.display())
-}
-
-/// A default path for a new case in `dir`: `<guarantee>-<slug>-<seed>.json`.
-pub fn case_path(dir: &Path, guarantee: Guarantee, slug: &str, seed: u64) -> PathBuf {
-    dir.join(format!(
-        "{}-{}-{:016x}.json",
-        guarantee.name().replace('_', "-"),
-        slug,
-        seed
-    ))
 }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use quorumlab::check::Guarantee;
 use quorumlab::store::{ConsistencyLevel, FsyncPolicy, ReadRepair, StoreConfig};
 
-use crate::case::{case_path, first_difference, Case};
+use crate::case::{first_difference, Case};
 use crate::explore::{explore, generate, ExploreOptions, Outcome, Quiet};
 use crate::matrix::shard_indices;
 use crate::scenario::NetworkConfig;
@@ -304,15 +304,10 @@ pub fn run_case(case: &DeepCase, options: &DeepOptions) -> CaseOutcome {
         }) => {
             let violated = found.judgement.violated();
             let first = violated.first().copied().unwrap_or(case.expect[0]);
-            let path = case_path(
-                &options.artifacts,
-                first,
-                &format!("deep-{}", case.name),
-                found.scenario.seed,
-            );
-            if let Err(e) = found.save(&path) {
-                return CaseOutcome::Error(format!("{e:#}"));
-            }
+            let path = match found.save_new(&options.artifacts, &format!("deep-{}", case.name)) {
+                Ok(path) => path,
+                Err(e) => return CaseOutcome::Error(format!("{e:#}")),
+            };
             let broken = if violated.is_empty() {
                 // The shrunk scenario passed on rerun: report what the search saw.
                 vec![(first, Some("the shrunk scenario passed on rerun".into()))]
@@ -349,11 +344,9 @@ fn check_determinism(case: &DeepCase, artifacts: &Path) -> Result<Option<CaseOut
     let Some(difference) = first_difference(&a, &b) else {
         return Ok(None);
     };
-    let path = artifacts.join(format!(
-        "nondeterministic-deep-{}-{:016x}.json",
-        case.name, scenario.seed
-    ));
-    first.save(&path).map_err(|e| format!("{e:#}"))?;
+    let stem = format!("nondeterministic-deep-{}-{:016x}", case.name, first.id());
+    let path = crate::fsutil::save_unique(artifacts, &stem, "json", a.as_bytes())
+        .map_err(|e| format!("saving {stem}.json in {}: {e}", artifacts.display()))?;
     Ok(Some(CaseOutcome::Nondeterministic {
         scenario_seed: scenario.seed,
         path,

@@ -7,6 +7,7 @@
 //! - [`runner`]: runs a scenario and records its history.
 //! - [`verdict`]: judges a history on the expected guarantees.
 //! - [`case`]: saved, replayable case files.
+//! - [`fsutil`]: atomic file writes that never leave a half-written file.
 //! - [`canaries`]: planted store bugs and the measure of how fast they are found.
 //! - [`explore`]: the search for a violation, and its shrinking.
 //! - [`matrix`]: the consistency matrix.
@@ -17,6 +18,7 @@ pub mod case;
 pub mod cli;
 pub mod deep;
 pub mod explore;
+pub mod fsutil;
 pub mod matrix;
 pub mod nemesis;
 pub mod runner;

@@ -124,7 +124,9 @@ pub fn run(scenario: &Scenario) -> Result<RunOutput, RunError> {
     // cost per step grows with the square of the host count, so one host for all clients
     // keeps runs fast. The same host then does the final reads when the runner says so.
     {
-        let scenario = scenario.clone();
+        // Shared, not cloned per client: a copy holds every client's plan, so one per client
+        // made memory grow with the square of the client count.
+        let scenario = Rc::new(scenario.clone());
         let (rec, final_state) = (recorder.clone(), final_state.clone());
         let (workload_done, final_go) = (workload_done.clone(), final_go.clone());
         let control = control.clone();
@@ -138,7 +140,7 @@ pub fn run(scenario: &Scenario) -> Result<RunOutput, RunError> {
                     ci,
                     plan.clone(),
                     client,
-                    scenario.clone(),
+                    Rc::clone(&scenario),
                     rec.clone(),
                 ));
             }
@@ -246,7 +248,7 @@ async fn client_task(
     ci: usize,
     plan: ClientPlan,
     client: Client,
-    scenario: Scenario,
+    scenario: Rc<Scenario>,
     rec: Shared<Recorder>,
 ) -> turmoil::Result {
     let mut process = ci as u64;

@@ -306,6 +306,16 @@ pub enum ScenarioError {
     /// The scenario itself is inconsistent.
     #[error("invalid scenario: {0}")]
     Invalid(String),
+    /// A setting is beyond what the simulator runs (see [`limits`]).
+    #[error("{what} is {value}, over the limit of {limit} (see docs/limits.md)")]
+    Limit {
+        /// The setting, as it is named in a scenario file.
+        what: String,
+        /// Its value.
+        value: String,
+        /// The largest value allowed.
+        limit: u64,
+    },
 }
 
 impl Scenario {
@@ -314,8 +324,9 @@ impl Scenario {
         self.clients.iter().map(|c| c.ops.len()).sum()
     }
 
-    /// Checks the scenario's internal consistency.
+    /// Checks the scenario's internal consistency and that it stays within [`limits`].
     pub fn validate(&self) -> Result<(), ScenarioError> {
+        limits::check_store(&self.store)?;
         self.store
             .validate()
             .map_err(|e| ScenarioError::Store(e.to_string()))?;
@@ -350,7 +361,7 @@ impl Scenario {
                 }
             }
         }
-        Ok(())
+        limits::check_scenario(self)
     }
 
     /// Serializes the scenario on its own, under its format tag.
@@ -391,5 +402,148 @@ impl Scenario {
     /// The key name for a key index, modulo the key count.
     pub fn key_name(&self, index: u32) -> String {
         format!("k{}", index % self.keys.max(1))
+    }
+}
+
+/// The largest scenarios the simulator runs. Each bound keeps one run within a few GB of
+/// memory and well within the simulated time limit, so that a scenario is refused up front
+/// with the setting named instead of exhausting memory or running until it is declared
+/// stuck. docs/limits.md lists them with the reasons.
+pub mod limits {
+    use super::{FaultKind, Scenario, ScenarioError};
+    use quorumlab::store::{FsyncPolicy, StoreConfig};
+
+    /// Nodes: turmoil's cost per step grows faster than the host count (one run of 10 ops
+    /// took 1.2 s at 32 nodes and 14 s at 64).
+    pub const MAX_NODES: u64 = 32;
+    /// Ring tokens per node.
+    pub const MAX_VNODES: u64 = 256;
+    /// Concurrent clients.
+    pub const MAX_CLIENTS: u64 = 1_000;
+    /// Planned client ops in total.
+    pub const MAX_OPS: u64 = 100_000;
+    /// Distinct keys (the final phase reads every key through every node).
+    pub const MAX_KEYS: u64 = 1_000;
+    /// Final-phase reads, nodes x keys: every key is read through every node, one at a time.
+    pub const MAX_FINAL_READS: u64 = 5_000;
+    /// Faults in one scenario.
+    pub const MAX_FAULTS: u64 = 1_000;
+    /// One-way network latency, in ms (also a latency fault's maximum).
+    pub const MAX_LATENCY_MS: u64 = 10_000;
+    /// When an op or fault may start, in simulated ms (30 minutes).
+    pub const MAX_START_MS: u64 = 1_800_000;
+    /// How long one fault lasts, and the settle time, in simulated ms (15 minutes: generated
+    /// faults last up to half the span ops are planned over, itself at most MAX_START_MS).
+    pub const MAX_WINDOW_MS: u64 = 900_000;
+    /// A clock skew, either way, in ms (one day).
+    pub const MAX_SKEW_MS: u64 = 86_400_000;
+    /// The store's request timeout, in ms.
+    pub const MAX_REQUEST_TIMEOUT_MS: u64 = 60_000;
+    /// Any other store period (heartbeat, failure detection, anti-entropy, hint window,
+    /// tombstone grace, fsync), in ms (one day).
+    pub const MAX_STORE_PERIOD_MS: u64 = 86_400_000;
+
+    /// `Err` naming `what` when `value` exceeds `limit`.
+    pub fn at_most(what: &str, value: u64, limit: u64) -> Result<(), ScenarioError> {
+        if value > limit {
+            return Err(ScenarioError::Limit {
+                what: what.to_string(),
+                value: value.to_string(),
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    fn ms(d: std::time::Duration) -> u64 {
+        u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The store configuration's sizes and periods.
+    pub fn check_store(store: &StoreConfig) -> Result<(), ScenarioError> {
+        at_most("store.nodes", store.nodes as u64, MAX_NODES)?;
+        at_most("store.vnodes", store.vnodes as u64, MAX_VNODES)?;
+        at_most(
+            "store.request_timeout",
+            ms(store.request_timeout),
+            MAX_REQUEST_TIMEOUT_MS,
+        )?;
+        for (what, d) in [
+            ("store.heartbeat_interval", store.heartbeat_interval),
+            ("store.failure_timeout", store.failure_timeout),
+            ("store.anti_entropy_interval", store.anti_entropy_interval),
+            ("store.hint_window", store.hint_window),
+            ("store.tombstone_grace", store.tombstone_grace),
+        ] {
+            at_most(what, ms(d), MAX_STORE_PERIOD_MS)?;
+        }
+        if let FsyncPolicy::Periodic { period } = store.fsync {
+            at_most("store.fsync period", ms(period), MAX_STORE_PERIOD_MS)?;
+        }
+        Ok(())
+    }
+
+    /// The workload, network and fault schedule.
+    pub fn check_scenario(s: &Scenario) -> Result<(), ScenarioError> {
+        at_most("keys", u64::from(s.keys), MAX_KEYS)?;
+        at_most(
+            "store.nodes x keys (final reads)",
+            s.store.nodes as u64 * u64::from(s.keys),
+            MAX_FINAL_READS,
+        )?;
+        at_most("clients", s.clients.len() as u64, MAX_CLIENTS)?;
+        at_most("ops (all clients)", s.op_count() as u64, MAX_OPS)?;
+        at_most("faults", s.faults.len() as u64, MAX_FAULTS)?;
+        at_most(
+            "network.max_latency_ms",
+            s.network.max_latency_ms,
+            MAX_LATENCY_MS,
+        )?;
+        at_most("network.tail_ms", s.network.tail_ms, MAX_LATENCY_MS)?;
+        at_most(
+            "network.slow_links",
+            s.network.slow_links.len() as u64,
+            MAX_NODES * MAX_NODES,
+        )?;
+        for (i, l) in s.network.slow_links.iter().enumerate() {
+            at_most(
+                &format!("network.slow_links[{i}].extra_ms"),
+                l.extra_ms,
+                MAX_LATENCY_MS,
+            )?;
+        }
+        at_most("settle_ms", s.settle_ms, MAX_WINDOW_MS)?;
+        for (c, plan) in s.clients.iter().enumerate() {
+            for (i, op) in plan.ops.iter().enumerate() {
+                at_most(
+                    &format!("clients[{c}].ops[{i}].at_ms"),
+                    u64::from(op.at_ms),
+                    MAX_START_MS,
+                )?;
+            }
+        }
+        for (i, f) in s.faults.iter().enumerate() {
+            at_most(&format!("faults[{i}].at_ms"), f.at_ms, MAX_START_MS)?;
+            at_most(
+                &format!("faults[{i}] duration"),
+                f.kind.duration_ms(),
+                MAX_WINDOW_MS,
+            )?;
+            match f.kind {
+                FaultKind::Latency { max_ms, .. } => {
+                    at_most(&format!("faults[{i}].max_ms"), max_ms, MAX_LATENCY_MS)?
+                }
+                FaultKind::Skew { offset_ms, .. } => at_most(
+                    &format!("faults[{i}].offset_ms"),
+                    offset_ms.unsigned_abs(),
+                    MAX_SKEW_MS,
+                )?,
+                FaultKind::Crash { count, .. } => {
+                    at_most(&format!("faults[{i}].count"), u64::from(count), MAX_NODES)?
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 }

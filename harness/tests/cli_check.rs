@@ -176,3 +176,20 @@ fn edn_register_histories() {
     assert_eq!(code, 2);
     assert!(err.contains("broken.edn") && err.contains("EDN"), "{err}");
 }
+
+#[test]
+fn a_timeout_too_large_for_the_clock_means_no_limit() {
+    let ok = tmp("huge-timeout.json", OK.as_bytes());
+    // 1e19 s overflows an instant, 1e20 s overflows a duration: neither may panic.
+    for t in ["1e19", "1e20", "1e300"] {
+        let (code, out, err) = run(&["--timeout", t, ok.to_str().unwrap()]);
+        assert_eq!(code, 0, "--timeout {t}: {out}{err}");
+        assert!(out.contains(": linearizable"), "--timeout {t}: {out}");
+    }
+    for t in ["inf", "-1", "nan"] {
+        let flag = format!("--timeout={t}");
+        let (code, _, err) = run(&[&flag, ok.to_str().unwrap()]);
+        assert_eq!(code, 2, "--timeout {t}: {err}");
+        assert!(err.contains("--timeout"), "{err}");
+    }
+}

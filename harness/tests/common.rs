@@ -3,7 +3,7 @@
 
 use quorumlab::check::Guarantee;
 use quorumlab::store::StoreConfig;
-use quorumlab_harness::case::{case_path, replay_command};
+use quorumlab_harness::case::replay_command;
 use quorumlab_harness::explore::{explore, ExploreOptions, Outcome, Quiet};
 use quorumlab_harness::strategy::{FaultChoice, ScenarioShape};
 
@@ -61,8 +61,7 @@ pub fn expect_to_hold(
         }) => {
             let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../histories");
             let broken = case.judgement.violated()[0];
-            let path = case_path(&dir, broken, name, case.scenario.seed);
-            case.save(&path).expect("saving the failing case");
+            let path = case.save_new(&dir, name).expect("saving the failing case");
             let sentences = case.judgement.sentences();
             panic!(
                 "{name}: {broken} violated after {cases_to_failure} cases (QUORUMLAB_SEED={seed}, \

@@ -117,7 +117,11 @@ pub fn check(history: &History) -> Result<Vec<Violation>, ConvergenceError> {
                 parse_cell(key, e.get("cell").unwrap_or(&serde_json::Value::Null))?,
             ));
         }
-        let k = keys.iter().find(|k| k.key == key);
+        // `by_key` returns keys in key order.
+        let k = keys
+            .binary_search_by(|k| k.key.cmp(key.as_str()))
+            .ok()
+            .map(|i| &keys[i]);
         let show = |c: &Option<Cell>| match (c, k) {
             (None, _) => "nothing".to_string(),
             (Some(cell), Some(k)) => match cell_source(k, c) {
@@ -160,9 +164,7 @@ pub fn check(history: &History) -> Result<Vec<Violation>, ConvergenceError> {
                     .chain(source.and_then(|s| k.op(s)).map(|o| o.id))
                     .collect(),
                 sentence: {
-                    let lost = k.describe(Source::Write(
-                        k.writes.iter().position(|w| w.id == lost.id).unwrap_or(0),
-                    ));
+                    let lost = k.describe(Source::Write(k.write_index(lost.id).unwrap_or(0)));
                     match &winner {
                         None => format!(
                             "acknowledged {lost} was lost: after the final settle no replica of \

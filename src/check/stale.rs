@@ -6,7 +6,9 @@
 use serde::Serialize;
 
 use super::guarantee::Violation;
-use super::observe::{by_key, completed, invoked, is_final, KeyOps, ObserveError, Source};
+use super::observe::{
+    by_key, completed, invoked, is_final, Explained, KeyOps, ObserveError, Source,
+};
 use crate::history::{History, Op, Outcome};
 
 /// Staleness figures of a history (final-phase reads left out).
@@ -68,74 +70,98 @@ impl<'h> Completed<'h> {
         })
     }
 
-    /// How many acknowledged writes completed before `t` and began after `after`.
-    fn count_between(&self, after: i128, t: u64) -> usize {
-        let n = self.writes.partition_point(|w| w.0 < t);
-        self.writes[..n]
-            .iter()
-            .filter(|w| w.1 as i128 > after)
-            .count()
+    /// For each query (after, t): how many acknowledged writes completed before `t` and
+    /// began after `after`. Answered together, sweeping by `t` over a Fenwick tree of
+    /// invocation times: O((writes + queries) log writes).
+    fn count_between(&self, queries: &[(i128, u64)]) -> Vec<usize> {
+        let mut invokes: Vec<u64> = self.writes.iter().map(|w| w.1).collect();
+        invokes.sort_unstable();
+        invokes.dedup();
+        let mut tree = vec![0usize; invokes.len() + 1];
+        let mut order: Vec<usize> = (0..queries.len()).collect();
+        order.sort_unstable_by_key(|&q| queries[q].1);
+        let mut out = vec![0; queries.len()];
+        let mut added = 0;
+        for q in order {
+            let (after, t) = queries[q];
+            while added < self.writes.len() && self.writes[added].0 < t {
+                let mut i = invokes.partition_point(|&v| v < self.writes[added].1) + 1;
+                while i < tree.len() {
+                    tree[i] += 1;
+                    i += i & i.wrapping_neg();
+                }
+                added += 1;
+            }
+            // Writes added so far, less those that began at or before `after`.
+            let mut i = invokes.partition_point(|&v| v as i128 <= after);
+            let mut not_after = 0;
+            while i > 0 {
+                not_after += tree[i];
+                i -= i & i.wrapping_neg();
+            }
+            out[q] = added - not_after;
+        }
+        out
     }
 }
 
 /// Why a read is not regular, if it is not.
 fn judge_read(k: &KeyOps<'_>, done: &Completed<'_>, r: &Op) -> Option<Violation> {
-    let sources = k.sources(r);
-    if sources.is_empty() {
-        return Some(Violation {
-            key: k.key.to_string(),
+    let key = k.key.to_string();
+    let superseder = done.latest_before(r.invoke);
+    let stale = |s: Source, w2s: Source, w2: &Op| Violation {
+        key: key.clone(),
+        ops: [r.id]
+            .into_iter()
+            .chain(k.op(s).map(|o| o.id))
+            .chain([w2.id])
+            .collect(),
+        sentence: format!(
+            "{} saw {}, but {} began after that and completed before the read began",
+            r.describe(),
+            k.describe(s),
+            k.describe(w2s)
+        ),
+    };
+    // A source explains the read when it began before the read ended and nothing acknowledged
+    // began after it completed and completed before the read began.
+    match k.explain(r) {
+        Explained::Nothing => Some(Violation {
+            key,
             ops: vec![r.id],
             sentence: format!(
                 "{} returned a value that no write which may have taken effect wrote",
                 r.describe()
             ),
-        });
-    }
-    let superseder = done.latest_before(r.invoke);
-    // A source explains the read when it began before the read ended and nothing acknowledged
-    // began after it completed and completed before the read began.
-    let mut from_future = None;
-    let mut stale = None;
-    for &s in &sources {
-        if invoked(k.op(s)) > completed(Some(r)) {
-            from_future.get_or_insert(s);
-            continue;
-        }
-        match superseder {
-            Some((w2s, w2)) if w2.invoke as i128 > completed(k.op(s)) => {
-                stale.get_or_insert((s, w2s, w2));
+        }),
+        Explained::One(s) => {
+            if invoked(k.op(s)) > completed(Some(r)) {
+                return Some(Violation {
+                    key: key.clone(),
+                    ops: [r.id].into_iter().chain(k.op(s).map(|o| o.id)).collect(),
+                    sentence: format!(
+                        "{} saw {}, which began only after the read completed",
+                        r.describe(),
+                        k.describe(s)
+                    ),
+                });
             }
-            _ => return None,
+            match superseder {
+                Some((w2s, w2)) if w2.invoke as i128 > completed(k.op(s)) => {
+                    Some(stale(s, w2s, w2))
+                }
+                _ => None,
+            }
         }
+        // The initial state and every candidate delete began before the read ended; one of
+        // them explains it unless the superseder began after even the latest of them ended.
+        Explained::Absent { latest_delete_end } => match superseder {
+            Some((w2s, w2)) if w2.invoke as i128 > latest_delete_end => {
+                Some(stale(Source::Initial, w2s, w2))
+            }
+            _ => None,
+        },
     }
-    let key = k.key.to_string();
-    Some(match (stale, from_future) {
-        (Some((s, w2s, w2)), _) => Violation {
-            key,
-            ops: [r.id]
-                .into_iter()
-                .chain(k.op(s).map(|o| o.id))
-                .chain([w2.id])
-                .collect(),
-            sentence: format!(
-                "{} saw {}, but {} began after that and completed before the read began",
-                r.describe(),
-                k.describe(s),
-                k.describe(w2s)
-            ),
-        },
-        (None, Some(s)) => Violation {
-            key,
-            ops: [r.id].into_iter().chain(k.op(s).map(|o| o.id)).collect(),
-            sentence: format!(
-                "{} saw {}, which began only after the read completed",
-                r.describe(),
-                k.describe(s)
-            ),
-        },
-        // Every source either explains the read or is stale or from the future.
-        (None, None) => return None,
-    })
 }
 
 /// Every stale read in the history.
@@ -157,24 +183,35 @@ pub fn staleness(history: &History) -> Result<Staleness, ObserveError> {
     let mut s = Staleness::default();
     for k in by_key(history)? {
         let done = Completed::new(&k);
+        // For each stale read, the latest completion among its explanations: the one that
+        // leaves it the fewest versions behind.
+        let mut queries = Vec::new();
         for r in k.reads.iter().filter(|r| !is_final(r)) {
             s.reads += 1;
-            let behind = match judge_read(&k, &done, r) {
-                None => 0,
-                Some(_) => {
-                    // Behind by the fewest versions any explanation of the read allows.
-                    let sources = k.sources(r);
-                    sources
-                        .iter()
-                        .map(|&src| done.count_between(completed(k.op(src)), r.invoke))
-                        .min()
-                        .unwrap_or(0)
-                        .max(1)
-                }
-            };
-            if behind > 0 {
-                s.stale += 1;
+            if judge_read(&k, &done, r).is_none() {
+                s.behind.resize(s.behind.len().max(1), 0);
+                s.behind[0] += 1;
+                continue;
             }
+            let after = match k.explain(r) {
+                Explained::Nothing => None,
+                Explained::One(src) => Some(completed(k.op(src))),
+                Explained::Absent { latest_delete_end } => Some(latest_delete_end),
+            };
+            queries.push((after, r.invoke));
+        }
+        let asked: Vec<(i128, u64)> = queries
+            .iter()
+            .filter_map(|&(a, t)| a.map(|a| (a, t)))
+            .collect();
+        let mut counts = done.count_between(&asked).into_iter();
+        for (after, _) in queries {
+            let behind = match after {
+                Some(_) => counts.next().expect("one count per query"),
+                None => 0,
+            }
+            .max(1);
+            s.stale += 1;
             if s.behind.len() <= behind {
                 s.behind.resize(behind + 1, 0);
             }

@@ -15,23 +15,24 @@ use crate::canaries::{catalog, clean, search, Canary, Search};
 /// Arguments of `quorumlab canaries`.
 #[derive(clap::Args, Debug)]
 pub struct CanariesArgs {
-    /// Searches per bug, with search seeds 1..=N.
-    #[arg(long, default_value_t = 5)]
+    /// Searches per bug, with search seeds 1..=N (N from 1 to 10,000).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=10000))]
     pub search_seeds: u64,
-    /// Most cases per search before the bug counts as missed.
-    #[arg(long, default_value_t = 500)]
+    /// Most cases per search before the bug counts as missed (1 to 1,000,000).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=1000000))]
     pub cases: u32,
-    /// Most shrink steps per search.
-    #[arg(long, default_value_t = 1000)]
+    /// Most shrink steps per search (0 to 1,000,000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(0..=1000000))]
     pub max_shrink_iters: u32,
-    /// Cases run with no bug planted, in total, split evenly between the bugs' configurations.
-    #[arg(long, default_value_t = 10_000)]
+    /// Cases run with no bug planted, in total, split evenly between the bugs' configurations
+    /// (0 to 10,000,000).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(0..=10000000))]
     pub clean_cases: u32,
     /// Only these bugs (comma-separated or repeated) [default: all].
     #[arg(long = "bug", value_delimiter = ',', value_parser = parse_bug)]
     pub bugs: Vec<Bug>,
-    /// Worker threads [default: the number of cores].
-    #[arg(long)]
+    /// Worker threads (1 to 1024) [default: the number of cores].
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     pub threads: Option<usize>,
     /// Where to write the report (markdown); "-" for none.
     #[arg(long, default_value = "docs/canaries.md")]
@@ -179,7 +180,7 @@ fn run_inner(args: &CanariesArgs) -> anyhow::Result<bool> {
         if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        std::fs::write(&args.out, &text)
+        crate::fsutil::write_atomic(&args.out, text.as_bytes())
             .with_context(|| format!("writing {}", args.out.display()))?;
         eprintln!("wrote {}", args.out.display());
     }

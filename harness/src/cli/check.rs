@@ -34,7 +34,8 @@ pub struct CheckArgs {
     /// Print one JSON object per file and line instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Give up on a file after this many seconds (answer: unknown, exit 3). Default: no limit.
+    /// Give up on a file after this many seconds (answer: unknown, exit 3); a value too large for
+    /// the clock means no limit. Default: no limit.
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
     /// With --format edn: the register's value before the history (an integer, else a string).
@@ -69,7 +70,8 @@ fn weaker(history: &History, list: &[Guarantee]) -> Vec<(Guarantee, Finding)> {
 pub fn run(args: CheckArgs) -> ExitCode {
     let timeout = match args.timeout {
         None => None,
-        Some(t) if t.is_finite() && t >= 0.0 => Some(Duration::from_secs_f64(t)),
+        // More seconds than a `Duration` holds (about 585 billion years) is no limit.
+        Some(t) if t.is_finite() && t >= 0.0 => Duration::try_from_secs_f64(t).ok(),
         Some(t) => {
             eprintln!("quorumlab check: --timeout {t}: expected a non-negative number of seconds");
             return ExitCode::from(2);

@@ -3,7 +3,7 @@ use quorumlab::store::{
     Bug, ConsistencyLevel, FsyncPolicy, ReadRepair, ReplicaChoice, StoreConfig,
 };
 
-use crate::scenario::{NetworkConfig, SlowLink};
+use crate::scenario::{limits, NetworkConfig, SlowLink};
 use crate::strategy::{parse_fault_list, FaultChoice, ScenarioShape};
 
 /// Store, workload and fault flags. Store defaults are the store's own (Cassandra-like).
@@ -120,13 +120,71 @@ impl ConfigFlags {
         Ok(store)
     }
 
-    /// The scenario shape these flags describe.
+    /// The scenario shape these flags describe, refused when a flag is over its limit (see
+    /// [`limits`]): generating the scenario would otherwise allocate without bound.
     pub fn shape(&self) -> anyhow::Result<ScenarioShape> {
         if self.clients == 0 {
             anyhow::bail!("--clients must be at least 1");
         }
         if self.keys == 0 {
             anyhow::bail!("--keys must be at least 1");
+        }
+        let over = |flag: &str, value: u64, limit: u64| -> anyhow::Result<()> {
+            if value > limit {
+                anyhow::bail!("{flag} {value} is over the limit of {limit} (see docs/limits.md)");
+            }
+            Ok(())
+        };
+        if let Some(n) = self.nodes {
+            over("--nodes", n as u64, limits::MAX_NODES)?;
+        }
+        over("--clients", self.clients as u64, limits::MAX_CLIENTS)?;
+        over("--ops", self.ops as u64, limits::MAX_OPS)?;
+        over("--keys", u64::from(self.keys), limits::MAX_KEYS)?;
+        over("--max-faults", self.max_faults as u64, limits::MAX_FAULTS)?;
+        over(
+            "--latency (maximum)",
+            self.latency.1,
+            limits::MAX_LATENCY_MS,
+        )?;
+        over("--settle-ms", self.settle_ms, limits::MAX_WINDOW_MS)?;
+        over("--tail (ms)", self.tail.1, limits::MAX_LATENCY_MS)?;
+        for &(_, ms) in &self.slow_node {
+            over("--slow-node (ms)", ms, limits::MAX_LATENCY_MS)?;
+        }
+        over(
+            "--slow-node (count)",
+            self.slow_node.len() as u64,
+            limits::MAX_NODES * limits::MAX_NODES,
+        )?;
+        let nodes = self.nodes.unwrap_or(StoreConfig::default().nodes) as u64;
+        over(
+            "--nodes x --keys (final reads)",
+            nodes * u64::from(self.keys),
+            limits::MAX_FINAL_READS,
+        )?;
+        let per_client = self.ops.div_ceil(self.clients) as u64;
+        // Every client gets the same number of ops, so few ops over many clients still plans
+        // one op for each.
+        if per_client * self.clients as u64 > limits::MAX_OPS {
+            anyhow::bail!(
+                "--ops {} over --clients {} plans {} ops in all (at least one per client), over \
+                 the limit of {} (see docs/limits.md)",
+                self.ops,
+                self.clients,
+                per_client * self.clients as u64,
+                limits::MAX_OPS
+            );
+        }
+        // Ops are planned over about ops-per-client x (think time + 4 latencies).
+        let span = per_client * (u64::from(self.think_ms) + 4 * self.latency.1.max(1));
+        if span > limits::MAX_START_MS {
+            anyhow::bail!(
+                "--think-ms {} with {per_client} ops per client plans ops over {span} simulated ms, \
+                 over the limit of {} (see docs/limits.md)",
+                self.think_ms,
+                limits::MAX_START_MS
+            );
         }
         Ok(ScenarioShape {
             store: self.store()?,

@@ -20,14 +20,14 @@ pub struct DeepArgs {
     /// Run only slice I of N (cases I-1, I-1+N, ...): N machines split one run.
     #[arg(long, value_parser = parse_shard)]
     pub shard: Option<(usize, usize)>,
-    /// Search seeds per property and workload variant.
-    #[arg(long, default_value_t = 4)]
+    /// Search seeds per property and workload variant (1 to 10,000).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=10000))]
     pub seeds: u32,
-    /// Generated scenarios per case.
-    #[arg(long, default_value_t = 200)]
+    /// Generated scenarios per case (1 to 1,000,000).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=1000000))]
     pub cases: u32,
-    /// Most shrink steps per failure (each one a full run).
-    #[arg(long, default_value_t = 500)]
+    /// Most shrink steps per failure (each one a full run; 0 to 1,000,000).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(0..=1000000))]
     pub max_shrink_iters: u32,
     /// Directory for shrunk failures.
     #[arg(long, default_value = "target/ci-artifacts")]
@@ -38,8 +38,8 @@ pub struct DeepArgs {
     /// Print the cases (index, name, search seed) this shard would run, and run nothing.
     #[arg(long)]
     pub list: bool,
-    /// Worker threads, each running whole cases [default: available cores].
-    #[arg(long)]
+    /// Worker threads, each running whole cases (1 to 1024) [default: available cores].
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     pub threads: Option<usize>,
 }
 

@@ -1,12 +1,12 @@
 //! `quorumlab explore`: search for a violation of the expected guarantees, shrink it, save it.
-use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::config::ConfigFlags;
-use crate::case::{case_path, replay_command};
+use crate::case::{replay_command, Case};
 use crate::explore::{explore, ExploreOptions, Outcome, Progress};
 use quorumlab::check::Guarantee;
 
@@ -18,14 +18,14 @@ pub struct ExploreArgs {
     pub expect: GuaranteeList,
     #[command(flatten)]
     pub config: ConfigFlags,
-    /// Scenarios to try.
-    #[arg(long, default_value_t = 100)]
+    /// Scenarios to try (1 to 1,000,000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000000))]
     pub cases: u32,
     /// Search seed: the same seed and flags try the same scenarios.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Most shrink steps (each one a full run).
-    #[arg(long, default_value_t = 2000)]
+    /// Most shrink steps (each one a full run; 0 to 1,000,000).
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(0..=1000000))]
     pub max_shrink_iters: u32,
     /// Directory for the shrunk case file.
     #[arg(long, default_value = "histories")]
@@ -73,8 +73,14 @@ pub fn run(args: ExploreArgs) -> ExitCode {
 }
 
 fn run_inner(args: &ExploreArgs) -> anyhow::Result<ExitCode> {
+    check_dir(&args.dir)?;
+    let shape = args.config.shape()?;
+    // A scenario the flags cannot make valid would otherwise count as a failure and be shrunk.
+    crate::explore::generate(&shape, args.seed)
+        .validate()
+        .map_err(|e| anyhow::anyhow!("the flags give an invalid scenario: {e}"))?;
     let options = ExploreOptions {
-        shape: args.config.shape()?,
+        shape,
         expect: args.expect.0.clone(),
         cases: args.cases,
         seed: args.seed,
@@ -111,14 +117,7 @@ fn run_inner(args: &ExploreArgs) -> anyhow::Result<ExitCode> {
             case,
             original,
         } => {
-            let broken = case
-                .judgement
-                .violated()
-                .first()
-                .copied()
-                .unwrap_or(options.expect[0]);
-            let path = case_path(&args.dir, broken, &args.config.slug()?, case.scenario.seed);
-            case.save(&path)?;
+            let broken = case.headline();
             println!(
                 "{} violated after {cases_to_failure} cases (search seed {}, scenario seed {})",
                 broken.name(),
@@ -140,9 +139,61 @@ fn run_inner(args: &ExploreArgs) -> anyhow::Result<ExitCode> {
             if case.judgement.violated().is_empty() {
                 println!("  (the shrunk scenario did not fail again on rerun: a determinism bug)");
             }
-            println!("saved: {}", path.display());
-            println!("replay: {}", replay_command(&path));
+            // The search may have taken hours: the scenario goes out before anything can fail,
+            // so even a full disk or a wrong --dir loses nothing.
+            println!(
+                "scenario (rerun with `quorumlab run --scenario FILE`): {}",
+                serde_json::to_string(&case.scenario).expect("a scenario always serializes")
+            );
+            let _ = std::io::stdout().flush();
+            save_or_fall_back(&case, &args.dir, &args.config.slug()?);
             Ok(ExitCode::from(1))
         }
+    }
+}
+
+/// Saves the found case in `dir`; when that fails, in the system's temporary directory; when
+/// that fails too, prints the whole case file, so a found counterexample is never lost.
+fn save_or_fall_back(case: &Case, dir: &Path, label: &str) {
+    let saved = match case.save_new(dir, label) {
+        Ok(path) => Some(path),
+        Err(e) => {
+            eprintln!("quorumlab explore: could not save the case: {e:#}");
+            let fallback = std::env::temp_dir().join("quorumlab-cases");
+            match case.save_new(&fallback, label) {
+                Ok(path) => {
+                    eprintln!(
+                        "quorumlab explore: saved it in {} instead",
+                        fallback.display()
+                    );
+                    Some(path)
+                }
+                Err(e) => {
+                    eprintln!("quorumlab explore: nor in {}: {e:#}", fallback.display());
+                    None
+                }
+            }
+        }
+    };
+    match saved {
+        Some(path) => {
+            println!("saved: {}", path.display());
+            println!("replay: {}", replay_command(&path));
+        }
+        None => {
+            println!("the case file, not saved (write it to a file and replay it):");
+            print!("{}", case.to_file_string());
+        }
+    }
+}
+
+/// Refuses an output directory that cannot be one before the search starts, rather than after.
+fn check_dir(dir: &Path) -> anyhow::Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => anyhow::bail!(
+            "--dir {}: exists and is not a directory; name a directory for the case file",
+            dir.display()
+        ),
+        _ => Ok(()),
     }
 }

@@ -18,11 +18,12 @@ pub struct MatrixArgs {
     /// quick: a documented subset that runs in minutes; full: every cell (shard it).
     #[arg(long, default_value = "quick")]
     pub profile: Profile,
-    /// Most scenarios searched per cell [default: the profile's, 63 for quick, 378 for full].
-    #[arg(long)]
+    /// Most scenarios searched per cell (1 to 1,000,000) [default: the profile's, 63 for
+    /// quick, 378 for full].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub cases: Option<u32>,
-    /// Most planned client ops searched per cell [default: the profile's].
-    #[arg(long)]
+    /// Most planned client ops searched per cell (1 to 100,000,000) [default: the profile's].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub ops: Option<u64>,
     /// Run only slice I of N (cells I-1, I-1+N, ...); join slices with `matrix merge`.
     #[arg(long, value_parser = parse_shard)]
@@ -33,12 +34,12 @@ pub struct MatrixArgs {
     /// Directory for the shrunk counterexamples.
     #[arg(long, default_value = "histories/matrix")]
     pub examples: PathBuf,
-    /// Most shrink steps per counterexample [default: the profile's, 60 for quick, 150 for
-    /// full].
-    #[arg(long)]
+    /// Most shrink steps per counterexample (0 to 1,000,000) [default: the profile's, 60 for
+    /// quick, 150 for full].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub shrink_steps: Option<u32>,
-    /// Worker threads, each running whole cells [default: available cores].
-    #[arg(long)]
+    /// Worker threads, each running whole cells (1 to 1024) [default: available cores].
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     pub threads: Option<usize>,
 }
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::config::ConfigFlags;
-use crate::case::{case_path, Case};
+use crate::case::Case;
 use crate::explore::generate;
 use crate::scenario::Scenario;
 use quorumlab::check::Guarantee;
@@ -21,7 +21,8 @@ pub struct RunArgs {
     /// Run this scenario (or saved case) file instead of generating one from the flags.
     #[arg(long)]
     pub scenario: Option<PathBuf>,
-    /// Where to write the history [default: target/quorumlab/run-<slug>-<seed>.json].
+    /// Where to write the history (replacing any file there) [default:
+    /// target/quorumlab/run-<slug>-<id>.json, where <id> is a digest of the whole scenario].
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Print one JSON object instead of text.
@@ -58,17 +59,20 @@ fn run_inner(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let expect = Guarantee::ALL.to_vec();
     let case = Case::run(&scenario, &expect)
         .map_err(|e| anyhow::anyhow!("seed {}: {e}", scenario.seed))?;
-    let out = args.out.clone().unwrap_or_else(|| {
-        let mut p = case_path(
-            std::path::Path::new("target/quorumlab"),
-            Guarantee::Linearizable,
-            &slug,
-            scenario.seed,
-        );
-        p.set_file_name(format!("run-{slug}-{:016x}.json", scenario.seed));
-        p
-    });
-    case.save(&out)?;
+    let out = match &args.out {
+        Some(path) => {
+            case.save(path)?;
+            path.clone()
+        }
+        // Named after the whole scenario, so runs that differ in any setting never replace
+        // each other's history.
+        None => {
+            let dir = std::path::Path::new("target/quorumlab");
+            let stem = format!("run-{slug}-{:016x}", case.id());
+            crate::fsutil::save_unique(dir, &stem, "json", case.to_file_string().as_bytes())
+                .with_context(|| format!("saving {stem}.json in {}", dir.display()))?
+        }
+    };
     let violated = case.judgement.violated();
     if args.json {
         let obj = serde_json::json!({

@@ -175,7 +175,8 @@ where
     M: Model + Sync,
 {
     let start = Instant::now();
-    let deadline = options.timeout.map(|t| start + t);
+    // A timeout beyond what an `Instant` can hold (centuries) is no limit at all.
+    let deadline = options.timeout.and_then(|t| start.checked_add(t));
     let parts = model.partition(history)?;
     let keys = parts.len();
     let threads = match options.threads {
