@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::case::Case;
 use crate::explore::{generate_with, shrink_with};
+use crate::fsutil;
 use crate::runner::RunError;
 use crate::scenario::Scenario;
 use crate::strategy::{write_then_read, FaultChoice, ScenarioShape};
@@ -1411,30 +1412,12 @@ impl MatrixReport {
 /// the next run removes only its own files.
 pub const MANIFEST: &str = "MANIFEST";
 
-/// Writes `text` to `path` so that a reader sees the old file or the new one, never a part:
-/// a temporary file in the same directory, synced, then renamed over the target.
+/// Writes `text` to `path` atomically (see [`fsutil::write_atomic`]).
 fn write_atomic(path: &Path, text: &str) -> Result<(), MatrixError> {
-    use std::io::Write;
-    let io = |source| MatrixError::Io {
+    fsutil::write_atomic(path, text.as_bytes()).map_err(|source| MatrixError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(text.as_bytes()).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(io)?;
-    if let Some(d) = dir {
-        if let Ok(d) = std::fs::File::open(d) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
+    })
 }
 
 /// Writes the report and its examples: `consistency-matrix.json` and `consistency-matrix.md` in
