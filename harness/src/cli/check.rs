@@ -12,7 +12,8 @@ use std::time::Duration;
 use anyhow::Context;
 use quorumlab::check::linearizable::{self, CheckOptions, LinReport, Verdict};
 use quorumlab::check::Guarantee;
-use quorumlab::history::{edn, History, Value};
+use quorumlab::history::edn::{self, EdnOptions};
+use quorumlab::history::{History, Value};
 
 use crate::verdict::{finding, Finding};
 
@@ -40,6 +41,11 @@ pub struct CheckArgs {
     /// With --format edn: the register's value before the history (an integer, else a string).
     #[arg(long, value_name = "VALUE")]
     pub initial: Option<String>,
+    /// With --format edn: read `:fail :cas` as a cas whose compare did not match, instead of
+    /// Jepsen's "did not take place". Stronger than Jepsen: it claims the register held
+    /// another value during the op, which a client cannot know after a timeout. Default: off.
+    #[arg(long)]
+    pub failed_cas_did_not_swap: bool,
     /// Guarantees to judge, comma-separated: linearizable, no-stale-reads, read-your-writes,
     /// monotonic-reads, monotonic-writes, writes-follow-reads, convergence, or all.
     #[arg(long, default_value = "linearizable", value_parser = parse_guarantees)]
@@ -75,19 +81,24 @@ pub fn run(args: CheckArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if args.initial.is_some() && args.format != InputFormat::Edn {
-        eprintln!("quorumlab check: --initial applies only with --format edn");
+    if (args.initial.is_some() || args.failed_cas_did_not_swap) && args.format != InputFormat::Edn {
+        eprintln!(
+            "quorumlab check: --initial and --failed-cas-did-not-swap apply only with --format edn"
+        );
         return ExitCode::from(2);
     }
     let options = CheckOptions {
         timeout,
         ..CheckOptions::default()
     };
-    let initial = args.initial.as_deref().map(Value::parse_cli);
+    let edn_options = EdnOptions {
+        initial: args.initial.as_deref().map(Value::parse_cli),
+        fail_cas_did_not_swap: args.failed_cas_did_not_swap,
+    };
     let (mut bad, mut violation, mut unknown) = (false, false, false);
     let stdout = std::io::stdout();
     for file in &args.files {
-        let history = match load(file, args.format, initial.clone()) {
+        let history = match load(file, args.format, &edn_options) {
             Ok(h) => h,
             Err(e) => {
                 bad = true;
@@ -135,7 +146,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
     })
 }
 
-fn load(file: &Path, format: InputFormat, initial: Option<Value>) -> anyhow::Result<History> {
+fn load(file: &Path, format: InputFormat, edn_options: &EdnOptions) -> anyhow::Result<History> {
     match format {
         InputFormat::Json => Ok(History::from_path(file)?),
         InputFormat::Edn => {
@@ -143,7 +154,7 @@ fn load(file: &Path, format: InputFormat, initial: Option<Value>) -> anyhow::Res
                 std::fs::read(file).with_context(|| format!("{}: cannot read", file.display()))?;
             let text = std::str::from_utf8(&bytes)
                 .map_err(|e| anyhow::anyhow!("{}: not UTF-8 text ({e})", file.display()))?;
-            edn::parse(text, initial).map_err(|e| e.in_file(file).into())
+            edn::parse_with(text, edn_options).map_err(|e| e.in_file(file).into())
         }
     }
 }
