@@ -26,6 +26,11 @@ mod json;
 
 pub use error::{HistoryError, OpLoc};
 
+/// A JSON value's type in words (`a string`, `an object`), for messages.
+pub fn json_type_name(v: &serde_json::Value) -> &'static str {
+    json::type_name(v)
+}
+
 /// The value of the `format` field.
 pub const FORMAT: &str = "quorumlab-history/1";
 
