@@ -209,7 +209,6 @@ impl Model for Kv {
         Ok(parts
             .into_iter()
             .map(|(key, mut ops)| {
-                drop_unobservable(&mut ops);
                 ops.sort_by_key(|o| (o.call, o.index));
                 Partition {
                     key: key.to_string(),
@@ -217,6 +216,10 @@ impl Model for Kv {
                 }
             })
             .collect())
+    }
+
+    fn reduce(&self, partition: &mut Partition<Kv>) {
+        drop_unobservable(&mut partition.ops);
     }
 
     fn describe(&self, state: &Option<Value>) -> String {

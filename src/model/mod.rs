@@ -81,7 +81,7 @@ pub trait Model {
     }
 
     /// The one state in which `input` with this recorded output is valid, when there is
-    /// exactly one (a read pins the state it read). Used with [`Model::only_grows`] to prune.
+    /// exactly one (a read pins the state it read). Used with [`Model::effect`] and [`Model::extends`] to prune.
     /// Default: `None`.
     fn pinned(&self, _input: &Self::Input, _output: &Self::Output) -> Option<Self::State> {
         None
@@ -99,8 +99,18 @@ pub trait Model {
         true
     }
 
-    /// Splits a valid history into partitions that can be checked independently.
+    /// Splits a valid history into partitions that can be checked independently, with every
+    /// op that constrains the verdict (fail ops and reads of unknown result left out).
     fn partition(&self, history: &History) -> Result<Vec<Partition<Self>>, HistoryError>;
+
+    /// Leaves out of a partition ops that cannot change its verdict (for [`Kv`]: info writes
+    /// that no read could observe), before the search. Witnesses are explained from the
+    /// partition before this reduction. Default: nothing left out.
+    fn reduce(&self, _partition: &mut Partition<Self>)
+    where
+        Self: Sized,
+    {
+    }
 
     /// A state in words, e.g. `5`, `"ab"` or `absent`.
     fn describe(&self, state: &Self::State) -> String;

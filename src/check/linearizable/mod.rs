@@ -77,8 +77,13 @@ pub struct Witness {
     pub key: String,
     /// The id of the op that could not be linearized after the longest prefix.
     pub op: u64,
-    /// The longest linearizable prefix found, in order, with the state after each op.
+    /// A linearizable prefix of the key's ops, in order, with the state after each op: a
+    /// longest one when [`Witness::prefix_is_longest`].
     pub prefix: Vec<Step>,
+    /// Whether no linearizable prefix is longer than [`Witness::prefix`] (false only when the
+    /// search for one ran out of steps; the sentence then says "a linearizable prefix").
+    #[serde(skip)]
+    pub prefix_is_longest: bool,
     /// One plain sentence.
     pub sentence: String,
 }
@@ -176,7 +181,10 @@ where
 {
     let start = Instant::now();
     let deadline = options.timeout.map(|t| start + t);
-    let parts = model.partition(history)?;
+    let mut parts = model.partition(history)?;
+    for p in &mut parts {
+        model.reduce(p);
+    }
     let keys = parts.len();
     let threads = match options.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -213,7 +221,7 @@ where
         let found = if threads == 1 {
             pending
                 .iter()
-                .map(|&i| (i, search::search(model, &parts[i].ops, &limits)))
+                .map(|&i| (i, search::search(model, &parts[i].ops, &limits, true)))
                 .collect()
         } else {
             run_parallel(model, &parts, &pending, &limits, threads)
@@ -226,8 +234,9 @@ where
             .enumerate()
             .find(|(_, r)| matches!(r, Some(Found::Violation(_))))
         {
-            verdict =
-                Verdict::Violation(Box::new(explain::witness(model, history, &parts[i], stuck)));
+            verdict = Verdict::Violation(Box::new(longest_prefix(
+                model, history, &parts[i], stuck, deadline, &cancel,
+            )?));
             break;
         }
         if let Some(why) = results.iter().find_map(|r| match r {
@@ -256,6 +265,42 @@ where
     })
 }
 
+/// Steps the search for a longest prefix may take once a violation is found; past them the
+/// witness names a linearizable prefix without claiming it is a longest one.
+const WITNESS_BUDGET: u64 = 1 << 21;
+
+/// The witness of a violation on `part`. Its prefix is the pruned search's own when no
+/// linearizable prefix of the key's ops (before [`Model::reduce`]) is longer, so a witness
+/// stays the same wherever it was already right; else a longest one, found without pruning;
+/// and when that search runs out of steps, the pruned one's, not claimed to be a longest.
+fn longest_prefix<M: Model>(
+    model: &M,
+    history: &History,
+    part: &Partition<M>,
+    pruned: &search::Stuck<M::State>,
+    deadline: Option<Instant>,
+    cancel: &AtomicBool,
+) -> Result<Witness, HistoryError> {
+    let limits = Limits {
+        deadline,
+        budget: WITNESS_BUDGET,
+        memo_bytes: 64 << 20,
+        cancel,
+    };
+    let whole = model
+        .partition(history)?
+        .into_iter()
+        .find(|p| p.key == part.key)
+        .expect("the key of a partition has a partition");
+    Ok(match search::search(model, &whole.ops, &limits, false) {
+        Found::Violation(full) if full.prefix.len() > pruned.prefix.len() => {
+            explain::witness(model, history, &whole, &full, true)
+        }
+        Found::Violation(_) => explain::witness(model, history, part, pruned, true),
+        _ => explain::witness(model, history, part, pruned, false),
+    })
+}
+
 /// Checks the `pending` partitions on `threads` threads, largest first.
 fn run_parallel<M>(
     model: &M,
@@ -279,7 +324,7 @@ where
                     loop {
                         let k = nextk.fetch_add(1, Ordering::Relaxed);
                         let Some(&i) = order.get(k) else { break };
-                        mine.push((i, search::search(model, &parts[i].ops, limits)));
+                        mine.push((i, search::search(model, &parts[i].ops, limits, true)));
                     }
                     mine
                 })
