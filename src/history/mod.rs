@@ -23,8 +23,10 @@ use serde_json::Map;
 pub mod edn;
 mod error;
 mod json;
+mod recorder;
 
 pub use error::{HistoryError, OpLoc};
+pub use recorder::{Call, OpId, Recorder, Ret};
 
 /// A JSON value's type in words (`a string`, `an object`), for messages.
 pub fn json_type_name(v: &serde_json::Value) -> &'static str {
