@@ -136,7 +136,7 @@ fn false_claims(h: &History, w: &Witness) -> Vec<String> {
                 OpKind::Put => x.value == *v,
                 OpKind::Cas => x.value == *v && x.swapped != Some(false),
                 OpKind::Append => true, // could build any string
-                OpKind::Get => false,
+                _ => false,
             }
     };
     if s.contains(", but no op ever wrote ") {

@@ -250,3 +250,40 @@ fn knossos_failed_cas_did_not_take_place() {
     ]);
     assert_eq!(code, 1, "{out}");
 }
+
+#[test]
+fn models_by_flag() {
+    let set = |read: &str| {
+        format!(
+            r#"{{"format": "quorumlab-history/1", "ops": [
+ {{"id": 1, "client": 0, "kind": "add", "key": "s", "value": 1, "invoke": 0, "complete": 10, "outcome": "ok"}},
+ {{"id": 2, "client": 1, "kind": "members", "key": "s", "invoke": 20, "complete": 30, "outcome": "ok", "read": {read}}}]}}"#
+        )
+    };
+    let ok = tmp("set-ok.json", set("[1]").as_bytes());
+    let bad = tmp("set-bad.json", set("[]").as_bytes());
+    assert_eq!(run(&["--model", "set", ok.to_str().unwrap()]).0, 0);
+    let (code, out, _) = run(&["--model", "set", bad.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("members#2 by client 1 [20..30] read {}"),
+        "{out}"
+    );
+    // Without --model the kv model cannot judge a set: undecided, not a verdict.
+    assert_eq!(run(&[ok.to_str().unwrap()]).0, 3);
+    let queue = tmp(
+        "queue.edn",
+        b"[{:process 0 :type :invoke :f :enqueue :value 1}
+ {:process 0 :type :ok :f :enqueue :value 1}
+ {:process 1 :type :invoke :f :dequeue}
+ {:process 1 :type :ok :f :dequeue :value 2}]",
+    );
+    let (code, out, _) = run(&[
+        "--format",
+        "edn",
+        "--model",
+        "queue",
+        queue.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}");
+}

@@ -202,7 +202,7 @@ pub fn by_key(history: &History) -> Result<Vec<KeyOps<'_>>, ObserveError> {
                     _ => k.deletes.push(i),
                 }
             }
-            OpKind::Append | OpKind::Cas => {
+            _ => {
                 return Err(ObserveError::Unsupported {
                     op: op.name(),
                     kind: op.kind,

@@ -186,6 +186,13 @@ impl Model for Kv {
                     expect: op.expect.clone(),
                     new: op.value.clone().ok_or(missing("value"))?,
                 },
+                _ => {
+                    return Err(HistoryError::Unsupported {
+                        id: op.id,
+                        kind: op.kind.name(),
+                        model: self.name,
+                    })
+                }
             };
             let (output, ret) = match op.outcome {
                 Outcome::Ok => {

@@ -39,6 +39,8 @@ pub fn apply(state: &Option<Value>, op: &Op) -> Option<(Option<Value>, bool)> {
             let next = if hit { op.value.clone() } else { state.clone() };
             (next, !known || op.swapped == Some(hit))
         }
+        // Kinds of the other models: not generated here.
+        _ => return None,
     })
 }
 

@@ -12,8 +12,9 @@ use std::time::Duration;
 use anyhow::Context;
 use quorumlab::check::linearizable::{self, CheckOptions, LinReport, Verdict};
 use quorumlab::check::Guarantee;
-use quorumlab::history::edn::{self, EdnOptions};
+use quorumlab::history::edn::{self, EdnModel, EdnOptions};
 use quorumlab::history::{History, Value};
+use quorumlab::model::{Kv, Mutex, Queue, Set};
 
 use crate::verdict::{finding, Finding};
 
@@ -24,6 +25,23 @@ pub enum InputFormat {
     Json,
     /// A Jepsen register or cas-register history in EDN.
     Edn,
+}
+
+/// The sequential model a history is checked against.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelArg {
+    /// A map of registers: get, put, delete, append, cas (the default for JSON).
+    Kv,
+    /// Registers with get and put (EDN: :read, :write).
+    Register,
+    /// Registers with get, put and cas (EDN: :read, :write, :cas; the default for EDN).
+    CasRegister,
+    /// A set per key: add, members (EDN: :add, :read).
+    Set,
+    /// A FIFO queue per key: enqueue, dequeue (EDN: :enqueue, :dequeue).
+    Queue,
+    /// A lock per key: acquire, release (EDN: :acquire, :release).
+    Mutex,
 }
 
 /// Arguments of `quorumlab check`.
@@ -46,6 +64,10 @@ pub struct CheckArgs {
     /// another value during the op, which a client cannot know after a timeout. Default: off.
     #[arg(long)]
     pub failed_cas_did_not_swap: bool,
+    /// The model to check against (and, with --format edn, what the :f names mean).
+    /// Default: kv for JSON, cas-register for EDN.
+    #[arg(long, value_enum)]
+    pub model: Option<ModelArg>,
     /// Guarantees to judge, comma-separated: linearizable, no-stale-reads, read-your-writes,
     /// monotonic-reads, monotonic-writes, writes-follow-reads, convergence, or all.
     #[arg(long, default_value = "linearizable", value_parser = parse_guarantees)]
@@ -94,6 +116,13 @@ pub fn run(args: CheckArgs) -> ExitCode {
     let edn_options = EdnOptions {
         initial: args.initial.as_deref().map(Value::parse_cli),
         fail_cas_did_not_swap: args.failed_cas_did_not_swap,
+        model: match args.model {
+            Some(ModelArg::Register) => EdnModel::Register,
+            Some(ModelArg::Set) => EdnModel::Set,
+            Some(ModelArg::Queue) => EdnModel::Queue,
+            Some(ModelArg::Mutex) => EdnModel::Mutex,
+            _ => EdnModel::CasRegister,
+        },
     };
     let (mut bad, mut violation, mut unknown) = (false, false, false);
     let stdout = std::io::stdout();
@@ -114,7 +143,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
             .guarantees
             .0
             .contains(&Guarantee::Linearizable)
-            .then(|| linearizable::check(&history, &options));
+            .then(|| check_model(args.model, &history, &options));
         match report.as_ref().map(|r| &r.verdict) {
             None | Some(Verdict::Linearizable) => {}
             Some(Verdict::Violation(_)) => violation = true,
@@ -144,6 +173,19 @@ pub fn run(args: CheckArgs) -> ExitCode {
     } else {
         0
     })
+}
+
+fn check_model(model: Option<ModelArg>, history: &History, options: &CheckOptions) -> LinReport {
+    match model {
+        None | Some(ModelArg::Kv) => linearizable::check(history, options),
+        Some(ModelArg::Register) => linearizable::check_model(&Kv::register(), history, options),
+        Some(ModelArg::CasRegister) => {
+            linearizable::check_model(&Kv::cas_register(), history, options)
+        }
+        Some(ModelArg::Set) => linearizable::check_model(&Set, history, options),
+        Some(ModelArg::Queue) => linearizable::check_model(&Queue, history, options),
+        Some(ModelArg::Mutex) => linearizable::check_model(&Mutex, history, options),
+    }
 }
 
 fn load(file: &Path, format: InputFormat, edn_options: &EdnOptions) -> anyhow::Result<History> {

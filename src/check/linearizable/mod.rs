@@ -164,6 +164,29 @@ pub fn check(history: &History, options: &CheckOptions) -> LinReport {
     }
 }
 
+/// Validates, then checks a history against `model` (e.g. [`crate::model::Set`]). An invalid
+/// history, or one with ops the model does not have, gives [`Verdict::Unknown`] with
+/// [`Undecided::Invalid`].
+pub fn check_model<M: Model + Sync>(
+    model: &M,
+    history: &History,
+    options: &CheckOptions,
+) -> LinReport {
+    let start = Instant::now();
+    match history
+        .validate()
+        .and_then(|()| check_with(model, history, options))
+    {
+        Ok(r) => r,
+        Err(e) => LinReport {
+            verdict: Verdict::Unknown(Undecided::Invalid(e)),
+            ops: history.ops.len(),
+            keys: history.key_count(),
+            elapsed: start.elapsed(),
+        },
+    }
+}
+
 /// Validates, then checks a history against the key-value model.
 pub fn try_check(history: &History, options: &CheckOptions) -> Result<LinReport, HistoryError> {
     history.validate()?;

@@ -45,6 +45,61 @@ pub const KEY: &str = "x";
 /// concurrency on every crash, so real numbers stay far below this.
 pub const MAX_PROCESS: i64 = u32::MAX as i64;
 
+/// The kind of object an EDN history acts on, which decides what its `:f` names mean.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EdnModel {
+    /// `:read` and `:write`.
+    Register,
+    /// `:read`, `:write` and `:cas` (the default).
+    #[default]
+    CasRegister,
+    /// `:add` and `:read` (the value read: a vector or set of every element).
+    Set,
+    /// `:enqueue` and `:dequeue` (the value dequeued; `nil`: the queue was empty).
+    Queue,
+    /// `:acquire` and `:release`.
+    Mutex,
+}
+
+impl EdnModel {
+    /// The model's name: `register`, `cas-register`, `set`, `queue`, `mutex`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EdnModel::Register => "register",
+            EdnModel::CasRegister => "cas-register",
+            EdnModel::Set => "set",
+            EdnModel::Queue => "queue",
+            EdnModel::Mutex => "mutex",
+        }
+    }
+
+    /// The op kind of a Jepsen `:f` name, if the model has it.
+    pub fn kind(self, f: &str) -> Option<OpKind> {
+        Some(match (self, f) {
+            (EdnModel::Register | EdnModel::CasRegister, "read") => OpKind::Get,
+            (EdnModel::Register | EdnModel::CasRegister, "write") => OpKind::Put,
+            (EdnModel::CasRegister, "cas") => OpKind::Cas,
+            (EdnModel::Set, "add") => OpKind::Add,
+            (EdnModel::Set, "read") => OpKind::Members,
+            (EdnModel::Queue, "enqueue") => OpKind::Enqueue,
+            (EdnModel::Queue, "dequeue") => OpKind::Dequeue,
+            (EdnModel::Mutex, "acquire") => OpKind::Acquire,
+            (EdnModel::Mutex, "release") => OpKind::Release,
+            _ => return None,
+        })
+    }
+
+    fn fs(self) -> &'static str {
+        match self {
+            EdnModel::Register => ":read or :write",
+            EdnModel::CasRegister => ":read, :write or :cas",
+            EdnModel::Set => ":add or :read",
+            EdnModel::Queue => ":enqueue or :dequeue",
+            EdnModel::Mutex => ":acquire or :release",
+        }
+    }
+}
+
 /// How to read an EDN history.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EdnOptions {
@@ -56,6 +111,8 @@ pub struct EdnOptions {
     /// op's interval, which a client cannot know when the failure came from a timeout or an
     /// unavailable replica. Default: false.
     pub fail_cas_did_not_swap: bool,
+    /// What the `:f` names mean. Default: [`EdnModel::CasRegister`].
+    pub model: EdnModel,
 }
 
 struct Pending {
@@ -159,16 +216,15 @@ pub fn parse_with(text: &str, options: &EdnOptions) -> Result<History, HistoryEr
                 ))
             }
         };
-        let kind = match f {
-            "read" => OpKind::Get,
-            "write" => OpKind::Put,
-            "cas" => OpKind::Cas,
-            other => {
-                return Err(err_at(
-                    at,
-                    format!("history element {index}: unsupported :f :{other} (expected :read, :write or :cas)"),
-                ))
-            }
+        let Some(kind) = options.model.kind(f) else {
+            return Err(err_at(
+                at,
+                format!(
+                    "history element {index}: unsupported :f :{f} for the {} model (expected {}; --model chooses another)",
+                    options.model.name(),
+                    options.model.fs()
+                ),
+            ));
         };
         let val = |e: Edn| {
             to_value(e).map_err(|msg| err_at(at, format!("history element {index}: {msg}")))
@@ -179,9 +235,8 @@ pub fn parse_with(text: &str, options: &EdnOptions) -> Result<History, HistoryEr
                     return Err(err_at(at, format!("history element {index}: process {process} invoked while its previous op is in flight")));
                 }
                 let (value, expect) = match kind {
-                    OpKind::Get => (None, None),
-                    OpKind::Put => (val(raw)?, None),
-                    _ => match raw {
+                    OpKind::Put | OpKind::Add | OpKind::Enqueue => (val(raw)?, None),
+                    OpKind::Cas => match raw {
                         Edn::Seq(pair) if pair.len() == 2 => {
                             let [old, new] = <[Edn; 2]>::try_from(pair).expect("two items");
                             (val(new)?, val(old)?)
@@ -193,8 +248,13 @@ pub fn parse_with(text: &str, options: &EdnOptions) -> Result<History, HistoryEr
                             ))
                         }
                     },
+                    _ => (None, None),
                 };
-                if kind != OpKind::Get && value.is_none() {
+                let writes = matches!(
+                    kind,
+                    OpKind::Put | OpKind::Cas | OpKind::Add | OpKind::Enqueue
+                );
+                if writes && value.is_none() {
                     return Err(err_at(at, format!("history element {index}: writes nil")));
                 }
                 let client = *client_of.entry(process).or_insert(process as u64);
@@ -224,6 +284,46 @@ pub fn parse_with(text: &str, options: &EdnOptions) -> Result<History, HistoryEr
                 }
                 let mut op = inv.op(process);
                 match (typ, kind) {
+                    ("ok", OpKind::Members) => {
+                        op.complete = Some(time);
+                        op.outcome = Outcome::Ok;
+                        match raw {
+                            // As for registers, a nil read is a read of unknown value.
+                            Edn::Nil => op.outcome = Outcome::Info,
+                            Edn::Seq(items) | Edn::Set(items) => {
+                                let mut set = Vec::with_capacity(items.len());
+                                for e in items {
+                                    match val(e)? {
+                                        Some(v) => set.push(v),
+                                        None => {
+                                            return Err(err_at(
+                                                at,
+                                                format!("history element {index}: a set holds no nil"),
+                                            ))
+                                        }
+                                    }
+                                }
+                                set.sort();
+                                set.dedup();
+                                op.members = Some(set);
+                            }
+                            other => {
+                                return Err(err_at(
+                                    at,
+                                    format!(
+                                        "history element {index}: a set read must be a vector or a set, not {}",
+                                        other.to_json()
+                                    ),
+                                ))
+                            }
+                        }
+                    }
+                    ("ok", OpKind::Dequeue) => {
+                        // nil: the queue was empty.
+                        op.read = val(raw)?;
+                        op.complete = Some(time);
+                        op.outcome = Outcome::Ok;
+                    }
                     ("ok", OpKind::Get) => {
                         op.read = val(raw)?;
                         op.complete = Some(time);

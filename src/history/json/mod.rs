@@ -38,7 +38,7 @@ pub(super) fn validate(h: &History) -> Result<(), HistoryError> {
             _ => {}
         }
         match op.kind {
-            OpKind::Put | OpKind::Cas if op.value.is_none() => {
+            OpKind::Put | OpKind::Cas | OpKind::Add | OpKind::Enqueue if op.value.is_none() => {
                 return Err(HistoryError::MissingField {
                     op: loc,
                     field: "value",
@@ -49,6 +49,12 @@ pub(super) fn validate(h: &History) -> Result<(), HistoryError> {
                     op: loc,
                     field: "value",
                     reason: "append needs a string value".into(),
+                })
+            }
+            OpKind::Members if op.outcome == Outcome::Ok && op.members.is_none() => {
+                return Err(HistoryError::MissingField {
+                    op: loc,
+                    field: "read",
                 })
             }
             OpKind::Cas if op.outcome == Outcome::Ok && op.swapped.is_none() => {
@@ -94,7 +100,10 @@ pub(super) fn op_to_json(op: &Op) -> Json {
     m.insert("kind".into(), op.kind.name().into());
     m.insert("key".into(), op.key.as_str().into());
     let opt = |v: &Option<Value>| v.as_ref().map_or(Json::Null, Value::to_json);
-    if matches!(op.kind, OpKind::Put | OpKind::Append | OpKind::Cas) {
+    if matches!(
+        op.kind,
+        OpKind::Put | OpKind::Append | OpKind::Cas | OpKind::Add | OpKind::Enqueue
+    ) {
         m.insert("value".into(), opt(&op.value));
     }
     if op.kind == OpKind::Cas {
@@ -106,8 +115,12 @@ pub(super) fn op_to_json(op: &Op) -> Json {
         op.complete.map_or(Json::Null, Json::from),
     );
     m.insert("outcome".into(), op.outcome.name().into());
-    if op.kind == OpKind::Get && op.outcome == Outcome::Ok {
+    if matches!(op.kind, OpKind::Get | OpKind::Dequeue) && op.outcome == Outcome::Ok {
         m.insert("read".into(), opt(&op.read));
+    }
+    if op.kind == OpKind::Members && op.outcome == Outcome::Ok {
+        let set = op.members.as_deref().unwrap_or(&[]);
+        m.insert("read".into(), set.iter().map(Value::to_json).collect());
     }
     if op.kind == OpKind::Cas && op.outcome == Outcome::Ok {
         m.insert("swapped".into(), op.swapped.map_or(Json::Null, Json::from));

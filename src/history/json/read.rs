@@ -267,7 +267,7 @@ fn parse_op(index: usize, op: Json) -> Result<Op, HistoryError> {
         Some(j) => Some(uint(&loc, "complete", j)?),
     };
     let value = match kind {
-        OpKind::Put | OpKind::Append | OpKind::Cas => {
+        OpKind::Put | OpKind::Append | OpKind::Cas | OpKind::Add | OpKind::Enqueue => {
             match json_value(&loc, "value", take(&loc, &mut m, "value")?)? {
                 None => {
                     return Err(bad(
@@ -286,7 +286,7 @@ fn parse_op(index: usize, op: Json) -> Result<Op, HistoryError> {
                 v => v,
             }
         }
-        OpKind::Get | OpKind::Delete => match m.shift_remove("value") {
+        _ => match m.shift_remove("value") {
             None | Some(Json::Null) => None,
             Some(_) => return Err(bad(&loc, "value", format!("{kind} writes no value"))),
         },
@@ -297,11 +297,16 @@ fn parse_op(index: usize, op: Json) -> Result<Op, HistoryError> {
         drop_null(&loc, &mut m, "expect", kind)?;
         None
     };
-    let read = if kind == OpKind::Get && outcome == Outcome::Ok {
+    let reads = matches!(kind, OpKind::Get | OpKind::Dequeue | OpKind::Members);
+    let mut members = None;
+    let read = if kind == OpKind::Members && outcome == Outcome::Ok {
+        members = Some(set_value(&loc, take(&loc, &mut m, "read")?)?);
+        None
+    } else if reads && outcome == Outcome::Ok {
         json_value(&loc, "read", take(&loc, &mut m, "read")?)?
     } else {
-        // A get that did not complete ok read nothing; keep nothing.
-        if kind != OpKind::Get {
+        // A read that did not complete ok read nothing; keep nothing.
+        if !reads {
             drop_null(&loc, &mut m, "read", kind)?;
         } else {
             m.shift_remove("read");
@@ -333,6 +338,7 @@ fn parse_op(index: usize, op: Json) -> Result<Op, HistoryError> {
         complete,
         outcome,
         read,
+        members,
         swapped,
         extra: m,
     })
@@ -428,6 +434,31 @@ fn uint(loc: &OpLoc, field: &'static str, j: Json) -> Result<u64, HistoryError> 
         };
         bad(loc, field, format!("{} {why}", short(&j)))
     })
+}
+
+/// A set read: an array of integers and strings, kept sorted and without repeats.
+fn set_value(loc: &OpLoc, j: Json) -> Result<Vec<Value>, HistoryError> {
+    let Json::Array(items) = j else {
+        return Err(bad(
+            loc,
+            "read",
+            format!(
+                "{} is {}, expected an array (the set read)",
+                short(&j),
+                type_name(&j)
+            ),
+        ));
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        match json_value(loc, "read", item)? {
+            Some(v) => out.push(v),
+            None => return Err(bad(loc, "read", "a set holds no null".into())),
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 fn json_value(loc: &OpLoc, field: &'static str, j: Json) -> Result<Option<Value>, HistoryError> {
