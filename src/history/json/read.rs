@@ -327,6 +327,15 @@ fn parse_op(index: usize, op: Json) -> Result<Op, HistoryError> {
         None
     };
     check_optional(&loc, &m)?;
+    // The object was sized for every field; keep only what the extra fields need (most of a
+    // million-op history's memory was spare capacity here).
+    let m: Map<String, Json> = if m.is_empty() {
+        Map::new()
+    } else {
+        let mut exact = Map::with_capacity(m.len());
+        exact.extend(m);
+        exact
+    };
     Ok(Op {
         id,
         client,
