@@ -66,6 +66,11 @@ impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Value::Int(i) => write!(f, "{i}"),
+            // Messages stay readable when a value is most of a file.
+            Value::Str(s) if s.len() > 80 => {
+                let cut = (0..=60).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+                write!(f, "{:?}... ({} bytes)", &s[..cut], s.len())
+            }
             Value::Str(s) => write!(f, "{s:?}"),
         }
     }

@@ -188,6 +188,14 @@ fn check_model(model: Option<ModelArg>, history: &History, options: &CheckOption
     }
 }
 
+/// A state for the human output, cut when long (the JSON output keeps it whole).
+fn cut(s: &str) -> String {
+    match s.char_indices().nth(60) {
+        Some((i, _)) => format!("{}... ({} bytes)", &s[..i], s.len()),
+        None => s.to_string(),
+    }
+}
+
 fn load(file: &Path, format: InputFormat, edn_options: &EdnOptions) -> anyhow::Result<History> {
     match format {
         InputFormat::Json => Ok(History::from_path(file)?),
@@ -281,7 +289,7 @@ fn human(
         let prefix: Vec<String> = w
             .prefix
             .iter()
-            .map(|s| format!("#{}->{}", s.op, s.state))
+            .map(|s| format!("#{}->{}", s.op, cut(&s.state.to_string())))
             .collect();
         out.push_str(&format!(
             "\n  longest linearizable prefix ({} ops, op id -> state after it): {}",

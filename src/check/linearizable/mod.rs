@@ -288,9 +288,11 @@ where
     })
 }
 
-/// Steps the search for a longest prefix may take once a violation is found; past them the
-/// witness names a linearizable prefix without claiming it is a longest one.
-const WITNESS_BUDGET: u64 = 1 << 21;
+/// Steps the search for a longest prefix may take once a violation is found: as many as the
+/// search that found it took, and at least this many, so that explaining a violation costs
+/// at most about as much as finding it. Past them the witness names a linearizable prefix
+/// without claiming it is a longest one.
+const WITNESS_MIN_STEPS: u64 = 1 << 13;
 
 /// The witness of a violation on `part`. Its prefix is the pruned search's own when no
 /// linearizable prefix of the key's ops (before [`Model::reduce`]) is longer, so a witness
@@ -306,7 +308,7 @@ fn longest_prefix<M: Model>(
 ) -> Result<Witness, HistoryError> {
     let limits = Limits {
         deadline,
-        budget: WITNESS_BUDGET,
+        budget: pruned.steps.max(WITNESS_MIN_STEPS),
         memo_bytes: 64 << 20,
         cancel,
     };

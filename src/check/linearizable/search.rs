@@ -46,6 +46,8 @@ pub(crate) struct Stuck<S> {
     pub prefix: Vec<(usize, S)>,
     /// The op whose return was reached at the end of that prefix without it linearized.
     pub op: usize,
+    /// Steps the search took to find the violation.
+    pub steps: u64,
 }
 
 pub(crate) enum Found<S> {
@@ -327,6 +329,7 @@ pub(crate) fn search<M: Model>(
             .map(|(op, s)| (op, states.states[s as usize].clone()))
             .collect(),
         op: best.op.unwrap_or(0),
+        steps,
     })
 }
 
