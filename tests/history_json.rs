@@ -122,3 +122,79 @@ fn validation_names_the_op_and_field() {
         .to_string()
         .starts_with("not valid JSON"));
 }
+
+#[test]
+fn a_repeated_key_is_refused_naming_it() {
+    let e = err(r#"{"format": "quorumlab-history/1", "ops": [], "ops": []}"#);
+    assert!(
+        matches!(&e, HistoryError::DuplicateKey { key, line: 1, .. } if key == "ops"),
+        "{e}"
+    );
+    let e = err(&DOC.replace(r#""id": 4,"#, r#""id": 4, "read": 7,"#));
+    assert!(
+        matches!(&e, HistoryError::DuplicateKey { key, line: 5, .. } if key == "read"),
+        "{e}"
+    );
+    let e = err(&DOC.replace(r#"{"seed": 7}"#, r#"{"seed": 7, "seed": 8}"#));
+    assert!(e.to_string().contains(r#"key "seed" appears twice"#), "{e}");
+}
+
+#[test]
+fn mistyped_optional_fields_name_the_field_and_type() {
+    let with = |field: &str| err(&DOC.replace(r#""id": 4,"#, &format!(r#""id": 4, {field},"#)));
+    for (field, name, needle) in [
+        (
+            r#""session": "s""#,
+            "session",
+            "is a string, expected a non-negative integer",
+        ),
+        (r#""session": -1"#, "session", "is a negative integer"),
+        (
+            r#""timestamp": "abc""#,
+            "timestamp",
+            "is a string, expected an integer",
+        ),
+        (r#""writer": 1.5"#, "writer", "expected an integer"),
+        (r#""phase": 3"#, "phase", "is an integer, expected a string"),
+        (r#""gave_up": [1]"#, "gave_up", "is an array"),
+    ] {
+        let e = with(field);
+        assert!(
+            matches!(&e, HistoryError::BadField { op: OpLoc::Id(4), field: f, reason } if *f == name && reason.contains(needle)),
+            "{field}: {e}"
+        );
+    }
+    // null means absent.
+    History::from_json_str(&DOC.replace(r#""id": 4,"#, r#""id": 4, "session": null,"#)).unwrap();
+    let e = err(&DOC.replace(r#""final""#, r#""replicas": "garbage", "final""#));
+    assert!(
+        e.to_string()
+            .contains("field `replicas` is a string, expected an object"),
+        "{e}"
+    );
+}
+
+#[test]
+fn numbers_out_of_range_are_named() {
+    let e = err(&DOC.replace(r#""client": 0"#, r#""client": 9007199254740992"#));
+    assert!(
+        matches!(&e, HistoryError::BadField { field: "client", reason, .. } if reason.contains("absurd")),
+        "{e}"
+    );
+    let e = err(&DOC.replace(r#""value": 5"#, r#""value": 99999999999999999999"#));
+    assert!(
+        e.to_string()
+            .contains("outside the 64-bit signed integer range"),
+        "{e}"
+    );
+    let e = err(&DOC.replace(r#""invoke": 1200"#, r#""invoke": 1e30"#));
+    assert!(
+        e.to_string().contains("outside the 64-bit integer range"),
+        "{e}"
+    );
+    let e = err(&DOC.replace(r#""client": 0"#, r#""client": -3"#));
+    assert!(
+        e.to_string().contains("-3 is not a non-negative integer"),
+        "{e}"
+    );
+}

@@ -15,6 +15,12 @@ pub enum ConvergenceError {
     /// The history carries no final replica states.
     #[error("the history has no \"replicas\" field with final replica states")]
     NoReplicaStates,
+    /// The `replicas` field is there but is not an object of key -> replica entries.
+    #[error("field \"replicas\" is {found}, expected an object of key -> replica entries")]
+    ReplicaStatesNotObject {
+        /// Its JSON type, in words.
+        found: &'static str,
+    },
     /// The `replicas` field does not have the expected shape.
     #[error("\"replicas\" for key {key:?}: {reason}")]
     BadReplicaStates {
@@ -86,11 +92,15 @@ fn cell_source(k: &KeyOps<'_>, cell: &Option<Cell>) -> Option<Source> {
 
 /// Every convergence violation: replicas that disagree, and acknowledged writes lost.
 pub fn check(history: &History) -> Result<Vec<Violation>, ConvergenceError> {
-    let states = history
-        .extra
-        .get("replicas")
-        .and_then(|r| r.as_object())
-        .ok_or(ConvergenceError::NoReplicaStates)?;
+    let states = match history.extra.get("replicas") {
+        None => return Err(ConvergenceError::NoReplicaStates),
+        Some(serde_json::Value::Object(states)) => states,
+        Some(other) => {
+            return Err(ConvergenceError::ReplicaStatesNotObject {
+                found: crate::history::json_type_name(other),
+            })
+        }
+    };
     let keys = by_key(history)?;
     let mut out = Vec::new();
     for (key, entries) in states {

@@ -13,4 +13,9 @@ pub mod observe;
 pub mod session;
 pub mod stale;
 
+mod assert;
+pub mod judge;
+
+pub use assert::{assert_holds, assert_linearizable};
 pub use guarantee::{Guarantee, Violation};
+pub use judge::{judge, Finding, Judgement};

@@ -261,7 +261,7 @@ pub fn by_key(history: &History) -> Result<Vec<KeyOps<'_>>, ObserveError> {
                     }
                 }
             }
-            OpKind::Append | OpKind::Cas => {
+            _ => {
                 return Err(ObserveError::Unsupported {
                     op: op.name(),
                     kind: op.kind,

@@ -49,6 +49,16 @@ pub enum HistoryError {
         /// 1-based column.
         column: usize,
     },
+    /// A JSON object has the same key twice (which of the two a reader keeps is not defined).
+    #[error("key {key:?} appears twice in one object (line {line}, column {column})")]
+    DuplicateKey {
+        /// The key.
+        key: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+    },
     /// A top-level problem: not an object, wrong or missing `format`, `ops` not an array.
     #[error("{0}")]
     TopLevel(String),

@@ -23,8 +23,15 @@ use serde_json::Map;
 pub mod edn;
 mod error;
 mod json;
+mod recorder;
 
 pub use error::{HistoryError, OpLoc};
+pub use recorder::{Call, OpId, Recorder, Ret};
+
+/// A JSON value's type in words (`a string`, `an object`), for messages.
+pub fn json_type_name(v: &serde_json::Value) -> &'static str {
+    json::type_name(v)
+}
 
 /// The value of the `format` field.
 pub const FORMAT: &str = "quorumlab-history/1";
@@ -59,6 +66,11 @@ impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Value::Int(i) => write!(f, "{i}"),
+            // Messages stay readable when a value is most of a file.
+            Value::Str(s) if s.len() > 80 => {
+                let cut = (0..=60).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+                write!(f, "{:?}... ({} bytes)", &s[..cut], s.len())
+            }
             Value::Str(s) => write!(f, "{s:?}"),
         }
     }
@@ -84,6 +96,12 @@ pub fn show(v: &Option<Value>) -> String {
     }
 }
 
+/// Formats a set of values: `{1, 2}`.
+pub fn show_set(values: &[Value]) -> String {
+    let items: Vec<String> = values.iter().map(Value::to_string).collect();
+    format!("{{{}}}", items.join(", "))
+}
+
 /// What an operation does to its key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum OpKind {
@@ -97,6 +115,18 @@ pub enum OpKind {
     Append,
     /// Writes `value` if the key holds `expect`.
     Cas,
+    /// Set: adds the element `value` to the set at the key.
+    Add,
+    /// Set: reads the whole set (`members`).
+    Members,
+    /// Queue: appends `value` to the FIFO queue at the key.
+    Enqueue,
+    /// Queue: takes the oldest element off the queue (`read`; `None`: found it empty).
+    Dequeue,
+    /// Mutex: takes the lock at the key (ok: granted).
+    Acquire,
+    /// Mutex: gives the lock back.
+    Release,
 }
 
 impl OpKind {
@@ -108,6 +138,12 @@ impl OpKind {
             OpKind::Delete => "delete",
             OpKind::Append => "append",
             OpKind::Cas => "cas",
+            OpKind::Add => "add",
+            OpKind::Members => "members",
+            OpKind::Enqueue => "enqueue",
+            OpKind::Dequeue => "dequeue",
+            OpKind::Acquire => "acquire",
+            OpKind::Release => "release",
         }
     }
 
@@ -119,6 +155,12 @@ impl OpKind {
             "delete" => OpKind::Delete,
             "append" => OpKind::Append,
             "cas" => OpKind::Cas,
+            "add" => OpKind::Add,
+            "members" => OpKind::Members,
+            "enqueue" => OpKind::Enqueue,
+            "dequeue" => OpKind::Dequeue,
+            "acquire" => OpKind::Acquire,
+            "release" => OpKind::Release,
             _ => return None,
         })
     }
@@ -189,8 +231,11 @@ pub struct Op {
     pub complete: Option<u64>,
     /// What the client learnt.
     pub outcome: Outcome,
-    /// get with outcome ok: the value returned (`None` = absent).
+    /// get with outcome ok: the value returned (`None` = absent); dequeue with outcome ok:
+    /// the element taken (`None` = the queue was empty).
     pub read: Option<Value>,
+    /// members with outcome ok: the set read, sorted, without repeats (`read` in JSON).
+    pub members: Option<Vec<Value>>,
     /// cas with outcome ok: whether the compare matched and the swap happened.
     pub swapped: Option<bool>,
     /// Fields this format does not define, kept in their order (e.g. coordinator, level).
@@ -211,6 +256,7 @@ impl Op {
             complete: None,
             outcome: Outcome::Info,
             read: None,
+            members: None,
             swapped: None,
             extra: Map::new(),
         }
@@ -244,6 +290,19 @@ impl Op {
                 }
             ),
             (OpKind::Cas, _) => format!("cas {} -> {}", show(&self.expect), show(&self.value)),
+            (OpKind::Add, _) => format!("added {}", show(&self.value)),
+            (OpKind::Members, Outcome::Ok) => {
+                format!("read {}", show_set(self.members.as_deref().unwrap_or(&[])))
+            }
+            (OpKind::Members, _) => "read the set (unknown)".to_string(),
+            (OpKind::Enqueue, _) => format!("enqueued {}", show(&self.value)),
+            (OpKind::Dequeue, Outcome::Ok) => match &self.read {
+                Some(v) => format!("dequeued {v}"),
+                None => "found the queue empty".to_string(),
+            },
+            (OpKind::Dequeue, _) => "dequeued (unknown)".to_string(),
+            (OpKind::Acquire, _) => "acquired the lock".to_string(),
+            (OpKind::Release, _) => "released the lock".to_string(),
         };
         let outcome = match self.outcome {
             Outcome::Ok => "",

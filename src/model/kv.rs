@@ -186,6 +186,13 @@ impl Model for Kv {
                     expect: op.expect.clone(),
                     new: op.value.clone().ok_or(missing("value"))?,
                 },
+                _ => {
+                    return Err(HistoryError::Unsupported {
+                        id: op.id,
+                        kind: op.kind.name(),
+                        model: self.name,
+                    })
+                }
             };
             let (output, ret) = match op.outcome {
                 Outcome::Ok => {
@@ -209,7 +216,6 @@ impl Model for Kv {
         Ok(parts
             .into_iter()
             .map(|(key, mut ops)| {
-                drop_unobservable(&mut ops);
                 ops.sort_by_key(|o| (o.call, o.index));
                 Partition {
                     key: key.to_string(),
@@ -217,6 +223,10 @@ impl Model for Kv {
                 }
             })
             .collect())
+    }
+
+    fn reduce(&self, partition: &mut Partition<Kv>) {
+        drop_unobservable(&mut partition.ops);
     }
 
     fn describe(&self, state: &Option<Value>) -> String {

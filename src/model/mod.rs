@@ -4,14 +4,74 @@
 //! recorded op is valid in a state when `step` gives the output the client saw. The checkers
 //! split a history into independent partitions ([`Model::partition`], per key for [`Kv`]) and
 //! search each one for an order of its ops that the model explains.
+//!
+//! Models: [`Kv`] (a map of registers; [`Kv::register`] and [`Kv::cas_register`] restrict it),
+//! [`Set`], [`Queue`] (FIFO) and [`Mutex`], each per key. Check a history against one with
+//! [`check_model`](crate::check::linearizable::check_model).
+//!
+//! # Adding a model
+//!
+//! Implement [`Model`]: `init`, `step` (the next state and the output, or `None` when the op
+//! cannot happen in that state), `partition` (which ops of the history it checks, as inputs
+//! and recorded outputs; [`per_key`] does the usual split per key), `describe` and
+//! `state_json` (for witnesses). The optional methods only speed the search up; their defaults
+//! are always sound. A register that keeps the largest value ever put:
+//!
+//! ```
+//! use quorumlab::check::linearizable::{check_model, CheckOptions};
+//! use quorumlab::history::{History, HistoryError, OpKind, Value};
+//! use quorumlab::model::{per_key, Model, Partition};
+//!
+//! struct MaxRegister;
+//!
+//! #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+//! enum In { Put(i64), Get }
+//!
+//! impl Model for MaxRegister {
+//!     type State = i64;
+//!     type Input = In;
+//!     type Output = Option<i64>; // what a get read; None for a put
+//!     fn name(&self) -> &'static str { "max-register" }
+//!     fn init(&self) -> i64 { 0 }
+//!     fn step(&self, s: &i64, input: &In) -> Option<(i64, Option<i64>)> {
+//!         Some(match input {
+//!             In::Put(v) => ((*s).max(*v), None),
+//!             In::Get => (*s, Some(*s)),
+//!         })
+//!     }
+//!     fn partition(&self, h: &History) -> Result<Vec<Partition<Self>>, HistoryError> {
+//!         let int = |v: &Option<Value>| match v { Some(Value::Int(i)) => Some(*i), _ => None };
+//!         per_key(self, h, &[OpKind::Put, OpKind::Get], &[OpKind::Get],
+//!             |op| match op.kind { OpKind::Put => int(&op.value).map(In::Put), _ => Some(In::Get) },
+//!             |op| Some(match op.kind { OpKind::Get => int(&op.read), _ => None }))
+//!     }
+//!     fn describe(&self, s: &i64) -> String { s.to_string() }
+//!     fn state_json(&self, s: &i64) -> serde_json::Value { (*s).into() }
+//! }
+//!
+//! let h = History::from_json_str(r#"{"format": "quorumlab-history/1", "ops": [
+//!   {"id": 1, "client": 0, "kind": "put", "key": "x", "value": 5, "invoke": 0, "complete": 1, "outcome": "ok"},
+//!   {"id": 2, "client": 0, "kind": "put", "key": "x", "value": 3, "invoke": 2, "complete": 3, "outcome": "ok"},
+//!   {"id": 3, "client": 0, "kind": "get", "key": "x", "invoke": 4, "complete": 5, "outcome": "ok", "read": 5}]}"#).unwrap();
+//! let report = check_model(&MaxRegister, &h, &CheckOptions::default());
+//! assert_eq!(report.verdict.linearizable(), Some(true)); // a plain register would say false
+//! ```
 use std::fmt::Debug;
 use std::hash::Hash;
 
 use crate::history::{History, HistoryError};
 
 mod kv;
+mod mutex;
+mod parts;
+mod queue;
+mod set;
 
 pub use kv::{Kv, KvInput, KvOutput};
+pub use mutex::{Mutex, MutexInput};
+pub use parts::per_key;
+pub use queue::{Queue, QueueInput, QueueOutput};
+pub use set::{Set, SetInput, SetOutput};
 
 /// What an op does to the state, as far as pruning needs to know
 /// ([`Model::effect`]).
@@ -52,7 +112,10 @@ pub struct Partition<M: Model + ?Sized> {
     pub ops: Vec<PartOp<M>>,
 }
 
-/// A sequential specification.
+/// A sequential specification (see the module docs for how to write one).
+///
+/// The checker explores orders of the ops and calls [`Model::step`] on the states it reaches;
+/// states are hashed and compared to memoize configurations, so they should be small values.
 pub trait Model {
     /// The model's state; cheap to compare and hash.
     type State: Clone + Eq + Hash + Debug + Send;
@@ -81,7 +144,7 @@ pub trait Model {
     }
 
     /// The one state in which `input` with this recorded output is valid, when there is
-    /// exactly one (a read pins the state it read). Used with [`Model::only_grows`] to prune.
+    /// exactly one (a read pins the state it read). Used with [`Model::effect`] and [`Model::extends`] to prune.
     /// Default: `None`.
     fn pinned(&self, _input: &Self::Input, _output: &Self::Output) -> Option<Self::State> {
         None
@@ -99,8 +162,18 @@ pub trait Model {
         true
     }
 
-    /// Splits a valid history into partitions that can be checked independently.
+    /// Splits a valid history into partitions that can be checked independently, with every
+    /// op that constrains the verdict (fail ops and reads of unknown result left out).
     fn partition(&self, history: &History) -> Result<Vec<Partition<Self>>, HistoryError>;
+
+    /// Leaves out of a partition ops that cannot change its verdict (for [`Kv`]: info writes
+    /// that no read could observe), before the search. Witnesses are explained from the
+    /// partition before this reduction. Default: nothing left out.
+    fn reduce(&self, _partition: &mut Partition<Self>)
+    where
+        Self: Sized,
+    {
+    }
 
     /// A state in words, e.g. `5`, `"ab"` or `absent`.
     fn describe(&self, state: &Self::State) -> String;

@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// A bad configuration value, named by field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    /// A consistency level string that is not one|two|three|quorum|all|<n>.
+    /// A consistency level string that is not `one|two|three|quorum|all|<n>`.
     #[error(
         "unknown consistency level {0:?}: expected one, two, three, quorum, all or a number >= 1"
     )]

@@ -12,7 +12,9 @@ use std::time::Duration;
 use anyhow::Context;
 use quorumlab::check::linearizable::{self, CheckOptions, LinReport, Verdict};
 use quorumlab::check::Guarantee;
-use quorumlab::history::{edn, History, Value};
+use quorumlab::history::edn::{self, EdnModel, EdnOptions};
+use quorumlab::history::{History, Value};
+use quorumlab::model::{Kv, Mutex, Queue, Set};
 
 use crate::verdict::{finding, Finding};
 
@@ -23,6 +25,23 @@ pub enum InputFormat {
     Json,
     /// A Jepsen register or cas-register history in EDN.
     Edn,
+}
+
+/// The sequential model a history is checked against.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelArg {
+    /// A map of registers: get, put, delete, append, cas (the default for JSON).
+    Kv,
+    /// Registers with get and put (EDN: :read, :write).
+    Register,
+    /// Registers with get, put and cas (EDN: :read, :write, :cas; the default for EDN).
+    CasRegister,
+    /// A set per key: add, members (EDN: :add, :read).
+    Set,
+    /// A FIFO queue per key: enqueue, dequeue (EDN: :enqueue, :dequeue).
+    Queue,
+    /// A lock per key: acquire, release (EDN: :acquire, :release).
+    Mutex,
 }
 
 /// Arguments of `quorumlab check`.
@@ -41,6 +60,15 @@ pub struct CheckArgs {
     /// With --format edn: the register's value before the history (an integer, else a string).
     #[arg(long, value_name = "VALUE")]
     pub initial: Option<String>,
+    /// With --format edn: read `:fail :cas` as a cas whose compare did not match, instead of
+    /// Jepsen's "did not take place". Stronger than Jepsen: it claims the register held
+    /// another value during the op, which a client cannot know after a timeout. Default: off.
+    #[arg(long)]
+    pub failed_cas_did_not_swap: bool,
+    /// The model to check against (and, with --format edn, what the :f names mean).
+    /// Default: kv for JSON, cas-register for EDN.
+    #[arg(long, value_enum)]
+    pub model: Option<ModelArg>,
     /// Guarantees to judge, comma-separated: linearizable, no-stale-reads, read-your-writes,
     /// monotonic-reads, monotonic-writes, writes-follow-reads, convergence, or all.
     #[arg(long, default_value = "linearizable", value_parser = parse_guarantees)]
@@ -77,19 +105,31 @@ pub fn run(args: CheckArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if args.initial.is_some() && args.format != InputFormat::Edn {
-        eprintln!("quorumlab check: --initial applies only with --format edn");
+    if (args.initial.is_some() || args.failed_cas_did_not_swap) && args.format != InputFormat::Edn {
+        eprintln!(
+            "quorumlab check: --initial and --failed-cas-did-not-swap apply only with --format edn"
+        );
         return ExitCode::from(2);
     }
     let options = CheckOptions {
         timeout,
         ..CheckOptions::default()
     };
-    let initial = args.initial.as_deref().map(Value::parse_cli);
+    let edn_options = EdnOptions {
+        initial: args.initial.as_deref().map(Value::parse_cli),
+        fail_cas_did_not_swap: args.failed_cas_did_not_swap,
+        model: match args.model {
+            Some(ModelArg::Register) => EdnModel::Register,
+            Some(ModelArg::Set) => EdnModel::Set,
+            Some(ModelArg::Queue) => EdnModel::Queue,
+            Some(ModelArg::Mutex) => EdnModel::Mutex,
+            _ => EdnModel::CasRegister,
+        },
+    };
     let (mut bad, mut violation, mut unknown) = (false, false, false);
     let stdout = std::io::stdout();
     for file in &args.files {
-        let history = match load(file, args.format, initial.clone()) {
+        let history = match load(file, args.format, &edn_options) {
             Ok(h) => h,
             Err(e) => {
                 bad = true;
@@ -105,7 +145,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
             .guarantees
             .0
             .contains(&Guarantee::Linearizable)
-            .then(|| linearizable::check(&history, &options));
+            .then(|| check_model(args.model, &history, &options));
         match report.as_ref().map(|r| &r.verdict) {
             None | Some(Verdict::Linearizable) => {}
             Some(Verdict::Violation(_)) => violation = true,
@@ -137,7 +177,28 @@ pub fn run(args: CheckArgs) -> ExitCode {
     })
 }
 
-fn load(file: &Path, format: InputFormat, initial: Option<Value>) -> anyhow::Result<History> {
+fn check_model(model: Option<ModelArg>, history: &History, options: &CheckOptions) -> LinReport {
+    match model {
+        None | Some(ModelArg::Kv) => linearizable::check(history, options),
+        Some(ModelArg::Register) => linearizable::check_model(&Kv::register(), history, options),
+        Some(ModelArg::CasRegister) => {
+            linearizable::check_model(&Kv::cas_register(), history, options)
+        }
+        Some(ModelArg::Set) => linearizable::check_model(&Set, history, options),
+        Some(ModelArg::Queue) => linearizable::check_model(&Queue, history, options),
+        Some(ModelArg::Mutex) => linearizable::check_model(&Mutex, history, options),
+    }
+}
+
+/// A state for the human output, cut when long (the JSON output keeps it whole).
+fn cut(s: &str) -> String {
+    match s.char_indices().nth(60) {
+        Some((i, _)) => format!("{}... ({} bytes)", &s[..i], s.len()),
+        None => s.to_string(),
+    }
+}
+
+fn load(file: &Path, format: InputFormat, edn_options: &EdnOptions) -> anyhow::Result<History> {
     match format {
         InputFormat::Json => Ok(History::from_path(file)?),
         InputFormat::Edn => {
@@ -145,7 +206,7 @@ fn load(file: &Path, format: InputFormat, initial: Option<Value>) -> anyhow::Res
                 std::fs::read(file).with_context(|| format!("{}: cannot read", file.display()))?;
             let text = std::str::from_utf8(&bytes)
                 .map_err(|e| anyhow::anyhow!("{}: not UTF-8 text ({e})", file.display()))?;
-            edn::parse(text, initial).map_err(|e| e.in_file(file).into())
+            edn::parse_with(text, edn_options).map_err(|e| e.in_file(file).into())
         }
     }
 }
@@ -230,7 +291,7 @@ fn human(
         let prefix: Vec<String> = w
             .prefix
             .iter()
-            .map(|s| format!("#{}->{}", s.op, s.state))
+            .map(|s| format!("#{}->{}", s.op, cut(&s.state.to_string())))
             .collect();
         out.push_str(&format!(
             "\n  longest linearizable prefix ({} ops, op id -> state after it): {}",

@@ -1,4 +1,6 @@
 //! The configuration flags shared by `run` and `explore`.
+// Doc comments here are clap's --help text, where `<n>` is a placeholder, not HTML.
+#![allow(rustdoc::invalid_html_tags)]
 use quorumlab::store::{
     Bug, ConsistencyLevel, FsyncPolicy, ReadRepair, ReplicaChoice, StoreConfig,
 };

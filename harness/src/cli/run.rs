@@ -1,4 +1,6 @@
 //! `quorumlab run`: run one scenario, write its history, report which guarantees held.
+// Doc comments here are clap's --help text, where `<n>` is a placeholder, not HTML.
+#![allow(rustdoc::invalid_html_tags)]
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -1,4 +1,9 @@
 //! Turns where the search got stuck into a witness a person can act on.
+//!
+//! Every claim a sentence makes is true of the history: the op named cannot be linearized
+//! after the prefix given; "the longest linearizable prefix" is said only when no prefix is
+//! longer; a write said to come before a read completed before the read began, and no write
+//! of the value read can be ordered (in real time) between the two.
 use super::search::Stuck;
 use super::{Step, Witness};
 use crate::history::{show, History, Op, OpKind, Outcome};
@@ -9,6 +14,7 @@ pub(super) fn witness<M: Model>(
     history: &History,
     part: &Partition<M>,
     stuck: &Stuck<M::State>,
+    longest: bool,
 ) -> Witness {
     let op = &history.ops[part.ops[stuck.op].index];
     let prefix: Vec<Step> = stuck
@@ -27,19 +33,33 @@ pub(super) fn witness<M: Model>(
         Some((_, s)) => model.describe(s),
         None => model.describe(&model.init()),
     };
+    let context = Context {
+        history,
+        key: &part.key,
+        last: last.map(|(o, _)| o),
+        held: &held,
+        prefix_len: stuck.prefix.len(),
+        longest,
+    };
     Witness {
         key: part.key.clone(),
         op: op.id,
         prefix,
-        sentence: sentence(
-            history,
-            &part.key,
-            op,
-            last.map(|(o, _)| o),
-            &held,
-            stuck.prefix.len(),
-        ),
+        prefix_is_longest: longest,
+        sentence: context.sentence(op),
     }
+}
+
+struct Context<'a> {
+    history: &'a History,
+    key: &'a str,
+    /// The prefix's last op.
+    last: Option<&'a Op>,
+    /// The state after the prefix, in words.
+    held: &'a str,
+    prefix_len: usize,
+    /// Whether no linearizable prefix is longer.
+    longest: bool,
 }
 
 /// The ops that took effect, or may have, on `key`.
@@ -52,43 +72,70 @@ fn writes<'h>(history: &'h History, key: &'h str) -> impl Iterator<Item = &'h Op
     })
 }
 
-fn sentence(
-    history: &History,
-    key: &str,
-    op: &Op,
-    last: Option<&Op>,
-    held: &str,
-    prefix_len: usize,
-) -> String {
-    let after = match last {
-        Some(l) => format!(
-            "the longest linearizable prefix ({prefix_len} ops, ending with {}) leaves the key at {held}",
-            l.name()
-        ),
-        None => format!("no op on key {key:?} can be linearized before it (the key starts {held})"),
-    };
-    if op.kind == OpKind::Get && op.outcome == Outcome::Ok {
-        let v = &op.read;
-        let has_append = writes(history, key).any(|w| w.kind == OpKind::Append);
-        let writes_v = |w: &Op| match w.kind {
-            OpKind::Delete => v.is_none(),
-            OpKind::Put | OpKind::Cas => w.value == *v,
-            _ => false,
+/// Whether `x` can be ordered after `w` and before `read` in real time.
+fn between(x: &Op, w: &Op, read: &Op) -> bool {
+    let after_w = x.complete.is_none_or(|c| c >= w.invoke);
+    let before_read = read.complete.is_none_or(|c| c >= x.invoke);
+    after_w && before_read
+}
+
+impl Context<'_> {
+    /// What the prefix says: its length (and whether longest), last op and state.
+    fn after(&self) -> String {
+        let which = if self.longest {
+            "the longest linearizable prefix"
+        } else {
+            "a linearizable prefix (the search for a longer one ran out of steps)"
         };
-        if v.is_some() && !has_append && !writes(history, key).any(&writes_v) {
-            return format!(
-                "{} read {}, but no op ever wrote {} to key {key:?}",
-                prefix(op),
-                show(v),
-                show(v)
-            );
+        match self.last {
+            Some(l) => format!(
+                "{which} ({} ops, ending with {}) leaves the key at {}",
+                self.prefix_len,
+                l.name(),
+                self.held
+            ),
+            None if self.longest => format!(
+                "no op on key {:?} can be linearized before it (the key starts {})",
+                self.key, self.held
+            ),
+            None => format!("{which} (0 ops) leaves the key at its start, {}", self.held),
         }
-        // The write that completed last before the read began.
-        let before = writes(history, key)
-            .filter(|w| w.complete.is_some_and(|c| c < op.invoke) && w.outcome == Outcome::Ok)
-            .max_by_key(|w| (w.complete, w.id));
-        if let Some(w) = before {
-            if !writes_v(w) && w.kind != OpKind::Append {
+    }
+
+    fn sentence(&self, op: &Op) -> String {
+        let (history, key) = (self.history, self.key);
+        if op.kind == OpKind::Get && op.outcome == Outcome::Ok {
+            let v = &op.read;
+            let has_append = writes(history, key).any(|w| w.kind == OpKind::Append);
+            let writes_v = |w: &Op| match w.kind {
+                OpKind::Delete => v.is_none(),
+                OpKind::Put | OpKind::Cas => w.value == *v,
+                _ => false,
+            };
+            if v.is_some() && !has_append && !writes(history, key).any(writes_v) {
+                return format!(
+                    "{} read {}, but no op ever wrote {} to key {key:?}",
+                    prefix(op),
+                    show(v),
+                    show(v)
+                );
+            }
+            // A write that completed before the read began, with no write of the value read
+            // that real time lets in between (the last such write to complete, if any).
+            let blocker = (!has_append)
+                .then(|| {
+                    writes(history, key)
+                        .filter(|w| {
+                            w.outcome == Outcome::Ok
+                                && w.complete.is_some_and(|c| c < op.invoke)
+                                && !writes_v(w)
+                                && !writes(history, key)
+                                    .any(|x| x.id != w.id && writes_v(x) && between(x, w, op))
+                        })
+                        .max_by_key(|w| (w.complete, w.id))
+                })
+                .flatten();
+            if let Some(w) = blocker {
                 let what = match w.kind {
                     OpKind::Delete => "deleting the key".to_string(),
                     _ => format!("of {}", show(&w.value)),
@@ -102,17 +149,19 @@ fn sentence(
                     show(v)
                 );
             }
+            return format!(
+                "{} read {}, but {}, and no order of the concurrent ops explains that read",
+                prefix(op),
+                show(v),
+                self.after()
+            );
         }
-        return format!(
-            "{} read {}, but {after}, and no order of the concurrent ops explains that read",
-            prefix(op),
-            show(v)
-        );
+        format!(
+            "{}, but {}, and no order of the concurrent ops explains it",
+            op.describe(),
+            self.after()
+        )
     }
-    format!(
-        "{}, but {after}, and no order of the concurrent ops explains it",
-        op.describe()
-    )
 }
 
 /// `get#41 by client 3 [1200..1350]`.

@@ -77,8 +77,13 @@ pub struct Witness {
     pub key: String,
     /// The id of the op that could not be linearized after the longest prefix.
     pub op: u64,
-    /// The longest linearizable prefix found, in order, with the state after each op.
+    /// A linearizable prefix of the key's ops, in order, with the state after each op: a
+    /// longest one when [`Witness::prefix_is_longest`].
     pub prefix: Vec<Step>,
+    /// Whether no linearizable prefix is longer than [`Witness::prefix`] (false only when the
+    /// search for one ran out of steps; the sentence then says "a linearizable prefix").
+    #[serde(skip)]
+    pub prefix_is_longest: bool,
     /// One plain sentence.
     pub sentence: String,
 }
@@ -159,6 +164,29 @@ pub fn check(history: &History, options: &CheckOptions) -> LinReport {
     }
 }
 
+/// Validates, then checks a history against `model` (e.g. [`crate::model::Set`]). An invalid
+/// history, or one with ops the model does not have, gives [`Verdict::Unknown`] with
+/// [`Undecided::Invalid`].
+pub fn check_model<M: Model + Sync>(
+    model: &M,
+    history: &History,
+    options: &CheckOptions,
+) -> LinReport {
+    let start = Instant::now();
+    match history
+        .validate()
+        .and_then(|()| check_with(model, history, options))
+    {
+        Ok(r) => r,
+        Err(e) => LinReport {
+            verdict: Verdict::Unknown(Undecided::Invalid(e)),
+            ops: history.ops.len(),
+            keys: history.key_count(),
+            elapsed: start.elapsed(),
+        },
+    }
+}
+
 /// Validates, then checks a history against the key-value model.
 pub fn try_check(history: &History, options: &CheckOptions) -> Result<LinReport, HistoryError> {
     history.validate()?;
@@ -177,7 +205,10 @@ where
     let start = Instant::now();
     // A timeout beyond what an `Instant` can hold (centuries) is no limit at all.
     let deadline = options.timeout.and_then(|t| start.checked_add(t));
-    let parts = model.partition(history)?;
+    let mut parts = model.partition(history)?;
+    for p in &mut parts {
+        model.reduce(p);
+    }
     let keys = parts.len();
     let threads = match options.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -214,7 +245,7 @@ where
         let found = if threads == 1 {
             pending
                 .iter()
-                .map(|&i| (i, search::search(model, &parts[i].ops, &limits)))
+                .map(|&i| (i, search::search(model, &parts[i].ops, &limits, true)))
                 .collect()
         } else {
             run_parallel(model, &parts, &pending, &limits, threads)
@@ -227,8 +258,9 @@ where
             .enumerate()
             .find(|(_, r)| matches!(r, Some(Found::Violation(_))))
         {
-            verdict =
-                Verdict::Violation(Box::new(explain::witness(model, history, &parts[i], stuck)));
+            verdict = Verdict::Violation(Box::new(longest_prefix(
+                model, history, &parts[i], stuck, deadline, &cancel,
+            )?));
             break;
         }
         if let Some(why) = results.iter().find_map(|r| match r {
@@ -257,6 +289,44 @@ where
     })
 }
 
+/// Steps the search for a longest prefix may take once a violation is found: as many as the
+/// search that found it took, and at least this many, so that explaining a violation costs
+/// at most about as much as finding it. Past them the witness names a linearizable prefix
+/// without claiming it is a longest one.
+const WITNESS_MIN_STEPS: u64 = 1 << 13;
+
+/// The witness of a violation on `part`. Its prefix is the pruned search's own when no
+/// linearizable prefix of the key's ops (before [`Model::reduce`]) is longer, so a witness
+/// stays the same wherever it was already right; else a longest one, found without pruning;
+/// and when that search runs out of steps, the pruned one's, not claimed to be a longest.
+fn longest_prefix<M: Model>(
+    model: &M,
+    history: &History,
+    part: &Partition<M>,
+    pruned: &search::Stuck<M::State>,
+    deadline: Option<Instant>,
+    cancel: &AtomicBool,
+) -> Result<Witness, HistoryError> {
+    let limits = Limits {
+        deadline,
+        budget: pruned.steps.max(WITNESS_MIN_STEPS),
+        memo_bytes: 64 << 20,
+        cancel,
+    };
+    let whole = model
+        .partition(history)?
+        .into_iter()
+        .find(|p| p.key == part.key)
+        .expect("the key of a partition has a partition");
+    Ok(match search::search(model, &whole.ops, &limits, false) {
+        Found::Violation(full) if full.prefix.len() > pruned.prefix.len() => {
+            explain::witness(model, history, &whole, &full, true)
+        }
+        Found::Violation(_) => explain::witness(model, history, part, pruned, true),
+        _ => explain::witness(model, history, part, pruned, false),
+    })
+}
+
 /// Checks the `pending` partitions on `threads` threads, largest first.
 fn run_parallel<M>(
     model: &M,
@@ -280,7 +350,7 @@ where
                     loop {
                         let k = nextk.fetch_add(1, Ordering::Relaxed);
                         let Some(&i) = order.get(k) else { break };
-                        mine.push((i, search::search(model, &parts[i].ops, limits)));
+                        mine.push((i, search::search(model, &parts[i].ops, limits, true)));
                     }
                     mine
                 })

@@ -40,11 +40,14 @@ pub(crate) enum GaveUp {
 }
 
 /// How far the search got before a violation.
+#[derive(Clone)]
 pub(crate) struct Stuck<S> {
     /// The longest linearizable prefix: partition op index and the state after it.
     pub prefix: Vec<(usize, S)>,
     /// The op whose return was reached at the end of that prefix without it linearized.
     pub op: usize,
+    /// Steps the search took to find the violation.
+    pub steps: u64,
 }
 
 pub(crate) enum Found<S> {
@@ -99,7 +102,17 @@ struct Frame {
 /// Configurations that cannot explain the next read are cut ([`NextRead`]); a violation's
 /// longest prefix may then end with the write after which the next read cannot be
 /// explained, and name that read.
-pub(crate) fn search<M: Model>(model: &M, ops: &[PartOp<M>], limits: &Limits) -> Found<M::State> {
+///
+/// With `prune` false the reads are not used to cut configurations: the search is slower but
+/// its violation carries a longest linearizable prefix (every prefix reachable is explored,
+/// up to the reductions that cannot shorten one: the memo, read-only ops placed first, and
+/// identical info ops in call order).
+pub(crate) fn search<M: Model>(
+    model: &M,
+    ops: &[PartOp<M>],
+    limits: &Limits,
+    prune: bool,
+) -> Found<M::State> {
     let n = ops.len();
     let mut remaining = ops.iter().filter(|o| o.ret.is_some()).count();
     if remaining == 0 {
@@ -163,7 +176,7 @@ pub(crate) fn search<M: Model>(model: &M, ops: &[PartOp<M>], limits: &Limits) ->
         .iter()
         .map(|o| model.is_read_only(&o.input, o.output.as_ref()))
         .collect();
-    let mut grow = NextRead::new(&mut states, ops);
+    let mut grow = NextRead::new(&mut states, ops, prune);
     // Info ops with the same input are interchangeable once both are called (neither has a
     // return to meet), so only orders that linearize them in call order are tried: an info op
     // waits for its previous twin.
@@ -316,6 +329,7 @@ pub(crate) fn search<M: Model>(model: &M, ops: &[PartOp<M>], limits: &Limits) ->
             .map(|(op, s)| (op, states.states[s as usize].clone()))
             .collect(),
         op: best.op.unwrap_or(0),
+        steps,
     })
 }
 
@@ -377,7 +391,7 @@ struct NextRead {
 }
 
 impl NextRead {
-    fn new<M: Model>(states: &mut States<'_, M>, ops: &[PartOp<M>]) -> NextRead {
+    fn new<M: Model>(states: &mut States<'_, M>, ops: &[PartOp<M>], prune: bool) -> NextRead {
         let mut g = NextRead {
             reads: Vec::new(),
             target: Vec::new(),
@@ -392,6 +406,9 @@ impl NextRead {
             by_state: Vec::new(),
             exact: false,
         };
+        if !prune {
+            return g;
+        }
         let model = states.model;
         let mut sets: Vec<(usize, u32)> = Vec::new();
         let mut reads: Vec<(u64, usize, u32)> = Vec::new();

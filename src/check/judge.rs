@@ -1,0 +1,182 @@
+//! Judging a history: which guarantees held, with a witness for each break.
+//!
+//! ```
+//! use quorumlab::check::{judge, Guarantee};
+//! use quorumlab::history::History;
+//!
+//! let h = History::from_json_str(r#"{"format": "quorumlab-history/1", "ops": [
+//!   {"id": 1, "client": 0, "kind": "put", "key": "x", "value": 1,
+//!    "invoke": 0, "complete": 10, "outcome": "ok"},
+//!   {"id": 2, "client": 1, "kind": "get", "key": "x",
+//!    "invoke": 20, "complete": 30, "outcome": "ok", "read": null}]}"#).unwrap();
+//! let j = judge(&h, &[Guarantee::Linearizable, Guarantee::NoStaleReads]);
+//! assert_eq!(j.violated(), [Guarantee::Linearizable, Guarantee::NoStaleReads]);
+//! assert!(j.sentences()[0].starts_with("get#2 by client 1 [20..30] read absent"));
+//! assert_eq!(Guarantee::Linearizable.judge(&h).held, Some(false));
+//! ```
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::linearizable::{self, CheckOptions, Verdict};
+use super::{convergence, session, stale, Guarantee, Violation};
+use crate::history::History;
+
+/// What one guarantee's checker said.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Finding {
+    /// true: held; false: violated; None: undecided (search limit reached, or the history
+    /// lacks what the checker needs).
+    pub held: Option<bool>,
+    /// How many violations were found (linearizability reports the first only).
+    pub violations: usize,
+    /// The witness of the first violation.
+    pub witness: Option<serde_json::Value>,
+    /// The witness's one plain sentence, or why the guarantee could not be judged.
+    pub sentence: Option<String>,
+}
+
+impl Finding {
+    fn from_violations(result: Result<Vec<Violation>, String>) -> Finding {
+        match result {
+            Ok(v) if v.is_empty() => Finding {
+                held: Some(true),
+                violations: 0,
+                witness: None,
+                sentence: None,
+            },
+            Ok(v) => Finding {
+                held: Some(false),
+                violations: v.len(),
+                sentence: Some(v[0].sentence.clone()),
+                witness: Some(serde_json::to_value(&v[0]).expect("violations serialize")),
+            },
+            Err(why) => Finding {
+                held: None,
+                violations: 0,
+                witness: None,
+                sentence: Some(why),
+            },
+        }
+    }
+}
+
+/// The findings for every guarantee judged.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Judgement {
+    /// Findings keyed by guarantee.
+    pub findings: BTreeMap<Guarantee, Finding>,
+}
+
+impl Judgement {
+    /// The guarantees that were violated.
+    pub fn violated(&self) -> Vec<Guarantee> {
+        self.findings
+            .iter()
+            .filter(|(_, f)| f.held == Some(false))
+            .map(|(g, _)| *g)
+            .collect()
+    }
+
+    /// Every finding's sentence (witnesses and reasons for undecided), in guarantee order.
+    pub fn sentences(&self) -> Vec<String> {
+        self.findings
+            .values()
+            .filter_map(|f| f.sentence.clone())
+            .collect()
+    }
+
+    /// `{"linearizable": true|false|null, ...}`.
+    pub fn verdict_json(&self) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        for (g, f) in &self.findings {
+            m.insert(g.name().into(), serde_json::to_value(f.held).expect("bool"));
+        }
+        serde_json::Value::Object(m)
+    }
+
+    /// `{"linearizable": witness, ...}` for the violated guarantees.
+    pub fn witnesses_json(&self) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        for (g, f) in &self.findings {
+            if let Some(w) = &f.witness {
+                m.insert(g.name().into(), w.clone());
+            }
+        }
+        serde_json::Value::Object(m)
+    }
+}
+
+/// How long the linearizability search may take on one history before it answers unknown.
+pub const LINEARIZABILITY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Judges a history on the given guarantees.
+pub fn judge(history: &History, guarantees: &[Guarantee]) -> Judgement {
+    let options = CheckOptions {
+        timeout: Some(LINEARIZABILITY_TIMEOUT),
+        ..Default::default()
+    };
+    let mut judgement = Judgement::default();
+    for &g in guarantees {
+        let finding = match g {
+            Guarantee::Linearizable => {
+                Finding::from_verdict(&linearizable::check(history, &options).verdict)
+            }
+            _ => finding(history, g),
+        };
+        judgement.findings.insert(g, finding);
+    }
+    judgement
+}
+
+impl Guarantee {
+    /// Judges a history on this guarantee alone (see [`judge`]).
+    pub fn judge(self, history: &History) -> Finding {
+        finding(history, self)
+    }
+}
+
+/// The finding for one guarantee (for linearizability, [`Finding::from_verdict`] also turns
+/// a checker's own report into one).
+pub fn finding(history: &History, g: Guarantee) -> Finding {
+    match g {
+        Guarantee::Linearizable => judge(history, &[g]).findings.remove(&g).expect("judged"),
+        Guarantee::NoStaleReads => weak(stale::check(history)),
+        Guarantee::ReadYourWrites => weak(session::read_your_writes(history)),
+        Guarantee::MonotonicReads => weak(session::monotonic_reads(history)),
+        Guarantee::MonotonicWrites => weak(session::monotonic_writes(history)),
+        Guarantee::WritesFollowReads => weak(session::writes_follow_reads(history)),
+        Guarantee::Convergence => weak(convergence::check(history)),
+    }
+}
+
+impl Finding {
+    /// The finding of a linearizability verdict.
+    pub fn from_verdict(verdict: &Verdict) -> Finding {
+        match verdict {
+            Verdict::Linearizable => Finding {
+                held: Some(true),
+                violations: 0,
+                witness: None,
+                sentence: None,
+            },
+            Verdict::Violation(w) => Finding {
+                held: Some(false),
+                violations: 1,
+                sentence: Some(w.sentence.clone()),
+                witness: Some(serde_json::to_value(w).expect("witnesses serialize")),
+            },
+            Verdict::Unknown(why) => Finding {
+                held: None,
+                violations: 0,
+                witness: None,
+                sentence: Some(format!("undecided: {why}")),
+            },
+        }
+    }
+}
+
+fn weak<E: std::fmt::Display>(r: Result<Vec<Violation>, E>) -> Finding {
+    Finding::from_violations(r.map_err(|e| format!("cannot judge: {e}")))
+}

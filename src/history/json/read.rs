@@ -1,0 +1,496 @@
+//! Reading `quorumlab-history/1` in one pass, without a JSON tree of the whole document: each
+//! op is read as a small object, turned into an [`Op`] and dropped, so memory holds the ops,
+//! not a tree several times the size of the file.
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value as Json};
+
+use super::strict::{repeated, repeated_key, Strict};
+use super::validate;
+use crate::history::{History, HistoryError, Op, OpKind, OpLoc, Outcome, Value, FORMAT};
+
+/// Client ids above this are refused: it is the largest integer every JSON reader (doubles
+/// included) reads exactly, and no real history has that many clients.
+pub const MAX_CLIENT: u64 = (1 << 53) - 1;
+
+pub(in crate::history) fn from_slice(bytes: &[u8]) -> Result<History, HistoryError> {
+    // A semantic error found while reading: serde's error aborts the read, this says why.
+    let found = RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let read = Top { found: &found }
+        .deserialize(&mut de)
+        .and_then(|h| de.end().map(|()| h));
+    match (read, found.into_inner()) {
+        (Ok(h), _) => {
+            validate(&h)?;
+            Ok(h)
+        }
+        (Err(_), Some(e)) => Err(e),
+        (Err(e), None) => Err(match repeated_key(&e) {
+            Some(key) => HistoryError::DuplicateKey {
+                key,
+                line: e.line(),
+                column: e.column(),
+            },
+            None => HistoryError::Json {
+                message: e.to_string(),
+                line: e.line(),
+                column: e.column(),
+            },
+        }),
+    }
+}
+
+/// Records `e` and returns the serde error that stops the read.
+fn stop<E: de::Error>(found: &RefCell<Option<HistoryError>>, e: HistoryError) -> E {
+    let message = e.to_string();
+    *found.borrow_mut() = Some(e);
+    E::custom(message)
+}
+
+struct Top<'f> {
+    found: &'f RefCell<Option<HistoryError>>,
+}
+
+impl<'de> DeserializeSeed<'de> for Top<'_> {
+    type Value = History;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<History, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl Top<'_> {
+    fn not_object<E: de::Error>(self) -> Result<History, E> {
+        Err(stop(
+            self.found,
+            HistoryError::TopLevel("the document is not a JSON object".into()),
+        ))
+    }
+}
+
+impl<'de> Visitor<'de> for Top<'_> {
+    type Value = History;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a quorumlab-history/1 object")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<History, E> {
+        self.not_object()
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<History, E> {
+        self.not_object()
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<History, E> {
+        self.not_object()
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<History, E> {
+        self.not_object()
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<History, E> {
+        self.not_object()
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<History, E> {
+        self.not_object()
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<History, A::Error> {
+        self.not_object()
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<History, A::Error> {
+        let found = self.found;
+        let top = |e: String| stop(found, HistoryError::TopLevel(e));
+        let mut seen = BTreeSet::new();
+        let mut ops = None;
+        let mut format_ok = false;
+        let mut extra = Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if !seen.insert(k.clone()) {
+                return Err(repeated(&k));
+            }
+            match k.as_str() {
+                "format" => match map.next_value_seed(Strict)? {
+                    Json::String(f) if f == FORMAT => format_ok = true,
+                    other => {
+                        return Err(top(format!(
+                            "field `format` is {other}, expected \"{FORMAT}\""
+                        )))
+                    }
+                },
+                "ops" => ops = Some(map.next_value_seed(Ops { found })?),
+                "replicas" => {
+                    // Read by the convergence checker: an object when present.
+                    let v = map.next_value_seed(Strict)?;
+                    if !v.is_object() && !v.is_null() {
+                        return Err(top(format!(
+                            "field `replicas` is {}, expected an object of key -> replica entries",
+                            type_name(&v)
+                        )));
+                    }
+                    extra.insert(k, v);
+                }
+                _ => {
+                    let v = map.next_value_seed(Strict)?;
+                    extra.insert(k, v);
+                }
+            }
+        }
+        if !format_ok {
+            return Err(top(format!(
+                "missing field `format` (expected \"{FORMAT}\")"
+            )));
+        }
+        let Some(ops) = ops else {
+            return Err(top("missing field `ops`".into()));
+        };
+        Ok(History { ops, extra })
+    }
+}
+
+struct Ops<'f> {
+    found: &'f RefCell<Option<HistoryError>>,
+}
+
+impl<'de> DeserializeSeed<'de> for Ops<'_> {
+    type Value = Vec<Op>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Vec<Op>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Ops<'_> {
+    type Value = Vec<Op>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of ops")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Op>, A::Error> {
+        let mut ops = Vec::new();
+        while let Some(op) = seq.next_element_seed(Strict)? {
+            let op = parse_op(ops.len(), op).map_err(|e| stop(self.found, e))?;
+            ops.push(op);
+        }
+        ops.shrink_to_fit();
+        Ok(ops)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Vec<Op>, A::Error> {
+        Err(self.not_array())
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Vec<Op>, E> {
+        Err(self.not_array())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Vec<Op>, E> {
+        Err(self.not_array())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Vec<Op>, E> {
+        Err(self.not_array())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Vec<Op>, E> {
+        Err(self.not_array())
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Vec<Op>, E> {
+        Err(self.not_array())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Vec<Op>, E> {
+        Err(self.not_array())
+    }
+}
+
+impl Ops<'_> {
+    fn not_array<E: de::Error>(&self) -> E {
+        stop(
+            self.found,
+            HistoryError::TopLevel("field `ops` is not an array".into()),
+        )
+    }
+}
+
+fn parse_op(index: usize, op: Json) -> Result<Op, HistoryError> {
+    let Json::Object(mut m) = op else {
+        return Err(HistoryError::BadField {
+            op: OpLoc::Index(index),
+            field: "ops",
+            reason: "element is not a JSON object".into(),
+        });
+    };
+    let mut loc = OpLoc::Index(index);
+    let id = uint(&loc, "id", take(&loc, &mut m, "id")?)?;
+    loc = OpLoc::Id(id);
+    let client = uint(&loc, "client", take(&loc, &mut m, "client")?)?;
+    if client > MAX_CLIENT {
+        return Err(bad(
+            &loc,
+            "client",
+            format!("{client} is absurd (more than {MAX_CLIENT})"),
+        ));
+    }
+    let kind = match take(&loc, &mut m, "kind")? {
+        Json::String(s) => OpKind::from_name(&s).ok_or_else(|| {
+            bad(
+                &loc,
+                "kind",
+                format!("unknown kind {s:?} (expected get, put, delete, append or cas)"),
+            )
+        })?,
+        other => return Err(bad(&loc, "kind", format!("{other} is not a string"))),
+    };
+    let key = match take(&loc, &mut m, "key")? {
+        Json::String(s) => s,
+        other => return Err(bad(&loc, "key", format!("{other} is not a string"))),
+    };
+    let invoke = uint(&loc, "invoke", take(&loc, &mut m, "invoke")?)?;
+    let outcome = match take(&loc, &mut m, "outcome")? {
+        Json::String(s) => Outcome::from_name(&s).ok_or_else(|| {
+            bad(
+                &loc,
+                "outcome",
+                format!("unknown outcome {s:?} (expected ok, fail or info)"),
+            )
+        })?,
+        other => return Err(bad(&loc, "outcome", format!("{other} is not a string"))),
+    };
+    let complete = match m.shift_remove("complete") {
+        None | Some(Json::Null) if outcome == Outcome::Info => None,
+        None | Some(Json::Null) => {
+            return Err(HistoryError::MissingField {
+                op: loc,
+                field: "complete",
+            })
+        }
+        Some(j) => Some(uint(&loc, "complete", j)?),
+    };
+    let value = match kind {
+        OpKind::Put | OpKind::Append | OpKind::Cas | OpKind::Add | OpKind::Enqueue => {
+            match json_value(&loc, "value", take(&loc, &mut m, "value")?)? {
+                None => {
+                    return Err(bad(
+                        &loc,
+                        "value",
+                        "is null; a written value must be an integer or a string".into(),
+                    ))
+                }
+                Some(Value::Int(_)) if kind == OpKind::Append => {
+                    return Err(bad(
+                        &loc,
+                        "value",
+                        "append writes strings, not integers".into(),
+                    ))
+                }
+                v => v,
+            }
+        }
+        _ => match m.shift_remove("value") {
+            None | Some(Json::Null) => None,
+            Some(_) => return Err(bad(&loc, "value", format!("{kind} writes no value"))),
+        },
+    };
+    let expect = if kind == OpKind::Cas {
+        json_value(&loc, "expect", take(&loc, &mut m, "expect")?)?
+    } else {
+        drop_null(&loc, &mut m, "expect", kind)?;
+        None
+    };
+    let reads = matches!(kind, OpKind::Get | OpKind::Dequeue | OpKind::Members);
+    let mut members = None;
+    let read = if kind == OpKind::Members && outcome == Outcome::Ok {
+        members = Some(set_value(&loc, take(&loc, &mut m, "read")?)?);
+        None
+    } else if reads && outcome == Outcome::Ok {
+        json_value(&loc, "read", take(&loc, &mut m, "read")?)?
+    } else {
+        // A read that did not complete ok read nothing; keep nothing.
+        if !reads {
+            drop_null(&loc, &mut m, "read", kind)?;
+        } else {
+            m.shift_remove("read");
+        }
+        None
+    };
+    let swapped = if kind == OpKind::Cas && outcome == Outcome::Ok {
+        match take(&loc, &mut m, "swapped")? {
+            Json::Bool(b) => Some(b),
+            other => return Err(bad(&loc, "swapped", format!("{other} is not a boolean"))),
+        }
+    } else {
+        if kind != OpKind::Cas {
+            drop_null(&loc, &mut m, "swapped", kind)?;
+        } else {
+            m.shift_remove("swapped");
+        }
+        None
+    };
+    check_optional(&loc, &m)?;
+    // The object was sized for every field; keep only what the extra fields need (most of a
+    // million-op history's memory was spare capacity here).
+    let m: Map<String, Json> = if m.is_empty() {
+        Map::new()
+    } else {
+        let mut exact = Map::with_capacity(m.len());
+        exact.extend(m);
+        exact
+    };
+    Ok(Op {
+        id,
+        client,
+        kind,
+        key,
+        value,
+        expect,
+        invoke,
+        complete,
+        outcome,
+        read,
+        members,
+        swapped,
+        extra: m,
+    })
+}
+
+fn bad(loc: &OpLoc, field: &'static str, reason: String) -> HistoryError {
+    HistoryError::BadField {
+        op: loc.clone(),
+        field,
+        reason,
+    }
+}
+
+fn take(loc: &OpLoc, m: &mut Map<String, Json>, field: &'static str) -> Result<Json, HistoryError> {
+    m.shift_remove(field)
+        .ok_or_else(|| HistoryError::MissingField {
+            op: loc.clone(),
+            field,
+        })
+}
+
+/// A field that does not belong to this kind: allowed only as null (then dropped).
+fn drop_null(
+    loc: &OpLoc,
+    m: &mut Map<String, Json>,
+    field: &'static str,
+    kind: OpKind,
+) -> Result<(), HistoryError> {
+    match m.shift_remove(field) {
+        None | Some(Json::Null) => Ok(()),
+        Some(_) => Err(bad(loc, field, format!("does not apply to a {kind}"))),
+    }
+}
+
+/// The optional fields the checkers read: when present, of the documented type (`null` counts
+/// as absent).
+fn check_optional(loc: &OpLoc, m: &Map<String, Json>) -> Result<(), HistoryError> {
+    const FIELDS: [(&str, &str); 5] = [
+        ("session", "a non-negative integer"),
+        ("timestamp", "an integer"),
+        ("writer", "an integer"),
+        ("phase", "a string"),
+        ("gave_up", "a non-negative integer"),
+    ];
+    for (field, want) in FIELDS {
+        let Some(v) = m.get(field) else { continue };
+        let ok = match field {
+            "session" | "gave_up" => v.is_u64(),
+            "timestamp" | "writer" => v.is_i64(),
+            _ => v.is_string(),
+        };
+        if !ok && !v.is_null() {
+            return Err(bad(
+                loc,
+                field,
+                format!("{} is {}, expected {want}", short(v), type_name(v)),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A JSON value's type, in words.
+pub(crate) fn type_name(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(n) if n.is_f64() => "a fractional or out-of-range number",
+        Json::Number(n) if n.is_i64() && !n.is_u64() => "a negative integer",
+        Json::Number(_) => "an integer",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
+/// A value for a message, cut to a readable length.
+fn short(v: &Json) -> String {
+    let s = v.to_string();
+    match s.char_indices().nth(60) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s,
+    }
+}
+
+fn uint(loc: &OpLoc, field: &'static str, j: Json) -> Result<u64, HistoryError> {
+    j.as_u64().ok_or_else(|| {
+        let why = match &j {
+            Json::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0 && f > 0.0) => {
+                "is outside the 64-bit integer range"
+            }
+            _ => "is not a non-negative integer",
+        };
+        bad(loc, field, format!("{} {why}", short(&j)))
+    })
+}
+
+/// A set read: an array of integers and strings, kept sorted and without repeats.
+fn set_value(loc: &OpLoc, j: Json) -> Result<Vec<Value>, HistoryError> {
+    let Json::Array(items) = j else {
+        return Err(bad(
+            loc,
+            "read",
+            format!(
+                "{} is {}, expected an array (the set read)",
+                short(&j),
+                type_name(&j)
+            ),
+        ));
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        match json_value(loc, "read", item)? {
+            Some(v) => out.push(v),
+            None => return Err(bad(loc, "read", "a set holds no null".into())),
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn json_value(loc: &OpLoc, field: &'static str, j: Json) -> Result<Option<Value>, HistoryError> {
+    match j {
+        Json::Null => Ok(None),
+        Json::String(s) => Ok(Some(Value::Str(s))),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => Ok(Some(Value::Int(i))),
+            None if n.as_f64().is_some_and(|f| f.fract() == 0.0) => Err(bad(
+                loc,
+                field,
+                format!("{n} is outside the 64-bit signed integer range"),
+            )),
+            None => Err(bad(
+                loc,
+                field,
+                format!("{n} is not a 64-bit signed integer"),
+            )),
+        },
+        other => Err(bad(
+            loc,
+            field,
+            format!("{other} is not an integer, a string or null"),
+        )),
+    }
+}
