@@ -1,8 +1,8 @@
 //! Convergence: after the final heal and settle, replicas agree and no acknowledged write is
 //! lost.
 //!
-//! Needs the history's top-level `replicas` field, which the simulator writes after its final
-//! phase: `{"key": [{"node": 0, "cell": {"timestamp": t, "writer": n, "value": v|null}|null},
+//! Needs the history's top-level `replicas` field, which the simulator samples after the final
+//! heal and settle and before its final reads: `{"key": [{"node": 0, "cell": {"timestamp": t, "writer": n, "value": v|null}|null},
 //! ...]}` with one entry per replica of the key. Histories without it (from other systems)
 //! cannot be judged on convergence.
 use super::guarantee::Violation;
