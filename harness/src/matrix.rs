@@ -671,7 +671,7 @@ pub enum MatrixError {
 }
 
 /// Runs the matrix (or a shard), calling `progress` as it goes. Returns the report and the
-/// examples it links, for [`write`].
+/// examples it links, for [`write()`].
 pub fn run(
     options: &MatrixOptions,
     progress: &(dyn Fn(Tick<'_>) + Sync),
