@@ -152,6 +152,39 @@ impl ScenarioShape {
         self.ops.div_ceil(self.clients.max(1))
     }
 
+    /// The fault schedule's strategy: up to `max_faults` faults drawn from `faults`.
+    fn fault_list(&self) -> FullVec<BoxedStrategy<Fault>> {
+        let count = if self.faults.is_empty() {
+            0
+        } else {
+            self.max_faults
+        };
+        FullVec::new(fault_strategy(self), count)
+    }
+
+    /// A scenario of this shape from its drawn parts, faults sorted by start.
+    fn build(
+        &self,
+        seed: u64,
+        mut faults: Vec<Fault>,
+        clients: Vec<ClientPlan>,
+        keys: u64,
+        nodes: u64,
+    ) -> Scenario {
+        faults.sort_by_key(|f| f.at_ms);
+        let mut store = self.store.clone();
+        store.nodes = nodes as usize;
+        Scenario {
+            seed,
+            store,
+            network: self.network.clone(),
+            keys: keys as u32,
+            clients,
+            faults,
+            settle_ms: self.settle_ms,
+        }
+    }
+
     /// The simulated span, in ms, over which faults are scheduled: about as long as the workload
     /// runs (think time plus a few round trips per op).
     pub fn horizon_ms(&self) -> u64 {
@@ -181,33 +214,15 @@ pub fn scenario(shape: &ScenarioShape) -> impl Strategy<Value = Scenario> {
             }
         },
     );
-    let fault = fault_strategy(&shape);
-    let fault_count = if shape.faults.is_empty() {
-        0
-    } else {
-        shape.max_faults
-    };
-    let faults = FullVec::new(fault, fault_count);
     (
         any::<u64>().no_shrink(),
-        faults,
+        shape.fault_list(),
         FullVec::new(client, shape.clients),
         Down::new(1, shape.keys.max(1) as u64),
         Down::new(nodes_min as u64, nodes_max as u64),
     )
-        .prop_map(move |(seed, mut faults, clients, keys, nodes)| {
-            faults.sort_by_key(|f: &Fault| f.at_ms);
-            let mut store = shape.store.clone();
-            store.nodes = nodes as usize;
-            Scenario {
-                seed,
-                store,
-                network: shape.network.clone(),
-                keys: keys as u32,
-                clients,
-                faults,
-                settle_ms: shape.settle_ms,
-            }
+        .prop_map(move |(seed, faults, clients, keys, nodes)| {
+            shape.build(seed, faults, clients, keys, nodes)
         })
 }
 
@@ -266,23 +281,16 @@ pub fn read_after_write(shape: &ScenarioShape, chains: usize) -> impl Strategy<V
         0..=horizon,
     )
         .no_shrink();
-    let fault = fault_strategy(&shape);
-    let fault_count = if shape.faults.is_empty() {
-        0
-    } else {
-        shape.max_faults
-    };
     let nodes_max = shape.store.nodes;
     let nodes_min = shape.store.rf.max(1).min(nodes_max);
     (
         any::<u64>().no_shrink(),
-        FullVec::new(fault, fault_count),
+        shape.fault_list(),
         FullVec::new(chain, chains),
         Down::new(1, shape.keys.max(1) as u64),
         Down::new(nodes_min as u64, nodes_max as u64),
     )
-        .prop_map(move |(seed, mut faults, chains, keys, nodes)| {
-            faults.sort_by_key(|f: &Fault| f.at_ms);
+        .prop_map(move |(seed, faults, chains, keys, nodes)| {
             let mut plans = vec![
                 ClientPlan {
                     sticky: None,
@@ -315,17 +323,7 @@ pub fn read_after_write(shape: &ScenarioShape, chains: usize) -> impl Strategy<V
                 p.ops.sort_by_key(|o| o.at_ms);
             }
             plans.retain(|p| !p.ops.is_empty());
-            let mut store = shape.store.clone();
-            store.nodes = nodes as usize;
-            Scenario {
-                seed,
-                store,
-                network: shape.network.clone(),
-                keys: keys as u32,
-                clients: plans,
-                faults,
-                settle_ms: shape.settle_ms,
-            }
+            shape.build(seed, faults, plans, keys, nodes)
         })
 }
 

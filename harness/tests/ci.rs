@@ -381,8 +381,13 @@ fn replay_step_refuses_a_missing_directory() {
 // ---- the matrix step ------------------------------------------------------------------------
 
 /// A copy of ci/check-matrix in a scratch tree with a committed matrix, and a stand-in binary
-/// that writes `fresh` as the regenerated Markdown.
+/// that writes `fresh` as the regenerated Markdown and answers `matrix check` with
+/// `theory_exit`.
 fn check_matrix_with(name: &str, fresh: &str) -> Output {
+    check_matrix_theory(name, fresh, 0)
+}
+
+fn check_matrix_theory(name: &str, fresh: &str, theory_exit: i32) -> Output {
     let root = scratch(name);
     std::fs::create_dir_all(root.join("ci")).unwrap();
     std::fs::create_dir_all(root.join("docs")).unwrap();
@@ -395,7 +400,10 @@ fn check_matrix_with(name: &str, fresh: &str) -> Output {
     std::fs::write(
         &bin,
         format!(
-            "#!/usr/bin/env bash\n[[ \"$*\" == \"matrix --profile quick\" ]] || exit 9\n\
+            "#!/usr/bin/env bash\nif [[ \"$1 $2\" == \"matrix check\" ]]; then\n\
+             [[ \"$4\" == --known && \"$5\" == docs/theory-gaps.txt ]] || exit 9\n\
+             echo 'rf3-x linearizable: held, but theory predicts a break'; exit {theory_exit}\nfi\n\
+             [[ \"$*\" == \"matrix --profile quick\" ]] || exit 9\n\
              mkdir -p docs histories/matrix\nprintf '%s\\n' '{fresh}' > docs/consistency-matrix.md\n\
              echo '{{}}' > docs/consistency-matrix.json\necho '{{}}' > histories/matrix/a.json\n"
         ),
@@ -418,6 +426,15 @@ fn check_matrix_with(name: &str, fresh: &str) -> Output {
 fn matrix_step_passes_when_the_committed_matrix_is_current() {
     let out = check_matrix_with("matrix-same", "# committed");
     assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn a_matrix_that_disagrees_with_theory_fails_even_when_it_matches_the_committed_one() {
+    let out = check_matrix_theory("matrix-theory", "# committed", 1);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("rf3-x linearizable"), "{all}");
+    assert!(all.contains("disagrees with theory"), "{all}");
 }
 
 #[test]
