@@ -102,7 +102,26 @@ impl Canary {
             self.shape.keys,
             self.shape.think_ms,
             latency(&self.shape),
-        )
+        ) + &self.optional_flags()
+    }
+
+    /// The flags of the settings a canary changes from `explore`'s defaults, each with a
+    /// leading space.
+    fn optional_flags(&self) -> String {
+        let mut out = String::new();
+        if let Some((lo, hi)) = self.shape.fault_window_ms {
+            out += &format!(" --fault-ms {lo}-{hi}");
+        }
+        if self.shape.settle_ms != ScenarioShape::new(StoreConfig::default(), &[]).settle_ms {
+            out += &format!(" --settle-ms {}", self.shape.settle_ms);
+        }
+        if self.shape.store.replica_choice != StoreConfig::default().replica_choice {
+            out += &format!(
+                " --replica-choice {}",
+                crate::workload::replica_choice_name(self.shape.store.replica_choice)
+            );
+        }
+        out
     }
 }
 
@@ -290,8 +309,48 @@ pub fn catalog() -> Vec<Canary> {
                 expect: vec![Linearizable],
                 shape: shape(quorum_store(), &[FaultChoice::Crash]),
             },
+            Bug::HintWrongTarget => Canary {
+                bug,
+                mimics: "hinted handoff that addresses a stored hint by a ring position gone \
+                         stale (or an off-by-one in the hint store's host index), so the replay \
+                         reaches the wrong node and the replica that missed the write never \
+                         gets it",
+                why: "with hints on and no crashes, every replica of a key converges after a \
+                      partition heals: the writes it missed wait as hints and are replayed \
+                      when it is seen up again; partitions longer than the failure timeout \
+                      leave writes that only a hint can deliver",
+                expect: vec![Convergence],
+                shape: down_path(quorum_store(), PARTITIONS),
+            },
+            Bug::HintsCountAsAcks => Canary {
+                bug,
+                mimics: "a coordinator that counts a hint stored for a down replica toward the \
+                         consistency level (the rule of Cassandra's ANY, or a sloppy quorum \
+                         without a stand-in replica, applied at every level)",
+                why: "at quorum a write is acknowledged only once W replicas hold it, whatever \
+                      the failure detector says; once a partition outlasts the failure \
+                      timeout, the bug acknowledges writes that only one replica holds",
+                expect: vec![Linearizable],
+                shape: down_path(quorum_store(), PARTITIONS),
+            },
         })
         .collect()
+}
+
+/// Partitions that outlast the failure detector: faults of 1.5 to 3 times its timeout over a
+/// 2 s workload, so replicas are marked down, writes answer Unavailable or store hints, and
+/// hints are replayed when the partition heals.
+fn down_path(store: StoreConfig, faults: &[FaultChoice]) -> ScenarioShape {
+    let timeout = store.failure_timeout.as_millis() as u64;
+    ScenarioShape {
+        clients: 4,
+        ops: 32,
+        keys: 2,
+        think_ms: 250,
+        max_faults: 2,
+        fault_window_ms: Some((timeout * 3 / 2, timeout * 3)),
+        ..shape(store, faults)
+    }
 }
 
 /// The canary of one bug.

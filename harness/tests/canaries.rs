@@ -163,5 +163,18 @@ fn finds_clock_reset_on_restart() {
     finds(Bug::ClockResetOnRestart, SEEDS[9]);
 }
 
+/// A hint replayed to the wrong node leaves its replica behind: only the down path (partitions
+/// longer than the failure timeout) stores hints for writes that nothing else delivers.
+#[test]
+fn finds_hint_wrong_target() {
+    finds(Bug::HintWrongTarget, SEEDS[10]);
+}
+
+/// Hints count as acks only for replicas already marked down.
+#[test]
+fn finds_hints_count_as_acks() {
+    finds(Bug::HintsCountAsAcks, SEEDS[11]);
+}
+
 /// The search seed of each bug's test, in [`Bug::ALL`] order.
-const SEEDS: [u64; 10] = [2, 2, 3, 1, 1, 3, 1, 3, 2, 3];
+const SEEDS: [u64; 12] = [2, 2, 3, 1, 1, 3, 1, 3, 2, 3, 1, 2];

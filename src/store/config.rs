@@ -24,11 +24,7 @@ pub enum ConfigError {
     #[error("unknown fsync policy {0:?}: expected always, periodic, periodic:<ms> or never")]
     FsyncPolicy(String),
     /// A planted bug name that is not in the catalog.
-    #[error(
-        "unknown bug {0:?}: expected one of ack-early, read-first-response, \
-         repair-fresh-timestamp, ring-off-by-one, tombstone-lost-on-replay, ack-before-sync, \
-         hint-new-timestamp, lww-tie-by-arrival, unavailable-ignored, clock-reset-on-restart"
-    )]
+    #[error("unknown bug {0:?}: expected one of {names}", names = Bug::name_list())]
     Bug(String),
     /// A field whose value is out of range.
     #[error("invalid store config: {field} = {value}: {reason}")]
@@ -240,11 +236,20 @@ pub enum Bug {
     /// A node's clock starts from zero after a restart and the persisted clock floor is
     /// forgotten, so its timestamps go backwards (node.rs, recovery and timestamps).
     ClockResetOnRestart,
+    /// Hint replay addresses the node after the hint's target in node order (a hint store keyed
+    /// by a ring position that went stale), so the replica that missed the write never gets
+    /// it and the replay is retried forever (coordinator.rs, hint replay).
+    HintWrongTarget,
+    /// A hint stored for a replica the failure detector has marked down counts as an ack toward
+    /// W, in the availability check and in the ack count: the rule of Cassandra's consistency
+    /// level ANY applied at every level (coordinator.rs, availability and write send). It acts
+    /// only once a replica is marked down.
+    HintsCountAsAcks,
 }
 
 impl Bug {
     /// Every planted bug, in catalog order.
-    pub const ALL: [Bug; 10] = [
+    pub const ALL: [Bug; 12] = [
         Bug::AckEarly,
         Bug::ReadFirstResponse,
         Bug::RepairFreshTimestamp,
@@ -255,7 +260,14 @@ impl Bug {
         Bug::LwwTieByArrival,
         Bug::UnavailableIgnored,
         Bug::ClockResetOnRestart,
+        Bug::HintWrongTarget,
+        Bug::HintsCountAsAcks,
     ];
+
+    /// Every bug's name, comma-separated, in catalog order.
+    pub fn name_list() -> String {
+        Bug::ALL.map(Bug::name).join(", ")
+    }
 
     /// The bug's name, as on the command line and in scenario files.
     pub fn name(self) -> &'static str {
@@ -270,6 +282,8 @@ impl Bug {
             Bug::LwwTieByArrival => "lww-tie-by-arrival",
             Bug::UnavailableIgnored => "unavailable-ignored",
             Bug::ClockResetOnRestart => "clock-reset-on-restart",
+            Bug::HintWrongTarget => "hint-wrong-target",
+            Bug::HintsCountAsAcks => "hints-count-as-acks",
         }
     }
 }

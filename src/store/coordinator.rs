@@ -92,8 +92,17 @@ impl Node {
             .copied()
             .filter(|r| self.detector.is_up(*r))
             .collect();
+        // Bug seam (Bug::HintsCountAsAcks): a write counts the replicas it would hint for.
+        let available = if self.bug(Bug::HintsCountAsAcks)
+            && self.config.hints
+            && !matches!(op, Op::Get { .. })
+        {
+            replicas.len()
+        } else {
+            alive.len()
+        };
         // Bug seam (Bug::UnavailableIgnored): sending despite too few live replicas.
-        if alive.len() < needed && !self.bug(Bug::UnavailableIgnored) {
+        if available < needed && !self.bug(Bug::UnavailableIgnored) {
             self.counters.unavailable += 1;
             let outcome = ReplyOutcome::Unavailable {
                 needed: needed as u16,
@@ -241,8 +250,10 @@ impl Node {
                     },
                 );
                 sent.push(r);
-            } else {
-                self.maybe_hint(r, &key, cell, now);
+            } else if self.maybe_hint(r, &key, cell, now) && self.bug(Bug::HintsCountAsAcks) {
+                // Bug seam (Bug::HintsCountAsAcks): the stored hint counts as the replica's ack.
+                sent.push(r);
+                acked.push(r);
             }
         }
         self.pending.insert(
@@ -503,15 +514,15 @@ impl Node {
     }
 
     /// Keeps a hint for a replica that missed a write, unless hints are off or the replica has
-    /// been down longer than the hint window.
-    fn maybe_hint(&mut self, target: NodeId, key: &str, cell: Cell, now: Now) {
+    /// been down longer than the hint window. Whether it kept one.
+    fn maybe_hint(&mut self, target: NodeId, key: &str, cell: Cell, now: Now) -> bool {
         if !self.config.hints {
-            return;
+            return false;
         }
         let window = self.config.hint_window.as_micros() as u64;
         if self.detector.down_for(target, now.mono) > window {
             self.counters.hints_skipped += 1;
-            return;
+            return false;
         }
         self.hints.store(target, key, cell);
         self.counters.hints_stored += 1;
@@ -519,6 +530,7 @@ impl Node {
             target,
             key: key.to_string(),
         });
+        true
     }
 
     /// Sends a batch of `target`'s hints, with their original cells, if it is seen up.
@@ -541,8 +553,14 @@ impl Node {
                     deadline,
                 },
             );
+            // Bug seam (Bug::HintWrongTarget): the replay goes to the next node in node order.
+            let to = if self.bug(Bug::HintWrongTarget) {
+                NodeId(((target.index() + 1) % self.config.nodes) as u16)
+            } else {
+                target
+            };
             self.send(
-                target,
+                to,
                 &Message::Write {
                     req,
                     key: hint.key,

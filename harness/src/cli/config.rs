@@ -37,7 +37,8 @@ pub struct ConfigFlags {
     pub fsync: Option<FsyncPolicy>,
     /// Plant store bugs (comma-separated or repeated): ack-early, read-first-response,
     /// repair-fresh-timestamp, ring-off-by-one, tombstone-lost-on-replay, ack-before-sync,
-    /// hint-new-timestamp, lww-tie-by-arrival, unavailable-ignored, clock-reset-on-restart.
+    /// hint-new-timestamp, lww-tie-by-arrival, unavailable-ignored, clock-reset-on-restart,
+    /// hint-wrong-target, hints-count-as-acks.
     #[arg(long = "bug", value_delimiter = ',', value_parser = parse_bug)]
     pub bugs: Vec<Bug>,
     /// Concurrent clients, each with one op in flight.
@@ -82,6 +83,11 @@ pub struct ConfigFlags {
     /// Simulated ms to settle after the workload, all faults healed, before the final reads.
     #[arg(long, default_value_t = 2000)]
     pub settle_ms: u64,
+    /// How long each fault lasts, in simulated ms: MIN-MAX or one number [default: 10 ms to
+    /// half the workload]. Windows longer than the failure timeout (1000 ms) take the down
+    /// path: replicas marked down, Unavailable replies, hints stored and replayed.
+    #[arg(long, value_parser = parse_fault_ms)]
+    pub fault_ms: Option<(u64, u64)>,
 }
 
 impl ConfigFlags {
@@ -150,6 +156,9 @@ impl ConfigFlags {
             limits::MAX_LATENCY_MS,
         )?;
         over("--settle-ms", self.settle_ms, limits::MAX_WINDOW_MS)?;
+        if let Some((_, hi)) = self.fault_ms {
+            over("--fault-ms (maximum)", hi, limits::MAX_WINDOW_MS)?;
+        }
         over("--tail (ms)", self.tail.1, limits::MAX_LATENCY_MS)?;
         for &(_, ms) in &self.slow_node {
             over("--slow-node (ms)", ms, limits::MAX_LATENCY_MS)?;
@@ -214,7 +223,7 @@ impl ConfigFlags {
             put_percent: 40,
             sticky: self.coordinator == "sticky",
             settle_ms: self.settle_ms,
-            fault_window_ms: None,
+            fault_window_ms: self.fault_ms,
         })
     }
 
@@ -248,7 +257,20 @@ fn parse_bug(s: &str) -> Result<Bug, String> {
 }
 
 fn parse_latency(s: &str) -> Result<(u64, u64), String> {
-    let bad = || format!("latency {s:?}: expected MS or MIN-MAX in whole milliseconds");
+    parse_ms_range("latency", s)
+}
+
+fn parse_fault_ms(s: &str) -> Result<(u64, u64), String> {
+    let (lo, hi) = parse_ms_range("fault duration", s)?;
+    if lo == 0 {
+        return Err(format!("fault duration {s:?}: a fault lasts at least 1 ms"));
+    }
+    Ok((lo, hi))
+}
+
+/// `MS` or `MIN-MAX` in whole milliseconds, named `what` in errors.
+fn parse_ms_range(what: &str, s: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("{what} {s:?}: expected MS or MIN-MAX in whole milliseconds");
     let (lo, hi) = match s.split_once('-') {
         Some((lo, hi)) => (
             lo.trim().parse().map_err(|_| bad())?,
@@ -260,7 +282,7 @@ fn parse_latency(s: &str) -> Result<(u64, u64), String> {
         }
     };
     if lo > hi {
-        return Err(format!("latency {s:?}: the minimum exceeds the maximum"));
+        return Err(format!("{what} {s:?}: the minimum exceeds the maximum"));
     }
     Ok((lo, hi))
 }
