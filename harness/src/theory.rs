@@ -158,11 +158,10 @@ pub fn predict(cell: &CellSpec, guarantee: Guarantee) -> Prediction {
                 Prediction::breaks(inversion())
             } else if m.amnesia {
                 Prediction::breaks(AMNESIA)
-            } else if m.reorder && !m.strict {
-                Prediction::breaks("skew with R + W <= RF: a read can see a low-stamped later write before an earlier one arrives")
             } else if m.reorder {
-                Prediction::holds(
-                    "R + W > RF: a read that saw a write also saw every write completed before it",
+                Prediction::breaks(
+                    "a read's replicas answer at different times: one before a high-stamped \
+                     earlier write reached it, one after a low-stamped later write did",
                 )
             } else {
                 Prediction::holds("a read leaves what it saw where every later read meets it")
