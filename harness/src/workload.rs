@@ -2,7 +2,8 @@
 //!
 //! A search cycles through every workload and, across rounds, through every replica choice
 //! (ordered, shuffled, snitch), so each configuration meets hot keys, read-after-write chains,
-//! slow replicas, writes cut in the middle and faults that outlast the failure detector. Every
+//! slow replicas, read-mostly registers, writes cut in the middle and faults that outlast the
+//! failure detector. Every
 //! workload is an ordinary scenario strategy: it shrinks like any other, and a saved case holds
 //! the scenario it produced, not the workload's name, so replay needs nothing from here.
 use proptest::prelude::*;
@@ -43,11 +44,16 @@ pub enum Workload {
     /// the key settles on what the commit logs had synced, with no later write to hide a lost
     /// one.
     PowerFailure,
+    /// Six clients on one key, 85% reads, 5 ms think time and the long tail: a write stays the
+    /// key's newest for long enough that every client reads it (or misses it) several times
+    /// through different replica sets, so a write that reached one replica first is seen by one
+    /// read and missed by the next; the register workload Jepsen runs.
+    ReadMostly,
 }
 
 impl Workload {
     /// Every workload, in the order a search cycles through them.
-    pub const ALL: [Workload; 7] = [
+    pub const ALL: [Workload; 8] = [
         Workload::Standard,
         Workload::HotKey,
         Workload::ReadAfterWrite,
@@ -55,6 +61,7 @@ impl Workload {
         Workload::PartialWrites,
         Workload::DownPath,
         Workload::PowerFailure,
+        Workload::ReadMostly,
     ];
 
     /// The workload's name.
@@ -67,6 +74,7 @@ impl Workload {
             Workload::PartialWrites => "partial-writes",
             Workload::DownPath => "down-path",
             Workload::PowerFailure => "power-failure",
+            Workload::ReadMostly => "read-mostly",
         }
     }
 
@@ -126,6 +134,16 @@ impl Workload {
                     ..base
                 }
             }
+            Workload::ReadMostly => ScenarioShape {
+                clients: 6,
+                ops: 60,
+                keys: 1,
+                think_ms: 5,
+                get_percent: 85,
+                put_percent: 15,
+                network: tail(),
+                ..base
+            },
             Workload::PowerFailure => ScenarioShape {
                 clients: 3,
                 ops: 24,
