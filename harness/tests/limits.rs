@@ -100,6 +100,9 @@ fn absurd_flags_are_refused_naming_the_limit() {
             "--think-ms",
         ),
         (&["run", "--latency", "1-100000"], "--latency"),
+        (&["run", "--fault-ms", "10-99999999"], "--fault-ms"),
+        (&["run", "--fault-ms", "0-10"], "at least 1 ms"),
+        (&["run", "--fault-ms", "30-10"], "exceeds the maximum"),
         (&["run", "--keys", "4000000000"], "--keys"),
         (&["run", "--nodes", "64", "--ops", "10"], "--nodes"),
         (
