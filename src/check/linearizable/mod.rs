@@ -205,7 +205,22 @@ where
     let start = Instant::now();
     // A timeout beyond what an `Instant` can hold (centuries) is no limit at all.
     let deadline = options.timeout.and_then(|t| start.checked_add(t));
+    let expired = || deadline.is_some_and(|d| Instant::now() >= d);
+    let timed_out = |keys| {
+        Ok(LinReport {
+            verdict: Verdict::Unknown(Undecided::Timeout),
+            ops: history.ops.len(),
+            keys,
+            elapsed: start.elapsed(),
+        })
+    };
+    if expired() {
+        return timed_out(history.key_count());
+    }
     let mut parts = model.partition(history)?;
+    if expired() {
+        return timed_out(parts.len());
+    }
     // Per partition: whether the reduction left ops out.
     let reduced: Vec<bool> = parts
         .iter_mut()
@@ -215,6 +230,9 @@ where
             p.ops.len() != before
         })
         .collect();
+    if expired() {
+        return timed_out(parts.len());
+    }
     let keys = parts.len();
     let threads = match options.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -269,9 +287,12 @@ where
             .enumerate()
             .find(|(_, r)| matches!(r, Some(Found::Violation(_))))
         {
-            verdict = Verdict::Violation(Box::new(longest_prefix(
+            verdict = match longest_prefix(
                 model, history, &parts[i], reduced[i], stuck, deadline, &cancel,
-            )?));
+            )? {
+                Some(w) => Verdict::Violation(Box::new(w)),
+                None => Verdict::Unknown(Undecided::Timeout),
+            };
             break;
         }
         if let Some(why) = results.iter().find_map(|r| match r {
@@ -314,7 +335,8 @@ const WITNESS_MIN_STEPS: u64 = 1 << 13;
 /// When [`Model::reduce`] left nothing out of the key's ops (`reduced` false), the second
 /// search explores only the configurations the pruned search cut that might hold a longer
 /// prefix ([`search::Stuck::open`]): every other it explored already. Most often there are
-/// none, and the witness costs no second search at all.
+/// none, and the witness costs no second search at all. `None` when the deadline passed
+/// first.
 fn longest_prefix<M: Model>(
     model: &M,
     history: &History,
@@ -323,7 +345,7 @@ fn longest_prefix<M: Model>(
     pruned: &search::Stuck<M::State>,
     deadline: Option<Instant>,
     cancel: &AtomicBool,
-) -> Result<Witness, HistoryError> {
+) -> Result<Option<Witness>, HistoryError> {
     let limits = Limits {
         deadline,
         budget: pruned.steps.max(WITNESS_MIN_STEPS),
@@ -333,7 +355,7 @@ fn longest_prefix<M: Model>(
     let longer = Goal::LongerThan(pruned.prefix.len());
     let (whole, found) = match &pruned.open {
         Some(open) if !reduced && open.is_empty() => {
-            return Ok(explain::witness(model, history, part, pruned, true));
+            return Ok(Some(explain::witness(model, history, part, pruned, true)));
         }
         Some(open) if !reduced => (
             None,
@@ -350,13 +372,14 @@ fn longest_prefix<M: Model>(
         }
     };
     let whole = whole.as_ref().unwrap_or(part);
-    Ok(match found {
+    Ok(Some(match found {
         Found::Violation(full) if full.prefix.len() > pruned.prefix.len() => {
             explain::witness(model, history, whole, &full, true)
         }
         Found::Violation(_) => explain::witness(model, history, part, pruned, true),
+        Found::GaveUp(GaveUp::Timeout) => return Ok(None),
         _ => explain::witness(model, history, part, pruned, false),
-    })
+    }))
 }
 
 /// Checks the `pending` partitions on `threads` threads, largest first.

@@ -222,7 +222,17 @@ pub(crate) fn search_from<M: Model>(
         .iter()
         .map(|o| model.is_read_only(&o.input, o.output.as_ref()))
         .collect();
-    let mut grow = NextRead::new(&mut states, ops);
+    let expired = || {
+        limits.cancel.load(Ordering::Relaxed)
+            || limits.deadline.is_some_and(|d| Instant::now() >= d)
+    };
+    if expired() {
+        return Found::GaveUp(GaveUp::Timeout);
+    }
+    let mut grow = match NextRead::new(&mut states, ops, &expired) {
+        Ok(g) => g,
+        Err(why) => return Found::GaveUp(why),
+    };
     let bound = Bound::new(ops);
     // The configurations cut that may lead further than the longest prefix at the time: the
     // longest prefix possible in each and its place in a tree of (parent, op), which shares
@@ -297,13 +307,8 @@ pub(crate) fn search_from<M: Model>(
             if steps > limits.budget {
                 return Found::GaveUp(GaveUp::Budget);
             }
-            if steps & 0xfff == 0 {
-                if limits.cancel.load(Ordering::Relaxed) {
-                    return Found::GaveUp(GaveUp::Timeout);
-                }
-                if limits.deadline.is_some_and(|d| Instant::now() >= d) {
-                    return Found::GaveUp(GaveUp::Timeout);
-                }
+            if steps & 0xfff == 0 && expired() {
+                return Found::GaveUp(GaveUp::Timeout);
             }
             // The end of the list is unreachable while an op with a return is pending (its
             // return comes first); treat it as a dead end all the same.
@@ -547,8 +552,12 @@ struct NextRead {
     reads: Vec<u32>,
     /// Per place in `reads`: the pinned state.
     target: Vec<u32>,
-    /// Per place: `explain[start[k]..start[k + 1]]` are the set ops that could lead to it.
+    /// Per place: `explain[start[k]..end[k]]` are the set ops that could lead to it, called
+    /// no later than the read returns. The reads of one state share one run of `explain`,
+    /// in call order, each taking as much of it as its return allows: memory stays linear in
+    /// the ops however many reads pin a state.
     start: Vec<u32>,
+    end: Vec<u32>,
     explain: Vec<u32>,
     /// Per op: its place in `reads`, or NIL.
     place: Vec<u32>,
@@ -569,11 +578,17 @@ struct NextRead {
 }
 
 impl NextRead {
-    fn new<M: Model>(states: &mut States<'_, M>, ops: &[PartOp<M>]) -> NextRead {
+    /// Gives up when `expired` says so (it is asked every few thousand items).
+    fn new<M: Model>(
+        states: &mut States<'_, M>,
+        ops: &[PartOp<M>],
+        expired: &dyn Fn() -> bool,
+    ) -> Result<NextRead, GaveUp> {
         let mut g = NextRead {
             reads: Vec::new(),
             target: Vec::new(),
-            start: vec![0],
+            start: Vec::new(),
+            end: Vec::new(),
             explain: Vec::new(),
             place: vec![NIL; ops.len()],
             done: Vec::new(),
@@ -590,7 +605,7 @@ impl NextRead {
         g.exact = true;
         for (i, o) in ops.iter().enumerate() {
             match model.effect(&o.input, o.output.as_ref()) {
-                Effect::Any => return g,
+                Effect::Any => return Ok(g),
                 Effect::Sets(v) => sets.push((i, states.intern(v))),
                 Effect::Grows => g.exact = false,
                 Effect::Same => {}
@@ -622,20 +637,32 @@ impl NextRead {
         reads.sort_unstable();
         let mut pending = vec![0u32; states.states.len()];
         let mut by_target: HashMap<u32, Vec<usize>, FxBuild> = HashMap::default();
-        for &(_, _, t) in &reads {
+        for (k, &(_, _, t)) in reads.iter().enumerate() {
+            if k & 0xfff == 0 && expired() {
+                return Err(GaveUp::Timeout);
+            }
             pending[t as usize] += 1;
             by_target.entry(t).or_insert_with(|| sources(t));
         }
+        // Each state's run of set ops, in call order.
+        let mut runs: HashMap<u32, (u32, Vec<u64>), FxBuild> = HashMap::default();
         for (k, &(ret, i, t)) in reads.iter().enumerate() {
+            if k & 0xfff == 0 && expired() {
+                return Err(GaveUp::Timeout);
+            }
             g.reads.push(i as u32);
             g.target.push(t);
             g.place[i] = k as u32;
-            for &p in &by_target[&t] {
-                if ops[p].call <= ret {
-                    g.explain.push(p as u32);
-                }
-            }
-            g.start.push(g.explain.len() as u32);
+            let (at, calls) = runs.entry(t).or_insert_with(|| {
+                let mut run = by_target[&t].clone();
+                run.sort_by_key(|&p| (ops[p].call, p));
+                let at = g.explain.len() as u32;
+                g.explain.extend(run.iter().map(|&p| p as u32));
+                (at, run.iter().map(|&p| ops[p].call).collect())
+            });
+            g.start.push(*at);
+            g.end
+                .push(*at + calls.partition_point(|&c| c <= ret) as u32);
         }
         g.done = vec![false; g.reads.len()];
         g.pin_start.push(0);
@@ -647,7 +674,7 @@ impl NextRead {
             g.pin_start.push(g.by_state.len() as u32);
         }
         g.pending = pending;
-        g
+        Ok(g)
     }
 
     /// Whether `t` grows from `s` (cached).
@@ -679,7 +706,7 @@ impl NextRead {
         };
         let open = |p: &u32| *p as usize != op && bits[*p as usize / 64] & (1 << (p % 64)) == 0;
         if !self.grows(states, s, t)
-            && !self.explain[self.start[self.at] as usize..self.start[self.at + 1] as usize]
+            && !self.explain[self.start[self.at] as usize..self.end[self.at] as usize]
                 .iter()
                 .any(open)
         {
