@@ -71,3 +71,18 @@ fn undecided_guarantees_exit_3_and_unknown_names_exit_2() {
     assert_eq!(code, Some(2));
     assert!(err.contains("unknown guarantee \"causal\""), "{err}");
 }
+
+#[test]
+fn an_expired_timeout_leaves_every_guarantee_unknown() {
+    let (code, out, err) = check(&["--json", "--guarantees", "all", "--timeout", "0"], STALE);
+    assert_eq!(code, Some(3), "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["linearizable"], serde_json::Value::Null, "{out}");
+    for (g, held) in v["guarantees"].as_object().unwrap() {
+        assert_eq!(*held, serde_json::Value::Null, "{g} was judged: {out}");
+        assert!(
+            v["witnesses"][g].to_string().contains("timeout"),
+            "{g}: {out}"
+        );
+    }
+}

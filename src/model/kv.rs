@@ -270,7 +270,9 @@ fn drop_unobservable(ops: &mut Vec<PartOp<Kv>>) {
             _ => {}
         }
     }
-    let seen = |v: &Option<Value>| reads.iter().chain(&expects).any(|r| *r == v);
+    let observed: std::collections::HashSet<&Option<Value>, crate::check::hash::FxBuild> =
+        reads.iter().chain(&expects).copied().collect();
+    let seen = |v: &Option<Value>| observed.contains(v);
     let contains = |s: &str| {
         reads.iter().chain(&expects).any(|r| match r {
             Some(Value::Str(r)) => r.contains(s),

@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use quorumlab::check::linearizable::{self, CheckOptions, LinReport, Verdict};
@@ -53,8 +53,9 @@ pub struct CheckArgs {
     /// Print one JSON object per file and line instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Give up on a file after this many seconds (answer: unknown, exit 3); a value too large for
-    /// the clock means no limit. Default: no limit.
+    /// Give up checking a file after this many seconds, reading it not counted: every guarantee
+    /// not judged by then is unknown (exit 3); a value too large for the clock means no limit.
+    /// Default: no limit.
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
     /// With --format edn: the register's value before the history (an integer, else a string).
@@ -86,11 +87,28 @@ fn parse_guarantees(s: &str) -> Result<GuaranteeList, String> {
     Guarantee::parse_list(s).map(GuaranteeList)
 }
 
-/// The weaker guarantees' findings for one file, in list order.
-fn weaker(history: &History, list: &[Guarantee]) -> Vec<(Guarantee, Finding)> {
+/// The weaker guarantees' findings for one file, in list order. Once `deadline` has passed,
+/// each guarantee not yet judged is undecided (timeout); each checker runs in O(n log n), so
+/// a deadline passed during one is overrun by at most that checker's own time.
+fn weaker(
+    history: &History,
+    list: &[Guarantee],
+    deadline: Option<Instant>,
+) -> Vec<(Guarantee, Finding)> {
     list.iter()
         .filter(|g| **g != Guarantee::Linearizable)
-        .map(|&g| (g, finding(history, g)))
+        .map(|&g| {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                let timed_out = Finding {
+                    held: None,
+                    violations: 0,
+                    witness: None,
+                    sentence: Some("undecided: timeout".into()),
+                };
+                return (g, timed_out);
+            }
+            (g, finding(history, g))
+        })
         .collect()
 }
 
@@ -141,6 +159,8 @@ pub fn run(args: CheckArgs) -> ExitCode {
                 continue;
             }
         };
+        // --timeout bounds each file's checking (reading and parsing not included).
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let report = args
             .guarantees
             .0
@@ -151,7 +171,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
             Some(Verdict::Violation(_)) => violation = true,
             Some(Verdict::Unknown(_)) => unknown = true,
         }
-        let others = weaker(&history, &args.guarantees.0);
+        let others = weaker(&history, &args.guarantees.0, deadline);
         for (_, f) in &others {
             match f.held {
                 Some(true) => {}

@@ -72,13 +72,6 @@ fn writes<'h>(history: &'h History, key: &'h str) -> impl Iterator<Item = &'h Op
     })
 }
 
-/// Whether `x` can be ordered after `w` and before `read` in real time.
-fn between(x: &Op, w: &Op, read: &Op) -> bool {
-    let after_w = x.complete.is_none_or(|c| c >= w.invoke);
-    let before_read = read.complete.is_none_or(|c| c >= x.invoke);
-    after_w && before_read
-}
-
 impl Context<'_> {
     /// What the prefix says: its length (and whether longest), last op and state.
     fn after(&self) -> String {
@@ -122,15 +115,32 @@ impl Context<'_> {
             }
             // A write that completed before the read began, with no write of the value read
             // that real time lets in between (the last such write to complete, if any).
+            // A write x of the value read can be ordered between w and the read in real
+            // time when it may complete after w begins and begins before the read ends: w blocks
+            // when it begins after every such x that may come before the read completes.
+            // Found in one pass over the writes, not one per write.
             let blocker = (!has_append)
                 .then(|| {
+                    let mut latest: Option<Option<u64>> = None; // Some(None): one never completed
+                    for x in writes(history, key).filter(|x| writes_v(x)) {
+                        if op.complete.is_none_or(|c| c >= x.invoke) {
+                            latest = Some(match (latest, x.complete) {
+                                (Some(None), _) | (_, None) => None,
+                                (Some(Some(l)), Some(c)) => Some(l.max(c)),
+                                (None, Some(c)) => Some(c),
+                            });
+                        }
+                    }
                     writes(history, key)
                         .filter(|w| {
                             w.outcome == Outcome::Ok
                                 && w.complete.is_some_and(|c| c < op.invoke)
                                 && !writes_v(w)
-                                && !writes(history, key)
-                                    .any(|x| x.id != w.id && writes_v(x) && between(x, w, op))
+                                && match latest {
+                                    None => true,
+                                    Some(None) => false,
+                                    Some(Some(l)) => l < w.invoke,
+                                }
                         })
                         .max_by_key(|w| (w.complete, w.id))
                 })

@@ -37,7 +37,7 @@ mod explain;
 mod memo;
 mod search;
 
-use search::{Found, GaveUp, Limits};
+use search::{Found, GaveUp, Goal, Limits};
 
 /// How to run the check.
 #[derive(Clone, Debug)]
@@ -205,9 +205,33 @@ where
     let start = Instant::now();
     // A timeout beyond what an `Instant` can hold (centuries) is no limit at all.
     let deadline = options.timeout.and_then(|t| start.checked_add(t));
+    let expired = || deadline.is_some_and(|d| Instant::now() >= d);
+    let timed_out = |keys| {
+        Ok(LinReport {
+            verdict: Verdict::Unknown(Undecided::Timeout),
+            ops: history.ops.len(),
+            keys,
+            elapsed: start.elapsed(),
+        })
+    };
+    if expired() {
+        return timed_out(history.key_count());
+    }
     let mut parts = model.partition(history)?;
-    for p in &mut parts {
-        model.reduce(p);
+    if expired() {
+        return timed_out(parts.len());
+    }
+    // Per partition: whether the reduction left ops out.
+    let reduced: Vec<bool> = parts
+        .iter_mut()
+        .map(|p| {
+            let before = p.ops.len();
+            model.reduce(p);
+            p.ops.len() != before
+        })
+        .collect();
+    if expired() {
+        return timed_out(parts.len());
     }
     let keys = parts.len();
     let threads = match options.threads {
@@ -245,7 +269,12 @@ where
         let found = if threads == 1 {
             pending
                 .iter()
-                .map(|&i| (i, search::search(model, &parts[i].ops, &limits, true)))
+                .map(|&i| {
+                    (
+                        i,
+                        search::search(model, &parts[i].ops, &limits, Goal::Verdict),
+                    )
+                })
                 .collect()
         } else {
             run_parallel(model, &parts, &pending, &limits, threads)
@@ -258,9 +287,12 @@ where
             .enumerate()
             .find(|(_, r)| matches!(r, Some(Found::Violation(_))))
         {
-            verdict = Verdict::Violation(Box::new(longest_prefix(
-                model, history, &parts[i], stuck, deadline, &cancel,
-            )?));
+            verdict = match longest_prefix(
+                model, history, &parts[i], reduced[i], stuck, deadline, &cancel,
+            )? {
+                Some(w) => Verdict::Violation(Box::new(w)),
+                None => Verdict::Unknown(Undecided::Timeout),
+            };
             break;
         }
         if let Some(why) = results.iter().find_map(|r| match r {
@@ -299,32 +331,55 @@ const WITNESS_MIN_STEPS: u64 = 1 << 13;
 /// linearizable prefix of the key's ops (before [`Model::reduce`]) is longer, so a witness
 /// stays the same wherever it was already right; else a longest one, found without pruning;
 /// and when that search runs out of steps, the pruned one's, not claimed to be a longest.
+///
+/// When [`Model::reduce`] left nothing out of the key's ops (`reduced` false), the second
+/// search explores only the configurations the pruned search cut that might hold a longer
+/// prefix ([`search::Stuck::open`]): every other it explored already. Most often there are
+/// none, and the witness costs no second search at all. `None` when the deadline passed
+/// first.
 fn longest_prefix<M: Model>(
     model: &M,
     history: &History,
     part: &Partition<M>,
+    reduced: bool,
     pruned: &search::Stuck<M::State>,
     deadline: Option<Instant>,
     cancel: &AtomicBool,
-) -> Result<Witness, HistoryError> {
+) -> Result<Option<Witness>, HistoryError> {
     let limits = Limits {
         deadline,
         budget: pruned.steps.max(WITNESS_MIN_STEPS),
         memo_bytes: 64 << 20,
         cancel,
     };
-    let whole = model
-        .partition(history)?
-        .into_iter()
-        .find(|p| p.key == part.key)
-        .expect("the key of a partition has a partition");
-    Ok(match search::search(model, &whole.ops, &limits, false) {
+    let longer = Goal::LongerThan(pruned.prefix.len());
+    let (whole, found) = match &pruned.open {
+        Some(open) if !reduced && open.is_empty() => {
+            return Ok(Some(explain::witness(model, history, part, pruned, true)));
+        }
+        Some(open) if !reduced => (
+            None,
+            search::search_from(model, &part.ops, &limits, longer, open),
+        ),
+        _ => {
+            let whole = model
+                .partition(history)?
+                .into_iter()
+                .find(|p| p.key == part.key)
+                .expect("the key of a partition has a partition");
+            let found = search::search(model, &whole.ops, &limits, longer);
+            (Some(whole), found)
+        }
+    };
+    let whole = whole.as_ref().unwrap_or(part);
+    Ok(Some(match found {
         Found::Violation(full) if full.prefix.len() > pruned.prefix.len() => {
-            explain::witness(model, history, &whole, &full, true)
+            explain::witness(model, history, whole, &full, true)
         }
         Found::Violation(_) => explain::witness(model, history, part, pruned, true),
+        Found::GaveUp(GaveUp::Timeout) => return Ok(None),
         _ => explain::witness(model, history, part, pruned, false),
-    })
+    }))
 }
 
 /// Checks the `pending` partitions on `threads` threads, largest first.
@@ -350,7 +405,10 @@ where
                     loop {
                         let k = nextk.fetch_add(1, Ordering::Relaxed);
                         let Some(&i) = order.get(k) else { break };
-                        mine.push((i, search::search(model, &parts[i].ops, limits, true)));
+                        mine.push((
+                            i,
+                            search::search(model, &parts[i].ops, limits, Goal::Verdict),
+                        ));
                     }
                     mine
                 })

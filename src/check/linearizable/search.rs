@@ -48,6 +48,24 @@ pub(crate) struct Stuck<S> {
     pub op: usize,
     /// Steps the search took to find the violation.
     pub steps: u64,
+    /// The configurations the search cut that might lead to a linearizable prefix longer
+    /// than [`Stuck::prefix`] ([`Bound`]), each as the longest prefix possible in it and the
+    /// ops placed in order, those that may lead furthest first; since the search
+    /// explored every other configuration, a longer prefix extends one of them, and none
+    /// exists when this is empty. `None` when there were too many to keep.
+    pub open: Option<Vec<(usize, Vec<u32>)>>,
+}
+
+/// What a search is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Goal {
+    /// The verdict: configurations that cannot explain a pending read are cut
+    /// ([`NextRead`]).
+    Verdict,
+    /// A linearizable prefix longer than this many ops, if there is one: every prefix is
+    /// explored except those of configurations that cannot lead to a prefix longer than both
+    /// this and the longest found so far (see [`Bound`]).
+    LongerThan(usize),
 }
 
 pub(crate) enum Found<S> {
@@ -95,7 +113,14 @@ struct Frame {
     forced: bool,
     state: u32,
     max_op: u32,
+    /// Placed as part of the configuration the search starts from: backtracking stops here.
+    base: bool,
+    /// Its place in the tree of configurations kept for a second search, or NIL.
+    place: u32,
 }
+
+/// Places in the tree of [`Stuck::open`]'s configurations at most; past it they are dropped.
+const OPEN_LIMIT: usize = 1 << 18;
 
 /// Searches one partition for a linearization.
 ///
@@ -103,15 +128,33 @@ struct Frame {
 /// longest prefix may then end with the write after which the next read cannot be
 /// explained, and name that read.
 ///
-/// With `prune` false the reads are not used to cut configurations: the search is slower but
-/// its violation carries a longest linearizable prefix (every prefix reachable is explored,
-/// up to the reductions that cannot shorten one: the memo, read-only ops placed first, and
-/// identical info ops in call order).
+/// With [`Goal::LongerThan`] the reads are not used to cut configurations that could still
+/// lead to a longer prefix: the search is slower but its violation carries a longest
+/// linearizable prefix when one is longer than the goal's (every prefix reachable is explored,
+/// up to the reductions that cannot shorten one: the memo, read-only ops placed first,
+/// identical info ops in call order, and [`Bound`]). The prefixes it records, and so its
+/// answer, are those of the same search without [`Bound`]: a configuration cut holds no
+/// prefix that would have been recorded.
 pub(crate) fn search<M: Model>(
     model: &M,
     ops: &[PartOp<M>],
     limits: &Limits,
-    prune: bool,
+    goal: Goal,
+) -> Found<M::State> {
+    search_from(model, ops, limits, goal, &[(usize::MAX, Vec::new())])
+}
+
+/// [`search`] from each of the configurations `starts` (the longest prefix possible in it,
+/// and the ops placed, in order) in turn, exploring only what extends them: with
+/// [`Goal::LongerThan`] and a violation's [`Stuck::open`], the configurations its search cut
+/// that may hold a longer prefix. A start that cannot lead further than the goal and the
+/// longest prefix found is skipped.
+pub(crate) fn search_from<M: Model>(
+    model: &M,
+    ops: &[PartOp<M>],
+    limits: &Limits,
+    goal: Goal,
+    starts: &[(usize, Vec<u32>)],
 ) -> Found<M::State> {
     let n = ops.len();
     let mut remaining = ops.iter().filter(|o| o.ret.is_some()).count();
@@ -137,6 +180,7 @@ pub(crate) fn search<M: Model>(
     let mut node_op = vec![0u32; nodes];
     let mut is_call = vec![false; nodes];
     let mut ret_node = vec![NIL; n];
+    let mut call_node = vec![NIL; n];
     let mut call_ret = vec![NIL; nodes];
     for (k, &(_, kind, op)) in events.iter().enumerate() {
         let node = k + 1;
@@ -144,6 +188,8 @@ pub(crate) fn search<M: Model>(
         is_call[node] = kind == 0;
         if kind == 1 {
             ret_node[op as usize] = node as u32;
+        } else {
+            call_node[op as usize] = node as u32;
         }
     }
     for node in 1..nodes - 1 {
@@ -176,7 +222,24 @@ pub(crate) fn search<M: Model>(
         .iter()
         .map(|o| model.is_read_only(&o.input, o.output.as_ref()))
         .collect();
-    let mut grow = NextRead::new(&mut states, ops, prune);
+    let expired = || {
+        limits.cancel.load(Ordering::Relaxed)
+            || limits.deadline.is_some_and(|d| Instant::now() >= d)
+    };
+    if expired() {
+        return Found::GaveUp(GaveUp::Timeout);
+    }
+    let mut grow = match NextRead::new(&mut states, ops, &expired) {
+        Ok(g) => g,
+        Err(why) => return Found::GaveUp(why),
+    };
+    let bound = Bound::new(ops);
+    // The configurations cut that may lead further than the longest prefix at the time: the
+    // longest prefix possible in each and its place in a tree of (parent, op), which shares
+    // the ops they have in common (a frame's place is given when a cut below it is kept).
+    let mut open: Vec<(usize, u32)> = Vec::new();
+    let mut tree: Vec<(u32, u32)> = Vec::new();
+    let mut open_kept = true;
     // Info ops with the same input are interchangeable once both are called (neither has a
     // return to meet), so only orders that linearize them in call order are tried: an info op
     // waits for its previous twin.
@@ -191,135 +254,223 @@ pub(crate) fn search<M: Model>(
             }
         }
     }
-    let mut info_pass = false;
-    let mut entry = next[0];
-    while remaining > 0 {
-        steps += 1;
-        if steps > limits.budget {
-            return Found::GaveUp(GaveUp::Budget);
+    for (most, start) in starts {
+        let floor = match goal {
+            Goal::LongerThan(floor) => floor.max(if best.op.is_some() { best.len } else { 0 }),
+            Goal::Verdict => 0,
+        };
+        if *most <= floor {
+            continue;
         }
-        if steps & 0xfff == 0 {
-            if limits.cancel.load(Ordering::Relaxed) {
-                return Found::GaveUp(GaveUp::Timeout);
-            }
-            if limits.deadline.is_some_and(|d| Instant::now() >= d) {
-                return Found::GaveUp(GaveUp::Timeout);
-            }
-        }
-        // The end of the list is unreachable while an op with a return is pending (its
-        // return comes first); treat it as a dead end all the same.
-        let mut dead = entry == tail || entry == NIL;
-        let e = entry as usize;
-        if dead {
-        } else if is_call[e] {
-            let op = node_op[e] as usize;
-            if is_info(op) != info_pass {
-                entry = next[e];
-                continue;
-            }
-            let t = twin[op];
-            if t != NIL && bits[t as usize / 64] & (1 << (t % 64)) == 0 {
-                entry = next[e];
-                continue;
-            }
-            let s2 = match states.step(state, op, &ops[op]) {
-                Some(s2) if s2 != state => match grow.may_lead(&states, state, s2, op, &bits) {
-                    Ok(()) => Some(s2),
-                    Err(read) => {
-                        // Linearizable up to this op, after which `read` cannot be.
-                        if best.op.is_none() || stack.len() + 1 > best.len {
-                            best.record(&stack, state, &node_op);
-                            best.prefix.push((op, s2));
-                            best.len = stack.len() + 1;
-                            best.op = Some(read);
-                        }
-                        None
-                    }
-                },
-                s2 => s2,
+        // Place the start's ops as the search would, then explore from there.
+        let mut placed = true;
+        for &op in start {
+            let op = op as usize;
+            let Some(s2) = states.step(state, op, &ops[op]) else {
+                placed = false;
+                break;
             };
-            if let Some(s2) = s2 {
-                let w = op / 64;
-                bits[w] |= 1 << (op % 64);
-                let max_op = stack.last().map_or(op as u32, |f| f.max_op.max(op as u32));
-                let mut new_lo = lo;
-                while new_lo < words && bits[new_lo] == u64::MAX {
-                    new_lo += 1;
-                }
-                let hi = (max_op as usize / 64 + 1).max(new_lo);
-                match memo.insert(s2, new_lo as u32, &bits[new_lo..hi]) {
+            bits[op / 64] |= 1 << (op % 64);
+            let max_op = stack.last().map_or(op as u32, |f| f.max_op.max(op as u32));
+            while lo < words && bits[lo] == u64::MAX {
+                lo += 1;
+            }
+            stack.push(Frame {
+                call: call_node[op],
+                forced: false,
+                state,
+                max_op,
+                base: true,
+                place: NIL,
+            });
+            state = s2;
+            if !is_info(op) {
+                remaining -= 1;
+            }
+            grow.linearized(op);
+            let call = call_node[op];
+            lift(call, call_ret[call as usize], &mut next, &mut prev);
+        }
+        if placed {
+            if let Some(f) = stack.last() {
+                let hi = (f.max_op as usize / 64 + 1).max(lo);
+                match memo.insert(state, lo as u32, &bits[lo..hi]) {
                     Err(_) => return Found::GaveUp(GaveUp::MemoLimit),
-                    Ok(true) => {
-                        lo = new_lo;
-                        stack.push(Frame {
-                            call: entry,
-                            forced: read_only[op],
-                            state,
-                            max_op,
-                        });
-                        state = s2;
-                        if !is_info(op) {
-                            remaining -= 1;
+                    Ok(fresh) => placed = fresh,
+                }
+            }
+        }
+        let mut info_pass = false;
+        let mut entry = next[0];
+        while placed && remaining > 0 {
+            steps += 1;
+            if steps > limits.budget {
+                return Found::GaveUp(GaveUp::Budget);
+            }
+            if steps & 0xfff == 0 && expired() {
+                return Found::GaveUp(GaveUp::Timeout);
+            }
+            // The end of the list is unreachable while an op with a return is pending (its
+            // return comes first); treat it as a dead end all the same.
+            let mut dead = entry == tail || entry == NIL;
+            let e = entry as usize;
+            if dead {
+            } else if is_call[e] {
+                let op = node_op[e] as usize;
+                if is_info(op) != info_pass {
+                    entry = next[e];
+                    continue;
+                }
+                let t = twin[op];
+                if t != NIL && bits[t as usize / 64] & (1 << (t % 64)) == 0 {
+                    entry = next[e];
+                    continue;
+                }
+                let s2 = match states.step(state, op, &ops[op]) {
+                    Some(s2) if s2 != state => match grow.may_lead(&states, state, s2, op, &bits) {
+                        Ok(()) => Some(s2),
+                        Err(read) => {
+                            // `read` can never be linearized after this op: past it, only ops
+                            // called before the read returns may follow.
+                            let most = match (&bound, ops[read].ret) {
+                                (Some(b), Some(ret)) => {
+                                    b.at_most(&bits, lo, stack.len() + 1, op, (read, ret))
+                                }
+                                _ => usize::MAX,
+                            };
+                            match goal {
+                                Goal::LongerThan(floor) => {
+                                    let best_len = if best.op.is_some() { best.len } else { 0 };
+                                    (most > floor.max(best_len)).then_some(s2)
+                                }
+                                Goal::Verdict => {
+                                    // Linearizable up to this op, after which `read` cannot be.
+                                    if best.op.is_none() || stack.len() + 1 > best.len {
+                                        best.record(&stack, state, &node_op);
+                                        best.prefix.push((op, s2));
+                                        best.len = stack.len() + 1;
+                                        best.op = Some(read);
+                                    }
+                                    if most > best.len && open_kept {
+                                        let at = place(&mut stack, &mut tree, &node_op);
+                                        tree.push((at, op as u32));
+                                        open.push((most, (tree.len() - 1) as u32));
+                                        if tree.len() > OPEN_LIMIT {
+                                            open_kept = false;
+                                            (open, tree) = (Vec::new(), Vec::new());
+                                        }
+                                    }
+                                    None
+                                }
+                            }
                         }
-                        grow.linearized(op);
-                        lift(entry, call_ret[e], &mut next, &mut prev);
-                        info_pass = false;
-                        entry = next[0];
-                        continue;
+                    },
+                    s2 => s2,
+                };
+                if let Some(s2) = s2 {
+                    let w = op / 64;
+                    bits[w] |= 1 << (op % 64);
+                    let max_op = stack.last().map_or(op as u32, |f| f.max_op.max(op as u32));
+                    let mut new_lo = lo;
+                    while new_lo < words && bits[new_lo] == u64::MAX {
+                        new_lo += 1;
                     }
-                    Ok(false) => {
-                        bits[w] &= !(1 << (op % 64));
-                        // A read-only op that fits but leads somewhere already explored:
-                        // every order from here was explored through it.
-                        dead = read_only[op];
+                    let hi = (max_op as usize / 64 + 1).max(new_lo);
+                    match memo.insert(s2, new_lo as u32, &bits[new_lo..hi]) {
+                        Err(_) => return Found::GaveUp(GaveUp::MemoLimit),
+                        Ok(true) => {
+                            lo = new_lo;
+                            stack.push(Frame {
+                                call: entry,
+                                forced: read_only[op],
+                                state,
+                                max_op,
+                                base: false,
+                                place: NIL,
+                            });
+                            state = s2;
+                            if !is_info(op) {
+                                remaining -= 1;
+                            }
+                            grow.linearized(op);
+                            lift(entry, call_ret[e], &mut next, &mut prev);
+                            info_pass = false;
+                            entry = next[0];
+                            continue;
+                        }
+                        Ok(false) => {
+                            bits[w] &= !(1 << (op % 64));
+                            // A read-only op that fits but leads somewhere already explored:
+                            // every order from here was explored through it.
+                            dead = read_only[op];
+                        }
                     }
                 }
+                entry = next[e];
+            } else if !info_pass {
+                info_pass = true;
+                entry = next[0];
+            } else {
+                // A return of an op not yet linearized: this prefix cannot be extended.
+                if best.op.is_none() || stack.len() > best.len {
+                    best.record(&stack, state, &node_op);
+                    best.len = stack.len();
+                    best.op = Some(node_op[e] as usize);
+                }
+                dead = true;
             }
-            entry = next[e];
-        } else if !info_pass {
-            info_pass = true;
-            entry = next[0];
-        } else {
-            // A return of an op not yet linearized: this prefix cannot be extended.
-            if best.op.is_none() || stack.len() > best.len {
-                best.record(&stack, state, &node_op);
-                best.len = stack.len();
-                best.op = Some(node_op[e] as usize);
-            }
-            dead = true;
-        }
-        if dead {
-            let mut resume = None;
-            while let Some(f) = backtrack(
-                &mut stack,
-                &mut bits,
-                &mut lo,
-                &mut state,
-                &mut remaining,
-                ops,
-                &call_ret,
-                &node_op,
-                &mut next,
-                &mut prev,
-            ) {
-                grow.unlinearized(node_op[f.call as usize] as usize);
-                best.same = best.same.min(stack.len());
-                if !f.forced {
-                    resume = Some(f.call);
-                    break;
+            if dead {
+                let mut resume = None;
+                while let Some(f) = backtrack(
+                    &mut stack,
+                    &mut bits,
+                    &mut lo,
+                    &mut state,
+                    &mut remaining,
+                    ops,
+                    &call_ret,
+                    &node_op,
+                    &mut next,
+                    &mut prev,
+                ) {
+                    grow.unlinearized(node_op[f.call as usize] as usize);
+                    best.same = best.same.min(stack.len());
+                    if f.base {
+                        break;
+                    }
+                    if !f.forced {
+                        resume = Some(f.call);
+                        break;
+                    }
+                }
+                match resume {
+                    Some(call) => {
+                        info_pass = is_info(node_op[call as usize] as usize);
+                        entry = next[call as usize];
+                    }
+                    None => break,
                 }
             }
-            match resume {
-                Some(call) => {
-                    info_pass = is_info(node_op[call as usize] as usize);
-                    entry = next[call as usize];
-                }
-                None => break,
-            }
         }
-    }
-    if remaining == 0 {
-        return Found::Linearizable;
+        if remaining == 0 {
+            return Found::Linearizable;
+        }
+        // Back to the empty configuration for the next start.
+        while let Some(f) = backtrack(
+            &mut stack,
+            &mut bits,
+            &mut lo,
+            &mut state,
+            &mut remaining,
+            ops,
+            &call_ret,
+            &node_op,
+            &mut next,
+            &mut prev,
+        ) {
+            grow.unlinearized(node_op[f.call as usize] as usize);
+            best.same = best.same.min(stack.len());
+        }
     }
     best.prefix.truncate(best.len);
     Found::Violation(Stuck {
@@ -330,7 +481,39 @@ pub(crate) fn search<M: Model>(
             .collect(),
         op: best.op.unwrap_or(0),
         steps,
+        open: open_kept.then(|| {
+            // Those that may lead furthest first.
+            open.retain(|&(most, _)| most > best.len);
+            open.sort_by_key(|&(most, _)| std::cmp::Reverse(most));
+            open.into_iter()
+                .map(|(most, mut at)| {
+                    let mut seq = Vec::new();
+                    while at != NIL {
+                        seq.push(tree[at as usize].1);
+                        at = tree[at as usize].0;
+                    }
+                    seq.reverse();
+                    (most, seq)
+                })
+                .collect()
+        }),
     })
+}
+
+/// The place in `tree` of the configuration on the stack, giving places to the frames that
+/// have none yet (those pushed since the last call, as a frame below one with a place has
+/// one); NIL for the empty stack.
+fn place(stack: &mut [Frame], tree: &mut Vec<(u32, u32)>, node_op: &[u32]) -> u32 {
+    let from = stack
+        .iter()
+        .rposition(|f| f.place != NIL)
+        .map_or(0, |k| k + 1);
+    for k in from..stack.len() {
+        let parent = if k == 0 { NIL } else { stack[k - 1].place };
+        tree.push((parent, node_op[stack[k].call as usize]));
+        stack[k].place = (tree.len() - 1) as u32;
+    }
+    stack.last().map_or(NIL, |f| f.place)
 }
 
 /// The longest linearizable prefix found. Its first `same` entries still match the stack
@@ -369,8 +552,12 @@ struct NextRead {
     reads: Vec<u32>,
     /// Per place in `reads`: the pinned state.
     target: Vec<u32>,
-    /// Per place: `explain[start[k]..start[k + 1]]` are the set ops that could lead to it.
+    /// Per place: `explain[start[k]..end[k]]` are the set ops that could lead to it, called
+    /// no later than the read returns. The reads of one state share one run of `explain`,
+    /// in call order, each taking as much of it as its return allows: memory stays linear in
+    /// the ops however many reads pin a state.
     start: Vec<u32>,
+    end: Vec<u32>,
     explain: Vec<u32>,
     /// Per op: its place in `reads`, or NIL.
     place: Vec<u32>,
@@ -391,11 +578,17 @@ struct NextRead {
 }
 
 impl NextRead {
-    fn new<M: Model>(states: &mut States<'_, M>, ops: &[PartOp<M>], prune: bool) -> NextRead {
+    /// Gives up when `expired` says so (it is asked every few thousand items).
+    fn new<M: Model>(
+        states: &mut States<'_, M>,
+        ops: &[PartOp<M>],
+        expired: &dyn Fn() -> bool,
+    ) -> Result<NextRead, GaveUp> {
         let mut g = NextRead {
             reads: Vec::new(),
             target: Vec::new(),
-            start: vec![0],
+            start: Vec::new(),
+            end: Vec::new(),
             explain: Vec::new(),
             place: vec![NIL; ops.len()],
             done: Vec::new(),
@@ -406,16 +599,13 @@ impl NextRead {
             by_state: Vec::new(),
             exact: false,
         };
-        if !prune {
-            return g;
-        }
         let model = states.model;
         let mut sets: Vec<(usize, u32)> = Vec::new();
         let mut reads: Vec<(u64, usize, u32)> = Vec::new();
         g.exact = true;
         for (i, o) in ops.iter().enumerate() {
             match model.effect(&o.input, o.output.as_ref()) {
-                Effect::Any => return g,
+                Effect::Any => return Ok(g),
                 Effect::Sets(v) => sets.push((i, states.intern(v))),
                 Effect::Grows => g.exact = false,
                 Effect::Same => {}
@@ -447,20 +637,32 @@ impl NextRead {
         reads.sort_unstable();
         let mut pending = vec![0u32; states.states.len()];
         let mut by_target: HashMap<u32, Vec<usize>, FxBuild> = HashMap::default();
-        for &(_, _, t) in &reads {
+        for (k, &(_, _, t)) in reads.iter().enumerate() {
+            if k & 0xfff == 0 && expired() {
+                return Err(GaveUp::Timeout);
+            }
             pending[t as usize] += 1;
             by_target.entry(t).or_insert_with(|| sources(t));
         }
+        // Each state's run of set ops, in call order.
+        let mut runs: HashMap<u32, (u32, Vec<u64>), FxBuild> = HashMap::default();
         for (k, &(ret, i, t)) in reads.iter().enumerate() {
+            if k & 0xfff == 0 && expired() {
+                return Err(GaveUp::Timeout);
+            }
             g.reads.push(i as u32);
             g.target.push(t);
             g.place[i] = k as u32;
-            for &p in &by_target[&t] {
-                if ops[p].call <= ret {
-                    g.explain.push(p as u32);
-                }
-            }
-            g.start.push(g.explain.len() as u32);
+            let (at, calls) = runs.entry(t).or_insert_with(|| {
+                let mut run = by_target[&t].clone();
+                run.sort_by_key(|&p| (ops[p].call, p));
+                let at = g.explain.len() as u32;
+                g.explain.extend(run.iter().map(|&p| p as u32));
+                (at, run.iter().map(|&p| ops[p].call).collect())
+            });
+            g.start.push(*at);
+            g.end
+                .push(*at + calls.partition_point(|&c| c <= ret) as u32);
         }
         g.done = vec![false; g.reads.len()];
         g.pin_start.push(0);
@@ -472,7 +674,7 @@ impl NextRead {
             g.pin_start.push(g.by_state.len() as u32);
         }
         g.pending = pending;
-        g
+        Ok(g)
     }
 
     /// Whether `t` grows from `s` (cached).
@@ -504,7 +706,7 @@ impl NextRead {
         };
         let open = |p: &u32| *p as usize != op && bits[*p as usize / 64] & (1 << (p % 64)) == 0;
         if !self.grows(states, s, t)
-            && !self.explain[self.start[self.at] as usize..self.start[self.at + 1] as usize]
+            && !self.explain[self.start[self.at] as usize..self.end[self.at] as usize]
                 .iter()
                 .any(open)
         {
@@ -545,6 +747,53 @@ impl NextRead {
         self.done[k as usize] = false;
         self.pending[self.target[k as usize] as usize] += 1;
         self.at = self.at.min(k as usize);
+    }
+}
+
+/// An upper bound on the length of any linearizable prefix that extends a configuration in
+/// which some pending read can never be linearized (as [`NextRead`] finds): the ops placed,
+/// plus the ops not placed that are called no later than the read returns (real time puts
+/// every other op after the read), the read itself left out.
+struct Bound {
+    /// Per op (ops are in call order): its call time.
+    calls: Vec<u64>,
+}
+
+impl Bound {
+    /// `None` when the ops are not in call order (then no bound is known).
+    fn new<M: Model>(ops: &[PartOp<M>]) -> Option<Bound> {
+        ops.windows(2)
+            .all(|w| w[0].call <= w[1].call)
+            .then(|| Bound {
+                calls: ops.iter().map(|o| o.call).collect(),
+            })
+    }
+
+    /// The longest prefix possible once `op` is placed, with `placed` ops in all (`op`
+    /// included) and `bits` the ops placed before it (the first `lo` words all set), when
+    /// `read`, which returns at `ret` and is not placed, never can be.
+    fn at_most(
+        &self,
+        bits: &[u64],
+        lo: usize,
+        placed: usize,
+        op: usize,
+        (read, ret): (usize, u64),
+    ) -> usize {
+        let before = self.calls.partition_point(|&c| c <= ret);
+        let full = lo.min(before / 64);
+        let mut done = full * 64
+            + bits[full..before / 64]
+                .iter()
+                .map(|w| w.count_ones() as usize)
+                .sum::<usize>();
+        if before % 64 != 0 {
+            done += (bits[before / 64] & ((1u64 << (before % 64)) - 1)).count_ones() as usize;
+        }
+        done += usize::from(op < before);
+        debug_assert!(read < before);
+        // The read is one of the `before` ops, and not placed.
+        placed + (before - done).saturating_sub(1)
     }
 }
 
