@@ -109,16 +109,15 @@ fn rates(
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     std::thread::scope(|s| {
         for _ in 0..threads {
-            s.spawn(|| loop {
-                let Some(scenario) = scenarios.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                    break;
-                };
-                let out = quorumlab_harness::runner::run(scenario).expect("scenario runs");
-                let broken = judge(&out.history, guarantees).violated();
-                let mut hits = hits.lock().expect("no panics while counting");
-                for (n, g) in guarantees.iter().enumerate() {
-                    if broken.contains(g) {
-                        hits[n] += 1;
+            s.spawn(|| {
+                while let Some(scenario) = scenarios.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let out = quorumlab_harness::runner::run(scenario).expect("scenario runs");
+                    let broken = judge(&out.history, guarantees).violated();
+                    let mut hits = hits.lock().expect("no panics while counting");
+                    for (n, g) in guarantees.iter().enumerate() {
+                        if broken.contains(g) {
+                            hits[n] += 1;
+                        }
                     }
                 }
             });
