@@ -34,8 +34,16 @@ pub struct ReportArgs {
     /// (the guarantee shows as undecided past it).
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub timeout: f64,
+    /// Render this consistency-matrix.json as consistency-matrix.html in --out (default: the
+    /// JSON's directory), linking examples through PREFIX [default: ../, the way from docs/ to
+    /// the repository root].
+    #[arg(long, value_name = "JSON")]
+    pub matrix: Option<PathBuf>,
+    /// With --matrix: the path from the page's directory to where example paths start.
+    #[arg(long, value_name = "PREFIX", default_value = "../")]
+    pub link_prefix: String,
     /// History files: quorumlab JSON histories, saved cases, or Jepsen EDN.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "matrix")]
     pub files: Vec<PathBuf>,
 }
 
@@ -76,6 +84,24 @@ fn one(file: &Path, args: &ReportArgs, timeout: Duration) -> anyhow::Result<Path
     Ok(out)
 }
 
+fn matrix_page(json: &Path, args: &ReportArgs) -> anyhow::Result<PathBuf> {
+    let text =
+        std::fs::read_to_string(json).with_context(|| format!("reading {}", json.display()))?;
+    let report: crate::matrix::MatrixReport = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a consistency-matrix.json", json.display()))?;
+    let dir = match &args.out {
+        Some(d) => d.clone(),
+        None => json.parent().unwrap_or(Path::new(".")).to_path_buf(),
+    };
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("creating directory {}", dir.display()))?;
+    let path = dir.join("consistency-matrix.html");
+    let html = report::matrix_page::render(&report, &args.link_prefix);
+    crate::fsutil::write_atomic(&path, html.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
 /// Runs `quorumlab report`.
 pub fn run(args: ReportArgs) -> ExitCode {
     let timeout = match Duration::try_from_secs_f64(args.timeout) {
@@ -89,6 +115,15 @@ pub fn run(args: ReportArgs) -> ExitCode {
         }
     };
     let mut bad = false;
+    if let Some(json) = &args.matrix {
+        match matrix_page(json, &args) {
+            Ok(p) => println!("report: {}", p.display()),
+            Err(e) => {
+                bad = true;
+                eprintln!("quorumlab report: {e:#}");
+            }
+        }
+    }
     for file in &args.files {
         match one(file, &args, timeout) {
             Ok(out) => println!("report: {}", out.display()),

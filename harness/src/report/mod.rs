@@ -203,7 +203,7 @@ fn chosen(views: &[WitnessView]) -> Option<&WitnessView> {
         .or_else(|| views.first())
 }
 
-fn environment() -> Environment<'static> {
+pub(crate) fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.add_template("case.html", CASE_TEMPLATE)
         .expect("the case template parses");
@@ -313,6 +313,15 @@ pub fn write_beside(case_file: &Path) -> anyhow::Result<PathBuf> {
     let out = html_path(case_file);
     write_report(&history, &title_of(case_file), &out)?;
     Ok(out)
+}
+
+/// Writes the report beside a saved case and returns the line that names it for the user. A
+/// report that cannot be written is said so in the line: the case itself is never lost for it.
+pub fn report_line(case_file: &Path) -> String {
+    match write_beside(case_file) {
+        Ok(p) => format!("report: {}", p.display()),
+        Err(e) => format!("report: not written ({e:#})"),
+    }
 }
 
 #[cfg(test)]
