@@ -13,14 +13,7 @@ pub fn ms(ns: u64) -> f64 {
 
 /// A time in milliseconds for text: exact, without trailing zeros (`1768.000001`, `42`).
 pub fn ms_text(ns: u64) -> String {
-    let whole = ns / 1_000_000;
-    let frac = ns % 1_000_000;
-    if frac == 0 {
-        whole.to_string()
-    } else {
-        let digits = format!("{frac:06}");
-        format!("{whole}.{}", digits.trim_end_matches('0'))
-    }
+    quorumlab::history::ms(ns)
 }
 
 /// The whole timeline.
