@@ -61,9 +61,13 @@ struct PageContext {
     css: Value,
 }
 
-/// The report path of an example (`histories/matrix/x.json` -> `x.html`), behind `prefix`.
+/// The report path of an example (`histories/matrix/x.json` -> `x.html`), behind `prefix`,
+/// opening zoomed to the witness.
 fn report_href(prefix: &str, example: &str) -> String {
-    format!("{prefix}{}", super::html_path(Path::new(example)).display())
+    format!(
+        "{prefix}{}#focus",
+        super::html_path(Path::new(example)).display()
+    )
 }
 
 fn groups(report: &MatrixReport, prefix: &str) -> Vec<Group> {

@@ -239,6 +239,8 @@
   build();
   const first = document.querySelector("#guarantees .guarantee.chosen");
   choose(first ? first.dataset.g : null);
+  // #focus: open zoomed to the chosen guarantee's witness (links and screenshots use it).
+  if (location.hash === "#focus") { document.getElementById("zoom-witness").click(); clearTimeout(rest); draw(); }
   document.body.dataset.renderMs = (performance.now() - started).toFixed(1);
   document.body.dataset.loadMs = performance.now().toFixed(1);
   // #bench: the cost of redrawing the bars at 5 successive pan positions.
