@@ -63,8 +63,8 @@ fn a_read_that_misses_a_write_completed_before_it_began_is_stale() {
     assert_eq!(v.ops, vec![3, 1, 2]);
     assert_eq!(
         v.sentence,
-        "get#3 by client 1 [40..50] read 1 saw put#1 of 1 by client 0 [0..10], but put#2 of 2 by \
-         client 0 [20..30] began after that and completed before the read began"
+        "get#3 by client 1 [0.00004..0.00005 ms] read 1 saw put#1 of 1 by client 0 [0..0.00001 ms], but put#2 of 2 by \
+         client 0 [0.00002..0.00003 ms] began after that and completed before the read began"
     );
 }
 
@@ -151,8 +151,8 @@ fn read_your_writes_breaks_when_a_client_misses_its_own_write() {
     assert_eq!(v.ops, vec![2, 1]);
     assert_eq!(
         v.sentence,
-        "get#2 by client 0 [20..30] read absent saw the initial (absent) state, but the same \
-         client's put#1 of 1 by client 0 [0..10] began after that write completed"
+        "get#2 by client 0 [0.00002..0.00003 ms] read absent saw the initial (absent) state, but the same \
+         client's put#1 of 1 by client 0 [0..0.00001 ms] began after that write completed"
     );
     // Another client missing the write is stale, but not a read-your-writes violation.
     let other = h(&["1 0 put x 1 0 10", "2 1 get x null 20 30"]);
@@ -205,7 +205,7 @@ fn monotonic_reads_breaks_when_a_later_read_goes_back_in_time() {
     assert_eq!(v.ops, vec![4, 3, 2, 1]);
     assert!(
         v.sentence
-            .starts_with("get#4 by client 0 [50..60] read 1 saw put#1"),
+            .starts_with("get#4 by client 0 [0.00005..0.00006 ms] read 1 saw put#1"),
         "{}",
         v.sentence
     );
@@ -305,7 +305,7 @@ fn convergence_breaks_when_replicas_disagree() {
     assert_eq!(
         v.sentence,
         "after the final heal and settle, replicas of key \"x\" disagree: node 0 holds put#2 of 2 \
-         by client 0 [20..30] (timestamp 20) but node 3 holds put#1 of 1 by client 0 [0..10] \
+         by client 0 [0.00002..0.00003 ms] (timestamp 20) but node 3 holds put#1 of 1 by client 0 [0..0.00001 ms] \
          (timestamp 5)"
     );
 }

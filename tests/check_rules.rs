@@ -304,7 +304,7 @@ fn witness_explains_a_stale_read() {
     assert_eq!(w.prefix[1].state, serde_json::json!(6));
     assert_eq!(
         w.sentence,
-        "get#41 by client 3 [1200..1350] read 5, but put#38 of 6 completed at 1100, before the \
+        "get#41 by client 3 [0.0012..0.00135 ms] read 5, but put#38 of 6 completed at 0.0011 ms, before the \
          read began, and no write of 5 can be ordered between them"
     );
     let j = serde_json::to_value(&*w).unwrap();

@@ -160,8 +160,8 @@ fn false_claims(h: &History, w: &Witness) -> Vec<String> {
                 let at: u64 = rest
                     .split(" completed at ")
                     .nth(1)
-                    .and_then(|t| t.split(',').next())
-                    .and_then(|t| t.parse().ok())
+                    .and_then(|t| t.split(" ms,").next())
+                    .and_then(ns_of_ms)
                     .unwrap_or(u64::MAX);
                 if b.outcome != Outcome::Ok
                     || b.complete != Some(at)
@@ -272,4 +272,18 @@ fn witness_claims_hold_on_10000_violations() {
         violations += 1;
     }
     println!("{violations} violations in {cases} cases, every claim true");
+}
+
+/// A time as sentences write it, exact ms (`0.000029`, `42`), back to nanoseconds.
+fn ns_of_ms(t: &str) -> Option<u64> {
+    let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
+    if frac.len() > 6 {
+        return None;
+    }
+    let frac: u64 = format!("{frac:0<6}").parse().ok()?;
+    whole
+        .parse::<u64>()
+        .ok()?
+        .checked_mul(1_000_000)?
+        .checked_add(frac)
 }

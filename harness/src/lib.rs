@@ -12,6 +12,7 @@
 //! - [`explore`]: the search for a violation, and its shrinking.
 //! - [`matrix`]: the consistency matrix.
 //! - [`deep`]: the sharded deep CI run.
+//! - [`report`]: HTML reports of histories and of the matrix.
 //! - [`cli`]: the `quorumlab` subcommands.
 pub mod canaries;
 pub mod case;
@@ -21,6 +22,7 @@ pub mod explore;
 pub mod fsutil;
 pub mod matrix;
 pub mod nemesis;
+pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod strategy;

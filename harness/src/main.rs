@@ -28,6 +28,8 @@ enum Command {
     Deep(cli::deep::DeepArgs),
     /// Search for every planted store bug and measure how fast each is found and shrunk.
     Canaries(cli::canaries::CanariesArgs),
+    /// Write a self-contained HTML report of each history: timeline, faults, witnesses, stats.
+    Report(cli::report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Matrix(a) => cli::matrix::run(a),
         Command::Deep(a) => cli::deep::run(a),
         Command::Canaries(a) => cli::canaries::run(a),
+        Command::Report(a) => cli::report::run(a),
     }
 }
 

@@ -1100,7 +1100,8 @@ pub fn merge(shards: Vec<MatrixReport>) -> Result<MatrixReport, MatrixError> {
     })
 }
 
-const COLUMNS: [(&str, Guarantee); 7] = [
+/// The matrix's columns: short heading and guarantee, in the tables' order.
+pub const COLUMNS: [(&str, Guarantee); 7] = [
     ("lin", Guarantee::Linearizable),
     ("stale", Guarantee::NoStaleReads),
     ("ryw", Guarantee::ReadYourWrites),
@@ -1424,7 +1425,8 @@ fn write_atomic(path: &Path, text: &str) -> Result<(), MatrixError> {
 /// `dir` for a whole matrix, `consistency-matrix.shard-I-of-N.json` for a shard; each example
 /// into `examples_dir`. Every file is replaced atomically, and only once every new example is
 /// in place does a whole matrix remove the examples of the previous run that it no longer
-/// links (those in the previous manifest: nothing else in the directory is touched). Returns
+/// links (those in the previous manifest, with the report beside each: nothing else in the
+/// directory is touched). Returns
 /// the report paths written.
 pub fn write(
     report: &MatrixReport,
@@ -1478,7 +1480,10 @@ pub fn write(
                 if keep.contains(name) || name.contains('/') || name.contains("..") {
                     continue;
                 }
-                let _ = std::fs::remove_file(examples_dir.join(name));
+                let old_example = examples_dir.join(name);
+                let _ = std::fs::remove_file(&old_example);
+                // Its report was written beside it from it, and goes with it.
+                let _ = std::fs::remove_file(crate::report::html_path(&old_example));
             }
             Ok(vec![md, json])
         }

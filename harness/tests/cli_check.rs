@@ -41,7 +41,8 @@ fn exit_codes_and_json_lines() {
     let (code, out, _) = run(&[ok.to_str().unwrap(), bad.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(
-        out.contains("NOT linearizable") && out.contains("get#2 by client 1 [20..30] read 2"),
+        out.contains("NOT linearizable")
+            && out.contains("get#2 by client 1 [0.00002..0.00003 ms] read 2"),
         "{out}"
     );
     let (code, out, _) = run(&["--json", bad.to_str().unwrap()]);
@@ -283,7 +284,7 @@ fn models_by_flag() {
     let (code, out, _) = run(&["--model", "set", bad.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("members#2 by client 1 [20..30] read {}"),
+        out.contains("members#2 by client 1 [0.00002..0.00003 ms] read {}"),
         "{out}"
     );
     // Without --model the kv model cannot judge a set: undecided, not a verdict.

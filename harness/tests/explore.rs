@@ -133,8 +133,18 @@ fn the_cli_explore_saves_a_case_and_prints_its_replay_command() {
         stdout.contains("replay: cargo run --release -- replay"),
         "{stdout}"
     );
-    let saved: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
-    assert_eq!(saved.len(), 1);
+    let mut saved: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    saved.sort();
+    assert_eq!(saved.len(), 2, "the case and its report: {saved:?}");
+    assert_eq!(saved[0].replace(".html", ".json"), saved[1]);
+    let report = dir.join(&saved[0]);
+    assert!(
+        stdout.contains(&format!("report: {}", report.display())),
+        "{stdout}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 

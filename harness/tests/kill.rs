@@ -78,7 +78,7 @@ fn killing_explore_leaves_saved_cases_whole() {
         assert_eq!(out.status.code(), Some(1), "{out:?}");
     }
     let before = snapshot(&dir);
-    assert_eq!(before.len(), 2);
+    assert_eq!(before.len(), 4, "two cases and their reports");
     let mut rng = ChaCha8Rng::seed_from_u64(14);
     for round in 0..5 {
         let ms = 20 + rng.next_u64() % 3000;
@@ -101,6 +101,12 @@ fn killing_explore_leaves_saved_cases_whole() {
                 let text = String::from_utf8(bytes.clone()).unwrap();
                 quorumlab_harness::scenario::Scenario::from_json(&text)
                     .unwrap_or_else(|e| panic!("round {round}, killed after {ms} ms: {name}: {e}"));
+            } else if name.ends_with(".html") {
+                let text = String::from_utf8_lossy(bytes);
+                assert!(
+                    text.starts_with("<!DOCTYPE html>") && text.trim_end().ends_with("</html>"),
+                    "round {round}, killed after {ms} ms: {name} is not a whole report"
+                );
             } else {
                 assert!(name.starts_with('.') && name.ends_with(".tmp"), "{name}");
             }

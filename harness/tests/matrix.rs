@@ -115,6 +115,8 @@ fn writing_keeps_files_the_matrix_did_not_write_and_swaps_examples_after_the_rep
     std::fs::create_dir_all(&ex).unwrap();
     std::fs::write(ex.join("rf3-mine.json"), "a user's own file").unwrap();
     std::fs::write(ex.join("old.json"), "from the last run").unwrap();
+    std::fs::write(ex.join("old.html"), "its report").unwrap();
+    std::fs::write(ex.join("rf3-mine.html"), "a user's own report").unwrap();
     std::fs::write(ex.join(MANIFEST), "old.json\n../escape.json\n").unwrap();
     let report = MatrixReport {
         profile: Profile::Quick,
@@ -134,6 +136,11 @@ fn writing_keeps_files_the_matrix_did_not_write_and_swaps_examples_after_the_rep
         !ex.join("old.json").exists(),
         "the previous run's example stays"
     );
+    assert!(
+        !ex.join("old.html").exists(),
+        "the previous run's example's report stays"
+    );
+    assert!(ex.join("rf3-mine.html").exists());
     assert_eq!(
         std::fs::read_to_string(ex.join("new.json")).unwrap(),
         "{}\n"

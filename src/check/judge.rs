@@ -11,7 +11,7 @@
 //!    "invoke": 20, "complete": 30, "outcome": "ok", "read": null}]}"#).unwrap();
 //! let j = judge(&h, &[Guarantee::Linearizable, Guarantee::NoStaleReads]);
 //! assert_eq!(j.violated(), [Guarantee::Linearizable, Guarantee::NoStaleReads]);
-//! assert!(j.sentences()[0].starts_with("get#2 by client 1 [20..30] read absent"));
+//! assert!(j.sentences()[0].starts_with("get#2 by client 1 [0.00002..0.00003 ms] read absent"));
 //! assert_eq!(Guarantee::Linearizable.judge(&h).held, Some(false));
 //! ```
 use std::collections::BTreeMap;

@@ -133,14 +133,14 @@ impl<'h> KeyOps<'h> {
         }
     }
 
-    /// How a source reads in a sentence: `put#12 of 5 [100..200]`, `the initial state`.
+    /// How a source reads in a sentence: `put#12 of 5 [0.1..0.2 ms]`, `the initial state`.
     pub fn describe(&self, s: Source) -> String {
         match self.op(s) {
             None => "the initial (absent) state".to_string(),
             Some(op) => {
                 let span = match op.complete {
-                    Some(c) => format!("[{}..{}]", op.invoke, c),
-                    None => format!("[{}..] (info)", op.invoke),
+                    Some(_) => crate::history::span(op.invoke, op.complete),
+                    None => format!("{} (info)", crate::history::span(op.invoke, None)),
                 };
                 match op.kind {
                     OpKind::Delete => format!("{} by client {} {span}", op.name(), op.client),

@@ -88,6 +88,26 @@ impl From<&str> for Value {
     }
 }
 
+/// A history time (nanoseconds) in milliseconds, exact and without trailing zeros: `42`,
+/// `1768.000001`. Sentences about ops give times this way: a simulated run's clock reads in
+/// ms, and an exact value keeps "completed before it began" visible to the nanosecond.
+pub fn ms(ns: u64) -> String {
+    let (whole, frac) = (ns / 1_000_000, ns % 1_000_000);
+    if frac == 0 {
+        whole.to_string()
+    } else {
+        format!("{whole}.{}", format!("{frac:06}").trim_end_matches('0'))
+    }
+}
+
+/// An op's span in a sentence: `[42.000001..49 ms]`, or `[42 ms..]` when it never completed.
+pub fn span(invoke: u64, complete: Option<u64>) -> String {
+    match complete {
+        Some(c) => format!("[{}..{} ms]", ms(invoke), ms(c)),
+        None => format!("[{} ms..]", ms(invoke)),
+    }
+}
+
 /// Formats an optional value: `absent` for `None`.
 pub fn show(v: &Option<Value>) -> String {
     match v {
@@ -267,12 +287,10 @@ impl Op {
         format!("{}#{}", self.kind, self.id)
     }
 
-    /// What the op did, in words, e.g. `get#41 by client 3 [1200..1350] read 5`.
+    /// What the op did, in words, e.g. `get#41 by client 3 [1.2..1.35 ms] read 5` (times in
+    /// ms, see [`ms`]).
     pub fn describe(&self) -> String {
-        let span = match self.complete {
-            Some(c) => format!("[{}..{}]", self.invoke, c),
-            None => format!("[{}..]", self.invoke),
-        };
+        let span = span(self.invoke, self.complete);
         let what = match (self.kind, self.outcome) {
             (OpKind::Get, Outcome::Ok) => format!("read {}", show(&self.read)),
             (OpKind::Get, _) => "read (unknown)".to_string(),

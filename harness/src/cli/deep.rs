@@ -185,6 +185,7 @@ fn report_failure(case: &DeepCase, outcome: &CaseOutcome, flags: &str) {
                 }
             }
             println!("  saved: {}", path.display());
+            println!("  {}", crate::report::report_line(path));
             println!("  replay: {}", replay_command(path));
         }
         CaseOutcome::Nondeterministic {
@@ -198,6 +199,7 @@ fn report_failure(case: &DeepCase, outcome: &CaseOutcome, flags: &str) {
                 case.name, case.seed
             );
             println!("  saved (first run): {}", path.display());
+            println!("  {}", crate::report::report_line(path));
             println!("  replay: {}", replay_command(path));
         }
         CaseOutcome::Error(e) => {

@@ -178,6 +178,7 @@ fn save_or_fall_back(case: &Case, dir: &Path, label: &str) {
     match saved {
         Some(path) => {
             println!("saved: {}", path.display());
+            println!("{}", crate::report::report_line(&path));
             println!("replay: {}", replay_command(&path));
         }
         None => {

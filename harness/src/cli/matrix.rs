@@ -8,6 +8,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::matrix::{self, parse_shard, MatrixOptions, MatrixReport, Profile, Tick};
+use crate::report;
 
 /// Arguments of `quorumlab matrix`.
 #[derive(clap::Args, Debug)]
@@ -188,6 +189,7 @@ fn run_inner(args: MatrixArgs) -> anyhow::Result<()> {
         }
         let report = matrix::merge(shards)?;
         let examples = std::path::Path::new("histories/matrix");
+        let old_manifest = report::matrix_page::read_manifest(examples);
         for p in matrix::write(
             &report,
             &[],
@@ -197,6 +199,14 @@ fn run_inner(args: MatrixArgs) -> anyhow::Result<()> {
         )? {
             println!("wrote {}", p.display());
         }
+        let page = report::matrix_page::write(
+            &report,
+            &out,
+            examples,
+            &old_manifest,
+            &link_prefix(&out, std::path::Path::new("histories")),
+        )?;
+        println!("wrote {}", page.display());
         return Ok(());
     }
     let mut budget = args.profile.budget();
@@ -249,6 +259,7 @@ fn run_inner(args: MatrixArgs) -> anyhow::Result<()> {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
+    let old_manifest = report::matrix_page::read_manifest(&args.examples);
     for p in matrix::write(
         &report,
         &examples,
@@ -258,6 +269,15 @@ fn run_inner(args: MatrixArgs) -> anyhow::Result<()> {
     )? {
         println!("wrote {}", p.display());
     }
+    // Beside the Markdown: the same cells as a page, each break linking its case's report.
+    let page = report::matrix_page::write(
+        &report,
+        &args.out,
+        &args.examples,
+        &old_manifest,
+        &link_prefix(&args.out, &args.examples),
+    )?;
+    println!("wrote {}", page.display());
     let dis = report.disagreements();
     if !dis.is_empty() {
         eprintln!(

@@ -6,6 +6,7 @@ pub mod deep;
 pub mod explore;
 pub mod matrix;
 pub mod replay;
+pub mod report;
 pub mod run;
 
 /// Logs go to stderr through tracing-subscriber, filtered by `RUST_LOG` (default: warn).

@@ -76,10 +76,16 @@ fn run_inner(args: &RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let violated = case.judgement.violated();
+    // A violation is what a person opens, so its report is written beside the history.
+    let report = (!violated.is_empty()).then(|| crate::report::write_beside(&out));
     if args.json {
         let obj = serde_json::json!({
             "seed": scenario.seed,
             "history": out.display().to_string(),
+            "report": match &report {
+                Some(Ok(p)) => serde_json::Value::from(p.display().to_string()),
+                _ => serde_json::Value::Null,
+            },
             "guarantees": case.judgement.verdict_json(),
             "witnesses": case.judgement.witnesses_json(),
         });
@@ -102,6 +108,11 @@ fn run_inner(args: &RunArgs) -> anyhow::Result<ExitCode> {
             if let Some(s) = &f.sentence {
                 println!("    {s}");
             }
+        }
+        match &report {
+            Some(Ok(p)) => println!("report: {}", p.display()),
+            Some(Err(e)) => println!("report: not written ({e:#})"),
+            None => {}
         }
         if !violated.is_empty() {
             println!("replay: {}", crate::case::replay_command(&out));

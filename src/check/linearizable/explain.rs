@@ -151,11 +151,11 @@ impl Context<'_> {
                     _ => format!("of {}", show(&w.value)),
                 };
                 return format!(
-                    "{} read {}, but {} {what} completed at {}, before the read began, and no write of {} can be ordered between them",
+                    "{} read {}, but {} {what} completed at {} ms, before the read began, and no write of {} can be ordered between them",
                     prefix(op),
                     show(v),
                     w.name(),
-                    w.complete.unwrap_or_default(),
+                    crate::history::ms(w.complete.unwrap_or_default()),
                     show(v)
                 );
             }
@@ -174,11 +174,8 @@ impl Context<'_> {
     }
 }
 
-/// `get#41 by client 3 [1200..1350]`.
+/// `get#41 by client 3 [1.2..1.35 ms]`.
 fn prefix(op: &Op) -> String {
-    let span = match op.complete {
-        Some(c) => format!("[{}..{}]", op.invoke, c),
-        None => format!("[{}..]", op.invoke),
-    };
+    let span = crate::history::span(op.invoke, op.complete);
     format!("{} by client {} {}", op.name(), op.client, span)
 }

@@ -1,0 +1,381 @@
+//! docs/consistency-matrix.html: the matrix's cells coloured, each break linking to its case's
+//! report, each hold with its evidence, and plots drawn as inline SVG.
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use minijinja::Value;
+use serde::Serialize;
+
+use super::svg::{esc, num};
+use crate::matrix::{interval99, MatrixReport, COLUMNS, MANIFEST};
+
+/// The page's template.
+pub const TEMPLATE: &str = include_str!("matrix.html");
+
+#[derive(Serialize)]
+struct Entry {
+    class: String,
+    text: String,
+    href: Option<String>,
+    title: String,
+}
+
+#[derive(Serialize)]
+struct Row {
+    config: Vec<String>,
+    searched: String,
+    entries: Vec<Entry>,
+    stale: String,
+}
+
+#[derive(Serialize)]
+struct Group {
+    title: &'static str,
+    rows: Vec<Row>,
+}
+
+#[derive(Serialize)]
+struct PageContext {
+    profile: String,
+    cells: usize,
+    breaks: usize,
+    disagreements: usize,
+    columns: Vec<(&'static str, &'static str)>,
+    groups: Vec<Group>,
+    stale_plot: Value,
+    pbs_plot: Value,
+    css: Value,
+}
+
+/// The report path of an example (`histories/matrix/x.json` -> `x.html`), behind `prefix`,
+/// opening zoomed to the witness.
+fn report_href(prefix: &str, example: &str) -> String {
+    format!(
+        "{prefix}{}#focus",
+        super::html_path(Path::new(example)).display()
+    )
+}
+
+fn groups(report: &MatrixReport, prefix: &str) -> Vec<Group> {
+    let mut out = Vec::new();
+    for (title, strong) in [("R + W > RF", true), ("R + W ≤ RF", false)] {
+        let mut rows = Vec::new();
+        for c in report
+            .cells
+            .iter()
+            .filter(|c| (c.spec.r + c.spec.w > c.spec.rf) == strong)
+        {
+            let mut entries = Vec::new();
+            for (_, g) in COLUMNS {
+                let Some(gc) = c.guarantees.get(g.name()) else {
+                    entries.push(Entry {
+                        class: "cell untested".into(),
+                        text: "–".into(),
+                        href: None,
+                        title: "not searched".into(),
+                    });
+                    continue;
+                };
+                let mut class = format!("cell {}", if gc.broken { "breaks" } else { "holds" });
+                if gc.disagrees() {
+                    class.push_str(" disagrees");
+                }
+                let predicted = format!("theory: {} ({})", gc.predicted, gc.reason);
+                let (text, title) = if gc.broken {
+                    let ops = gc
+                        .example_ops
+                        .map(|n| format!(" ({n} ops)"))
+                        .unwrap_or_default();
+                    (
+                        format!("✗ {}{ops}", gc.cases),
+                        format!(
+                            "broken by scenario {} of the search{}, found by {}; {predicted}",
+                            gc.cases,
+                            gc.seed.map(|s| format!(" (seed {s})")).unwrap_or_default(),
+                            gc.found_by.as_deref().unwrap_or("the search")
+                        ),
+                    )
+                } else {
+                    let bound = gc.upper_bound().map(|b| b * 100.0).unwrap_or(100.0);
+                    (
+                        format!("✓ {}", gc.cases),
+                        format!(
+                            "held in all {} scenarios ({} client ops{}): at most {:.1}% of \
+                             scenarios break it (95%, rule of three); {predicted}",
+                            gc.cases,
+                            gc.ops,
+                            if gc.unknown > 0 {
+                                format!(", {} undecided", gc.unknown)
+                            } else {
+                                String::new()
+                            },
+                            bound
+                        ),
+                    )
+                };
+                entries.push(Entry {
+                    class,
+                    text,
+                    href: gc.example.as_deref().map(|e| report_href(prefix, e)),
+                    title,
+                });
+            }
+            rows.push(Row {
+                config: vec![
+                    c.spec.rf.to_string(),
+                    c.spec.r.to_string(),
+                    c.spec.w.to_string(),
+                    c.spec.read_repair.to_string(),
+                    format!(
+                        "{}{}",
+                        if c.spec.hints { "on" } else { "off" },
+                        if c.spec.anti_entropy { ", ae" } else { "" }
+                    ),
+                    c.spec.faults.name().to_string(),
+                ],
+                searched: format!("{} sc, {} ops", c.cases, c.ops),
+                entries,
+                stale: format!("{:.1}", c.stale_rate * 100.0),
+            });
+        }
+        if !rows.is_empty() {
+            out.push(Group { title, rows });
+        }
+    }
+    out
+}
+
+/// A sum and a count, for a mean.
+type Mean = (f64, usize);
+
+/// The stale-read rate of each cell: one row per (RF, R, W), one column per fault profile,
+/// the mean over the cell's read-repair and hint settings, shaded by rate.
+fn stale_plot(report: &MatrixReport) -> String {
+    let mut rates: BTreeMap<(usize, usize, usize), BTreeMap<&str, Mean>> = BTreeMap::new();
+    let mut faults: Vec<&str> = Vec::new();
+    for c in &report.cells {
+        let f = c.spec.faults.name();
+        if !faults.contains(&f) {
+            faults.push(f);
+        }
+        let e = rates
+            .entry((c.spec.rf, c.spec.r, c.spec.w))
+            .or_default()
+            .entry(f)
+            .or_insert((0.0, 0));
+        e.0 += c.stale_rate;
+        e.1 += 1;
+    }
+    let (left, top, cw, ch) = (90.0, 40.0, 110.0, 24.0);
+    let w = left + cw * faults.len() as f64 + 10.0;
+    let h = top + ch * rates.len() as f64 + 30.0;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg class="plot" id="stale-plot" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {} {}" width="{}" height="{}" role="img" aria-label="stale-read rate by R, W and fault profile"><text class="title" x="0" y="14">Stale-read rate (%) by RF/R/W and fault profile, mean over read repair and hints</text>"#,
+        num(w),
+        num(h),
+        num(w),
+        num(h)
+    );
+    for (i, f) in faults.iter().enumerate() {
+        let _ = write!(
+            s,
+            r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
+            num(left + cw * (i as f64 + 0.5)),
+            num(top - 6.0),
+            esc(f)
+        );
+    }
+    let max = rates
+        .values()
+        .flat_map(|m| m.values())
+        .map(|(sum, n)| sum / *n as f64)
+        .fold(0.0f64, f64::max)
+        .max(1e-9);
+    for (row, ((rf, r, wq), by_fault)) in rates.iter().enumerate() {
+        let y = top + ch * row as f64;
+        let _ = write!(
+            s,
+            r#"<text x="0" y="{}">RF {rf} R {r} W {wq}</text>"#,
+            num(y + 16.0)
+        );
+        for (i, f) in faults.iter().enumerate() {
+            let Some((sum, n)) = by_fault.get(f) else {
+                continue;
+            };
+            let rate = sum / *n as f64;
+            let _ = write!(
+                s,
+                r#"<rect x="{}" y="{}" width="{}" height="{}" fill="rgb(209,36,47)" fill-opacity="{}" stroke="rgb(208,215,222)"><title>RF {rf} R {r} W {wq}, {}: {:.2}% stale</title></rect><text x="{}" y="{}" text-anchor="middle">{:.1}</text>"#,
+                num(left + cw * i as f64),
+                num(y),
+                num(cw),
+                num(ch),
+                num(0.05 + 0.75 * rate / max),
+                esc(f),
+                rate * 100.0,
+                num(left + cw * (i as f64 + 0.5)),
+                num(y + 16.0),
+                rate * 100.0
+            );
+        }
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// PBS: each probe cell's measured stale rate against PBS's prediction, with the 99% interval
+/// a correct prediction leaves for that many reads.
+fn pbs_plot(report: &MatrixReport) -> String {
+    let (left, top, size) = (50.0, 30.0, 260.0);
+    let (w, h) = (left + size + 180.0, top + size + 40.0);
+    let x = |p: f64| left + p * size;
+    let y = |p: f64| top + size - p * size;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg class="plot" id="pbs-plot" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="PBS predicted against measured stale rate"><text class="title" x="0" y="14">PBS: measured stale rate against predicted, 99% interval</text>"#
+    );
+    for i in 0..=4 {
+        let v = i as f64 / 4.0;
+        let _ = write!(
+            s,
+            r#"<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/><line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/><text x="{}" y="{}" text-anchor="end">{}</text><text x="{}" y="{}" text-anchor="middle">{}</text>"#,
+            num(x(0.0)),
+            num(x(1.0)),
+            num(y(v)),
+            num(y(v)),
+            num(x(v)),
+            num(x(v)),
+            num(y(0.0)),
+            num(y(1.0)),
+            num(left - 4.0),
+            num(y(v) + 3.0),
+            num(v),
+            num(x(v)),
+            num(y(0.0) + 14.0),
+            num(v)
+        );
+    }
+    let _ = write!(
+        s,
+        r#"<line class="diag" x1="{}" y1="{}" x2="{}" y2="{}"/><text x="{}" y="{}" text-anchor="middle">predicted</text>"#,
+        num(x(0.0)),
+        num(y(0.0)),
+        num(x(1.0)),
+        num(y(1.0)),
+        num(x(0.5)),
+        num(h - 4.0)
+    );
+    for (i, p) in report.probes.iter().enumerate() {
+        let (lo, hi) = interval99(p.predicted, p.reads);
+        let _ = write!(
+            s,
+            r#"<line class="interval" x1="{}" x2="{}" y1="{}" y2="{}"/><circle class="measured" cx="{}" cy="{}" r="4"><title>{}: measured {:.3} of {} reads, predicted {:.3} (99%: {:.3} to {:.3})</title></circle><text x="{}" y="{}">RF {} R {} W {}: {:.3} vs {:.3}</text>"#,
+            num(x(p.predicted)),
+            num(x(p.predicted)),
+            num(y(lo)),
+            num(y(hi)),
+            num(x(p.predicted)),
+            num(y(p.stale_rate)),
+            esc(&p.spec.slug()),
+            p.stale_rate,
+            p.reads,
+            p.predicted,
+            lo,
+            hi,
+            num(left + size + 12.0),
+            num(top + 14.0 * (i as f64 + 1.0)),
+            p.spec.rf,
+            p.spec.r,
+            p.spec.w,
+            p.stale_rate,
+            p.predicted
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// Renders the matrix page; `prefix` is the way from the page's directory to the repository
+/// root (what example paths are relative to).
+pub fn render(report: &MatrixReport, prefix: &str) -> String {
+    let breaks = report
+        .cells
+        .iter()
+        .flat_map(|c| c.guarantees.values())
+        .filter(|g| g.broken)
+        .count();
+    let ctx = PageContext {
+        profile: report.profile.name().to_string(),
+        cells: report.cells.len(),
+        breaks,
+        disagreements: report.disagreements().len(),
+        columns: COLUMNS
+            .iter()
+            .map(|(short, g)| (*short, g.name()))
+            .collect(),
+        groups: groups(report, prefix),
+        stale_plot: Value::from_safe_string(stale_plot(report)),
+        pbs_plot: Value::from_safe_string(pbs_plot(report)),
+        css: Value::from_safe_string(super::CSS.to_string()),
+    };
+    super::environment()
+        .get_template("matrix.html")
+        .expect("the matrix template exists")
+        .render(minijinja::value::Serde(&ctx))
+        .expect("the matrix template renders")
+}
+
+/// Writes the report of every example the matrix links (beside it), removes the reports of
+/// examples a previous run listed in `old_manifest` and this one dropped, and writes
+/// `consistency-matrix.html` in `dir`. Returns the page's path.
+pub fn write(
+    report: &MatrixReport,
+    dir: &Path,
+    examples_dir: &Path,
+    old_manifest: &str,
+    prefix: &str,
+) -> anyhow::Result<PathBuf> {
+    for name in &report.examples {
+        let case = examples_dir.join(name);
+        // A merge runs where the shards' examples may not have been copied: say so, go on.
+        if !case.exists() {
+            eprintln!(
+                "quorumlab matrix: {} is missing, so it has no report",
+                case.display()
+            );
+            continue;
+        }
+        super::write_beside(&case)?;
+    }
+    if report.shard.is_none() {
+        for name in old_manifest.lines().map(str::trim) {
+            // Only plain file names the matrix itself wrote; never a path elsewhere.
+            if name.is_empty()
+                || name.contains('/')
+                || name.contains("..")
+                || report.examples.iter().any(|e| e == name)
+            {
+                continue;
+            }
+            let _ = std::fs::remove_file(super::html_path(&examples_dir.join(name)));
+        }
+    }
+    let path = dir.join(match &report.shard {
+        Some(s) => format!("consistency-matrix.shard-{}.html", s.replace('/', "-of-")),
+        None => "consistency-matrix.html".to_string(),
+    });
+    crate::fsutil::write_atomic(&path, render(report, prefix).as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// The manifest the examples directory holds now (empty when there is none), read before a
+/// matrix run replaces it.
+pub fn read_manifest(examples_dir: &Path) -> String {
+    std::fs::read_to_string(examples_dir.join(MANIFEST)).unwrap_or_default()
+}

@@ -1,0 +1,367 @@
+//! HTML reports: one self-contained page per history, and the consistency matrix's page.
+//!
+//! A page has no network dependency at view time: its CSS, script and SVG are inline, and the
+//! timeline's data is a JSON island the script draws from. Every byte is a function of the
+//! history (or the matrix report) alone: no wall-clock time, no paths outside the file's name,
+//! no unordered iteration; so the same case renders the same bytes, here and in CI.
+//!
+//! - [`layout`]: the timeline's sections, lanes, bars and fault bands, in simulated milliseconds.
+//! - [`witness`]: for each guarantee, what each guarantee's witness highlights.
+//! - [`stats`]: run statistics, outcome counts, latency percentiles, latency and throughput over time.
+//! - [`matrix_page`]: the matrix's page, docs/consistency-matrix.html.
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use minijinja::{Environment, Value};
+use quorumlab::history::History;
+use serde::Serialize;
+
+pub mod layout;
+pub mod matrix_page;
+pub mod stats;
+pub mod svg;
+pub mod witness;
+
+use layout::{ms_text, Band, Timeline};
+use stats::{KindStats, RunStats};
+use witness::WitnessView;
+
+const CSS: &str = include_str!("report.css");
+const JS: &str = include_str!("report.js");
+const CASE_TEMPLATE: &str = include_str!("case.html");
+
+/// Slices of simulated time in the run chart.
+const CHART_BUCKETS: usize = 120;
+
+/// How long a report may spend judging linearizability of a history that carries no verdict.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// JSON to embed in a `<script>` element: every `<` escaped, so no string in the data can end
+/// the element or open a comment.
+fn script_json(json: &str) -> String {
+    json.replace('<', "\\u003c")
+}
+
+/// The ops exactly as the history file writes them, one JSON object each.
+fn records(history: &History) -> String {
+    let text = history.to_json_string();
+    let mut out = String::from("[");
+    // The writer puts the header on the first line, each op on its own line, then `]}`.
+    let lines: Vec<&str> = text.lines().skip(1).collect();
+    for (i, line) in lines.iter().enumerate() {
+        let line = line.trim().trim_end_matches(',');
+        if !line.starts_with('{') {
+            continue;
+        }
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(line);
+    }
+    out.push(']');
+    out
+}
+
+/// The data the page's script draws: compact arrays, one per bar.
+#[derive(Serialize)]
+struct PageData<'a> {
+    t0: f64,
+    t1: f64,
+    sections: Vec<PageSection<'a>>,
+    bands: &'a [Band],
+    witnesses: &'a [WitnessView],
+}
+
+/// A bar as the script reads it: `[index, id, lane, start, end or null, outcome, label]`.
+type BarRow<'a> = (usize, u64, usize, f64, Option<f64>, &'static str, &'a str);
+
+#[derive(Serialize)]
+struct PageSection<'a> {
+    key: &'a str,
+    lanes: &'a [u64],
+    bars: Vec<BarRow<'a>>,
+}
+
+/// One row of a small table of settings.
+#[derive(Serialize)]
+struct Row {
+    name: String,
+    value: String,
+}
+
+#[derive(Serialize)]
+struct ReplicaRow {
+    key: String,
+    cells: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct FaultRow {
+    fault: String,
+    start: String,
+    end: String,
+    touched: String,
+}
+
+#[derive(Serialize)]
+struct CaseContext<'a> {
+    title: &'a str,
+    ops: usize,
+    keys: usize,
+    clients: usize,
+    t0: String,
+    t1: String,
+    scenario: Vec<Row>,
+    faults: Vec<FaultRow>,
+    guarantees: &'a [WitnessView],
+    chosen: Option<&'a WitnessView>,
+    kinds: &'a [KindStats],
+    replicas: Vec<ReplicaRow>,
+    chart: Value,
+    css: Value,
+    js: Value,
+    data: Value,
+}
+
+fn scenario_rows(history: &History) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let Some(scenario) = history.extra.get("scenario") else {
+        for key in ["source", "expected_linearizable"] {
+            if let Some(v) = history.extra.get(key) {
+                rows.push(Row {
+                    name: key.to_string(),
+                    value: v.as_str().map(str::to_string).unwrap_or(v.to_string()),
+                });
+            }
+        }
+        return rows;
+    };
+    let mut put = |name: &str, v: Option<&serde_json::Value>| {
+        if let Some(v) = v {
+            rows.push(Row {
+                name: name.to_string(),
+                value: v.as_str().map(str::to_string).unwrap_or(v.to_string()),
+            });
+        }
+    };
+    put("seed", scenario.get("seed"));
+    if let Some(store) = scenario.get("store").and_then(|s| s.as_object()) {
+        for (k, v) in store {
+            put(k, Some(v));
+        }
+    }
+    put("network", scenario.get("network"));
+    put("settle_ms", scenario.get("settle_ms"));
+    if let Some(expect) = history.extra.get("expect") {
+        put("expect", Some(expect));
+    }
+    rows
+}
+
+fn replica_rows(history: &History) -> Vec<ReplicaRow> {
+    let Some(map) = history.extra.get("replicas").and_then(|r| r.as_object()) else {
+        return Vec::new();
+    };
+    map.iter()
+        .map(|(key, list)| ReplicaRow {
+            key: key.clone(),
+            cells: list
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| {
+                    let node = r.get("node").map(|n| n.to_string()).unwrap_or_default();
+                    match r.get("cell").filter(|c| !c.is_null()) {
+                        None => format!("n{node}: absent"),
+                        Some(c) => {
+                            let v = c.get("value").map(|v| v.to_string());
+                            let ts = c.get("timestamp").map(|t| t.to_string());
+                            format!(
+                                "n{node}: {} @{} by n{}",
+                                v.unwrap_or_else(|| "tombstone".into()),
+                                ts.unwrap_or_default(),
+                                c.get("writer").map(|w| w.to_string()).unwrap_or_default()
+                            )
+                        }
+                    }
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The guarantee the page opens on: linearizability when it broke, else the first break,
+/// else the first guarantee.
+fn chosen(views: &[WitnessView]) -> Option<&WitnessView> {
+    views
+        .iter()
+        .find(|v| v.guarantee == "linearizable" && v.state == "violated")
+        .or_else(|| views.iter().find(|v| v.state == "violated"))
+        .or_else(|| views.first())
+}
+
+pub(crate) fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.add_template("case.html", CASE_TEMPLATE)
+        .expect("the case template parses");
+    env.add_template("matrix.html", matrix_page::TEMPLATE)
+        .expect("the matrix template parses");
+    env
+}
+
+/// Renders the report of a history; `title` is the file name shown.
+pub fn render(title: &str, history: &History, views: &[WitnessView]) -> String {
+    let timeline: Timeline = layout::timeline(history);
+    let stats: RunStats = stats::run_stats(history, timeline.t0, timeline.t1, CHART_BUCKETS);
+    let data = PageData {
+        t0: timeline.t0,
+        t1: timeline.t1,
+        sections: timeline
+            .sections
+            .iter()
+            .map(|s| PageSection {
+                key: &s.key,
+                lanes: &s.lanes,
+                bars: s
+                    .bars
+                    .iter()
+                    .map(|b| (b.index, b.id, b.lane, b.start, b.end, b.outcome, &*b.label))
+                    .collect(),
+            })
+            .collect(),
+        bands: &timeline.bands,
+        witnesses: views,
+    };
+    let mut json = serde_json::to_string(&data).expect("report data serializes");
+    // The records go in as the file wrote them, not re-encoded.
+    json.pop();
+    json.push_str(",\"records\":");
+    json.push_str(&records(history));
+    json.push('}');
+    let clients: std::collections::BTreeSet<u64> = history.ops.iter().map(|o| o.client).collect();
+    let t_ns = |ms: f64| (ms * 1e6).round() as u64;
+    let ctx = CaseContext {
+        title,
+        ops: history.ops.len(),
+        keys: timeline.sections.len(),
+        clients: clients.len(),
+        t0: ms_text(t_ns(timeline.t0)),
+        t1: ms_text(t_ns(timeline.t1)),
+        scenario: scenario_rows(history),
+        faults: timeline
+            .bands
+            .iter()
+            .map(|b| FaultRow {
+                fault: b.fault.clone(),
+                start: svg::num(b.start),
+                end: svg::num(b.end),
+                touched: b.touched.clone(),
+            })
+            .collect(),
+        guarantees: views,
+        chosen: chosen(views),
+        kinds: &stats.kinds,
+        replicas: replica_rows(history),
+        chart: Value::from_safe_string(stats::chart(
+            &stats,
+            &timeline.bands,
+            timeline.t0,
+            timeline.t1,
+        )),
+        css: Value::from_safe_string(CSS.to_string()),
+        js: Value::from_safe_string(JS.to_string()),
+        data: Value::from_safe_string(script_json(&json)),
+    };
+    environment()
+        .get_template("case.html")
+        .expect("the case template exists")
+        .render(minijinja::value::Serde(&ctx))
+        .expect("the case template renders")
+}
+
+/// The report's path for a history file: the same name with `.html`.
+pub fn html_path(history_file: &Path) -> PathBuf {
+    history_file.with_extension("html")
+}
+
+/// The file name shown as a report's title.
+pub fn title_of(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Renders the report of the history file `file` (with its witnesses when it is a saved case)
+/// to `out`, replacing any file there atomically.
+pub fn write_report(history: &History, title: &str, out: &Path) -> anyhow::Result<()> {
+    let views = witness::witnesses(history, DEFAULT_TIMEOUT);
+    let html = render(title, history, &views);
+    crate::fsutil::write_atomic(out, html.as_bytes())
+        .with_context(|| format!("writing report {}", out.display()))
+}
+
+/// Writes the report of a saved case file beside it (`x.json` -> `x.html`) and returns its
+/// path. The report is read back from the file's bytes, so it matches what `quorumlab report`
+/// renders from the same file.
+pub fn write_beside(case_file: &Path) -> anyhow::Result<PathBuf> {
+    let history = History::from_path(case_file)
+        .with_context(|| format!("reading {} for its report", case_file.display()))?;
+    let out = html_path(case_file);
+    write_report(&history, &title_of(case_file), &out)?;
+    Ok(out)
+}
+
+/// Writes the report beside a saved case and returns the line that names it for the user. A
+/// report that cannot be written is said so in the line: the case itself is never lost for it.
+pub fn report_line(case_file: &Path) -> String {
+    match write_beside(case_file) {
+        Ok(p) => format!("report: {}", p.display()),
+        Err(e) => format!("report: not written ({e:#})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CASE: &str = r#"{"format": "quorumlab-history/1", "expect": ["linearizable"],
+        "verdict": {"linearizable": false},
+        "witnesses": {"linearizable": {"key": "x", "op": 2, "prefix": [{"op": 1, "state": 1}],
+          "sentence": "get#2 read absent </script><b>"}},
+        "nemesis": [{"time": 1000000, "action": "start", "index": 0, "fault": "crash",
+          "detail": {"nodes": [1], "down_ms": 5}}],
+        "ops": [
+        {"id": 1, "client": 0, "kind": "put", "key": "x", "value": 1,
+         "invoke": 0, "complete": 10000000, "outcome": "ok"},
+        {"id": 2, "client": 1, "kind": "get", "key": "x",
+         "invoke": 20000000, "complete": 30000000, "outcome": "ok", "read": null}]}"#;
+
+    #[test]
+    fn same_history_same_bytes_and_nothing_escapes_the_script() {
+        let h = History::from_json_str(CASE).unwrap();
+        let views = witness::witnesses(&h, DEFAULT_TIMEOUT);
+        let a = render("case.json", &h, &views);
+        let b = render("case.json", &h, &views);
+        assert_eq!(a, b);
+        assert_eq!(
+            a.matches("</script>").count(),
+            2,
+            "only the two script elements end"
+        );
+        assert!(!a.contains("<b>"), "witness text is escaped");
+        assert!(
+            !a.contains("http://") || !a.contains("src=\"http"),
+            "no network"
+        );
+        assert!(a.contains(r#"id="witness""#));
+    }
+
+    #[test]
+    fn records_are_the_files_own_lines() {
+        let h = History::from_json_str(CASE).unwrap();
+        let r: serde_json::Value = serde_json::from_str(&records(&h)).unwrap();
+        assert_eq!(r.as_array().unwrap().len(), 2);
+        assert_eq!(r[1]["read"], serde_json::Value::Null);
+    }
+}

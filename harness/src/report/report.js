@@ -1,0 +1,254 @@
+"use strict";
+// Draws the timeline from the JSON island #report-data. Times are simulated ms.
+// Panning and zooming move the drawn groups with an SVG transform at once, and redraw the bars
+// of the visible window when the gesture rests, so a 10,000-op page pans at frame rate; a key
+// with more visible ops than AGG is drawn as per-lane density until zoomed in.
+(function () {
+  const started = performance.now();
+  const D = JSON.parse(document.getElementById("report-data").textContent);
+  const NS = "http://www.w3.org/2000/svg";
+  const LANE = 22, AXIS = 20, LEFT = 96, AGG = 20000, REST_MS = 120;
+  const root = document.getElementById("timeline");
+  const tip = document.getElementById("tip");
+  const pad = Math.max((D.t1 - D.t0) * 0.02, 0.001);
+  const full = [D.t0 - pad, D.t1 + pad];
+  let view = full.slice();
+  let drawn = null; // the view the bars were last drawn for
+  let marks = new Map();
+  let chosen = null;
+  const secs = [];
+
+  function el(name, attrs, parent) {
+    const e = document.createElementNS(NS, name);
+    for (const k in attrs) e.setAttribute(k, attrs[k]);
+    if (parent) parent.appendChild(e);
+    return e;
+  }
+  function width() { return Math.max(root.clientWidth || 0, 480); }
+  function niceStep(span, ticks) {
+    const raw = span / Math.max(ticks, 1), p = Math.pow(10, Math.floor(Math.log10(raw)));
+    for (const m of [1, 2, 5]) if (m * p >= raw) return m * p;
+    return 10 * p;
+  }
+  function escapeText(t) { return t.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"); }
+  function fmt(v) { return (Math.round(v * 1000) / 1000).toString(); }
+
+  function build() {
+    D.sections.forEach(function (s, si) {
+      const box = document.createElement("section");
+      box.className = "key";
+      box.dataset.key = s.key;
+      const h = document.createElement("h3");
+      h.textContent = "key " + s.key + " · " + s.bars.length + " ops · " + s.lanes.length + " clients";
+      box.appendChild(h);
+      const note = document.createElement("p");
+      note.className = "note";
+      note.hidden = true;
+      box.appendChild(note);
+      const height = AXIS + s.lanes.length * LANE + 2;
+      const svg = el("svg", { class: "lanes", height: height }, box);
+      const clip = el("rect", { x: LEFT, y: 0, height: height, width: 10 }, el("clipPath", { id: "clip" + si }, svg));
+      const bg = el("g", { class: "bg" }, svg);
+      s.lanes.forEach(function (c, i) {
+        el("rect", { class: "lane " + (i % 2 ? "odd" : "even"), x: 0, y: AXIS + i * LANE, height: LANE, width: "100%" }, bg);
+        el("text", { class: "lane-label", x: 4, y: AXIS + i * LANE + 15 }, bg).textContent = "client " + c;
+      });
+      const plot = el("g", { "clip-path": "url(#clip" + si + ")" }, svg);
+      const moving = [el("g", { class: "axis" }, plot), el("g", { class: "bands" }, plot), el("g", { class: "bars" }, plot)];
+      root.appendChild(box);
+      secs.push({ s: s, svg: svg, clip: clip, moving: moving, note: note, lanesH: s.lanes.length * LANE });
+    });
+  }
+
+  function draw() {
+    const W = width(), pw = W - LEFT, k = pw / (view[1] - view[0]);
+    const X = function (t) { return LEFT + (t - view[0]) * k; };
+    const step = niceStep(view[1] - view[0], pw / 110);
+    const openEnd = full[1];
+    secs.forEach(function (sec) {
+      const [axis, bands, bars] = sec.moving;
+      sec.svg.setAttribute("width", W);
+      sec.clip.setAttribute("width", pw);
+      for (const g of sec.moving) { g.removeAttribute("transform"); g.replaceChildren(); }
+      for (let t = Math.ceil(view[0] / step) * step; t <= view[1]; t += step) {
+        const x = X(t);
+        el("line", { x1: x, x2: x, y1: AXIS - 4, y2: AXIS + sec.lanesH }, axis);
+        el("text", { x: x + 2, y: 12 }, axis).textContent = fmt(t) + " ms";
+      }
+      for (const b of D.bands) {
+        if (b.end < view[0] || b.start > view[1]) continue;
+        const r = el("rect", { class: "band fault-" + b.fault, "data-index": b.index, x: X(b.start), y: AXIS, width: Math.max(X(b.end) - X(b.start), 2), height: sec.lanesH }, bands);
+        el("title", {}, r).textContent = b.fault + " " + fmt(b.start) + " to " + fmt(b.end) + " ms: " + b.touched;
+      }
+      const visible = sec.s.bars.filter(function (b) { return (b[4] === null ? openEnd : b[4]) >= view[0] && b[3] <= view[1]; });
+      sec.note.hidden = visible.length <= AGG;
+      if (visible.length > AGG) { aggregate(sec, visible, X, pw, bars); return; }
+      // One markup string parsed once is several times faster than an element per call.
+      const parts = [];
+      for (const b of visible) {
+        const x0 = X(b[3]), x1 = X(b[4] === null ? openEnd : b[4]), w = Math.max(x1 - x0, 1.5);
+        const y = AXIS + b[2] * LANE + 3;
+        let cls = "op " + b[5] + (b[4] === null ? " open" : "");
+        const m = marks.get(b[1]);
+        if (m) cls += " " + m; else if (marks.size) cls += " dim";
+        parts.push('<rect class="' + cls + '" x="' + x0.toFixed(1) + '" y="' + y + '" width="' + w.toFixed(1) + '" height="' + (LANE - 6) + '" data-i="' + b[0] + '" data-id="' + b[1] + '"></rect>');
+        if (w > 6.5 * b[6].length + 8) {
+          parts.push('<text class="op-label" x="' + (Math.max(x0, LEFT) + 3).toFixed(1) + '" y="' + (y + 12) + '">' + escapeText(b[6]) + "</text>");
+        }
+      }
+      bars.innerHTML = parts.join("");
+    });
+    drawn = view.slice();
+    document.getElementById("view-range").textContent = fmt(view[0]) + " to " + fmt(view[1]) + " ms";
+  }
+
+  // Too many ops to draw one by one: each lane's ops counted in 3-pixel columns.
+  function aggregate(sec, visible, X, pw, g) {
+    const cols = Math.ceil(pw / 3), lanes = sec.s.lanes.length;
+    const counts = new Uint32Array(cols * lanes), bad = new Uint32Array(cols * lanes);
+    for (const b of visible) {
+      const c = Math.min(cols - 1, Math.max(0, Math.floor((X(b[3]) - LEFT) / 3)));
+      counts[b[2] * cols + c]++;
+      if (b[5] !== "ok") bad[b[2] * cols + c]++;
+    }
+    let max = 1;
+    for (const n of counts) max = Math.max(max, n);
+    const parts = [];
+    for (let l = 0; l < lanes; l++) for (let c = 0; c < cols; c++) {
+      const n = counts[l * cols + c];
+      if (!n) continue;
+      parts.push('<rect class="agg' + (bad[l * cols + c] * 2 > n ? " bad" : "") + '" x="' + (LEFT + c * 3) + '" y="' + (AXIS + l * LANE + 3) + '" width="3" height="' + (LANE - 6) + '" fill-opacity="' + (0.2 + 0.8 * n / max).toFixed(2) + '"></rect>');
+    }
+    g.innerHTML = parts.join("");
+    sec.note.textContent = visible.length + " ops in view, drawn as density per lane; zoom in below " + AGG + " to see each op.";
+  }
+
+  // Moves what was drawn for `drawn` to where `view` puts it, without redrawing.
+  let rest = null;
+  function move() {
+    if (!drawn) return draw();
+    const pw = width() - LEFT, kd = pw / (drawn[1] - drawn[0]), kv = pw / (view[1] - view[0]);
+    const t = "translate(" + (LEFT + (drawn[0] - view[0]) * kv) + " 0) scale(" + kv / kd + " 1) translate(" + -LEFT + " 0)";
+    for (const sec of secs) for (const g of sec.moving) g.setAttribute("transform", t);
+    clearTimeout(rest);
+    rest = setTimeout(draw, REST_MS);
+  }
+  function setView(a, b) {
+    const span = Math.max(b - a, 1e-6);
+    view = [a, a + span];
+    move();
+  }
+  function zoom(f, at) {
+    const c = at === undefined ? (view[0] + view[1]) / 2 : at;
+    setView(c - (c - view[0]) * f, c + (view[1] - c) * f);
+  }
+  function timeAt(clientX) {
+    const r = root.getBoundingClientRect();
+    return view[0] + (clientX - r.left - LEFT) / (width() - LEFT) * (view[1] - view[0]);
+  }
+
+  root.addEventListener("wheel", function (e) {
+    e.preventDefault();
+    if (e.shiftKey || Math.abs(e.deltaX) > Math.abs(e.deltaY)) {
+      const d = (e.deltaX || e.deltaY) / (width() - LEFT) * (view[1] - view[0]);
+      setView(view[0] + d, view[1] + d);
+    } else zoom(Math.exp(e.deltaY * 0.002), timeAt(e.clientX));
+  }, { passive: false });
+  let drag = null;
+  root.addEventListener("pointerdown", function (e) { drag = { x: e.clientX, v: view.slice() }; root.classList.add("dragging"); });
+  window.addEventListener("pointermove", function (e) {
+    if (drag) {
+      const d = (e.clientX - drag.x) / (width() - LEFT) * (drag.v[1] - drag.v[0]);
+      setView(drag.v[0] - d, drag.v[1] - d);
+    }
+  });
+  window.addEventListener("pointerup", function () { drag = null; root.classList.remove("dragging"); });
+  document.getElementById("zoom-in").onclick = function () { zoom(0.5); };
+  document.getElementById("zoom-out").onclick = function () { zoom(2); };
+  document.getElementById("zoom-fit").onclick = function () { setView(full[0], full[1]); };
+  document.getElementById("zoom-witness").onclick = function () {
+    if (!chosen || !chosen.ops.length) return;
+    let a = Infinity, b = -Infinity;
+    for (const sec of secs) for (const bar of sec.s.bars) if (marks.has(bar[1])) {
+      a = Math.min(a, bar[3]);
+      b = Math.max(b, bar[4] === null ? D.t1 : bar[4]);
+    }
+    if (a <= b) { const p = Math.max((b - a) * 0.15, 0.01); setView(a - p, b + p); }
+  };
+  window.addEventListener("keydown", function (e) {
+    const span = view[1] - view[0];
+    if (e.key === "+" || e.key === "=") zoom(0.5);
+    else if (e.key === "-") zoom(2);
+    else if (e.key === "ArrowLeft") setView(view[0] - span / 10, view[1] - span / 10);
+    else if (e.key === "ArrowRight") setView(view[0] + span / 10, view[1] + span / 10);
+  });
+  window.addEventListener("resize", function () { clearTimeout(rest); rest = setTimeout(draw, REST_MS); });
+
+  root.addEventListener("mouseover", function (e) {
+    const i = e.target.getAttribute && e.target.getAttribute("data-i");
+    if (i === null || i === undefined || drag) { tip.hidden = true; return; }
+    tip.textContent = JSON.stringify(D.records[+i], null, 1).replace(/\n\s*/g, " ");
+    tip.hidden = false;
+  });
+  root.addEventListener("mousemove", function (e) {
+    if (tip.hidden) return;
+    tip.style.left = Math.min(e.clientX + 14, window.innerWidth - 570) + "px";
+    tip.style.top = (e.clientY + 14) + "px";
+  });
+  root.addEventListener("mouseleave", function () { tip.hidden = true; });
+
+  // The guarantee switch: highlight one guarantee's witness.
+  function choose(name) {
+    chosen = D.witnesses.find(function (w) { return w.guarantee === name; }) || null;
+    marks = new Map();
+    const box = document.getElementById("witness"), prefix = document.getElementById("witness-prefix");
+    prefix.replaceChildren();
+    for (const b of document.querySelectorAll("#guarantees .guarantee")) b.classList.toggle("chosen", b.dataset.g === name);
+    if (chosen) {
+      chosen.ops.forEach(function (id) { marks.set(id, "witness"); });
+      chosen.prefix.forEach(function (p) { marks.set(p[0], "witness prefix"); });
+      if (chosen.culprit !== null) marks.set(chosen.culprit, "witness culprit");
+      box.dataset.g = chosen.guarantee;
+      box.classList.toggle("highlighted", chosen.state === "violated");
+      document.getElementById("witness-sentence").textContent = chosen.sentence || (chosen.guarantee + " " + chosen.state + ".");
+      if (chosen.prefix.length || chosen.culprit !== null && chosen.guarantee === "linearizable") {
+        const t = document.createElement("table");
+        t.innerHTML = "<thead><tr><th>step</th><th>op</th><th>state after it</th></tr></thead>";
+        const body = document.createElement("tbody");
+        chosen.prefix.forEach(function (p, i) {
+          const tr = document.createElement("tr");
+          for (const v of [i + 1, "#" + p[0], p[1]]) { const td = document.createElement("td"); td.textContent = v; tr.appendChild(td); }
+          body.appendChild(tr);
+        });
+        const tr = document.createElement("tr");
+        for (const v of ["", "#" + chosen.culprit, "cannot be placed after the longest linearizable prefix"]) {
+          const td = document.createElement("td"); td.textContent = v; td.className = "culprit"; tr.appendChild(td);
+        }
+        body.appendChild(tr);
+        t.appendChild(body);
+        const cap = document.createElement("p");
+        cap.textContent = "Longest linearizable prefix on key " + chosen.key + " (" + chosen.prefix.length + " ops):";
+        prefix.appendChild(cap);
+        prefix.appendChild(t);
+      }
+    }
+    draw();
+  }
+  for (const b of document.querySelectorAll("#guarantees .guarantee")) b.addEventListener("click", function () { choose(b.dataset.g); });
+
+  build();
+  const first = document.querySelector("#guarantees .guarantee.chosen");
+  choose(first ? first.dataset.g : null);
+  // #focus: open zoomed to the chosen guarantee's witness (links and screenshots use it).
+  if (location.hash === "#focus") { document.getElementById("zoom-witness").click(); clearTimeout(rest); draw(); }
+  document.body.dataset.renderMs = (performance.now() - started).toFixed(1);
+  document.body.dataset.loadMs = performance.now().toFixed(1);
+  // #bench: the cost of redrawing the bars at 5 successive pan positions.
+  if (location.hash === "#bench") {
+    const t = performance.now(), span = view[1] - view[0];
+    for (let i = 1; i <= 5; i++) { view = [full[0] + i * span / 10, full[1] + i * span / 10]; draw(); }
+    document.body.dataset.panDrawMs = ((performance.now() - t) / 5).toFixed(1);
+    view = full.slice();
+    draw();
+  }
+})();

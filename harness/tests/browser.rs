@@ -1,0 +1,282 @@
+//! The HTML reports as a person sees them: Debian's chromium, headless, loads a page, and the
+//! tests read the DOM its script built and count the colours of a screenshot.
+//!
+//! ci/setup-browser installs chromium (ci/test runs it first). Where there is none, each test
+//! says so and passes without checking; set QUORUMLAB_CHROMIUM to use another browser binary.
+//! Render times are printed (run with `--no-capture` to see them), never asserted.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const CASE: &str = "rf3-r1-w1-rr-blocking-hints-on-crash-fsync-always-case3.json";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn quorumlab() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_quorumlab"))
+}
+
+/// The browser, or `None` with the reason printed.
+fn chromium() -> Option<String> {
+    let candidates = [
+        std::env::var("QUORUMLAB_CHROMIUM").unwrap_or_default(),
+        "chromium".to_string(),
+        "chromium-browser".to_string(),
+    ];
+    for c in candidates.iter().filter(|c| !c.is_empty()) {
+        let ok = Command::new(c)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return Some(c.clone());
+        }
+    }
+    eprintln!(
+        "SKIPPED: no chromium on PATH (run ci/setup-browser as root, or set QUORUMLAB_CHROMIUM)"
+    );
+    None
+}
+
+fn headless(browser: &str) -> Command {
+    let mut c = Command::new(browser);
+    // --no-sandbox: CI runs as root, where chromium's sandbox refuses to start.
+    c.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--no-first-run",
+        "--window-size=1280,900",
+    ]);
+    c
+}
+
+/// The DOM after the page's script ran.
+fn dom(browser: &str, page: &Path, hash: &str) -> String {
+    let url = format!("file://{}{hash}", page.display());
+    let out = headless(browser)
+        .arg("--dump-dom")
+        .arg(&url)
+        .output()
+        .expect("chromium runs");
+    assert!(out.status.success(), "chromium --dump-dom {url} failed");
+    String::from_utf8(out.stdout).expect("the DOM is UTF-8")
+}
+
+/// Distinct colours in a screenshot of the page.
+fn screenshot_colours(browser: &str, page: &Path, png: &Path) -> usize {
+    let out = headless(browser)
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs");
+    assert!(out.status.success(), "chromium --screenshot failed");
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(png).expect("the screenshot exists"),
+    ));
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut buf = vec![0; reader.output_buffer_size().expect("a size")];
+    let info = reader.next_frame(&mut buf).expect("a frame");
+    let px = info.color_type.samples();
+    let colours: std::collections::BTreeSet<&[u8]> = buf[..info.buffer_size()].chunks(px).collect();
+    colours.len()
+}
+
+/// A number in an attribute of the body, e.g. `data-render-ms="12.5"`.
+fn body_number(dom: &str, attr: &str) -> Option<f64> {
+    let at = dom.find(&format!("{attr}=\""))? + attr.len() + 2;
+    dom[at..].split('"').next()?.parse().ok()
+}
+
+fn report(files: &[&Path], out: &Path) {
+    let st = quorumlab()
+        .arg("report")
+        .arg("--out")
+        .arg(out)
+        .args(files)
+        .output()
+        .expect("quorumlab runs");
+    assert!(
+        st.status.success(),
+        "quorumlab report failed: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("quorumlab-browser-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_saved_case_shows_every_op_its_witness_and_its_faults() {
+    let Some(browser) = chromium() else { return };
+    let case = repo().join("histories/matrix").join(CASE);
+    let history = quorumlab::history::History::from_path(&case).unwrap();
+    let dir = scratch("case");
+    report(&[&case], &dir);
+    let page = dir.join(CASE.replace(".json", ".html"));
+    let dom = dom(&browser, &page, "");
+    let bars = dom.matches("<rect class=\"op ").count();
+    assert_eq!(bars, history.ops.len(), "one bar per op");
+    assert!(
+        dom.contains(r#"<div id="witness" class="highlighted" data-g="linearizable">"#),
+        "the linearizability witness is shown, highlighted"
+    );
+    assert_eq!(
+        dom.matches(" witness culprit\"").count(),
+        1,
+        "one op cannot be placed"
+    );
+    assert!(
+        dom.matches(" witness prefix\"").count() >= 1,
+        "the prefix is marked"
+    );
+    assert!(dom.contains("cannot be placed after the longest linearizable prefix"));
+    assert!(
+        dom.contains("<rect class=\"band fault-crash\""),
+        "the crash is drawn as a band"
+    );
+    let colours = screenshot_colours(&browser, &page, &dir.join("case.png"));
+    assert!(
+        colours > 50,
+        "the screenshot is not blank: {colours} colours"
+    );
+    eprintln!(
+        "case report: {} ops drawn in {:?} ms, {colours} colours",
+        bars,
+        body_number(&dom, "data-render-ms")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A history of `n` ops over 4 keys and 16 clients, every op 3 ms long, with two crash
+/// windows; its verdict is given, so the report does not judge it.
+fn synthetic(n: usize) -> String {
+    let mut s = String::from(
+        r#"{"format": "quorumlab-history/1", "verdict": {"linearizable": true}, "witnesses": {}, "nemesis": [
+{"time": 100000000, "action": "start", "index": 0, "fault": "crash", "detail": {"nodes": [1], "down_ms": 50}},
+{"time": 150000000, "action": "end", "index": 0, "fault": "crash", "detail": {"nodes": [1], "down_ms": 50}},
+{"time": 900000000, "action": "start", "index": 1, "fault": "partition", "detail": {"sides": [[0, 2], [1, 3, 4]], "bridge": null, "duration_ms": 100}},
+{"time": 1000000000, "action": "end", "index": 1, "fault": "partition", "detail": {"sides": [[0, 2], [1, 3, 4]], "bridge": null, "duration_ms": 100}}], "ops": ["#,
+    );
+    for i in 0..n {
+        let client = i % 16;
+        let invoke = (i / 16) as u64 * 4_000_000 + client as u64 * 100;
+        let key = format!("k{}", i % 4);
+        let op = if i % 3 == 0 {
+            format!(
+                r#"{{"id": {i}, "client": {client}, "kind": "put", "key": "{key}", "value": {i}, "invoke": {invoke}, "complete": {}, "outcome": "ok", "coordinator": {}}}"#,
+                invoke + 3_000_000,
+                i % 5
+            )
+        } else {
+            format!(
+                r#"{{"id": {i}, "client": {client}, "kind": "get", "key": "{key}", "invoke": {invoke}, "complete": {}, "outcome": "ok", "read": null}}"#,
+                invoke + 3_000_000
+            )
+        };
+        s.push_str(if i == 0 { "\n" } else { ",\n" });
+        s.push_str(&op);
+    }
+    s.push_str("\n]}\n");
+    s
+}
+
+/// Writes a synthetic history of `n` ops and its report; returns the report's DOM after the
+/// page's own benchmark (`#bench`) ran.
+fn large(browser: &str, n: usize) -> String {
+    let dir = scratch(&format!("ops-{n}"));
+    let file = dir.join(format!("ops-{n}.json"));
+    std::fs::write(&file, synthetic(n)).unwrap();
+    report(&[&file], &dir);
+    let d = dom(browser, &dir.join(format!("ops-{n}.html")), "#bench");
+    eprintln!(
+        "{n} ops: first draw {:?} ms (page loaded at {:?} ms), redraw at a pan position {:?} ms",
+        body_number(&d, "data-render-ms"),
+        body_number(&d, "data-load-ms"),
+        body_number(&d, "data-pan-draw-ms"),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    d
+}
+
+#[test]
+fn ten_thousand_ops_are_each_drawn() {
+    let Some(browser) = chromium() else { return };
+    let d = large(&browser, 10_000);
+    assert_eq!(d.matches("<rect class=\"op ").count(), 10_000);
+    assert!(d.contains("<rect class=\"band fault-partition\""));
+}
+
+#[test]
+fn a_hundred_thousand_ops_render_as_density() {
+    let Some(browser) = chromium() else { return };
+    let d = large(&browser, 100_000);
+    assert!(d.contains("drawn as density per lane"), "aggregated");
+    assert!(d.contains("<rect class=\"agg"));
+    assert!(
+        body_number(&d, "data-render-ms").is_some(),
+        "the script finished"
+    );
+}
+
+#[test]
+fn the_matrix_page_links_every_break_to_an_existing_report() {
+    let Some(browser) = chromium() else { return };
+    // The committed matrix and cases, laid out as in the repository: docs/ beside histories/.
+    let dir = scratch("matrix");
+    let docs = dir.join("docs");
+    let st = quorumlab()
+        .arg("report")
+        .arg("--matrix")
+        .arg(repo().join("docs/consistency-matrix.json"))
+        .arg("--out")
+        .arg(&docs)
+        .output()
+        .expect("quorumlab runs");
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let cases: Vec<PathBuf> = std::fs::read_dir(repo().join("histories/matrix"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    let refs: Vec<&Path> = cases.iter().map(PathBuf::as_path).collect();
+    report(&refs, &dir.join("histories/matrix"));
+    let page = docs.join("consistency-matrix.html");
+    let dom = dom(&browser, &page, "");
+    let links: Vec<&str> = dom
+        .split("<a class=\"case\" href=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .collect();
+    assert!(
+        links.len() > 100,
+        "the breaks link their cases: {}",
+        links.len()
+    );
+    for l in &links {
+        let file = l.split('#').next().unwrap_or(l);
+        assert!(
+            docs.join(file).is_file(),
+            "{l} does not resolve to a report"
+        );
+    }
+    assert!(dom.contains("td class=\"cell breaks"));
+    assert!(dom.contains("td class=\"cell holds"));
+    assert!(dom.contains("id=\"pbs-plot\"") && dom.contains("id=\"stale-plot\""));
+    let colours = screenshot_colours(&browser, &page, &dir.join("matrix.png"));
+    assert!(
+        colours > 50,
+        "the screenshot is not blank: {colours} colours"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
