@@ -25,7 +25,7 @@ use crate::fsutil;
 use crate::runner::RunError;
 use crate::scenario::Scenario;
 use crate::strategy::{write_then_read, FaultChoice, ScenarioShape};
-use crate::theory;
+use crate::theory::{self, Mechanism};
 use crate::verdict::judge;
 use crate::workload::{replica_choice_name, Workload, REPLICA_CHOICES};
 
@@ -267,18 +267,23 @@ pub struct Budget {
     pub ops: u64,
 }
 
+/// Scenarios per cell in the quick profile: two rounds of the rotation (every workload under
+/// every replica choice) and as many aimed scenarios.
+const QUICK_CASES: u32 = 2 * 2 * (Workload::ALL.len() * REPLICA_CHOICES.len()) as u32;
+
 impl Profile {
     /// The search budget of every cell.
     pub fn budget(self) -> Budget {
         match self {
-            // Three rounds of every workload under every replica choice.
+            // Half of a cell's scenarios continue the rotation (see `CasePlanner`): quick runs
+            // it twice through every workload under every replica choice, full twelve times.
             Profile::Quick => Budget {
-                cases: 63,
-                ops: 63 * 60,
+                cases: QUICK_CASES,
+                ops: QUICK_CASES as u64 * 60,
             },
             Profile::Full => Budget {
-                cases: 378,
-                ops: 378 * 60,
+                cases: 6 * QUICK_CASES,
+                ops: 6 * QUICK_CASES as u64 * 60,
             },
         }
     }
@@ -785,14 +790,53 @@ pub fn case_seed(slug: &str, i: u32) -> u64 {
     h
 }
 
-/// The workload and replica choice of a cell's `i`-th scenario: every workload in turn, and
-/// every replica choice once per round of workloads.
+/// The workload and replica choice of the `i`-th scenario of the full rotation: every workload
+/// in turn, and every replica choice once per round of workloads.
 pub fn case_plan(i: u32) -> (Workload, ReplicaChoice) {
     let n = Workload::ALL.len() as u32;
     (
         Workload::ALL[(i % n) as usize],
         REPLICA_CHOICES[((i / n) % REPLICA_CHOICES.len() as u32) as usize],
     )
+}
+
+/// The order of a cell's scenarios. Every other scenario continues the full rotation
+/// ([`case_plan`]), so every guarantee, held or not, is searched with every workload and
+/// replica choice. The scenarios between go to the workloads aimed at the mechanisms by which
+/// theory says the guarantees not yet broken can break ([`Workload::aims_at`]), in turn, each
+/// under every replica choice; while no predicted break is left to find, they continue the
+/// rotation too. The plan depends only on the cell and on which guarantees broke, so a cell's
+/// search is the same in every run and shard.
+#[derive(Clone, Debug, Default)]
+pub struct CasePlanner {
+    scenarios: u32,
+    rotation: u32,
+    aimed: u32,
+}
+
+impl CasePlanner {
+    /// The workload and replica choice of the next scenario, while `unbroken` (mechanisms of
+    /// the predicted breaks not yet found) are searched for.
+    pub fn next(&mut self, unbroken: &[Mechanism]) -> (Workload, ReplicaChoice) {
+        let aimed: Vec<Workload> = Workload::ALL
+            .into_iter()
+            .filter(|w| unbroken.iter().any(|m| w.aims_at(*m)))
+            .collect();
+        let odd = self.scenarios % 2 == 1;
+        self.scenarios += 1;
+        if odd && !aimed.is_empty() {
+            let k = self.aimed;
+            self.aimed += 1;
+            let n = aimed.len() as u32;
+            return (
+                aimed[(k % n) as usize],
+                REPLICA_CHOICES[((k / n) % REPLICA_CHOICES.len() as u32) as usize],
+            );
+        }
+        let plan = case_plan(self.rotation);
+        self.rotation += 1;
+        plan
+    }
 }
 
 /// Searches one cell: scenarios until every guarantee broke or the budget is spent, then a
@@ -835,12 +879,18 @@ pub fn run_cell(
     let mut all_ops: Vec<(Op, bool)> = Vec::new();
     // (case index, seed, workload, choice, guarantees it broke first)
     let mut breaks: Vec<(u32, u64, Workload, ReplicaChoice, Vec<Guarantee>)> = Vec::new();
+    let mut planner = CasePlanner::default();
     while cases < options.budget.cases
         && ops < options.budget.ops
         && guarantees.values().any(|g| !g.broken)
     {
         let i = cases;
-        let (workload, choice) = case_plan(i);
+        let unbroken: Vec<Mechanism> = guarantees
+            .iter()
+            .filter(|(_, c)| !c.broken)
+            .filter_map(|(g, _)| theory::predict(spec, *g).mechanism)
+            .collect();
+        let (workload, choice) = planner.next(&unbroken);
         let seed = case_seed(&slug, i);
         let scenario = generate_with(&spec.strategy(workload, choice), seed);
         let out = crate::runner::run(&scenario).map_err(err)?;
@@ -1172,9 +1222,11 @@ impl MatrixReport {
         out.push_str("# Consistency matrix\n\n");
         out.push_str(&format!(
             "Profile `{profile}`. Every cell is a search: scenarios run until each guarantee breaks \
-             or the cell has run {cases} scenarios or {ops} client ops. The search cycles \
-             through the workloads {workloads} and, across rounds, the replica choices \
-             {choices}; 5 nodes, faults drawn from the cell's fault profile. Each break links \
+             or the cell has run {cases} scenarios or {ops} client ops. Every other \
+             scenario cycles through the workloads {workloads} and, across rounds, the \
+             replica choices {choices}; the scenarios between go to the workloads aimed at \
+             the mechanisms of the predicted breaks not yet found. 5 nodes, faults drawn \
+             from the cell's fault profile. Each break links \
              its shrunk counterexample (`quorumlab replay FILE` reruns it). Regenerate with \
              `cargo run --release -- matrix --profile {profile}`; what each workload and \
              prediction means is in [consistency.md](consistency.md).\n\n",

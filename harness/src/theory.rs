@@ -27,6 +27,27 @@ use serde::Serialize;
 
 use crate::matrix::{CellSpec, FaultProfile};
 
+/// How theory says a guarantee breaks: what a scenario must make happen for the break to show.
+/// The matrix's search aims part of each cell's scenarios at the mechanisms of the guarantees
+/// not yet broken (see [`Workload::aims_at`](crate::workload::Workload::aims_at)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mechanism {
+    /// R + W <= RF: a read's replicas miss every replica a completed write reached.
+    NotStrict,
+    /// A replica forgets an acknowledged write in a crash before the periodic sync.
+    Amnesia,
+    /// Every replica that holds an acknowledged write forgets it before its sync (a power
+    /// failure, or the write's only holder crashing), so the key settles on an earlier write.
+    WriteLost,
+    /// A skewed clock stamps a later write below an earlier one.
+    Reorder,
+    /// A read sees a write still in flight and a later read misses it.
+    Inversion,
+    /// A write reaches some replicas and never the others.
+    Divergence,
+}
+
 /// What theory says of one guarantee in one cell.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Prediction {
@@ -34,13 +55,16 @@ pub struct Prediction {
     pub can_break: bool,
     /// Why, in one line.
     pub reason: String,
+    /// How it breaks, for a predicted break.
+    pub mechanism: Option<Mechanism>,
 }
 
 impl Prediction {
-    fn breaks(reason: impl Into<String>) -> Self {
+    fn breaks(mechanism: Mechanism, reason: impl Into<String>) -> Self {
         Prediction {
             can_break: true,
             reason: reason.into(),
+            mechanism: Some(mechanism),
         }
     }
 
@@ -48,6 +72,7 @@ impl Prediction {
         Prediction {
             can_break: false,
             reason: reason.into(),
+            mechanism: None,
         }
     }
 
@@ -127,13 +152,13 @@ pub fn predict(cell: &CellSpec, guarantee: Guarantee) -> Prediction {
     match guarantee {
         Guarantee::Linearizable => {
             if !m.strict {
-                Prediction::breaks(NOT_STRICT)
+                Prediction::breaks(Mechanism::NotStrict, NOT_STRICT)
             } else if m.amnesia {
-                Prediction::breaks(AMNESIA)
+                Prediction::breaks(Mechanism::Amnesia, AMNESIA)
             } else if m.reorder {
-                Prediction::breaks(REORDER)
+                Prediction::breaks(Mechanism::Reorder, REORDER)
             } else if m.inversion {
-                Prediction::breaks(inversion())
+                Prediction::breaks(Mechanism::Inversion, inversion())
             } else if cell.read_repair == ReadRepair::Blocking {
                 Prediction::holds("R + W > RF, 2R > RF, blocking repair: every read meets the latest write and leaves it on a read quorum")
             } else {
@@ -142,11 +167,11 @@ pub fn predict(cell: &CellSpec, guarantee: Guarantee) -> Prediction {
         }
         Guarantee::NoStaleReads | Guarantee::ReadYourWrites => {
             if !m.strict {
-                Prediction::breaks(NOT_STRICT)
+                Prediction::breaks(Mechanism::NotStrict, NOT_STRICT)
             } else if m.amnesia {
-                Prediction::breaks(AMNESIA)
+                Prediction::breaks(Mechanism::Amnesia, AMNESIA)
             } else if m.reorder {
-                Prediction::breaks(REORDER)
+                Prediction::breaks(Mechanism::Reorder, REORDER)
             } else {
                 Prediction::holds(
                     "R + W > RF: a completed write and any later read meet on a replica",
@@ -155,11 +180,12 @@ pub fn predict(cell: &CellSpec, guarantee: Guarantee) -> Prediction {
         }
         Guarantee::MonotonicReads => {
             if m.inversion {
-                Prediction::breaks(inversion())
+                Prediction::breaks(Mechanism::Inversion, inversion())
             } else if m.amnesia {
-                Prediction::breaks(AMNESIA)
+                Prediction::breaks(Mechanism::Amnesia, AMNESIA)
             } else if m.reorder {
                 Prediction::breaks(
+                    Mechanism::Reorder,
                     "a read's replicas answer at different times: one before a high-stamped \
                      earlier write reached it, one after a low-stamped later write did",
                 )
@@ -169,9 +195,13 @@ pub fn predict(cell: &CellSpec, guarantee: Guarantee) -> Prediction {
         }
         Guarantee::MonotonicWrites | Guarantee::WritesFollowReads => {
             if m.reorder {
-                Prediction::breaks(REORDER)
+                Prediction::breaks(Mechanism::Reorder, REORDER)
             } else if m.amnesia {
-                Prediction::breaks("a crash can lose the later write and keep the earlier one")
+                Prediction::breaks(
+                    Mechanism::WriteLost,
+                    "a crash can lose the later write from every replica that holds it and keep \
+                     the earlier one",
+                )
             } else {
                 Prediction::holds(
                     "clocks follow real time, so a later write gets a higher timestamp",
@@ -180,13 +210,14 @@ pub fn predict(cell: &CellSpec, guarantee: Guarantee) -> Prediction {
         }
         Guarantee::Convergence => {
             if m.amnesia {
-                Prediction::breaks(AMNESIA)
+                Prediction::breaks(Mechanism::Amnesia, AMNESIA)
             } else if m.reorder {
                 Prediction::breaks(
+                    Mechanism::Reorder,
                     "a skewed clock lets an earlier write win over an acknowledged later one",
                 )
             } else if let Some(why) = m.divergence {
-                Prediction::breaks(why)
+                Prediction::breaks(Mechanism::Divergence, why)
             } else if cell.anti_entropy {
                 Prediction::holds("anti-entropy compares and repairs replicas after the heal")
             } else if cell.hints {

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::scenario::{FaultKind, NetworkConfig, PlannedKind, Scenario, SlowLink};
 use crate::strategy::{read_after_write, scenario, FaultChoice, ScenarioShape};
+use crate::theory::Mechanism;
 
 /// One workload of the search.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -75,6 +76,28 @@ impl Workload {
             Workload::DownPath => "down-path",
             Workload::PowerFailure => "power-failure",
             Workload::ReadMostly => "read-mostly",
+        }
+    }
+
+    /// Whether this workload aims at `mechanism`: makes happen what a break by it needs (see
+    /// each workload's description). A cell's search gives part of its scenarios to the
+    /// workloads aimed at the mechanisms of the guarantees not yet broken.
+    pub fn aims_at(self, mechanism: Mechanism) -> bool {
+        use Workload::*;
+        match mechanism {
+            // A read that misses a completed write, or sees one in flight that a later read
+            // misses: reads racing writes on shared keys, with writes kept in flight.
+            Mechanism::NotStrict | Mechanism::Inversion | Mechanism::Reorder => {
+                matches!(self, HotKey | ReadAfterWrite | SlowReplica | ReadMostly)
+            }
+            // A replica forgetting a write: crashes that land between a write and its sync.
+            Mechanism::Amnesia => matches!(self, PartialWrites | PowerFailure),
+            // Every holder of the session's later write forgetting it, with no later write to
+            // hide the loss: only a power failure near the end of the writes.
+            Mechanism::WriteLost => self == PowerFailure,
+            // A write left on some replicas with nothing to bring it to the rest: a crash or a
+            // cut in the middle of the write, or faults long enough for hints.
+            Mechanism::Divergence => matches!(self, PartialWrites | DownPath),
         }
     }
 

@@ -4,10 +4,11 @@
 use quorumlab::check::Guarantee;
 use quorumlab::store::ReadRepair;
 use quorumlab_harness::matrix::{
-    self, cells, merge, probes, run_cells, shard_indices, Budget, CellSpec, FaultProfile,
-    MatrixError, MatrixOptions, MatrixReport, ProbeSpec, Profile, MANIFEST,
+    self, case_plan, cells, merge, probes, run_cells, shard_indices, Budget, CasePlanner, CellSpec,
+    FaultProfile, MatrixError, MatrixOptions, MatrixReport, ProbeSpec, Profile, MANIFEST,
 };
-use quorumlab_harness::theory::predict;
+use quorumlab_harness::theory::{predict, Mechanism};
+use quorumlab_harness::workload::{Workload, REPLICA_CHOICES};
 
 fn options(shard: Option<(usize, usize)>, cases: u32) -> MatrixOptions {
     MatrixOptions {
@@ -269,4 +270,63 @@ fn theory_follows_the_quorum_rules() {
         &cell(2, 2, ReadRepair::Blocking, FaultProfile::Partition),
         Convergence
     ));
+}
+
+#[test]
+fn with_no_break_left_to_find_the_planner_is_the_full_rotation() {
+    let mut planner = CasePlanner::default();
+    for i in 0..72 {
+        assert_eq!(planner.next(&[]), case_plan(i), "scenario {i}");
+    }
+}
+
+#[test]
+fn every_other_scenario_is_aimed_at_the_unbroken_mechanisms_under_every_replica_choice() {
+    let mut planner = CasePlanner::default();
+    let mut aimed = Vec::new();
+    for i in 0..12u32 {
+        let (w, c) = planner.next(&[Mechanism::WriteLost]);
+        if i % 2 == 0 {
+            assert_eq!(
+                (w, c),
+                case_plan(i / 2),
+                "scenario {i} continues the rotation"
+            );
+        } else {
+            assert!(w.aims_at(Mechanism::WriteLost), "scenario {i}: {w:?}");
+            aimed.push(c);
+        }
+    }
+    for choice in REPLICA_CHOICES {
+        assert!(aimed.contains(&choice), "{choice:?} never aimed: {aimed:?}");
+    }
+    // Two mechanisms: the aimed scenarios take every workload aimed at either, in turn.
+    let mut planner = CasePlanner::default();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        let (w, _) = planner.next(&[Mechanism::Divergence, Mechanism::WriteLost]);
+        seen.insert(w);
+    }
+    for w in Workload::ALL {
+        if w.aims_at(Mechanism::Divergence) || w.aims_at(Mechanism::WriteLost) {
+            assert!(seen.contains(&w), "{w:?} never ran");
+        }
+    }
+}
+
+#[test]
+fn every_predicted_break_names_a_mechanism_some_workload_aims_at() {
+    for c in cells(Profile::Full) {
+        for g in Guarantee::ALL {
+            let p = predict(&c, g);
+            assert_eq!(p.can_break, p.mechanism.is_some(), "{} {g:?}", c.slug());
+            if let Some(m) = p.mechanism {
+                assert!(
+                    Workload::ALL.iter().any(|w| w.aims_at(m)),
+                    "{} {g:?}: no workload aims at {m:?}",
+                    c.slug()
+                );
+            }
+        }
+    }
 }

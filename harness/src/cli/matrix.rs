@@ -19,8 +19,8 @@ pub struct MatrixArgs {
     /// quick: a documented subset that runs in minutes; full: every cell (shard it).
     #[arg(long, default_value = "quick")]
     pub profile: Profile,
-    /// Most scenarios searched per cell (1 to 1,000,000) [default: the profile's, 63 for
-    /// quick, 378 for full].
+    /// Most scenarios searched per cell (1 to 1,000,000) [default: the profile's, 96 for
+    /// quick, 576 for full].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub cases: Option<u32>,
     /// Most planned client ops searched per cell (1 to 100,000,000) [default: the profile's].
