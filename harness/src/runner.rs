@@ -3,7 +3,8 @@
 //!
 //! The simulation is stepped by hand (`sim.step()`) so that the nemesis can crash, restart,
 //! partition and skew between steps. After the workload, every fault is healed, the cluster is
-//! left to settle, and a final client asks every replica for its own cell (so convergence and
+//! left to settle (for `settle_ms`, or until it has had no work in hand for two heartbeat
+//! intervals, whichever comes first), and a final client asks every replica for its own cell (so convergence and
 //! lost acknowledged writes can be judged before any read repairs them), then reads every key at
 //! `all` through every node.
 use std::cell::{Cell, RefCell};
@@ -179,9 +180,27 @@ pub fn run(scenario: &Scenario) -> Result<RunOutput, RunError> {
         &control,
         &client_names,
     );
+    // The settle ends after settle_ms, or earlier once the cluster has been quiet (no request
+    // waiting for replicas, no hint, no held-back datagram on any node) for two heartbeat
+    // intervals: from then on nothing but heartbeats would be sent, so nothing could change
+    // before the final phase, and the rest of the settle would only cost simulation steps.
+    // Anti-entropy compares replicas on its own timer, so with it on the settle runs in full.
     let settle_until = healed_at + Duration::from_millis(scenario.settle_ms);
+    let quiet_for = 2 * scenario.store.heartbeat_interval;
+    let mut quiet_since: Option<Duration> = None;
     while sim.elapsed() < settle_until {
         step(&mut sim)?;
+        if scenario.store.anti_entropy {
+            continue;
+        }
+        if control.quiet() {
+            let since = *quiet_since.get_or_insert(sim.elapsed());
+            if sim.elapsed() - since >= quiet_for {
+                break;
+            }
+        } else {
+            quiet_since = None;
+        }
     }
     final_go.set(true);
     while !step(&mut sim)? {}

@@ -30,7 +30,9 @@ pub struct Scenario {
     /// for a window.
     pub faults: Vec<Fault>,
     /// Simulated milliseconds to wait after the workload, with every fault healed, before the
-    /// final reads (lets hints, repair and anti-entropy settle).
+    /// final reads (lets hints, repair and anti-entropy settle). Without anti-entropy the
+    /// settle ends earlier once no node has had work in hand (a request waiting for replicas, a
+    /// hint, a held-back datagram other than a heartbeat) for two heartbeat intervals.
     pub settle_ms: u64,
 }
 

@@ -226,6 +226,8 @@ struct State {
     raised_max_ms: u64,
     offsets: Vec<i64>,
     counters: Vec<Counters>,
+    /// Per node: whether it last said it has work in hand (see [`ClusterControl::quiet`]).
+    busy: Vec<bool>,
     trace: Vec<Event>,
     tracing: bool,
 }
@@ -378,6 +380,21 @@ impl ClusterControl {
             s.counters.resize(node.index() + 1, Counters::default());
         }
         s.counters[node.index()] = counters;
+    }
+
+    pub(crate) fn store_busy(&self, node: NodeId, busy: bool) {
+        let mut s = self.lock();
+        if s.busy.len() <= node.index() {
+            s.busy.resize(node.index() + 1, false);
+        }
+        s.busy[node.index()] = busy;
+    }
+
+    /// Whether no node has work in hand: no request waiting for replicas, no hint to replay and
+    /// no datagram held back by the link model. Each node says so after every input it
+    /// handles; a crashed node keeps what it last said.
+    pub fn quiet(&self) -> bool {
+        !self.lock().busy.iter().any(|b| *b)
     }
 
     pub(crate) fn record(&self, events: impl IntoIterator<Item = Event>) {

@@ -73,9 +73,11 @@ struct Runner {
     events: Vec<Event>,
     /// Every node's address, by node index: to name a destination for the link model.
     peers: Vec<SocketAddr>,
-    /// Datagrams the link model holds back: (due, sequence) -> (destination, bytes). Lost if
-    /// the node crashes first, like the contents of a dying machine's send queue.
-    outbox: BTreeMap<(u64, u64), (SocketAddr, Vec<u8>)>,
+    /// Datagrams the link model holds back: (due, sequence) -> (destination, bytes, heartbeat).
+    /// Lost if the node crashes first, like the contents of a dying machine's send queue.
+    outbox: BTreeMap<(u64, u64), (SocketAddr, Vec<u8>, bool)>,
+    /// How many datagrams in the outbox are not heartbeats.
+    held_data: usize,
 }
 
 impl Runner {
@@ -89,7 +91,12 @@ impl Runner {
         for e in effects {
             match e {
                 // UDP: a failed send is a lost datagram, which the protocol already tolerates.
-                Effect::Send { to, bytes, tag } => {
+                Effect::Send {
+                    to,
+                    bytes,
+                    tag,
+                    heartbeat,
+                } => {
                     let dest = match self.peers.iter().position(|p| *p == to) {
                         Some(i) => Endpoint::Node(NodeId(i as u16)),
                         None => Endpoint::Client(to.port()),
@@ -104,8 +111,9 @@ impl Runner {
                         }
                         Fate::Deliver(delay) => {
                             self.timer_seq += 1;
+                            self.held_data += usize::from(!heartbeat);
                             self.outbox
-                                .insert((now.mono + delay, self.timer_seq), (to, bytes));
+                                .insert((now.mono + delay, self.timer_seq), (to, bytes, heartbeat));
                         }
                     }
                 }
@@ -139,6 +147,12 @@ impl Runner {
             self.control.record(self.events.drain(..));
         }
         self.control.store_counters(self.id, *self.node.counters());
+        self.store_busy();
+    }
+
+    fn store_busy(&self) {
+        self.control
+            .store_busy(self.id, self.node.busy() || self.held_data > 0);
     }
 
     /// Hands every held-back datagram whose delay has passed to the network.
@@ -148,7 +162,8 @@ impl Runner {
             if entry.key().0 > mono {
                 break;
             }
-            let (to, bytes) = entry.remove();
+            let (to, bytes, heartbeat) = entry.remove();
+            self.held_data -= usize::from(!heartbeat);
             let _ = self.socket.try_send_to(&bytes, to);
         }
     }
@@ -220,6 +235,7 @@ pub async fn run_node(
         events: Vec::new(),
         peers: peer_addrs,
         outbox: BTreeMap::new(),
+        held_data: 0,
     };
     r.step(Input::Start);
     let mut buf = vec![0u8; 65_536];
@@ -242,5 +258,6 @@ pub async fn run_node(
         r.flush_due_sends();
         r.fire_due_timers();
         r.flush_due_sends();
+        r.store_busy();
     }
 }

@@ -76,6 +76,8 @@ pub enum Effect {
         bytes: Vec<u8>,
         /// The message's [`tag`](super::message::Message::tag), for the link model.
         tag: u64,
+        /// A heartbeat: it says only that the sender is up, and changes no data.
+        heartbeat: bool,
     },
     /// Fire `timer` when `Now::mono` reaches `at`.
     SetTimer {
@@ -218,6 +220,12 @@ impl Node {
         self.id
     }
 
+    /// Whether the node has work in hand that will send messages without any new input: a
+    /// request still waiting for replicas, or hints to replay.
+    pub fn busy(&self) -> bool {
+        !self.pending.is_empty() || !self.hints.is_empty()
+    }
+
     /// The node's counters (including those carried over from before restarts).
     pub fn counters(&self) -> &Counters {
         &self.counters
@@ -352,6 +360,7 @@ impl Node {
                     to: self.peers[i],
                     bytes: hb.clone(),
                     tag,
+                    heartbeat: true,
                 });
             }
         }
@@ -448,6 +457,7 @@ impl Node {
             to,
             bytes: msg.encode(),
             tag: msg.tag(),
+            heartbeat: matches!(msg, Message::Heartbeat { .. }),
         });
     }
 
