@@ -7,7 +7,26 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const CASE: &str = "rf3-r1-w1-rr-blocking-hints-on-crash-fsync-always-case3.json";
+/// The first committed matrix case that breaks linearizability with the explanation by the
+/// longest linearizable prefix and has a crash to draw (the matrix renames its cases whenever
+/// it is regenerated, so the test finds one rather than naming it).
+fn case_with_prefix_witness_and_crash() -> PathBuf {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("histories/matrix"))
+        .expect("histories/matrix")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .find(|p| {
+            let text = std::fs::read_to_string(p).unwrap_or_default();
+            text.contains("\"linearizable\":false")
+                && text.contains("\"fault\":\"crash\"")
+                && text.contains("longest linearizable prefix")
+        })
+        .expect("a committed matrix case with a prefix witness and a crash")
+}
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -115,11 +134,12 @@ fn scratch(name: &str) -> PathBuf {
 #[test]
 fn a_saved_case_shows_every_op_its_witness_and_its_faults() {
     let Some(browser) = chromium() else { return };
-    let case = repo().join("histories/matrix").join(CASE);
+    let case = case_with_prefix_witness_and_crash();
+    let name = case.file_name().unwrap().to_string_lossy().into_owned();
     let history = quorumlab::history::History::from_path(&case).unwrap();
     let dir = scratch("case");
     report(&[&case], &dir);
-    let page = dir.join(CASE.replace(".json", ".html"));
+    let page = dir.join(name.replace(".json", ".html"));
     let dom = dom(&browser, &page, "");
     let bars = dom.matches("<rect class=\"op ").count();
     assert_eq!(bars, history.ops.len(), "one bar per op");
