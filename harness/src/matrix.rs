@@ -291,8 +291,8 @@ impl Profile {
     /// Most shrink steps per counterexample unless `--shrink-steps` says otherwise.
     pub fn shrink_steps(self) -> u32 {
         match self {
-            Profile::Quick => 150,
-            Profile::Full => 400,
+            Profile::Quick => 60,
+            Profile::Full => 150,
         }
     }
 
