@@ -852,10 +852,13 @@ pub fn run_cell(
         cell: slug.clone(),
         source,
     };
+    // How theory says each guarantee breaks (None: it holds), for aiming the search.
+    let mut mechanisms: BTreeMap<Guarantee, Option<Mechanism>> = BTreeMap::new();
     let mut guarantees: BTreeMap<Guarantee, GuaranteeCell> = Guarantee::ALL
         .iter()
         .map(|g| {
             let p = theory::predict(spec, *g);
+            mechanisms.insert(*g, p.mechanism);
             (
                 *g,
                 GuaranteeCell {
@@ -888,7 +891,7 @@ pub fn run_cell(
         let unbroken: Vec<Mechanism> = guarantees
             .iter()
             .filter(|(_, c)| !c.broken)
-            .filter_map(|(g, _)| theory::predict(spec, *g).mechanism)
+            .filter_map(|(g, _)| mechanisms[g])
             .collect();
         let (workload, choice) = planner.next(&unbroken);
         let seed = case_seed(&slug, i);

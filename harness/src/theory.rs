@@ -51,18 +51,15 @@ pub enum Mechanism {
 /// What theory says of one guarantee in one cell.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Prediction {
-    /// Whether some run of this configuration can break the guarantee.
-    pub can_break: bool,
     /// Why, in one line.
     pub reason: String,
-    /// How it breaks, for a predicted break.
+    /// How some run of this configuration can break the guarantee; `None` where it holds.
     pub mechanism: Option<Mechanism>,
 }
 
 impl Prediction {
     fn breaks(mechanism: Mechanism, reason: impl Into<String>) -> Self {
         Prediction {
-            can_break: true,
             reason: reason.into(),
             mechanism: Some(mechanism),
         }
@@ -70,15 +67,19 @@ impl Prediction {
 
     fn holds(reason: impl Into<String>) -> Self {
         Prediction {
-            can_break: false,
             reason: reason.into(),
             mechanism: None,
         }
     }
 
+    /// Whether some run of this configuration can break the guarantee.
+    pub fn can_break(&self) -> bool {
+        self.mechanism.is_some()
+    }
+
     /// "breaks" or "holds".
     pub fn word(&self) -> &'static str {
-        if self.can_break {
+        if self.can_break() {
             "breaks"
         } else {
             "holds"

@@ -224,7 +224,7 @@ fn quick_profile_is_the_documented_grid() {
 #[test]
 fn theory_follows_the_quorum_rules() {
     use Guarantee::*;
-    let breaks = |c: &CellSpec, g| predict(c, g).can_break;
+    let breaks = |c: &CellSpec, g| predict(c, g).can_break();
     // R + W <= RF: a read can miss a completed write, with no fault at all.
     let weak = cell(1, 1, ReadRepair::Blocking, FaultProfile::None);
     for g in [Linearizable, NoStaleReads, ReadYourWrites, MonotonicReads] {
@@ -319,7 +319,7 @@ fn every_predicted_break_names_a_mechanism_some_workload_aims_at() {
     for c in cells(Profile::Full) {
         for g in Guarantee::ALL {
             let p = predict(&c, g);
-            assert_eq!(p.can_break, p.mechanism.is_some(), "{} {g:?}", c.slug());
+            assert_eq!(p.can_break(), p.mechanism.is_some(), "{} {g:?}", c.slug());
             if let Some(m) = p.mechanism {
                 assert!(
                     Workload::ALL.iter().any(|w| w.aims_at(m)),

@@ -147,9 +147,11 @@ impl Runner {
             self.control.record(self.events.drain(..));
         }
         self.control.store_counters(self.id, *self.node.counters());
-        self.store_busy();
     }
 
+    /// Tells the runner whether this node has work in hand. Called once the host has handled
+    /// everything due and before it waits again: the runner looks only between steps, while
+    /// every host waits.
     fn store_busy(&self) {
         self.control
             .store_busy(self.id, self.node.busy() || self.held_data > 0);
@@ -238,6 +240,7 @@ pub async fn run_node(
         held_data: 0,
     };
     r.step(Input::Start);
+    r.store_busy();
     let mut buf = vec![0u8; 65_536];
     loop {
         let sleep_for = r
