@@ -7,6 +7,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, Test
 use crate::case::Case;
 use crate::runner::RunError;
 use crate::scenario::Scenario;
+use crate::shrink::{Keep, ShrinkTest};
 use crate::strategy::{scenario, ScenarioShape};
 use crate::verdict::judge;
 use quorumlab::check::Guarantee;
@@ -89,11 +90,15 @@ pub fn generate_with<S: proptest::strategy::Strategy<Value = Scenario>>(
     s
 }
 
-/// Searches for a violation of the expected guarantees.
+/// Searches for a violation of the expected guarantees, then shrinks it: proptest proposes
+/// the smaller scenarios and [`ShrinkTest`] decides each, with at most
+/// `max_shrink_iters` runs.
 pub fn explore(options: &ExploreOptions, progress: &dyn Progress) -> Result<Outcome, RunError> {
     let config = Config {
         cases: options.cases,
-        max_shrink_iters: options.max_shrink_iters,
+        // Runs are what cost, and the shrink test counts them against `max_shrink_iters`
+        // itself; a candidate it answers without running costs nothing.
+        max_shrink_iters: u32::MAX,
         failure_persistence: None,
         // Each case is a whole simulation; proptest's own time limits do not apply.
         max_shrink_time: 0,
@@ -102,45 +107,42 @@ pub fn explore(options: &ExploreOptions, progress: &dyn Progress) -> Result<Outc
     };
     let mut runner = TestRunner::new_with_rng(config, search_rng(options.seed));
     let cases = Cell::new(0u32);
-    let failed_at = Cell::new(None::<u32>);
-    let shrink_steps = Cell::new(0u32);
     let original = RefCell::new(None::<Scenario>);
-    let run_error = RefCell::new(None::<RunError>);
+    let shrink = RefCell::new(None::<ShrinkTest>);
     let expect = options.expect.clone();
 
     let result = runner.run(&scenario(&options.shape), |s| {
-        if failed_at.get().is_some() {
-            shrink_steps.set(shrink_steps.get() + 1);
-            progress.shrink_step(shrink_steps.get(), s.op_count());
-        } else {
-            cases.set(cases.get() + 1);
-        }
-        let outcome = crate::runner::run(&s);
-        let verdict = match outcome {
-            Ok(out) => judge(&out.history, &expect),
-            Err(e) => {
-                // A run that cannot finish is a failure of its own; keep the first, and let
-                // proptest shrink it like any other.
-                let msg = e.to_string();
-                run_error.borrow_mut().get_or_insert(e);
-                note_failure(&failed_at, &cases, &original, &s, progress);
-                return Err(TestCaseError::fail(msg));
+        if let Some(test) = shrink.borrow_mut().as_mut() {
+            let runs = test.runs();
+            let fails = test.check(&s);
+            if test.runs() > runs {
+                progress.shrink_step(test.runs(), test.best().op_count());
             }
+            return match fails {
+                Some(true) => Err(TestCaseError::fail("still fails")),
+                _ => Ok(()),
+            };
+        }
+        cases.set(cases.get() + 1);
+        let (keep, history, why) = match crate::runner::run(&s) {
+            Ok(out) => {
+                let violated = judge(&out.history, &expect).violated();
+                progress.case_done(cases.get());
+                if violated.is_empty() {
+                    return Ok(());
+                }
+                let names: Vec<_> = violated.iter().map(|g| g.name()).collect();
+                let why = format!("violated: {}", names.join(", "));
+                (Keep::Any(expect.clone()), Some(out.history), why)
+            }
+            // A run that cannot finish is a failure of its own, shrunk like any other.
+            Err(e) => (Keep::RunFails, None, e.to_string()),
         };
-        if failed_at.get().is_none() {
-            progress.case_done(cases.get());
-        }
-        let violated = verdict.violated();
-        if violated.is_empty() {
-            Ok(())
-        } else {
-            note_failure(&failed_at, &cases, &original, &s, progress);
-            let names: Vec<_> = violated.iter().map(|g| g.name()).collect();
-            Err(TestCaseError::fail(format!(
-                "violated: {}",
-                names.join(", ")
-            )))
-        }
+        *original.borrow_mut() = Some(s.clone());
+        progress.shrinking(cases.get());
+        let test = ShrinkTest::new(&s, history.as_ref(), keep, options.max_shrink_iters);
+        *shrink.borrow_mut() = Some(test);
+        Err(TestCaseError::fail(why))
     });
 
     match result {
@@ -149,51 +151,32 @@ pub fn explore(options: &ExploreOptions, progress: &dyn Progress) -> Result<Outc
             at: Default::default(),
             message: format!("exploration aborted: {why}"),
         }),
-        Err(TestError::Fail(_, shrunk)) => {
-            // Rerun the shrunk scenario: its history and witness are what gets saved.
-            let case = Case::run(&shrunk, &options.expect)?;
+        Err(TestError::Fail(_, _)) => {
+            let test = shrink
+                .into_inner()
+                .expect("a failure starts the shrink test");
+            let shrink_steps = test.runs();
+            // The shrunk scenario, rerun whole: its history and witness are what gets saved.
+            let case = test.finish(&options.expect)?;
             Ok(Outcome::Found {
-                cases_to_failure: failed_at.get().unwrap_or(cases.get()),
-                shrink_steps: shrink_steps.get(),
+                cases_to_failure: cases.get(),
+                shrink_steps,
+                original: Box::new(original.into_inner().unwrap_or(case.scenario.clone())),
                 case: Box::new(case),
-                original: Box::new(original.into_inner().unwrap_or(shrunk)),
             })
         }
     }
 }
 
-fn note_failure(
-    failed_at: &Cell<Option<u32>>,
-    cases: &Cell<u32>,
-    original: &RefCell<Option<Scenario>>,
-    s: &Scenario,
-    progress: &dyn Progress,
-) {
-    if failed_at.get().is_none() {
-        failed_at.set(Some(cases.get()));
-        *original.borrow_mut() = Some(s.clone());
-        progress.shrinking(cases.get());
-    }
-}
-
-/// Shrinks the scenario that `generate(shape, seed)` yields while `still_fails` holds, as
-/// proptest's runner would (simplify after a failure, complicate after a pass), for at most
-/// `max_steps` runs. Returns the smallest failing scenario found and the steps taken.
-pub fn shrink_generated(
-    shape: &ScenarioShape,
-    seed: u64,
-    max_steps: u32,
-    still_fails: impl FnMut(&Scenario) -> bool,
-) -> (Scenario, u32) {
-    shrink_with(&scenario(shape), seed, max_steps, still_fails)
-}
-
-/// [`shrink_generated`] for any scenario strategy.
+/// Shrinks the scenario a search seed yields first from `strategy`, as proptest's runner would
+/// (simplify after a failure, complicate after a pass), while `check` answers: `Some(true)`
+/// the candidate still fails, `Some(false)` it passes, `None` stop (the budget is spent).
+/// Returns the last candidate that failed (the scenario as generated if none did) and the
+/// number of candidates checked.
 pub fn shrink_with<S: proptest::strategy::Strategy<Value = Scenario>>(
     strategy: &S,
     seed: u64,
-    max_steps: u32,
-    mut still_fails: impl FnMut(&Scenario) -> bool,
+    mut check: impl FnMut(&Scenario) -> Option<bool>,
 ) -> (Scenario, u32) {
     use proptest::strategy::ValueTree;
     let mut runner = TestRunner::new_with_rng(Config::default(), search_rng(seed));
@@ -209,14 +192,16 @@ pub fn shrink_with<S: proptest::strategy::Strategy<Value = Scenario>>(
     if !tree.simplify() {
         return (best, steps);
     }
-    while steps < max_steps {
-        steps += 1;
+    loop {
         let candidate = with_seed(tree.current());
-        let more = if still_fails(&candidate) {
-            best = candidate;
-            tree.simplify()
-        } else {
-            tree.complicate()
+        steps += 1;
+        let more = match check(&candidate) {
+            None => break,
+            Some(true) => {
+                best = candidate;
+                tree.simplify()
+            }
+            Some(false) => tree.complicate(),
         };
         if !more {
             break;

@@ -10,6 +10,7 @@
 //! - [`fsutil`]: atomic file writes that never leave a half-written file.
 //! - [`canaries`]: planted store bugs and the measure of how fast they are found.
 //! - [`explore`]: the search for a violation, and its shrinking.
+//! - [`shrink`]: the test each shrink step runs, as cheaply as it can be decided soundly.
 //! - [`matrix`]: the consistency matrix.
 //! - [`deep`]: the sharded deep CI run.
 //! - [`report`]: HTML reports of histories and of the matrix.
@@ -25,6 +26,7 @@ pub mod nemesis;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod shrink;
 pub mod strategy;
 pub mod theory;
 pub mod verdict;

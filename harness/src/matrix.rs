@@ -15,15 +15,15 @@ use std::sync::Mutex;
 use proptest::strategy::{BoxedStrategy, Strategy};
 use quorumlab::check::observe::is_final;
 use quorumlab::check::{stale, Guarantee};
-use quorumlab::history::{Op, OpKind, Outcome};
+use quorumlab::history::{History, Op, OpKind, Outcome};
 use quorumlab::store::{ConsistencyLevel, FsyncPolicy, ReadRepair, ReplicaChoice, StoreConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::case::Case;
 use crate::explore::{generate_with, shrink_with};
 use crate::fsutil;
 use crate::runner::RunError;
 use crate::scenario::Scenario;
+use crate::shrink::{self, Keep, ShrinkTest};
 use crate::strategy::{write_then_read, FaultChoice, ScenarioShape};
 use crate::theory::{self, Mechanism};
 use crate::verdict::judge;
@@ -839,6 +839,9 @@ impl CasePlanner {
     }
 }
 
+/// A counterexample larger than this many client ops gets up to three times the shrink steps.
+pub const SMALL_CASE_OPS: usize = 10;
+
 /// Searches one cell: scenarios until every guarantee broke or the budget is spent, then a
 /// shrunk counterexample for each scenario that broke something first.
 pub fn run_cell(
@@ -880,8 +883,8 @@ pub fn run_cell(
     let (mut cases, mut ops) = (0u32, 0u64);
     let mut paths = PathCounts::default();
     let mut all_ops: Vec<(Op, bool)> = Vec::new();
-    // (case index, seed, workload, choice, guarantees it broke first)
-    let mut breaks: Vec<(u32, u64, Workload, ReplicaChoice, Vec<Guarantee>)> = Vec::new();
+    // (case index, seed, workload, choice, guarantees it broke first, its history)
+    let mut breaks: Vec<(u32, u64, Workload, ReplicaChoice, Vec<Guarantee>, History)> = Vec::new();
     let mut planner = CasePlanner::default();
     while cases < options.budget.cases
         && ops < options.budget.ops
@@ -927,7 +930,7 @@ pub fn run_cell(
             }
         }
         if !newly.is_empty() {
-            breaks.push((i, seed, workload, choice, newly));
+            breaks.push((i, seed, workload, choice, newly, out.history.clone()));
         }
         if let Ok(s) = stale::staleness(&out.history) {
             reads += s.reads;
@@ -953,24 +956,45 @@ pub fn run_cell(
         });
     }
     let mut examples = Vec::new();
-    for (i, seed, workload, choice, broken) in breaks {
+    for (i, seed, workload, choice, broken, history) in breaks {
         let strategy = spec.strategy(workload, choice);
-        let (shrunk, _) = shrink_with(&strategy, seed, options.shrink_steps, |s| {
-            crate::runner::run(s)
-                .map(|out| {
-                    let v = judge(&out.history, &broken).violated();
-                    broken.iter().all(|g| v.contains(g))
-                })
-                .unwrap_or(false)
-        });
-        let case = Case::run(&shrunk, &broken).map_err(err)?;
-        let name = format!("{slug}-case{}.json", i + 1);
-        for g in &broken {
-            let cell = guarantees.get_mut(g).expect("every guarantee has a cell");
-            cell.example = Some(format!("{}/{name}", options.examples_prefix));
-            cell.example_ops = Some(shrunk.op_count());
+        let found = generate_with(&strategy, seed);
+        // One shrink per guarantee, the most specific first: held to all of them at once a
+        // case stays as large as the largest, and a case shrunk for one (monotonic reads, say)
+        // usually breaks the stronger ones too (linearizability), which then need no case of
+        // their own.
+        let mut left = broken.clone();
+        let mut n = 0;
+        while let Some(target) = shrink::most_specific(&left) {
+            let keep = Keep::All(vec![target]);
+            let mut test = ShrinkTest::new(&found, Some(&history), keep, options.shrink_steps)
+                .with_overtime(SMALL_CASE_OPS, options.shrink_steps.saturating_mul(3));
+            shrink_with(&strategy, seed, |s| test.check(s));
+            let mut case = test.finish(&left).map_err(err)?;
+            let shown: Vec<Guarantee> = case
+                .judgement
+                .violated()
+                .into_iter()
+                .filter(|g| left.contains(g))
+                .collect();
+            left.retain(|g| *g != target && !shown.contains(g));
+            if shown.is_empty() {
+                continue;
+            }
+            case.judgement.findings.retain(|g, _| shown.contains(g));
+            case.expect = shown.clone();
+            n += 1;
+            let name = match n {
+                1 => format!("{slug}-case{}.json", i + 1),
+                n => format!("{slug}-case{}-{n}.json", i + 1),
+            };
+            for g in &shown {
+                let cell = guarantees.get_mut(g).expect("every guarantee has a cell");
+                cell.example = Some(format!("{}/{name}", options.examples_prefix));
+                cell.example_ops = Some(case.scenario.op_count());
+            }
+            examples.push((name, case.to_file_string()));
         }
-        examples.push((name, case.to_file_string()));
     }
     let is_read = |o: &Op| o.kind == OpKind::Get;
     let availability = Availability {

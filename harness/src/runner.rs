@@ -57,11 +57,7 @@ pub enum RunError {
     Stuck(Duration),
 }
 
-/// The value a client writes for its n-th op: unique in the run, and readable (client 3's op 7
-/// writes 4000007).
-pub fn unique_value(client: usize, index: usize) -> i64 {
-    (client as i64 + 1) * 1_000_000 + index as i64
-}
+pub use crate::scenario::unique_value;
 
 /// Records ops as clients complete them; ids are handed out in invocation order.
 #[derive(Default)]
@@ -98,6 +94,27 @@ fn now_ns() -> u64 {
 
 /// Runs a scenario to completion and returns its history.
 pub fn run(scenario: &Scenario) -> Result<RunOutput, RunError> {
+    run_phases(scenario, true, None)
+}
+
+/// Runs a scenario's workload only: no client issues an op after `issue_until` (simulated
+/// time since the start; `None` for no limit), and the run stops once every client has
+/// finished, with no heal, settle or final reads. The history holds the workload's ops alone
+/// and no replica states. Up to `issue_until` the run is exactly [`run`]'s; after it, only
+/// ops already in flight complete. Shrinking uses it (see [`crate::shrink`]): it costs a
+/// fraction of a whole run.
+pub fn run_workload(
+    scenario: &Scenario,
+    issue_until: Option<Duration>,
+) -> Result<RunOutput, RunError> {
+    run_phases(scenario, false, issue_until)
+}
+
+fn run_phases(
+    scenario: &Scenario,
+    final_phase: bool,
+    issue_until: Option<Duration>,
+) -> Result<RunOutput, RunError> {
     scenario.validate()?;
     let store = &scenario.store;
     let mut sim = turmoil::Builder::new()
@@ -143,6 +160,7 @@ pub fn run(scenario: &Scenario) -> Result<RunOutput, RunError> {
                     client,
                     Rc::clone(&scenario),
                     rec.clone(),
+                    issue_until,
                 ));
             }
             join_all(clients).await?;
@@ -171,39 +189,40 @@ pub fn run(scenario: &Scenario) -> Result<RunOutput, RunError> {
         );
         step(&mut sim)?;
     }
-
-    // Final phase: heal everything, let hints and repair settle, then read every key.
-    let healed_at = sim.elapsed();
-    nemesis.heal_all(
-        healed_at.as_nanos() as u64,
-        &mut sim,
-        &control,
-        &client_names,
-    );
-    // The settle ends after settle_ms, or earlier once the cluster has been quiet (no request
-    // waiting for replicas, no hint, no held-back datagram on any node) for two heartbeat
-    // intervals: from then on nothing but heartbeats would be sent, so nothing could change
-    // before the final phase, and the rest of the settle would only cost simulation steps.
-    // Anti-entropy compares replicas on its own timer, so with it on the settle runs in full.
-    let settle_until = healed_at + Duration::from_millis(scenario.settle_ms);
-    let quiet_for = 2 * scenario.store.heartbeat_interval;
-    let mut quiet_since: Option<Duration> = None;
-    while sim.elapsed() < settle_until {
-        step(&mut sim)?;
-        if scenario.store.anti_entropy {
-            continue;
-        }
-        if control.quiet() {
-            let since = *quiet_since.get_or_insert(sim.elapsed());
-            if sim.elapsed() - since >= quiet_for {
-                break;
+    if final_phase {
+        // Final phase: heal everything, let hints and repair settle, then read every key.
+        let healed_at = sim.elapsed();
+        nemesis.heal_all(
+            healed_at.as_nanos() as u64,
+            &mut sim,
+            &control,
+            &client_names,
+        );
+        // The settle ends after settle_ms, or earlier once the cluster has been quiet (no request
+        // waiting for replicas, no hint, no held-back datagram on any node) for two heartbeat
+        // intervals: from then on nothing but heartbeats would be sent, so nothing could change
+        // before the final phase, and the rest of the settle would only cost simulation steps.
+        // Anti-entropy compares replicas on its own timer, so with it on the settle runs in full.
+        let settle_until = healed_at + Duration::from_millis(scenario.settle_ms);
+        let quiet_for = 2 * scenario.store.heartbeat_interval;
+        let mut quiet_since: Option<Duration> = None;
+        while sim.elapsed() < settle_until {
+            step(&mut sim)?;
+            if scenario.store.anti_entropy {
+                continue;
             }
-        } else {
-            quiet_since = None;
+            if control.quiet() {
+                let since = *quiet_since.get_or_insert(sim.elapsed());
+                if sim.elapsed() - since >= quiet_for {
+                    break;
+                }
+            } else {
+                quiet_since = None;
+            }
         }
+        final_go.set(true);
+        while !step(&mut sim)? {}
     }
-    final_go.set(true);
-    while !step(&mut sim)? {}
 
     let mut ops = std::mem::take(&mut recorder.borrow_mut().ops);
     ops.sort_by_key(|o| o.id);
@@ -216,10 +235,12 @@ pub fn run(scenario: &Scenario) -> Result<RunOutput, RunError> {
         "nemesis".into(),
         serde_json::to_value(nemesis.log()).expect("nemesis entries always serialize"),
     );
-    history.extra.insert(
-        "replicas".into(),
-        serde_json::Value::Object(std::mem::take(&mut *final_state.borrow_mut())),
-    );
+    if final_phase {
+        history.extra.insert(
+            "replicas".into(),
+            serde_json::Value::Object(std::mem::take(&mut *final_state.borrow_mut())),
+        );
+    }
     Ok(RunOutput {
         history,
         simulated: sim.elapsed(),
@@ -262,13 +283,14 @@ fn sessions(scenario: &Scenario) -> u64 {
 }
 
 /// One workload client: its planned ops, one at a time, each at its planned time or as soon
-/// as the previous one completed.
+/// as the previous one completed, none after `issue_until`.
 async fn client_task(
     ci: usize,
     plan: ClientPlan,
     client: Client,
     scenario: Rc<Scenario>,
     rec: Shared<Recorder>,
+    issue_until: Option<Duration>,
 ) -> turmoil::Result {
     let mut process = ci as u64;
     for (i, op) in plan.ops.iter().enumerate() {
@@ -277,6 +299,9 @@ async fn client_task(
         if at > now {
             tokio::time::sleep(at - now).await;
         }
+        if issue_until.is_some_and(|t| turmoil::sim_elapsed().unwrap_or_default() > t) {
+            break;
+        }
         let node = NodeId(scenario.node(plan.sticky.unwrap_or(op.coordinator)));
         let key = scenario.key_name(op.key);
         let id = rec.borrow_mut().next_id();
@@ -284,7 +309,7 @@ async fn client_task(
         let (kind, value, result) = match op.kind {
             PlannedKind::Get => (OpKind::Get, None, client.get(node, &key, None).await),
             PlannedKind::Put => {
-                let v = unique_value(ci, i);
+                let v = scenario.put_value(ci, i);
                 (OpKind::Put, Some(v), client.put(node, &key, v, None).await)
             }
             PlannedKind::Delete => (OpKind::Delete, None, client.delete(node, &key, None).await),

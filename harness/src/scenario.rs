@@ -118,6 +118,12 @@ impl NetworkConfig {
     }
 }
 
+/// The value a client writes for its n-th op when the op names none: unique in the run, and
+/// readable (client 3's op 7 writes 4000007).
+pub fn unique_value(client: usize, index: usize) -> i64 {
+    (client as i64 + 1) * 1_000_000 + index as i64
+}
+
 /// One client's plan: a sequence of operations issued one after another, in `at_ms` order.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct ClientPlan {
@@ -128,8 +134,9 @@ pub struct ClientPlan {
     pub ops: Vec<PlannedOp>,
 }
 
-/// One planned client operation. Values are not planned: every write gets a value unique in
-/// the run, so that each read names the write it saw.
+/// One planned client operation. Every write gets a value unique in the run, so that each
+/// read names the write it saw: the one it names, or else one from its client's index and its
+/// place in the client's plan (see [`Scenario::put_value`]).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PlannedOp {
     /// What the op does.
@@ -142,6 +149,11 @@ pub struct PlannedOp {
     /// previous op is still in flight then, it issues this one as soon as that completes.
     /// Absolute times (rather than gaps) keep the other ops in place when shrinking removes one.
     pub at_ms: u32,
+    /// The value a put writes. Generated scenarios name it, from the op's place as generated,
+    /// so that shrinking ops away leaves every other write's value (and so the messages that
+    /// carry it) as it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<i64>,
 }
 
 /// The kind of a planned operation.
@@ -363,7 +375,24 @@ impl Scenario {
                 }
             }
         }
-        limits::check_scenario(self)
+        // After the limits: a file with a million clients is refused for that, at once.
+        limits::check_scenario(self)?;
+        let mut written = std::collections::BTreeMap::new();
+        for (ci, plan) in self.clients.iter().enumerate() {
+            for (i, op) in plan.ops.iter().enumerate() {
+                if op.kind != PlannedKind::Put {
+                    continue;
+                }
+                let v = self.put_value(ci, i);
+                if let Some((c0, i0)) = written.insert(v, (ci, i)) {
+                    return Err(ScenarioError::Invalid(format!(
+                        "client {ci} op {i} writes {v}, as client {c0} op {i0} does: every \
+                         write's value must be unique"
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Serializes the scenario on its own, under its format tag.
@@ -394,6 +423,14 @@ impl Scenario {
         let scenario: Scenario = serde_json::from_value(scenario.clone())?;
         scenario.validate()?;
         Ok(scenario)
+    }
+
+    /// The value op `i` of client `ci` writes if it is a put: the value it names, or else
+    /// [`unique_value`]`(ci, i)`.
+    pub fn put_value(&self, ci: usize, i: usize) -> i64 {
+        self.clients[ci].ops[i]
+            .value
+            .unwrap_or_else(|| unique_value(ci, i))
     }
 
     /// The node index an op or fault names, modulo the node count.

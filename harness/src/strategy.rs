@@ -11,7 +11,8 @@ use proptest::test_runner::TestRunner;
 use quorumlab::store::StoreConfig;
 
 use crate::scenario::{
-    ClientPlan, Fault, FaultKind, NetworkConfig, PartitionShape, PlannedKind, PlannedOp, Scenario,
+    unique_value, ClientPlan, Fault, FaultKind, NetworkConfig, PartitionShape, PlannedKind,
+    PlannedOp, Scenario,
 };
 
 /// The kinds of fault a scenario may draw from.
@@ -205,23 +206,35 @@ pub fn scenario(shape: &ScenarioShape) -> impl Strategy<Value = Scenario> {
     // step goes to taking clients, ops and faults out (what makes a counterexample small), and
     // with message delays fixed per message the rest of the run stays as it was.
     let op = op.no_shrink();
-    let client = (any::<u16>().no_shrink(), FullVec::new(op, per_client)).prop_map(
+    let client = (any::<u16>().no_shrink(), NumberedVec::new(op, per_client)).prop_map(
         move |(node, mut ops)| {
-            ops.sort_by_key(|o: &PlannedOp| o.at_ms);
-            ClientPlan {
-                sticky: sticky.then_some(node % 64),
-                ops,
-            }
+            ops.sort_by_key(|(_, o): &(usize, PlannedOp)| o.at_ms);
+            (sticky.then_some(node % 64), ops)
         },
     );
     (
         any::<u64>().no_shrink(),
         shape.fault_list(),
-        FullVec::new(client, shape.clients),
+        NumberedVec::new(client, shape.clients),
         Down::new(1, shape.keys.max(1) as u64),
         Down::new(nodes_min as u64, nodes_max as u64),
     )
         .prop_map(move |(seed, faults, clients, keys, nodes)| {
+            // Each write's value comes from where its client and the op stood as generated,
+            // not where they stand after shrinking: see `PlannedOp::value`.
+            let clients = clients
+                .into_iter()
+                .map(|(c, (sticky, ops))| ClientPlan {
+                    sticky,
+                    ops: ops
+                        .into_iter()
+                        .map(|(n, op)| PlannedOp {
+                            value: (op.kind == PlannedKind::Put).then(|| unique_value(c, n)),
+                            ..op
+                        })
+                        .collect(),
+                })
+                .collect();
             shape.build(seed, faults, clients, keys, nodes)
         })
 }
@@ -233,9 +246,11 @@ pub fn scenario(shape: &ScenarioShape) -> impl Strategy<Value = Scenario> {
 pub fn write_then_read(shape: &ScenarioShape, pairs: usize) -> impl Strategy<Value = Scenario> {
     let shape = shape.clone();
     let pair = (any::<u16>(), any::<u16>());
-    (any::<u64>().no_shrink(), FullVec::new(pair, pairs)).prop_map(move |(seed, pairs)| {
+    (any::<u64>().no_shrink(), NumberedVec::new(pair, pairs)).prop_map(move |(seed, pairs)| {
         let mut ops = Vec::with_capacity(pairs.len() * 2);
-        for (i, (write_via, read_via)) in pairs.into_iter().enumerate() {
+        // A pair keeps its key, time and value as generated when others are shrunk away.
+        let keys = pairs.last().map_or(1, |(i, _)| *i as u32 + 1);
+        for (i, (write_via, read_via)) in pairs {
             // The get is planned at the same instant as the put: it is issued the moment the
             // put completes.
             let at_ms = (i as u32) * 20;
@@ -244,19 +259,21 @@ pub fn write_then_read(shape: &ScenarioShape, pairs: usize) -> impl Strategy<Val
                 key: i as u32,
                 coordinator: write_via % 64,
                 at_ms,
+                value: Some(unique_value(0, 2 * i)),
             });
             ops.push(PlannedOp {
                 kind: PlannedKind::Get,
                 key: i as u32,
                 coordinator: read_via % 64,
                 at_ms,
+                value: None,
             });
         }
         Scenario {
             seed,
             store: shape.store.clone(),
             network: shape.network.clone(),
-            keys: (ops.len() as u32 / 2).max(1),
+            keys,
             clients: vec![ClientPlan { sticky: None, ops }],
             faults: Vec::new(),
             settle_ms: shape.settle_ms,
@@ -268,7 +285,7 @@ pub fn write_then_read(shape: &ScenarioShape, pairs: usize) -> impl Strategy<Val
 /// write is acknowledged, while another client reads the same key twice in a row and a third
 /// once, through other coordinators, a few ms after the write began (a read that sees the write
 /// in flight and one that then misses it). `chains` chains spread over the workload's span, with the
-/// shape's faults. Shrinking removes chains, faults, keys and nodes.
+/// shape's faults. Shrinking removes chains, ops of a chain, faults, keys and nodes.
 pub fn read_after_write(shape: &ScenarioShape, chains: usize) -> impl Strategy<Value = Scenario> {
     let shape = shape.clone();
     let clients = shape.clients.max(3);
@@ -281,12 +298,16 @@ pub fn read_after_write(shape: &ScenarioShape, chains: usize) -> impl Strategy<V
         0..=horizon,
     )
         .no_shrink();
+    // Which of a chain's five ops are kept: all when generated, and shrinking drops them one
+    // by one, so a chain can shrink to the two or three ops a violation rests on.
+    let chain = (chain, Subset::new(5));
+    let chains = NumberedVec::new(chain, chains);
     let nodes_max = shape.store.nodes;
     let nodes_min = shape.store.rf.max(1).min(nodes_max);
     (
         any::<u64>().no_shrink(),
         shape.fault_list(),
-        FullVec::new(chain, chains),
+        chains,
         Down::new(1, shape.keys.max(1) as u64),
         Down::new(nodes_min as u64, nodes_max as u64),
     )
@@ -298,25 +319,33 @@ pub fn read_after_write(shape: &ScenarioShape, chains: usize) -> impl Strategy<V
                 };
                 clients
             ];
-            for (writer, key, via, (d1, d2), at_ms) in chains {
+            for (n, ((writer, key, via, (d1, d2), at_ms), kept)) in chains {
                 let op = |kind, coordinator: u16, at_ms| PlannedOp {
                     kind,
                     key,
                     coordinator: coordinator % 64,
                     at_ms,
+                    value: None,
                 };
-                plans[writer].ops.push(op(PlannedKind::Put, via[0], at_ms));
-                plans[writer].ops.push(op(PlannedKind::Get, via[1], at_ms));
-                let twice = &mut plans[(writer + 1) % clients].ops;
-                twice.push(op(PlannedKind::Get, via[2], at_ms + d1));
-                twice.push(op(
-                    PlannedKind::Get,
-                    via[0].wrapping_add(via[3]),
-                    at_ms + d1,
-                ));
-                plans[(writer + 2) % clients]
-                    .ops
-                    .push(op(PlannedKind::Get, via[3], at_ms + d2));
+                // The chain's number as generated names its write's value.
+                let put = PlannedOp {
+                    value: Some(unique_value(writer, n)),
+                    ..op(PlannedKind::Put, via[0], at_ms)
+                };
+                let chain = [
+                    (writer, put),
+                    (writer, op(PlannedKind::Get, via[1], at_ms)),
+                    (writer + 1, op(PlannedKind::Get, via[2], at_ms + d1)),
+                    (
+                        writer + 1,
+                        op(PlannedKind::Get, via[0].wrapping_add(via[3]), at_ms + d1),
+                    ),
+                    (writer + 2, op(PlannedKind::Get, via[3], at_ms + d2)),
+                ];
+                for k in kept {
+                    let (client, op) = chain[k];
+                    plans[client % clients].ops.push(op);
+                }
             }
             for p in &mut plans {
                 // Stable: a chain's put stays before its own read-back at the same instant.
@@ -343,6 +372,7 @@ fn op_strategy(shape: &ScenarioShape) -> impl Strategy<Value = PlannedOp> {
             key,
             coordinator: coordinator % 64,
             at_ms,
+            value: None,
         },
     )
 }
@@ -433,7 +463,8 @@ fn fault_strategy(shape: &ScenarioShape) -> BoxedStrategy<Fault> {
 }
 
 /// A vector generated at exactly `len` elements that shrinks by removing elements (halves,
-/// then quarters, down to single elements) and then by shrinking each element.
+/// then quarters, down to single elements) and then by shrinking the elements, one step on
+/// each in turn.
 #[derive(Clone, Debug)]
 pub struct FullVec<S> {
     element: S,
@@ -455,18 +486,7 @@ impl<S: Strategy> Strategy for FullVec<S> {
         let elements = (0..self.len)
             .map(|_| self.element.new_tree(runner))
             .collect::<Result<Vec<_>, _>>()?;
-        let len = elements.len();
-        Ok(FullVecTree {
-            included: vec![true; len],
-            elements,
-            phase: Phase::Delete {
-                chunk: (len / 2).max(1),
-                at: 0,
-            },
-            last: None,
-            saved: Vec::new(),
-            progress: false,
-        })
+        Ok(FullVecTree::over(elements))
     }
 }
 
@@ -493,6 +513,27 @@ pub struct FullVecTree<T> {
     saved: Vec<bool>,
     /// Whether any step of the current pass was kept.
     progress: bool,
+    /// Elements that can shrink no further in this pass.
+    exhausted: Vec<bool>,
+}
+
+impl<T> FullVecTree<T> {
+    /// Every one of `elements` included, nothing tried yet.
+    fn over(elements: Vec<T>) -> Self {
+        let len = elements.len();
+        FullVecTree {
+            included: vec![true; len],
+            elements,
+            phase: Phase::Delete {
+                chunk: (len / 2).max(1),
+                at: 0,
+            },
+            last: None,
+            saved: Vec::new(),
+            progress: false,
+            exhausted: vec![false; len],
+        }
+    }
 }
 
 impl<T: ValueTree> ValueTree for FullVecTree<T> {
@@ -537,11 +578,18 @@ impl<T: ValueTree> ValueTree for FullVecTree<T> {
                     }
                 }
                 Phase::Shrink { at } => {
-                    if at >= len {
+                    // One step on each element in turn, not one element to the end before
+                    // the next: with a budget of runs, every client's ops get their halves
+                    // tried before any client's ops are tried one by one.
+                    let next = (0..len)
+                        .map(|off| (at + off) % len.max(1))
+                        .find(|&i| self.included[i] && !self.exhausted[i]);
+                    let Some(i) = next else {
                         // Shrinking elements can make more of them removable (an op that
                         // moved or lost its fault no longer matters): pass again while the
                         // last pass changed anything.
                         if std::mem::take(&mut self.progress) {
+                            self.exhausted.fill(false);
                             self.phase = Phase::Delete {
                                 chunk: (len / 2).max(1),
                                 at: 0,
@@ -549,12 +597,13 @@ impl<T: ValueTree> ValueTree for FullVecTree<T> {
                             continue;
                         }
                         return false;
-                    }
-                    if self.included[at] && self.elements[at].simplify() {
-                        self.last = Some(Step::Shrunk { at });
+                    };
+                    if self.elements[i].simplify() {
+                        self.last = Some(Step::Shrunk { at: i });
+                        self.phase = Phase::Shrink { at: i + 1 };
                         return true;
                     }
-                    self.phase = Phase::Shrink { at: at + 1 };
+                    self.exhausted[i] = true;
                 }
             }
         }
@@ -574,12 +623,85 @@ impl<T: ValueTree> ValueTree for FullVecTree<T> {
                     self.last = Some(Step::Shrunk { at });
                     true
                 } else {
-                    // This element cannot be shrunk further in this direction: move on.
-                    self.phase = Phase::Shrink { at: at + 1 };
-                    false
+                    // This element is back where it last failed and can go no further that
+                    // way: say so (the same value is tested again, and fails) rather than
+                    // end the whole shrink, and leave it be from now on.
+                    self.exhausted[at] = true;
+                    true
                 }
             }
         }
+    }
+}
+
+/// A [`FullVec`] whose elements come numbered by their place as generated: shrinking removes
+/// elements and leaves the others' numbers as they were.
+#[derive(Clone, Debug)]
+pub struct NumberedVec<S>(FullVec<S>);
+
+impl<S> NumberedVec<S> {
+    /// A vector of exactly `len` numbered elements drawn from `element`.
+    pub fn new(element: S, len: usize) -> Self {
+        Self(FullVec::new(element, len))
+    }
+}
+
+impl<S: Strategy> Strategy for NumberedVec<S> {
+    type Tree = NumberedTree<S::Tree>;
+    type Value = Vec<(usize, S::Value)>;
+
+    fn new_tree(&self, runner: &mut TestRunner) -> NewTree<Self> {
+        self.0.new_tree(runner).map(NumberedTree)
+    }
+}
+
+/// The value tree of [`NumberedVec`].
+#[derive(Clone, Debug)]
+pub struct NumberedTree<T>(FullVecTree<T>);
+
+impl<T: ValueTree> ValueTree for NumberedTree<T> {
+    type Value = Vec<(usize, T::Value)>;
+
+    fn current(&self) -> Self::Value {
+        let t = &self.0;
+        (t.elements.iter().zip(&t.included).enumerate())
+            .filter(|(_, (_, &inc))| inc)
+            .map(|(i, (e, _))| (i, e.current()))
+            .collect()
+    }
+
+    fn simplify(&mut self) -> bool {
+        self.0.simplify()
+    }
+
+    fn complicate(&mut self) -> bool {
+        self.0.complicate()
+    }
+}
+
+/// The indices `0..n`, all of them when generated; shrinking removes them (halves first, then
+/// one by one), as [`FullVec`] removes elements.
+#[derive(Clone, Copy, Debug)]
+pub struct Subset {
+    n: usize,
+}
+
+impl Subset {
+    /// All of `0..n`.
+    pub fn new(n: usize) -> Self {
+        Self { n }
+    }
+}
+
+impl Strategy for Subset {
+    type Tree = FullVecTree<<Just<usize> as Strategy>::Tree>;
+    type Value = Vec<usize>;
+
+    fn new_tree(&self, runner: &mut TestRunner) -> NewTree<Self> {
+        let elements = (0..self.n)
+            .map(|i| Just(i).new_tree(runner))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(FullVecTree::over(elements))
     }
 }
 
@@ -642,5 +764,132 @@ impl ValueTree for DownTree {
         self.lo = self.curr + 1;
         self.curr = self.lo + (self.hi - self.lo) / 2;
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Shrinks `tree` as proptest's runner does (simplify after a failure, complicate after
+    /// a pass) while `fails` holds, and returns the last failing value and the tests run.
+    fn shrink<T: ValueTree>(mut tree: T, fails: impl Fn(&T::Value) -> bool) -> (T::Value, usize) {
+        let mut best = tree.current();
+        assert!(fails(&best), "the generated value must fail");
+        let mut tests = 0;
+        if !tree.simplify() {
+            return (best, tests);
+        }
+        loop {
+            tests += 1;
+            assert!(tests < 10_000, "shrinking must end");
+            let v = tree.current();
+            let more = if fails(&v) {
+                best = v;
+                tree.simplify()
+            } else {
+                tree.complicate()
+            };
+            if !more {
+                return (best, tests);
+            }
+        }
+    }
+
+    fn runner() -> TestRunner {
+        TestRunner::deterministic()
+    }
+
+    #[test]
+    fn full_vec_is_generated_whole_and_shrinks_to_the_elements_a_failure_needs() {
+        let strategy = FullVec::new(0u32..1_000_000, 40);
+        let tree = strategy.new_tree(&mut runner()).unwrap();
+        let all = tree.current();
+        assert_eq!(all.len(), 40);
+        let (a, b) = (all[3], all[31]);
+        let (min, _) = shrink(tree, |v| v.contains(&a) && v.contains(&b));
+        assert_eq!(min, vec![a, b]);
+    }
+
+    #[test]
+    fn full_vec_shrinks_inner_vectors_in_turn_and_reaches_the_minimum() {
+        // Four clients of ten ops; the failure needs one op of client 0 and one of client 2.
+        let strategy = FullVec::new(FullVec::new(0u32..1_000_000, 10), 4);
+        let tree = strategy.new_tree(&mut runner()).unwrap();
+        let all = tree.current();
+        let (a, b) = (all[0][7], all[2][1]);
+        let (min, _) = shrink(tree, |v| {
+            let flat: Vec<u32> = v.iter().flatten().copied().collect();
+            flat.contains(&a) && flat.contains(&b)
+        });
+        let flat: Vec<u32> = min.iter().flatten().copied().collect();
+        assert_eq!(flat, vec![a, b]);
+    }
+
+    #[test]
+    fn a_value_that_always_passes_leaves_the_vector_as_generated() {
+        let strategy = FullVec::new(0u32..10, 8);
+        let tree = strategy.new_tree(&mut runner()).unwrap();
+        let all = tree.current();
+        let (min, tests) = shrink(tree, |v| *v == all);
+        assert_eq!(min, all);
+        assert!(tests > 0);
+    }
+
+    #[test]
+    fn numbered_vec_keeps_each_elements_number_as_generated() {
+        let strategy = NumberedVec::new(0u32..1_000_000, 12);
+        let tree = strategy.new_tree(&mut runner()).unwrap();
+        let all = tree.current();
+        assert_eq!(
+            all.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            (0..12).collect::<Vec<_>>()
+        );
+        let keep = [all[2], all[9]];
+        let (min, _) = shrink(tree, |v| keep.iter().all(|k| v.contains(k)));
+        assert_eq!(min, keep.to_vec());
+    }
+
+    #[test]
+    fn subset_starts_full_and_shrinks_to_the_indices_needed() {
+        let tree = Subset::new(5).new_tree(&mut runner()).unwrap();
+        assert_eq!(tree.current(), vec![0, 1, 2, 3, 4]);
+        let (min, _) = shrink(tree, |v| v.contains(&1) && v.contains(&4));
+        assert_eq!(min, vec![1, 4]);
+    }
+
+    #[test]
+    fn down_starts_at_its_maximum_and_finds_the_smallest_failing_value() {
+        for threshold in [1u64, 2, 7, 13, 20] {
+            let tree = Down::new(1, 20).new_tree(&mut runner()).unwrap();
+            assert_eq!(tree.current(), 20);
+            let (min, _) = shrink(tree, |v| *v >= threshold);
+            assert_eq!(min, threshold, "threshold {threshold}");
+        }
+    }
+
+    #[test]
+    fn chains_shrink_to_single_ops_and_keep_their_write_values() {
+        let shape = ScenarioShape {
+            clients: 3,
+            ops: 40,
+            ..ScenarioShape::new(StoreConfig::default(), &[])
+        };
+        let strategy = read_after_write(&shape, 10);
+        let tree = strategy.new_tree(&mut runner()).unwrap();
+        let all = tree.current();
+        let puts: Vec<PlannedOp> = all
+            .clients
+            .iter()
+            .flat_map(|c| c.ops.iter().copied())
+            .filter(|o| o.kind == PlannedKind::Put)
+            .collect();
+        assert_eq!(puts.len(), 10);
+        let target = puts[6];
+        let (min, _) = shrink(tree, |s| s.clients.iter().any(|c| c.ops.contains(&target)));
+        // One op left, the same put with the same value, even with every other chain gone.
+        assert_eq!(min.op_count(), 1);
+        assert!(min.clients.iter().any(|c| c.ops == vec![target]));
+        assert!(target.value.is_some());
     }
 }

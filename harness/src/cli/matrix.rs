@@ -35,8 +35,9 @@ pub struct MatrixArgs {
     /// Directory for the shrunk counterexamples.
     #[arg(long, default_value = "histories/matrix")]
     pub examples: PathBuf,
-    /// Most shrink steps per counterexample (0 to 1,000,000) [default: the profile's, 60 for
-    /// quick, 150 for full].
+    /// Shrink steps (runs) per counterexample, and up to three times as many for one still
+    /// larger than 10 client ops (0 to 1,000,000) [default: the profile's, 60 for quick, 150
+    /// for full].
     #[arg(long, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub shrink_steps: Option<u32>,
     /// Worker threads, each running whole cells (1 to 1024) [default: available cores].
