@@ -62,7 +62,7 @@ fn parse_cell(key: &str, v: &serde_json::Value) -> Result<Option<Cell>, Converge
         Some(serde_json::Value::Number(n)) => Some(Value::Int(
             n.as_i64().ok_or_else(|| bad("value is not an integer"))?,
         )),
-        Some(serde_json::Value::String(s)) => Some(Value::Str(s.clone())),
+        Some(serde_json::Value::String(s)) => Some(Value::from(s.as_str())),
         Some(_) => return Err(bad("value is neither integer, string nor null")),
     };
     Ok(Some(Cell {

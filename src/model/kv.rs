@@ -1,5 +1,6 @@
 //! The key-value model of `quorumlab-history/1`: a map of independent registers.
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::{Effect, Model, PartOp, Partition};
 use crate::history::{show, History, HistoryError, OpKind, Outcome, Value};
@@ -63,7 +64,7 @@ pub enum KvInput {
     /// Make the key absent.
     Delete,
     /// Append a string.
-    Append(String),
+    Append(Arc<String>),
     /// Write `new` if the key holds `expect`.
     Cas {
         /// The value compared against.
@@ -104,7 +105,7 @@ impl Model for Kv {
             KvInput::Delete => (None, KvOutput::Done),
             KvInput::Append(s) => match state {
                 None => (Some(Value::Str(s.clone())), KvOutput::Done),
-                Some(Value::Str(cur)) => (Some(Value::Str(format!("{cur}{s}"))), KvOutput::Done),
+                Some(Value::Str(cur)) => (Some(Value::from(format!("{cur}{s}"))), KvOutput::Done),
                 Some(Value::Int(_)) => return None,
             },
             KvInput::Cas { expect, new } => {
@@ -314,10 +315,10 @@ mod tests {
     fn steps() {
         let m = Kv::map();
         let s = m.init();
-        let (s, out) = m.step(&s, &KvInput::Append("a".into())).unwrap();
+        let (s, out) = m.step(&s, &KvInput::Append(Arc::new("a".into()))).unwrap();
         assert_eq!(out, KvOutput::Done);
-        let (s, _) = m.step(&s, &KvInput::Append("b".into())).unwrap();
-        assert_eq!(s, Some(Value::Str("ab".into())));
+        let (s, _) = m.step(&s, &KvInput::Append(Arc::new("b".into()))).unwrap();
+        assert_eq!(s, Some(Value::from("ab")));
         let cas = KvInput::Cas {
             expect: None,
             new: Value::Int(1),
@@ -326,6 +327,31 @@ mod tests {
         let (s, _) = m.step(&s, &KvInput::Delete).unwrap();
         let (s, out) = m.step(&s, &cas).unwrap();
         assert_eq!(out, KvOutput::Swapped(true));
-        assert!(m.step(&s, &KvInput::Append("c".into())).is_none());
+        assert!(m.step(&s, &KvInput::Append(Arc::new("c".into()))).is_none());
+    }
+
+    /// A string value is shared, not copied, from the history into the partition and into
+    /// every model state: one value may be most of a file.
+    #[test]
+    fn string_values_are_shared_not_copied() {
+        let big = Value::from("x".repeat(1 << 20));
+        let mut put = crate::history::Op::new(1, 0, OpKind::Put, "k", 0);
+        put.value = Some(big.clone());
+        put.complete = Some(10);
+        put.outcome = Outcome::Ok;
+        let mut get = crate::history::Op::new(2, 1, OpKind::Get, "k", 20);
+        get.read = Some(big.clone());
+        get.complete = Some(30);
+        get.outcome = Outcome::Ok;
+        let h = History::new(vec![put, get]);
+        let parts = Kv::map().partition(&h).unwrap();
+        let KvInput::Put(v) = &parts[0].ops[0].input else {
+            panic!("a put")
+        };
+        let (state, _) = Kv::map().step(&None, &parts[0].ops[0].input).unwrap();
+        let (Value::Str(a), Value::Str(b), Some(Value::Str(c))) = (&big, v, &state) else {
+            panic!("strings")
+        };
+        assert!(Arc::ptr_eq(a, b) && Arc::ptr_eq(a, c));
     }
 }

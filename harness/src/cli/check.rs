@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use quorumlab::check::linearizable::{self, CheckOptions, LinReport, Verdict};
 use quorumlab::check::Guarantee;
 use quorumlab::history::edn::{self, EdnModel, EdnOptions};
@@ -222,8 +221,7 @@ fn load(file: &Path, format: InputFormat, edn_options: &EdnOptions) -> anyhow::R
     match format {
         InputFormat::Json => Ok(History::from_path(file)?),
         InputFormat::Edn => {
-            let bytes =
-                std::fs::read(file).with_context(|| format!("{}: cannot read", file.display()))?;
+            let bytes = quorumlab::history::read_file(file)?;
             let text = std::str::from_utf8(&bytes)
                 .map_err(|e| anyhow::anyhow!("{}: not UTF-8 text ({e})", file.display()))?;
             edn::parse_with(text, edn_options).map_err(|e| e.in_file(file).into())
