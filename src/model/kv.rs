@@ -230,6 +230,15 @@ impl Model for Kv {
         drop_unobservable(&mut partition.ops);
     }
 
+    /// A string no other value points to was built by appends; one that is shared came from
+    /// the history and costs nothing more.
+    fn heap_bytes(&self, state: &Option<Value>) -> usize {
+        match state {
+            Some(Value::Str(s)) if Arc::strong_count(s) == 1 => s.capacity(),
+            _ => 0,
+        }
+    }
+
     fn describe(&self, state: &Option<Value>) -> String {
         show(state)
     }
@@ -252,7 +261,13 @@ impl Model for Kv {
 ///   or a cas.
 ///
 /// Then, in any linearization that includes the op, removing it (and the info ops it made
-/// ineffective) leaves every op with a known result seeing the same value.
+/// ineffective) leaves every op with a known result seeing the same value. A put's string
+/// is looked for at the start of the strings read (appends only add after it), an append's
+/// anywhere in them, and the scans for appends stop after [`APPEND_SCAN_BYTES`]: the work
+/// stays about linear in the history, and an op not shown unobservable is kept.
+/// Bytes of read strings the reduction scans for appended strings, at most.
+const APPEND_SCAN_BYTES: usize = 1 << 26;
+
 fn drop_unobservable(ops: &mut Vec<PartOp<Kv>>) {
     let mut has_append = false;
     let mut has_int_write = false;
@@ -274,11 +289,34 @@ fn drop_unobservable(ops: &mut Vec<PartOp<Kv>>) {
     let observed: std::collections::HashSet<&Option<Value>, crate::check::hash::FxBuild> =
         reads.iter().chain(&expects).copied().collect();
     let seen = |v: &Option<Value>| observed.contains(v);
-    let contains = |s: &str| {
-        reads.iter().chain(&expects).any(|r| match r {
-            Some(Value::Str(r)) => r.contains(s),
-            _ => false,
-        })
+    // The strings read or expected, sorted and without repeats: those that start with `s`
+    // follow `s` itself, so one binary search finds whether any does.
+    let mut texts: Vec<&str> = observed
+        .iter()
+        .filter_map(|v| v.as_ref().and_then(Value::as_str))
+        .collect();
+    texts.sort_unstable();
+    let starts_with = |s: &str| {
+        let at = texts.partition_point(|t| *t < s);
+        texts.get(at).is_some_and(|t| t.starts_with(s))
+    };
+    // Whether an appended string shows anywhere in what was read costs a scan of every text;
+    // past a budget of bytes scanned the remaining appends are kept, which is always sound.
+    let text_bytes: usize = texts.iter().map(|t| t.len()).sum();
+    let mut budget = APPEND_SCAN_BYTES;
+    let mut contained: std::collections::HashMap<Arc<String>, bool, crate::check::hash::FxBuild> =
+        Default::default();
+    let mut contains = |s: &Arc<String>| -> bool {
+        if let Some(&c) = contained.get(s) {
+            return c;
+        }
+        if budget < text_bytes {
+            return true;
+        }
+        budget -= text_bytes;
+        let c = texts.iter().any(|t| t.contains(s.as_str()));
+        contained.insert(s.clone(), c);
+        c
     };
     let droppable: Vec<bool> = ops
         .iter()
@@ -290,10 +328,12 @@ fn drop_unobservable(ops: &mut Vec<PartOp<Kv>>) {
                 KvInput::Get => false,
                 KvInput::Delete => !has_append && !seen(&None),
                 KvInput::Put(v) | KvInput::Cas { new: v, .. } => {
+                    // A value a put or cas wrote is read as itself, or (with appends) as the
+                    // start of what later appends made of it.
                     !(has_append && has_int_write)
                         && match v {
-                            Value::Str(s) => !s.is_empty() && !contains(s),
-                            Value::Int(_) => !seen(&Some(v.clone())),
+                            Value::Str(s) if has_append => !s.is_empty() && !starts_with(s),
+                            _ => !seen(&Some(v.clone())),
                         }
                 }
                 KvInput::Append(s) => !s.is_empty() && !contains(s),

@@ -175,6 +175,14 @@ pub trait Model {
     {
     }
 
+    /// Heap bytes `state` holds that it shares with nothing else (a string an append built,
+    /// not one a put copied from the history), counted against the checker's memory limit
+    /// ([`CheckOptions::memo_limit_bytes`](crate::check::linearizable::CheckOptions)).
+    /// Default: 0, for states that own no heap memory.
+    fn heap_bytes(&self, _state: &Self::State) -> usize {
+        0
+    }
+
     /// A state in words, e.g. `5`, `"ab"` or `absent`.
     fn describe(&self, state: &Self::State) -> String;
 

@@ -367,6 +367,9 @@ fn longest_prefix<M: Model>(
                 .into_iter()
                 .find(|p| p.key == part.key)
                 .expect("the key of a partition has a partition");
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(None);
+            }
             let found = search::search(model, &whole.ops, &limits, longer);
             (Some(whole), found)
         }
