@@ -149,3 +149,82 @@ fn model_states_count_against_the_memory_limit() {
     let h = History::new(h.ops[..200].to_vec());
     assert_eq!(check(&h, &small).verdict, Verdict::Linearizable);
 }
+
+/// The set model on 50,000 adds to one key, four clients overlapping, with reads of every
+/// element added so far now and then: decided without a deadline (each state shares all but
+/// one chunk of its bits with the state before), and unknown once a short deadline passes on
+/// twenty times as many adds.
+#[test]
+fn the_set_model_decides_50000_adds_and_watches_the_deadline() {
+    let set_history = |n: u64| {
+        let mut ops = Vec::new();
+        for i in 0..n {
+            let mut op = Op::new(i, i % 4, OpKind::Add, "s", 10 * i);
+            op.value = Some(Value::Int(i as i64));
+            op.complete = Some(10 * i + 35);
+            op.outcome = Outcome::Ok;
+            if i % 1000 == 999 && i < 50_000 {
+                // Client 4 reads every element added before it, and none of the four
+                // concurrent adds.
+                op.client = 4;
+                op.kind = OpKind::Members;
+                op.value = None;
+                op.invoke = 10 * i + 40;
+                op.complete = Some(10 * i + 40);
+                op.members = Some(
+                    (0..i)
+                        .filter(|v| v % 1000 != 999)
+                        .map(|v| Value::Int(v as i64))
+                        .collect(),
+                );
+            }
+            ops.push(op);
+        }
+        History::new(ops)
+    };
+    let h = set_history(50_000);
+    assert_eq!(
+        check_model(&Set, &h, &CheckOptions::default()).verdict,
+        Verdict::Linearizable
+    );
+    let mut bad = h.clone();
+    let last = bad.ops.len() - 1;
+    bad.ops[last].members.as_mut().unwrap().pop();
+    match check_model(&Set, &bad, &CheckOptions::default()).verdict {
+        Verdict::Violation(w) => assert_eq!(w.op, 49_999),
+        other => panic!("expected a violation, got {other:?}"),
+    }
+    // A million adds and no reads: far more than 50 ms of work, and far less than the
+    // memory limit in 50 ms.
+    let mut adds = set_history(1_000_000);
+    adds.ops.retain(|o| o.kind == OpKind::Add);
+    let short = CheckOptions {
+        timeout: Some(Duration::from_millis(50)),
+        ..CheckOptions::default()
+    };
+    assert_eq!(
+        check_model(&Set, &adds, &short).verdict,
+        Verdict::Unknown(Undecided::Timeout)
+    );
+}
+
+/// The weaker checkers watch the same deadline: once it has passed they answer undecided
+/// (`quorumlab check` exits 3), and without one they decide the same history.
+#[test]
+fn the_weaker_checkers_watch_the_deadline() {
+    use quorumlab::check::judge::finding_until;
+    use quorumlab::check::Guarantee;
+    let h = one_key(200_000, true);
+    for g in [
+        Guarantee::NoStaleReads,
+        Guarantee::ReadYourWrites,
+        Guarantee::MonotonicReads,
+        Guarantee::MonotonicWrites,
+        Guarantee::WritesFollowReads,
+    ] {
+        let f = finding_until(&h, g, Some(std::time::Instant::now()));
+        assert_eq!(f.held, None, "{g}");
+        assert_eq!(f.sentence.as_deref(), Some("undecided: timeout"), "{g}");
+        assert!(finding_until(&h, g, None).held.is_some(), "{g}");
+    }
+}

@@ -15,11 +15,13 @@
 //! assert_eq!(Guarantee::Linearizable.judge(&h).held, Some(false));
 //! ```
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::convergence::ConvergenceError;
 use super::linearizable::{self, CheckOptions, Verdict};
+use super::observe::ObserveError;
 use super::{convergence, session, stale, Guarantee, Violation};
 use crate::history::History;
 
@@ -142,13 +144,40 @@ impl Guarantee {
 pub fn finding(history: &History, g: Guarantee) -> Finding {
     match g {
         Guarantee::Linearizable => judge(history, &[g]).findings.remove(&g).expect("judged"),
-        Guarantee::NoStaleReads => weak(stale::check(history)),
-        Guarantee::ReadYourWrites => weak(session::read_your_writes(history)),
-        Guarantee::MonotonicReads => weak(session::monotonic_reads(history)),
-        Guarantee::MonotonicWrites => weak(session::monotonic_writes(history)),
-        Guarantee::WritesFollowReads => weak(session::writes_follow_reads(history)),
-        Guarantee::Convergence => weak(convergence::check(history)),
+        _ => finding_until(history, g, None),
     }
+}
+
+/// The finding for one guarantee, undecided ("undecided: timeout") when `deadline` passes
+/// before its checker is done; every checker looks at the deadline as it goes. For
+/// linearizability the deadline, when given, replaces [`LINEARIZABILITY_TIMEOUT`].
+pub fn finding_until(history: &History, g: Guarantee, deadline: Option<Instant>) -> Finding {
+    match g {
+        Guarantee::Linearizable => {
+            let options = CheckOptions {
+                timeout: Some(match deadline {
+                    Some(d) => d.saturating_duration_since(Instant::now()),
+                    None => LINEARIZABILITY_TIMEOUT,
+                }),
+                ..Default::default()
+            };
+            Finding::from_verdict(&linearizable::check(history, &options).verdict)
+        }
+        Guarantee::NoStaleReads => weak(stale::check_until(history, deadline)),
+        Guarantee::ReadYourWrites => weak(session::read_your_writes_until(history, deadline)),
+        Guarantee::MonotonicReads => weak(session::monotonic_reads_until(history, deadline)),
+        Guarantee::MonotonicWrites => weak(session::monotonic_writes_until(history, deadline)),
+        Guarantee::WritesFollowReads => weak(session::writes_follow_reads_until(history, deadline)),
+        Guarantee::Convergence => match convergence::check_until(history, deadline) {
+            Err(ConvergenceError::Observe(ObserveError::Timeout)) => timed_out(),
+            other => cannot_judge(other),
+        },
+    }
+}
+
+/// Undecided because the deadline passed.
+fn timed_out() -> Finding {
+    Finding::from_violations(Err("undecided: timeout".into()))
 }
 
 impl Finding {
@@ -177,6 +206,13 @@ impl Finding {
     }
 }
 
-fn weak<E: std::fmt::Display>(r: Result<Vec<Violation>, E>) -> Finding {
+fn weak(r: Result<Vec<Violation>, ObserveError>) -> Finding {
+    match r {
+        Err(ObserveError::Timeout) => timed_out(),
+        r => cannot_judge(r),
+    }
+}
+
+fn cannot_judge<E: std::fmt::Display>(r: Result<Vec<Violation>, E>) -> Finding {
     Finding::from_violations(r.map_err(|e| format!("cannot judge: {e}")))
 }

@@ -71,7 +71,7 @@ pub use kv::{Kv, KvInput, KvOutput};
 pub use mutex::{Mutex, MutexInput};
 pub use parts::per_key;
 pub use queue::{Queue, QueueInput, QueueOutput};
-pub use set::{Set, SetInput, SetOutput};
+pub use set::{Element, Members, Set, SetInput, SetOutput};
 
 /// What an op does to the state, as far as pruning needs to know
 /// ([`Model::effect`]).

@@ -15,7 +15,9 @@ use quorumlab::history::edn::{self, EdnModel, EdnOptions};
 use quorumlab::history::{History, Value};
 use quorumlab::model::{Kv, Mutex, Queue, Set};
 
-use crate::verdict::{finding, Finding};
+use quorumlab::check::judge::finding_until;
+
+use crate::verdict::Finding;
 
 /// The input format of history files.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,8 +89,8 @@ fn parse_guarantees(s: &str) -> Result<GuaranteeList, String> {
 }
 
 /// The weaker guarantees' findings for one file, in list order. Once `deadline` has passed,
-/// each guarantee not yet judged is undecided (timeout); each checker runs in O(n log n), so
-/// a deadline passed during one is overrun by at most that checker's own time.
+/// each guarantee not yet judged is undecided (timeout), and so is the one being judged: each
+/// checker looks at the deadline as it goes.
 fn weaker(
     history: &History,
     list: &[Guarantee],
@@ -106,7 +108,7 @@ fn weaker(
                 };
                 return (g, timed_out);
             }
-            (g, finding(history, g))
+            (g, finding_until(history, g, deadline))
         })
         .collect()
 }
@@ -309,7 +311,10 @@ fn human(
         let prefix: Vec<String> = w
             .prefix
             .iter()
-            .map(|s| format!("#{}->{}", s.op, cut(&s.state.to_string())))
+            .map(|s| match &s.state {
+                Some(state) => format!("#{}->{}", s.op, cut(&state.to_string())),
+                None => format!("#{}", s.op),
+            })
             .collect();
         out.push_str(&format!(
             "\n  longest linearizable prefix ({} ops, op id -> state after it): {}",
