@@ -1,5 +1,13 @@
 //! Judging a history: which guarantees held, with a witness for each break.
 //!
+//! Linearizability is judged against the model the ops belong to: a history of only `add`
+//! and `members` ops against [`Set`](crate::model::Set), of only `enqueue` and `dequeue`
+//! against [`Queue`](crate::model::Queue), of only `acquire` and `release` against
+//! [`Mutex`](crate::model::Mutex), and any other against the key-value model. The weaker
+//! guarantees are defined for registers (get, put and delete, with a unique value per put):
+//! on a history with other kinds of op each is undecided (`held: None`) with the sentence
+//! "cannot judge: ... ops are not supported by this guarantee", naming the first such op.
+//!
 //! ```
 //! use quorumlab::check::{judge, Guarantee};
 //! use quorumlab::history::History;
@@ -24,6 +32,7 @@ use super::linearizable::{self, CheckOptions, Verdict};
 use super::observe::ObserveError;
 use super::{convergence, session, stale, Guarantee, Violation};
 use crate::history::History;
+use crate::model::{Mutex, Queue, Set};
 
 /// What one guarantee's checker said.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -123,7 +132,7 @@ pub fn judge(history: &History, guarantees: &[Guarantee]) -> Judgement {
     for &g in guarantees {
         let finding = match g {
             Guarantee::Linearizable => {
-                Finding::from_verdict(&linearizable::check(history, &options).verdict)
+                Finding::from_verdict(&linearizability(history, &options).verdict)
             }
             _ => finding(history, g),
         };
@@ -161,7 +170,7 @@ pub fn finding_until(history: &History, g: Guarantee, deadline: Option<Instant>)
                 }),
                 ..Default::default()
             };
-            Finding::from_verdict(&linearizable::check(history, &options).verdict)
+            Finding::from_verdict(&linearizability(history, &options).verdict)
         }
         Guarantee::NoStaleReads => weak(stale::check_until(history, deadline)),
         Guarantee::ReadYourWrites => weak(session::read_your_writes_until(history, deadline)),
@@ -172,6 +181,25 @@ pub fn finding_until(history: &History, g: Guarantee, deadline: Option<Instant>)
             Err(ConvergenceError::Observe(ObserveError::Timeout)) => timed_out(),
             other => cannot_judge(other),
         },
+    }
+}
+
+/// Checks linearizability against the model the history's ops belong to: the set, queue or
+/// mutex model when every op is of that object's kinds, else the key-value model (which
+/// refuses other kinds: undecided, naming the op).
+fn linearizability(history: &History, options: &CheckOptions) -> linearizable::LinReport {
+    use crate::history::OpKind as K;
+    let all = |kinds: &[K]| {
+        !history.ops.is_empty() && history.ops.iter().all(|o| kinds.contains(&o.kind))
+    };
+    if all(&[K::Add, K::Members]) {
+        linearizable::check_model(&Set, history, options)
+    } else if all(&[K::Enqueue, K::Dequeue]) {
+        linearizable::check_model(&Queue, history, options)
+    } else if all(&[K::Acquire, K::Release]) {
+        linearizable::check_model(&Mutex, history, options)
+    } else {
+        linearizable::check(history, options)
     }
 }
 
