@@ -370,6 +370,56 @@ mod tests {
         assert!(m.step(&s, &KvInput::Append(Arc::new("c".into()))).is_none());
     }
 
+    fn part(ops: &[(KvInput, Option<KvOutput>)]) -> Vec<PartOp<Kv>> {
+        ops.iter()
+            .enumerate()
+            .map(|(i, (input, output))| PartOp {
+                index: i,
+                input: input.clone(),
+                output: output.clone(),
+                call: 10 * i as u64,
+                ret: output.as_ref().map(|_| 10 * i as u64 + 5),
+            })
+            .collect()
+    }
+
+    fn kept(ops: &[(KvInput, Option<KvOutput>)]) -> Vec<usize> {
+        let mut p = part(ops);
+        drop_unobservable(&mut p);
+        p.iter().map(|o| o.index).collect()
+    }
+
+    /// Info writes no read could observe are left out: a put's string is looked for at the
+    /// start of what was read when the key has appends and as the whole value when not, an
+    /// append's anywhere in it.
+    #[test]
+    fn unobservable_info_writes_are_left_out() {
+        let s = |v: &str| Value::from(v);
+        let read = |v: &str| (KvInput::Get, Some(KvOutput::Read(Some(s(v)))));
+        let put = |v: &str| (KvInput::Put(s(v)), None);
+        let append = |v: &str| (KvInput::Append(Arc::new(v.into())), None);
+        let done = Some(KvOutput::Done);
+        // With appends: "ab" may have become "abc"; "bc" can start nothing read; "c" shows in
+        // "abc", "q" nowhere.
+        let ops = [
+            read("abc"),
+            put("ab"),
+            put("bc"),
+            append("c"),
+            append("q"),
+            (KvInput::Append(Arc::new("x".into())), done.clone()),
+        ];
+        assert_eq!(kept(&ops), [0, 1, 3, 5]);
+        // Without appends a read returns what one put wrote, whole.
+        let ops = [
+            read("abc"),
+            put("ab"),
+            put("abc"),
+            (KvInput::Put(s("z")), done),
+        ];
+        assert_eq!(kept(&ops), [0, 2, 3]);
+    }
+
     /// A string value is shared, not copied, from the history into the partition and into
     /// every model state: one value may be most of a file.
     #[test]
