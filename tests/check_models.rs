@@ -195,3 +195,24 @@ fn edn_sets_queues_and_mutexes() {
         "{e}"
     );
 }
+
+/// `judge` decides linearizability of set, queue and mutex histories with their own model,
+/// and says plainly that the weaker guarantees, defined for registers, cannot judge them.
+#[test]
+fn judge_uses_the_object_model_and_says_the_weaker_guarantees_cannot_judge() {
+    use quorumlab::check::{judge, Guarantee};
+    let read = r#"{"id": 3, "client": 2, "kind": "members", "key": "s", "invoke": 40, "complete": 45, "outcome": "ok", "read": [1]}"#;
+    let h = history(&[ADD1, ADD2, read]);
+    let j = judge(&h, &[Guarantee::Linearizable, Guarantee::MonotonicReads]);
+    assert_eq!(j.findings[&Guarantee::Linearizable].held, Some(false));
+    let weak = &j.findings[&Guarantee::MonotonicReads];
+    assert_eq!(weak.held, None);
+    let s = weak.sentence.as_deref().unwrap();
+    assert!(
+        s.starts_with("cannot judge:") && s.contains("add ops are not supported"),
+        "{s}"
+    );
+    let read = read.replace("[1]", "[1, 2]");
+    let h = history(&[ADD1, ADD2, &read]);
+    assert_eq!(Guarantee::Linearizable.judge(&h).held, Some(true));
+}

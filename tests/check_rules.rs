@@ -301,7 +301,7 @@ fn witness_explains_a_stale_read() {
         w.prefix.iter().map(|s| s.op).collect::<Vec<_>>(),
         vec![37, 38]
     );
-    assert_eq!(w.prefix[1].state, serde_json::json!(6));
+    assert_eq!(w.prefix[1].state, Some(serde_json::json!(6)));
     assert_eq!(
         w.sentence,
         "get#41 by client 3 [0.0012..0.00135 ms] read 5, but put#38 of 6 completed at 0.0011 ms, before the \

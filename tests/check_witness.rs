@@ -97,13 +97,15 @@ fn false_claims(h: &History, w: &Witness) -> Vec<String> {
             Some((next, true)) => state = next,
             _ => bad.push(format!("prefix op {} is not valid where it is", step.op)),
         }
-        if state_json(&state) != step.state {
-            bad.push(format!(
-                "the state after prefix op {} is {}, not {}",
+        let last = Some(step) == w.prefix.last();
+        match &step.state {
+            Some(given) if state_json(&state) != *given => bad.push(format!(
+                "the state after prefix op {} is {}, not {given}",
                 step.op,
                 show(&state),
-                step.state
-            ));
+            )),
+            None if last => bad.push("the state after the prefix is not given".into()),
+            _ => {}
         }
         done[i] = true;
     }

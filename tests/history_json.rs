@@ -16,7 +16,7 @@ fn round_trip_keeps_extra_fields_and_is_deterministic() {
     assert_eq!(h.ops[0].value, Some(Value::Int(5)));
     assert_eq!(h.ops[0].extra["cl"], "quorum");
     assert_eq!(h.ops[1].expect, None);
-    assert_eq!(h.ops[1].value, Some(Value::Str("six".into())));
+    assert_eq!(h.ops[1].value, Some(Value::from("six")));
     assert_eq!(
         (h.ops[2].kind, h.ops[2].outcome, h.ops[2].complete),
         (OpKind::Append, Outcome::Info, None)

@@ -62,7 +62,7 @@ fn parse_cell(key: &str, v: &serde_json::Value) -> Result<Option<Cell>, Converge
         Some(serde_json::Value::Number(n)) => Some(Value::Int(
             n.as_i64().ok_or_else(|| bad("value is not an integer"))?,
         )),
-        Some(serde_json::Value::String(s)) => Some(Value::Str(s.clone())),
+        Some(serde_json::Value::String(s)) => Some(Value::from(s.as_str())),
         Some(_) => return Err(bad("value is neither integer, string nor null")),
     };
     Ok(Some(Cell {
@@ -92,6 +92,15 @@ fn cell_source(k: &KeyOps<'_>, cell: &Option<Cell>) -> Option<Source> {
 
 /// Every convergence violation: replicas that disagree, and acknowledged writes lost.
 pub fn check(history: &History) -> Result<Vec<Violation>, ConvergenceError> {
+    check_until(history, None)
+}
+
+/// [`check`], giving up with [`ObserveError::Timeout`] once `deadline` has passed.
+pub fn check_until(
+    history: &History,
+    deadline: Option<std::time::Instant>,
+) -> Result<Vec<Violation>, ConvergenceError> {
+    let mut ticker = super::observe::Ticker::new(deadline);
     let states = match history.extra.get("replicas") {
         None => return Err(ConvergenceError::NoReplicaStates),
         Some(serde_json::Value::Object(states)) => states,
@@ -104,6 +113,7 @@ pub fn check(history: &History) -> Result<Vec<Violation>, ConvergenceError> {
     let keys = by_key(history)?;
     let mut out = Vec::new();
     for (key, entries) in states {
+        ticker.tick()?;
         let entries = entries
             .as_array()
             .ok_or_else(|| ConvergenceError::BadReplicaStates {

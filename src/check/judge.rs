@@ -1,5 +1,13 @@
 //! Judging a history: which guarantees held, with a witness for each break.
 //!
+//! Linearizability is judged against the model the ops belong to: a history of only `add`
+//! and `members` ops against [`Set`](crate::model::Set), of only `enqueue` and `dequeue`
+//! against [`Queue`](crate::model::Queue), of only `acquire` and `release` against
+//! [`Mutex`](crate::model::Mutex), and any other against the key-value model. The weaker
+//! guarantees are defined for registers (get, put and delete, with a unique value per put):
+//! on a history with other kinds of op each is undecided (`held: None`) with the sentence
+//! "cannot judge: ... ops are not supported by this guarantee", naming the first such op.
+//!
 //! ```
 //! use quorumlab::check::{judge, Guarantee};
 //! use quorumlab::history::History;
@@ -15,13 +23,16 @@
 //! assert_eq!(Guarantee::Linearizable.judge(&h).held, Some(false));
 //! ```
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::convergence::ConvergenceError;
 use super::linearizable::{self, CheckOptions, Verdict};
+use super::observe::ObserveError;
 use super::{convergence, session, stale, Guarantee, Violation};
 use crate::history::History;
+use crate::model::{Mutex, Queue, Set};
 
 /// What one guarantee's checker said.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -121,7 +132,7 @@ pub fn judge(history: &History, guarantees: &[Guarantee]) -> Judgement {
     for &g in guarantees {
         let finding = match g {
             Guarantee::Linearizable => {
-                Finding::from_verdict(&linearizable::check(history, &options).verdict)
+                Finding::from_verdict(&linearizability(history, &options).verdict)
             }
             _ => finding(history, g),
         };
@@ -142,13 +153,59 @@ impl Guarantee {
 pub fn finding(history: &History, g: Guarantee) -> Finding {
     match g {
         Guarantee::Linearizable => judge(history, &[g]).findings.remove(&g).expect("judged"),
-        Guarantee::NoStaleReads => weak(stale::check(history)),
-        Guarantee::ReadYourWrites => weak(session::read_your_writes(history)),
-        Guarantee::MonotonicReads => weak(session::monotonic_reads(history)),
-        Guarantee::MonotonicWrites => weak(session::monotonic_writes(history)),
-        Guarantee::WritesFollowReads => weak(session::writes_follow_reads(history)),
-        Guarantee::Convergence => weak(convergence::check(history)),
+        _ => finding_until(history, g, None),
     }
+}
+
+/// The finding for one guarantee, undecided ("undecided: timeout") when `deadline` passes
+/// before its checker is done; every checker looks at the deadline as it goes. For
+/// linearizability the deadline, when given, replaces [`LINEARIZABILITY_TIMEOUT`].
+pub fn finding_until(history: &History, g: Guarantee, deadline: Option<Instant>) -> Finding {
+    match g {
+        Guarantee::Linearizable => {
+            let options = CheckOptions {
+                timeout: Some(match deadline {
+                    Some(d) => d.saturating_duration_since(Instant::now()),
+                    None => LINEARIZABILITY_TIMEOUT,
+                }),
+                ..Default::default()
+            };
+            Finding::from_verdict(&linearizability(history, &options).verdict)
+        }
+        Guarantee::NoStaleReads => weak(stale::check_until(history, deadline)),
+        Guarantee::ReadYourWrites => weak(session::read_your_writes_until(history, deadline)),
+        Guarantee::MonotonicReads => weak(session::monotonic_reads_until(history, deadline)),
+        Guarantee::MonotonicWrites => weak(session::monotonic_writes_until(history, deadline)),
+        Guarantee::WritesFollowReads => weak(session::writes_follow_reads_until(history, deadline)),
+        Guarantee::Convergence => match convergence::check_until(history, deadline) {
+            Err(ConvergenceError::Observe(ObserveError::Timeout)) => timed_out(),
+            other => cannot_judge(other),
+        },
+    }
+}
+
+/// Checks linearizability against the model the history's ops belong to: the set, queue or
+/// mutex model when every op is of that object's kinds, else the key-value model (which
+/// refuses other kinds: undecided, naming the op).
+fn linearizability(history: &History, options: &CheckOptions) -> linearizable::LinReport {
+    use crate::history::OpKind as K;
+    let all = |kinds: &[K]| {
+        !history.ops.is_empty() && history.ops.iter().all(|o| kinds.contains(&o.kind))
+    };
+    if all(&[K::Add, K::Members]) {
+        linearizable::check_model(&Set, history, options)
+    } else if all(&[K::Enqueue, K::Dequeue]) {
+        linearizable::check_model(&Queue, history, options)
+    } else if all(&[K::Acquire, K::Release]) {
+        linearizable::check_model(&Mutex, history, options)
+    } else {
+        linearizable::check(history, options)
+    }
+}
+
+/// Undecided because the deadline passed.
+fn timed_out() -> Finding {
+    Finding::from_violations(Err("undecided: timeout".into()))
 }
 
 impl Finding {
@@ -177,6 +234,13 @@ impl Finding {
     }
 }
 
-fn weak<E: std::fmt::Display>(r: Result<Vec<Violation>, E>) -> Finding {
+fn weak(r: Result<Vec<Violation>, ObserveError>) -> Finding {
+    match r {
+        Err(ObserveError::Timeout) => timed_out(),
+        r => cannot_judge(r),
+    }
+}
+
+fn cannot_judge<E: std::fmt::Display>(r: Result<Vec<Violation>, E>) -> Finding {
     Finding::from_violations(r.map_err(|e| format!("cannot judge: {e}")))
 }

@@ -30,6 +30,9 @@ pub enum ObserveError {
         /// The value.
         value: String,
     },
+    /// The deadline passed before the checker was done ([`Ticker`]).
+    #[error("timeout")]
+    Timeout,
     /// The history holds op kinds these checkers do not judge.
     #[error("{op}: {kind} ops are not supported by this guarantee (only get, put and delete)")]
     Unsupported {
@@ -285,4 +288,40 @@ pub fn by_key(history: &History) -> Result<Vec<KeyOps<'_>>, ObserveError> {
         k.deletes_by_invoke = ds;
     }
     Ok(keys)
+}
+
+/// Watches a deadline for the checkers weaker than linearizability: each calls
+/// [`Ticker::tick`] per key, per session and per op it judges, and the clock is read once
+/// every [`Ticker::EVERY`] ticks, so a deadline is overrun by at most about that much work
+/// (plus grouping one key's ops, which is O(n log n)).
+#[derive(Clone, Debug)]
+pub struct Ticker {
+    deadline: Option<std::time::Instant>,
+    left: u32,
+}
+
+impl Ticker {
+    /// Ticks between two readings of the clock.
+    pub const EVERY: u32 = 1 << 10;
+
+    /// A ticker for `deadline` (`None`: never).
+    pub fn new(deadline: Option<std::time::Instant>) -> Ticker {
+        Ticker { deadline, left: 0 }
+    }
+
+    /// `Err(ObserveError::Timeout)` once the deadline has passed.
+    pub fn tick(&mut self) -> Result<(), ObserveError> {
+        if self.deadline.is_none() {
+            return Ok(());
+        }
+        if self.left > 0 {
+            self.left -= 1;
+            return Ok(());
+        }
+        self.left = Self::EVERY;
+        match self.deadline {
+            Some(d) if std::time::Instant::now() >= d => Err(ObserveError::Timeout),
+            _ => Ok(()),
+        }
+    }
 }

@@ -12,10 +12,12 @@
 //!   store settled on). A later write of the session with a lower version, or a final value
 //!   that the session's later write should have superseded, is a violation.
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use super::guarantee::Violation;
 use super::observe::{
-    by_key, completed, invoked, is_final, session, version, Explained, KeyOps, ObserveError, Source,
+    by_key, completed, invoked, is_final, session, version, Explained, KeyOps, ObserveError,
+    Source, Ticker,
 };
 use crate::history::{History, Op, OpKind, Outcome};
 
@@ -34,11 +36,24 @@ fn sessions<'h>(k: &KeyOps<'h>) -> BTreeMap<u64, Vec<&'h Op>> {
 
 /// Every read-your-writes violation.
 pub fn read_your_writes(history: &History) -> Result<Vec<Violation>, ObserveError> {
+    read_your_writes_until(history, None)
+}
+
+/// [`read_your_writes`], giving up with [`ObserveError::Timeout`] once `deadline` has passed.
+pub fn read_your_writes_until(
+    history: &History,
+    deadline: Option<Instant>,
+) -> Result<Vec<Violation>, ObserveError> {
+    let mut ticker = Ticker::new(deadline);
     let mut out = Vec::new();
-    for k in by_key(history)? {
+    let keys = by_key(history)?;
+    for k in keys {
+        ticker.tick()?;
         for ops in sessions(&k).values() {
+            ticker.tick()?;
             let mut last_write: Option<&Op> = None;
             for &op in ops {
+                ticker.tick()?;
                 if op.kind != OpKind::Get {
                     last_write = Some(op);
                     continue;
@@ -83,13 +98,26 @@ pub fn read_your_writes(history: &History) -> Result<Vec<Violation>, ObserveErro
 
 /// Every monotonic-reads violation.
 pub fn monotonic_reads(history: &History) -> Result<Vec<Violation>, ObserveError> {
+    monotonic_reads_until(history, None)
+}
+
+/// [`monotonic_reads`], giving up with [`ObserveError::Timeout`] once `deadline` has passed.
+pub fn monotonic_reads_until(
+    history: &History,
+    deadline: Option<Instant>,
+) -> Result<Vec<Violation>, ObserveError> {
+    let mut ticker = Ticker::new(deadline);
     let mut out = Vec::new();
-    for k in by_key(history)? {
+    let keys = by_key(history)?;
+    for k in keys {
+        ticker.tick()?;
         for ops in sessions(&k).values() {
+            ticker.tick()?;
             // The earlier read whose observed write began latest (taking, for an ambiguous
             // read, the explanation that began earliest), with that write.
             let mut high: Option<(i128, &Op, Source)> = None;
             for &r in ops.iter().filter(|o| o.kind == OpKind::Get) {
+                ticker.tick()?;
                 // (latest completion, earliest invocation) over the read's explanations; the
                 // initial state of an ambiguous absent begins earliest.
                 let (latest_end, lo, first) = match k.explain(r) {
@@ -155,10 +183,22 @@ fn next_not_greater<T: Ord + Copy>(versions: &[Option<T>]) -> Vec<Option<usize>>
 
 /// Every monotonic-writes violation.
 pub fn monotonic_writes(history: &History) -> Result<Vec<Violation>, ObserveError> {
+    monotonic_writes_until(history, None)
+}
+
+/// [`monotonic_writes`], giving up with [`ObserveError::Timeout`] once `deadline` has passed.
+pub fn monotonic_writes_until(
+    history: &History,
+    deadline: Option<Instant>,
+) -> Result<Vec<Violation>, ObserveError> {
+    let mut ticker = Ticker::new(deadline);
     let mut out = Vec::new();
-    for k in by_key(history)? {
+    let keys = by_key(history)?;
+    for k in keys {
+        ticker.tick()?;
         let settled = final_source(&k);
         for ops in sessions(&k).values() {
+            ticker.tick()?;
             let writes: Vec<&Op> = ops
                 .iter()
                 .copied()
@@ -170,6 +210,7 @@ pub fn monotonic_writes(history: &History) -> Result<Vec<Violation>, ObserveErro
             // order: if the key settled on this write, the very next one does; otherwise the
             // first the store ordered at or before it.
             for (i, &w1) in writes.iter().enumerate() {
+                ticker.tick()?;
                 let settled_here = settled == Some(k.write_source(w1));
                 let j = if settled_here {
                     Some(i + 1).filter(|&j| j < writes.len())
@@ -202,10 +243,22 @@ pub fn monotonic_writes(history: &History) -> Result<Vec<Violation>, ObserveErro
 
 /// Every writes-follow-reads violation.
 pub fn writes_follow_reads(history: &History) -> Result<Vec<Violation>, ObserveError> {
+    writes_follow_reads_until(history, None)
+}
+
+/// [`writes_follow_reads`], giving up with [`ObserveError::Timeout`] once `deadline` has passed.
+pub fn writes_follow_reads_until(
+    history: &History,
+    deadline: Option<Instant>,
+) -> Result<Vec<Violation>, ObserveError> {
+    let mut ticker = Ticker::new(deadline);
     let mut out = Vec::new();
-    for k in by_key(history)? {
+    let keys = by_key(history)?;
+    for k in keys {
+        ticker.tick()?;
         let settled = final_source(&k);
         for ops in sessions(&k).values() {
+            ticker.tick()?;
             // next_write[i]: the session's first write after position i.
             let mut next_write = vec![None; ops.len()];
             let mut later = None;
@@ -220,6 +273,7 @@ pub fn writes_follow_reads(history: &History) -> Result<Vec<Violation>, ObserveE
                 .enumerate()
                 .filter(|(_, o)| o.kind == OpKind::Get)
             {
+                ticker.tick()?;
                 // Only a read that names exactly one write is judged.
                 let Explained::One(seen @ Source::Write(_)) = k.explain(r) else {
                     continue;

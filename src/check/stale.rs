@@ -166,10 +166,22 @@ fn judge_read(k: &KeyOps<'_>, done: &Completed<'_>, r: &Op) -> Option<Violation>
 
 /// Every stale read in the history.
 pub fn check(history: &History) -> Result<Vec<Violation>, ObserveError> {
+    check_until(history, None)
+}
+
+/// [`check`], giving up with [`ObserveError::Timeout`] once `deadline` has passed.
+pub fn check_until(
+    history: &History,
+    deadline: Option<std::time::Instant>,
+) -> Result<Vec<Violation>, ObserveError> {
+    let mut ticker = super::observe::Ticker::new(deadline);
     let mut out = Vec::new();
-    for k in by_key(history)? {
+    let keys = by_key(history)?;
+    for k in keys {
+        ticker.tick()?;
         let done = Completed::new(&k);
         for r in &k.reads {
+            ticker.tick()?;
             if let Some(v) = judge_read(&k, &done, r) {
                 out.push(v);
             }

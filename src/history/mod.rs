@@ -17,6 +17,7 @@
 //! assert_eq!(History::from_json_str(&h.to_json_string()).unwrap(), h);
 //! ```
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::Map;
 
@@ -37,12 +38,17 @@ pub fn json_type_name(v: &serde_json::Value) -> &'static str {
 pub const FORMAT: &str = "quorumlab-history/1";
 
 /// A register value: a JSON integer or string. An absent key is `None` (`null` in JSON).
+///
+/// A string is shared, not copied, when a value is cloned: a checker puts the values of a
+/// history into its model states, partitions and witnesses many times over, and one value may
+/// be most of a file (a `String` behind the `Arc`, so that a string read from a file becomes a
+/// value without being copied once more).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Value {
     /// A JSON integer.
     Int(i64),
     /// A JSON string.
-    Str(String),
+    Str(Arc<String>),
 }
 
 impl Value {
@@ -58,7 +64,15 @@ impl Value {
     pub fn parse_cli(s: &str) -> Value {
         s.parse::<i64>()
             .map(Value::Int)
-            .unwrap_or_else(|_| Value::Str(s.to_string()))
+            .unwrap_or_else(|_| Value::from(s))
+    }
+
+    /// The string, when the value is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s.as_str()),
+            Value::Int(_) => None,
+        }
     }
 }
 
@@ -84,7 +98,14 @@ impl From<i64> for Value {
 
 impl From<&str> for Value {
     fn from(s: &str) -> Self {
-        Value::Str(s.to_string())
+        Value::Str(Arc::new(s.to_string()))
+    }
+}
+
+impl From<String> for Value {
+    /// Takes the string without copying it.
+    fn from(s: String) -> Self {
+        Value::Str(Arc::new(s))
     }
 }
 
@@ -338,6 +359,28 @@ impl Op {
     }
 }
 
+/// A file's bytes. A file too large for the memory left is an error that says so (exit 2 in
+/// `quorumlab check`), not an abort.
+pub fn read_file(path: &std::path::Path) -> Result<Vec<u8>, HistoryError> {
+    use std::io::Read;
+    let io = |e: std::io::Error| HistoryError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    let mut bytes = Vec::new();
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
+    if bytes.try_reserve_exact(size.saturating_add(1)).is_err() {
+        return Err(HistoryError::Io {
+            path: path.to_path_buf(),
+            message: format!("out of memory: the file's {size} bytes do not fit"),
+        });
+    }
+    file.read_to_end(&mut bytes).map_err(io)?;
+    Ok(bytes)
+}
+
 /// A recorded history: ops plus any other top-level fields, kept in order.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct History {
@@ -369,10 +412,7 @@ impl History {
     /// Reads, parses and validates a JSON history file; errors name the file.
     pub fn from_path(path: impl AsRef<std::path::Path>) -> Result<History, HistoryError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| HistoryError::Io {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let bytes = read_file(path)?;
         json::from_slice(&bytes).map_err(|e| e.in_file(path))
     }
 

@@ -49,7 +49,7 @@ impl Call {
 
     /// Appends the string `s` to `key` (absent reads as "").
     pub fn append(key: &str, s: &str) -> Call {
-        Call::new(OpKind::Append, key, Some(Value::Str(s.to_string())), None)
+        Call::new(OpKind::Append, key, Some(Value::from(s)), None)
     }
 
     /// Writes `new` to `key` if it holds `expect` (`None`: absent).

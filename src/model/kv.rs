@@ -1,5 +1,6 @@
 //! The key-value model of `quorumlab-history/1`: a map of independent registers.
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::{Effect, Model, PartOp, Partition};
 use crate::history::{show, History, HistoryError, OpKind, Outcome, Value};
@@ -63,7 +64,7 @@ pub enum KvInput {
     /// Make the key absent.
     Delete,
     /// Append a string.
-    Append(String),
+    Append(Arc<String>),
     /// Write `new` if the key holds `expect`.
     Cas {
         /// The value compared against.
@@ -104,7 +105,7 @@ impl Model for Kv {
             KvInput::Delete => (None, KvOutput::Done),
             KvInput::Append(s) => match state {
                 None => (Some(Value::Str(s.clone())), KvOutput::Done),
-                Some(Value::Str(cur)) => (Some(Value::Str(format!("{cur}{s}"))), KvOutput::Done),
+                Some(Value::Str(cur)) => (Some(Value::from(format!("{cur}{s}"))), KvOutput::Done),
                 Some(Value::Int(_)) => return None,
             },
             KvInput::Cas { expect, new } => {
@@ -229,6 +230,15 @@ impl Model for Kv {
         drop_unobservable(&mut partition.ops);
     }
 
+    /// A string no other value points to was built by appends; one that is shared came from
+    /// the history and costs nothing more.
+    fn heap_bytes(&self, state: &Option<Value>) -> usize {
+        match state {
+            Some(Value::Str(s)) if Arc::strong_count(s) == 1 => s.capacity(),
+            _ => 0,
+        }
+    }
+
     fn describe(&self, state: &Option<Value>) -> String {
         show(state)
     }
@@ -251,7 +261,13 @@ impl Model for Kv {
 ///   or a cas.
 ///
 /// Then, in any linearization that includes the op, removing it (and the info ops it made
-/// ineffective) leaves every op with a known result seeing the same value.
+/// ineffective) leaves every op with a known result seeing the same value. A put's string
+/// is looked for at the start of the strings read (appends only add after it), an append's
+/// anywhere in them, and the scans for appends stop after [`APPEND_SCAN_BYTES`]: the work
+/// stays about linear in the history, and an op not shown unobservable is kept.
+/// Bytes of read strings the reduction scans for appended strings, at most.
+const APPEND_SCAN_BYTES: usize = 1 << 26;
+
 fn drop_unobservable(ops: &mut Vec<PartOp<Kv>>) {
     let mut has_append = false;
     let mut has_int_write = false;
@@ -273,11 +289,34 @@ fn drop_unobservable(ops: &mut Vec<PartOp<Kv>>) {
     let observed: std::collections::HashSet<&Option<Value>, crate::check::hash::FxBuild> =
         reads.iter().chain(&expects).copied().collect();
     let seen = |v: &Option<Value>| observed.contains(v);
-    let contains = |s: &str| {
-        reads.iter().chain(&expects).any(|r| match r {
-            Some(Value::Str(r)) => r.contains(s),
-            _ => false,
-        })
+    // The strings read or expected, sorted and without repeats: those that start with `s`
+    // follow `s` itself, so one binary search finds whether any does.
+    let mut texts: Vec<&str> = observed
+        .iter()
+        .filter_map(|v| v.as_ref().and_then(Value::as_str))
+        .collect();
+    texts.sort_unstable();
+    let starts_with = |s: &str| {
+        let at = texts.partition_point(|t| *t < s);
+        texts.get(at).is_some_and(|t| t.starts_with(s))
+    };
+    // Whether an appended string shows anywhere in what was read costs a scan of every text;
+    // past a budget of bytes scanned the remaining appends are kept, which is always sound.
+    let text_bytes: usize = texts.iter().map(|t| t.len()).sum();
+    let mut budget = APPEND_SCAN_BYTES;
+    let mut contained: std::collections::HashMap<Arc<String>, bool, crate::check::hash::FxBuild> =
+        Default::default();
+    let mut contains = |s: &Arc<String>| -> bool {
+        if let Some(&c) = contained.get(s) {
+            return c;
+        }
+        if budget < text_bytes {
+            return true;
+        }
+        budget -= text_bytes;
+        let c = texts.iter().any(|t| t.contains(s.as_str()));
+        contained.insert(s.clone(), c);
+        c
     };
     let droppable: Vec<bool> = ops
         .iter()
@@ -289,10 +328,12 @@ fn drop_unobservable(ops: &mut Vec<PartOp<Kv>>) {
                 KvInput::Get => false,
                 KvInput::Delete => !has_append && !seen(&None),
                 KvInput::Put(v) | KvInput::Cas { new: v, .. } => {
+                    // A value a put or cas wrote is read as itself, or (with appends) as the
+                    // start of what later appends made of it.
                     !(has_append && has_int_write)
                         && match v {
-                            Value::Str(s) => !s.is_empty() && !contains(s),
-                            Value::Int(_) => !seen(&Some(v.clone())),
+                            Value::Str(s) if has_append => !s.is_empty() && !starts_with(s),
+                            _ => !seen(&Some(v.clone())),
                         }
                 }
                 KvInput::Append(s) => !s.is_empty() && !contains(s),
@@ -314,10 +355,10 @@ mod tests {
     fn steps() {
         let m = Kv::map();
         let s = m.init();
-        let (s, out) = m.step(&s, &KvInput::Append("a".into())).unwrap();
+        let (s, out) = m.step(&s, &KvInput::Append(Arc::new("a".into()))).unwrap();
         assert_eq!(out, KvOutput::Done);
-        let (s, _) = m.step(&s, &KvInput::Append("b".into())).unwrap();
-        assert_eq!(s, Some(Value::Str("ab".into())));
+        let (s, _) = m.step(&s, &KvInput::Append(Arc::new("b".into()))).unwrap();
+        assert_eq!(s, Some(Value::from("ab")));
         let cas = KvInput::Cas {
             expect: None,
             new: Value::Int(1),
@@ -326,6 +367,81 @@ mod tests {
         let (s, _) = m.step(&s, &KvInput::Delete).unwrap();
         let (s, out) = m.step(&s, &cas).unwrap();
         assert_eq!(out, KvOutput::Swapped(true));
-        assert!(m.step(&s, &KvInput::Append("c".into())).is_none());
+        assert!(m.step(&s, &KvInput::Append(Arc::new("c".into()))).is_none());
+    }
+
+    fn part(ops: &[(KvInput, Option<KvOutput>)]) -> Vec<PartOp<Kv>> {
+        ops.iter()
+            .enumerate()
+            .map(|(i, (input, output))| PartOp {
+                index: i,
+                input: input.clone(),
+                output: output.clone(),
+                call: 10 * i as u64,
+                ret: output.as_ref().map(|_| 10 * i as u64 + 5),
+            })
+            .collect()
+    }
+
+    fn kept(ops: &[(KvInput, Option<KvOutput>)]) -> Vec<usize> {
+        let mut p = part(ops);
+        drop_unobservable(&mut p);
+        p.iter().map(|o| o.index).collect()
+    }
+
+    /// Info writes no read could observe are left out: a put's string is looked for at the
+    /// start of what was read when the key has appends and as the whole value when not, an
+    /// append's anywhere in it.
+    #[test]
+    fn unobservable_info_writes_are_left_out() {
+        let s = |v: &str| Value::from(v);
+        let read = |v: &str| (KvInput::Get, Some(KvOutput::Read(Some(s(v)))));
+        let put = |v: &str| (KvInput::Put(s(v)), None);
+        let append = |v: &str| (KvInput::Append(Arc::new(v.into())), None);
+        let done = Some(KvOutput::Done);
+        // With appends: "ab" may have become "abc"; "bc" can start nothing read; "c" shows in
+        // "abc", "q" nowhere.
+        let ops = [
+            read("abc"),
+            put("ab"),
+            put("bc"),
+            append("c"),
+            append("q"),
+            (KvInput::Append(Arc::new("x".into())), done.clone()),
+        ];
+        assert_eq!(kept(&ops), [0, 1, 3, 5]);
+        // Without appends a read returns what one put wrote, whole.
+        let ops = [
+            read("abc"),
+            put("ab"),
+            put("abc"),
+            (KvInput::Put(s("z")), done),
+        ];
+        assert_eq!(kept(&ops), [0, 2, 3]);
+    }
+
+    /// A string value is shared, not copied, from the history into the partition and into
+    /// every model state: one value may be most of a file.
+    #[test]
+    fn string_values_are_shared_not_copied() {
+        let big = Value::from("x".repeat(1 << 20));
+        let mut put = crate::history::Op::new(1, 0, OpKind::Put, "k", 0);
+        put.value = Some(big.clone());
+        put.complete = Some(10);
+        put.outcome = Outcome::Ok;
+        let mut get = crate::history::Op::new(2, 1, OpKind::Get, "k", 20);
+        get.read = Some(big.clone());
+        get.complete = Some(30);
+        get.outcome = Outcome::Ok;
+        let h = History::new(vec![put, get]);
+        let parts = Kv::map().partition(&h).unwrap();
+        let KvInput::Put(v) = &parts[0].ops[0].input else {
+            panic!("a put")
+        };
+        let (state, _) = Kv::map().step(&None, &parts[0].ops[0].input).unwrap();
+        let (Value::Str(a), Value::Str(b), Some(Value::Str(c))) = (&big, v, &state) else {
+            panic!("strings")
+        };
+        assert!(Arc::ptr_eq(a, b) && Arc::ptr_eq(a, c));
     }
 }

@@ -71,7 +71,7 @@ pub use kv::{Kv, KvInput, KvOutput};
 pub use mutex::{Mutex, MutexInput};
 pub use parts::per_key;
 pub use queue::{Queue, QueueInput, QueueOutput};
-pub use set::{Set, SetInput, SetOutput};
+pub use set::{Element, Members, Set, SetInput, SetOutput};
 
 /// What an op does to the state, as far as pruning needs to know
 /// ([`Model::effect`]).
@@ -173,6 +173,14 @@ pub trait Model {
     where
         Self: Sized,
     {
+    }
+
+    /// Heap bytes `state` holds that it shares with nothing else (a string an append built,
+    /// not one a put copied from the history), counted against the checker's memory limit
+    /// ([`CheckOptions::memo_limit_bytes`](crate::check::linearizable::CheckOptions)).
+    /// Default: 0, for states that own no heap memory.
+    fn heap_bytes(&self, _state: &Self::State) -> usize {
+        0
     }
 
     /// A state in words, e.g. `5`, `"ab"` or `absent`.

@@ -30,7 +30,7 @@ pub fn apply(state: &Option<Value>, op: &Op) -> Option<(Option<Value>, bool)> {
             };
             match state {
                 None => (Some(Value::Str(s.clone())), true),
-                Some(Value::Str(c)) => (Some(Value::Str(format!("{c}{s}"))), true),
+                Some(Value::Str(c)) => (Some(Value::from(format!("{c}{s}"))), true),
                 Some(Value::Int(_)) => return None,
             }
         }
@@ -126,7 +126,7 @@ pub fn sequential(g: &mut Gen, n: usize, keys: u64, clients: u64, small: bool) -
         let mk = |g: &mut Gen| {
             let v = g.below(vals) as i64;
             if strings {
-                Value::Str(format!("{}", (b'a' + (v % 26) as u8) as char))
+                Value::from(format!("{}", (b'a' + (v % 26) as u8) as char))
             } else {
                 Value::Int(v)
             }
@@ -173,8 +173,8 @@ pub fn perturb(g: &mut Gen, h: &mut History) {
                 op.read = match g.below(4) {
                     0 => None,
                     1 => Some(Value::Int(g.below(3) as i64)),
-                    _ => Some(Value::Str(
-                        ["a", "b", "ab", "ba", "c"][g.below(5) as usize].into(),
+                    _ => Some(Value::from(
+                        ["a", "b", "ab", "ba", "c"][g.below(5) as usize],
                     )),
                 }
             }

@@ -9,14 +9,15 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use quorumlab::check::linearizable::{self, CheckOptions, LinReport, Verdict};
 use quorumlab::check::Guarantee;
 use quorumlab::history::edn::{self, EdnModel, EdnOptions};
 use quorumlab::history::{History, Value};
 use quorumlab::model::{Kv, Mutex, Queue, Set};
 
-use crate::verdict::{finding, Finding};
+use quorumlab::check::judge::finding_until;
+
+use crate::verdict::Finding;
 
 /// The input format of history files.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,8 +89,8 @@ fn parse_guarantees(s: &str) -> Result<GuaranteeList, String> {
 }
 
 /// The weaker guarantees' findings for one file, in list order. Once `deadline` has passed,
-/// each guarantee not yet judged is undecided (timeout); each checker runs in O(n log n), so
-/// a deadline passed during one is overrun by at most that checker's own time.
+/// each guarantee not yet judged is undecided (timeout), and so is the one being judged: each
+/// checker looks at the deadline as it goes.
 fn weaker(
     history: &History,
     list: &[Guarantee],
@@ -107,7 +108,7 @@ fn weaker(
                 };
                 return (g, timed_out);
             }
-            (g, finding(history, g))
+            (g, finding_until(history, g, deadline))
         })
         .collect()
 }
@@ -222,8 +223,7 @@ fn load(file: &Path, format: InputFormat, edn_options: &EdnOptions) -> anyhow::R
     match format {
         InputFormat::Json => Ok(History::from_path(file)?),
         InputFormat::Edn => {
-            let bytes =
-                std::fs::read(file).with_context(|| format!("{}: cannot read", file.display()))?;
+            let bytes = quorumlab::history::read_file(file)?;
             let text = std::str::from_utf8(&bytes)
                 .map_err(|e| anyhow::anyhow!("{}: not UTF-8 text ({e})", file.display()))?;
             edn::parse_with(text, edn_options).map_err(|e| e.in_file(file).into())
@@ -311,7 +311,10 @@ fn human(
         let prefix: Vec<String> = w
             .prefix
             .iter()
-            .map(|s| format!("#{}->{}", s.op, cut(&s.state.to_string())))
+            .map(|s| match &s.state {
+                Some(state) => format!("#{}->{}", s.op, cut(&state.to_string())),
+                None => format!("#{}", s.op),
+            })
             .collect();
         out.push_str(&format!(
             "\n  longest linearizable prefix ({} ops, op id -> state after it): {}",

@@ -17,14 +17,26 @@ pub(super) fn witness<M: Model>(
     longest: bool,
 ) -> Witness {
     let op = &history.ops[part.ops[stuck.op].index];
-    let prefix: Vec<Step> = stuck
-        .prefix
-        .iter()
-        .map(|(i, s)| Step {
+    // States from the last op back, while their size stays within the bound.
+    let mut left = super::PREFIX_STATES_SIZE;
+    let mut prefix: Vec<Step> = Vec::with_capacity(stuck.prefix.len());
+    for (k, (i, s)) in stuck.prefix.iter().enumerate().rev() {
+        let last = k + 1 == stuck.prefix.len();
+        let state = (last || left > 0).then(|| model.state_json(s));
+        let size = state.as_ref().map_or(0, json_size);
+        let state = if last || size <= left {
+            left = left.saturating_sub(size);
+            state
+        } else {
+            left = 0;
+            None
+        };
+        prefix.push(Step {
             op: history.ops[part.ops[*i].index].id,
-            state: model.state_json(s),
-        })
-        .collect();
+            state,
+        });
+    }
+    prefix.reverse();
     let last = stuck
         .prefix
         .last()
@@ -178,4 +190,16 @@ impl Context<'_> {
 fn prefix(op: &Op) -> String {
     let span = crate::history::span(op.invoke, op.complete);
     format!("{} by client {} {}", op.name(), op.client, span)
+}
+
+/// A JSON value's size: one per scalar and array item, string bytes, object keys too.
+fn json_size(v: &serde_json::Value) -> usize {
+    match v {
+        serde_json::Value::String(s) => s.len().max(1),
+        serde_json::Value::Array(items) => 1 + items.iter().map(json_size).sum::<usize>(),
+        serde_json::Value::Object(m) => {
+            1 + m.iter().map(|(k, v)| k.len() + json_size(v)).sum::<usize>()
+        }
+        _ => 1,
+    }
 }

@@ -45,6 +45,9 @@ pub(crate) struct Memo {
     entries: Vec<Entry>,
     arena: Vec<u64>,
     limit_bytes: usize,
+    /// Bytes the search holds outside the memo (model states, cached transitions), which
+    /// count against the same limit.
+    outside: usize,
 }
 
 /// Bytes one entry costs beyond its words: the entry and its share of the hash table.
@@ -57,6 +60,7 @@ impl Memo {
             entries: Vec::new(),
             arena: Vec::new(),
             limit_bytes,
+            outside: 0,
         }
     }
 
@@ -64,6 +68,11 @@ impl Memo {
     #[allow(dead_code)]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Sets the bytes held outside the memo that count against its limit.
+    pub(crate) fn set_outside(&mut self, bytes: usize) {
+        self.outside = bytes;
     }
 
     /// Records (set, state); false when it was already there.
@@ -87,7 +96,9 @@ impl Memo {
             }
             at = e.next;
         }
-        let need = (self.arena.len() + words.len()) * 8 + (self.entries.len() + 1) * ENTRY_BYTES;
+        let need = (self.arena.len() + words.len()) * 8
+            + (self.entries.len() + 1) * ENTRY_BYTES
+            + self.outside;
         if need > self.limit_bytes {
             return Err(MemoFull);
         }

@@ -66,9 +66,17 @@ impl Default for CheckOptions {
 pub struct Step {
     /// The op's id.
     pub op: u64,
-    /// The model state after it (`null` = absent).
-    pub state: serde_json::Value,
+    /// The model state after it (`null` = absent). Given for the prefix's last op always,
+    /// and for the ops before it from the last back while the states given stay within
+    /// [`PREFIX_STATES_SIZE`]; `None` (left out of the JSON) before that. A prefix of n
+    /// ops whose states grow (a set, appended strings) would otherwise take n^2 memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<serde_json::Value>,
 }
+
+/// How much of a witness's prefix states are given, at most, besides the last one: in JSON
+/// scalars, array items and string bytes.
+pub const PREFIX_STATES_SIZE: usize = 1 << 22;
 
 /// Why a history is not linearizable.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -367,6 +375,9 @@ fn longest_prefix<M: Model>(
                 .into_iter()
                 .find(|p| p.key == part.key)
                 .expect("the key of a partition has a partition");
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(None);
+            }
             let found = search::search(model, &whole.ops, &limits, longer);
             (Some(whole), found)
         }

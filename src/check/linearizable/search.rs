@@ -31,6 +31,47 @@ pub(crate) struct Limits<'a> {
     pub cancel: &'a AtomicBool,
 }
 
+/// Watches [`Limits::deadline`] and [`Limits::cancel`] at a cost that stays small beside the
+/// work it watches: the clock is read once per [`Meter::POLL`] units of work, and a unit is
+/// one step or one item scanned, so a deadline is overrun by at most about that much work
+/// however costly single steps are.
+pub(crate) struct Meter<'a> {
+    limits: &'a Limits<'a>,
+    work: u64,
+    next_poll: u64,
+}
+
+impl<'a> Meter<'a> {
+    /// Units of work between two readings of the clock (a reading costs about as much as 20
+    /// to 50 units).
+    const POLL: u64 = 1 << 12;
+
+    pub(crate) fn new(limits: &'a Limits<'a>) -> Meter<'a> {
+        Meter {
+            limits,
+            work: 0,
+            next_poll: Self::POLL,
+        }
+    }
+
+    /// Whether the deadline has passed or the check was cancelled, now.
+    pub(crate) fn expired(&self) -> bool {
+        self.limits.cancel.load(Ordering::Relaxed)
+            || self.limits.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Counts `units` of work done; true when the deadline has passed (looked at only every
+    /// [`Meter::POLL`] units).
+    pub(crate) fn spend(&mut self, units: u64) -> bool {
+        self.work = self.work.saturating_add(units);
+        if self.work < self.next_poll {
+            return false;
+        }
+        self.next_poll = self.work.saturating_add(Self::POLL);
+        self.expired()
+    }
+}
+
 /// Why a search gave up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum GaveUp {
@@ -80,7 +121,12 @@ struct States<'m, M: Model> {
     ids: HashMap<M::State, u32, FxBuild>,
     /// (state << 32 | op) -> next state, or IMPOSSIBLE.
     trans: HashMap<u64, u32, FxBuild>,
+    /// Bytes the states and transitions hold, counted against the memory limit with the memo.
+    bytes: usize,
 }
+
+/// Bytes one cached transition costs in its hash table (key, value, control byte, spare room).
+const TRANS_BYTES: usize = 24;
 
 impl<'m, M: Model> States<'m, M> {
     fn intern(&mut self, s: M::State) -> u32 {
@@ -88,6 +134,8 @@ impl<'m, M: Model> States<'m, M> {
             return id;
         }
         let id = self.states.len() as u32;
+        // Two copies (the list and the index), plus what the state alone owns.
+        self.bytes += 2 * std::mem::size_of::<M::State>() + 16 + self.model.heap_bytes(&s);
         self.states.push(s.clone());
         self.ids.insert(s, id);
         id
@@ -103,6 +151,7 @@ impl<'m, M: Model> States<'m, M> {
             _ => IMPOSSIBLE,
         };
         self.trans.insert(key, next);
+        self.bytes += TRANS_BYTES;
         (next != IMPOSSIBLE).then_some(next)
     }
 }
@@ -171,6 +220,9 @@ pub(crate) fn search_from<M: Model>(
         }
     }
     events.sort_unstable();
+    if Meter::new(limits).expired() {
+        return Found::GaveUp(GaveUp::Timeout);
+    }
     let nodes = events.len() + 2;
     let tail = (nodes - 1) as u32;
     let mut next: Vec<u32> = (1..=nodes as u32).collect();
@@ -203,6 +255,7 @@ pub(crate) fn search_from<M: Model>(
         states: Vec::new(),
         ids: HashMap::default(),
         trans: HashMap::default(),
+        bytes: 0,
     };
     let mut state = states.intern(model.init());
     let words = n.div_ceil(64);
@@ -222,17 +275,15 @@ pub(crate) fn search_from<M: Model>(
         .iter()
         .map(|o| model.is_read_only(&o.input, o.output.as_ref()))
         .collect();
-    let expired = || {
-        limits.cancel.load(Ordering::Relaxed)
-            || limits.deadline.is_some_and(|d| Instant::now() >= d)
-    };
-    if expired() {
+    let mut meter = Meter::new(limits);
+    if meter.expired() {
         return Found::GaveUp(GaveUp::Timeout);
     }
-    let mut grow = match NextRead::new(&mut states, ops, &expired) {
+    let mut grow = match NextRead::new(&mut states, ops, &mut meter, limits.memo_bytes) {
         Ok(g) => g,
         Err(why) => return Found::GaveUp(why),
     };
+    memo.set_outside(states.bytes + grow.bytes);
     let bound = Bound::new(ops);
     // The configurations cut that may lead further than the longest prefix at the time: the
     // longest prefix possible in each and its place in a tree of (parent, op), which shares
@@ -307,9 +358,11 @@ pub(crate) fn search_from<M: Model>(
             if steps > limits.budget {
                 return Found::GaveUp(GaveUp::Budget);
             }
-            if steps & 0xfff == 0 && expired() {
+            // A step's own cost grows with what `may_lead` scans: the meter counts both.
+            if meter.spend(1 + std::mem::take(&mut grow.scanned)) {
                 return Found::GaveUp(GaveUp::Timeout);
             }
+            memo.set_outside(states.bytes + grow.bytes);
             // The end of the list is unreachable while an op with a return is pending (its
             // return comes first); treat it as a dead end all the same.
             let mut dead = entry == tail || entry == NIL;
@@ -575,14 +628,21 @@ struct NextRead {
     by_state: Vec<u32>,
     /// No op grows the state: a state leads only to itself without a set op.
     exact: bool,
+    /// Set ops looked at by [`NextRead::may_lead`] since the search last took the count.
+    scanned: u64,
+    /// Bytes held, for the memory limit.
+    bytes: usize,
 }
 
 impl NextRead {
-    /// Gives up when `expired` says so (it is asked every few thousand items).
+    /// Gives up when the deadline passes (`meter` counts each op, read and comparison), or
+    /// when what it builds, with the states interned so far, would hold more than
+    /// `limit_bytes`.
     fn new<M: Model>(
         states: &mut States<'_, M>,
         ops: &[PartOp<M>],
-        expired: &dyn Fn() -> bool,
+        meter: &mut Meter<'_>,
+        limit_bytes: usize,
     ) -> Result<NextRead, GaveUp> {
         let mut g = NextRead {
             reads: Vec::new(),
@@ -598,6 +658,8 @@ impl NextRead {
             pin_start: Vec::new(),
             by_state: Vec::new(),
             exact: false,
+            scanned: 0,
+            bytes: 0,
         };
         let model = states.model;
         let mut sets: Vec<(usize, u32)> = Vec::new();
@@ -624,30 +686,53 @@ impl NextRead {
                 of_state.entry(v).or_default().push(p);
             }
         }
-        let sources = |t: u32| -> Vec<usize> {
-            if g.exact {
-                return of_state.get(&t).cloned().unwrap_or_default();
-            }
-            let want = &states.states[t as usize];
-            sets.iter()
-                .filter(|&&(_, v)| model.extends(want, &states.states[v as usize]))
-                .map(|&(p, _)| p)
-                .collect()
-        };
         reads.sort_unstable();
+        if meter.spend(ops.len() as u64 + reads.len() as u64) {
+            return Err(GaveUp::Timeout);
+        }
         let mut pending = vec![0u32; states.states.len()];
         let mut by_target: HashMap<u32, Vec<usize>, FxBuild> = HashMap::default();
-        for (k, &(_, _, t)) in reads.iter().enumerate() {
-            if k & 0xfff == 0 && expired() {
-                return Err(GaveUp::Timeout);
-            }
+        // Set ops listed for some state: each is held three times (`by_target`, `explain`,
+        // `by_state`), with its call time once.
+        let mut listed = 0usize;
+        for &(_, _, t) in &reads {
             pending[t as usize] += 1;
-            by_target.entry(t).or_insert_with(|| sources(t));
+            if by_target.contains_key(&t) {
+                if meter.spend(1) {
+                    return Err(GaveUp::Timeout);
+                }
+                continue;
+            }
+            let found: Vec<usize> = if g.exact {
+                of_state.get(&t).cloned().unwrap_or_default()
+            } else {
+                // Without an index, every set op is compared with the state.
+                let want = &states.states[t as usize];
+                let mut found = Vec::new();
+                for chunk in sets.chunks(1 << 10) {
+                    if meter.spend(chunk.len() as u64) {
+                        return Err(GaveUp::Timeout);
+                    }
+                    found.extend(
+                        chunk
+                            .iter()
+                            .filter(|&&(_, v)| model.extends(want, &states.states[v as usize]))
+                            .map(|&(p, _)| p),
+                    );
+                }
+                found
+            };
+            listed += found.len();
+            if listed.saturating_mul(32) + states.bytes > limit_bytes {
+                return Err(GaveUp::MemoLimit);
+            }
+            by_target.insert(t, found);
         }
+        g.bytes = listed * 32 + reads.len() * 24 + ops.len() * 4;
         // Each state's run of set ops, in call order.
         let mut runs: HashMap<u32, (u32, Vec<u64>), FxBuild> = HashMap::default();
         for (k, &(ret, i, t)) in reads.iter().enumerate() {
-            if k & 0xfff == 0 && expired() {
+            if k & 0xfff == 0 && meter.expired() {
                 return Err(GaveUp::Timeout);
             }
             g.reads.push(i as u32);
@@ -683,6 +768,9 @@ impl NextRead {
             return s == t;
         }
         let key = (s as u64) << 32 | t as u64;
+        if !self.grows.contains_key(&key) {
+            self.bytes += TRANS_BYTES;
+        }
         *self.grows.entry(key).or_insert_with(|| {
             states
                 .model
@@ -705,14 +793,16 @@ impl NextRead {
             return Ok(());
         };
         let open = |p: &u32| *p as usize != op && bits[*p as usize / 64] & (1 << (p % 64)) == 0;
-        if !self.grows(states, s, t)
-            && !self.explain[self.start[self.at] as usize..self.end[self.at] as usize]
-                .iter()
-                .any(open)
-        {
+        let run = self.start[self.at] as usize..self.end[self.at] as usize;
+        let f = from as usize;
+        self.scanned += (run.len()
+            + self
+                .pin_start
+                .get(f + 1)
+                .map_or(0, |&e| (e - self.pin_start[f]) as usize)) as u64;
+        if !self.grows(states, s, t) && !self.explain[run].iter().any(open) {
             return Err(self.reads[self.at] as usize);
         }
-        let f = from as usize;
         if self.pending.get(f).is_none_or(|&n| n == 0)
             || self.grows(states, s, from)
             || self.by_state[self.pin_start[f] as usize..self.pin_start[f + 1] as usize]

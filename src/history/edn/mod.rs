@@ -502,8 +502,8 @@ fn to_value(e: Edn) -> Result<Option<Value>, String> {
     match e {
         Edn::Nil => Ok(None),
         Edn::Int(i) => Ok(Some(Value::Int(i))),
-        Edn::Str(s) | Edn::Symbol(s) => Ok(Some(Value::Str(s))),
-        Edn::Keyword(k) => Ok(Some(Value::Str(format!(":{k}")))),
+        Edn::Str(s) | Edn::Symbol(s) => Ok(Some(Value::from(s))),
+        Edn::Keyword(k) => Ok(Some(Value::from(format!(":{k}")))),
         other => Err(format!(
             "unsupported register value {} (expected an integer, a string, a keyword or nil)",
             other.to_json()

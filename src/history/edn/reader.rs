@@ -258,7 +258,14 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        let mut out = Vec::with_capacity(len);
+        let mut out = Vec::new();
+        if out.try_reserve_exact(len).is_err() {
+            return Err(error_at(
+                self.s,
+                start,
+                format!("out of memory: a string of {len} bytes does not fit"),
+            ));
+        }
         while self.pos < end {
             let c = self.s[self.pos];
             if c == b'\\' {

@@ -473,7 +473,7 @@ fn set_value(loc: &OpLoc, j: Json) -> Result<Vec<Value>, HistoryError> {
 fn json_value(loc: &OpLoc, field: &'static str, j: Json) -> Result<Option<Value>, HistoryError> {
     match j {
         Json::Null => Ok(None),
-        Json::String(s) => Ok(Some(Value::Str(s))),
+        Json::String(s) => Ok(Some(Value::from(s))),
         Json::Number(n) => match n.as_i64() {
             Some(i) => Ok(Some(Value::Int(i))),
             None if n.as_f64().is_some_and(|f| f.fract() == 0.0) => Err(bad(
