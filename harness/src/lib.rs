@@ -5,6 +5,7 @@
 //! - [`strategy`]: proptest strategies that generate and shrink scenarios.
 //! - [`nemesis`]: applies a fault schedule to the simulation.
 //! - [`runner`]: runs a scenario and records its history.
+//! - [`trace`]: the store's events and message counts, as a case file keeps them.
 //! - [`verdict`]: judges a history on the expected guarantees.
 //! - [`case`]: saved, replayable case files.
 //! - [`fsutil`]: atomic file writes that never leave a half-written file.
@@ -27,5 +28,6 @@ pub mod runner;
 pub mod scenario;
 pub mod strategy;
 pub mod theory;
+pub mod trace;
 pub mod verdict;
 pub mod workload;

@@ -113,6 +113,7 @@ pub fn run(scenario: &Scenario) -> Result<RunOutput, RunError> {
         .udp_capacity(4096)
         .build();
     let control = ClusterControl::new(store.nodes);
+    control.set_trace_limit(crate::trace::EVENT_LIMIT);
     control.set_link_model(link_model(scenario));
     quorumlab::store::install(&mut sim, store, scenario.seed, &control)
         .map_err(|e| ScenarioError::Store(e.to_string()))?;
@@ -219,6 +220,13 @@ pub fn run(scenario: &Scenario) -> Result<RunOutput, RunError> {
     history.extra.insert(
         "replicas".into(),
         serde_json::Value::Object(std::mem::take(&mut *final_state.borrow_mut())),
+    );
+    history
+        .extra
+        .insert("events".into(), crate::trace::events_json(&control));
+    history.extra.insert(
+        "messages".into(),
+        crate::trace::messages_json(&control.message_counts()),
     );
     Ok(RunOutput {
         history,

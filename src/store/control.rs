@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 
 use super::cell::NodeId;
+use super::message::MessageKind;
 
 /// Per-node counters. They accumulate across restarts of the node.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,6 +133,116 @@ pub enum EventKind {
         /// The key.
         key: String,
     },
+    /// The node sent a message other than a heartbeat. Recorded when the message left the node
+    /// (after the link model's delay) or was lost, with `at` the time the node sent it.
+    Sent {
+        /// The receiver.
+        to: Receiver,
+        /// What kind of message.
+        msg: MessageKind,
+        /// Microseconds the link model held it before handing it to the network.
+        delay: u64,
+        /// What became of it.
+        fate: Delivery,
+    },
+}
+
+/// The receiver of a traced message: a node, or a client (`"client"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Receiver {
+    /// A store node.
+    Node(NodeId),
+    /// A client socket.
+    Client(ClientMark),
+}
+
+/// The mark of a client receiver: serialized as the string `"client"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientMark {
+    /// A client.
+    Client,
+}
+
+/// What became of a message the moment it left its sender's hands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// Handed to the network over an open link.
+    Delivered,
+    /// Handed to a held link (a paused node): delivered when the link is released.
+    Held,
+    /// Lost by a loss fault.
+    Lost,
+    /// Dropped: a partition cut the link.
+    Partitioned,
+    /// Dropped: the receiver was crashed, or the sender crashed while holding it.
+    Crashed,
+}
+
+/// Messages of one kind: how many were sent and what became of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KindCounts {
+    /// Sent (by nodes, or by clients to nodes).
+    pub sent: u64,
+    /// Handed to a held link, delivered on release.
+    pub held: u64,
+    /// Lost by a loss fault.
+    pub lost: u64,
+    /// Dropped by a partition.
+    pub partitioned: u64,
+    /// Dropped because the receiver or the holding sender was crashed.
+    pub crashed: u64,
+}
+
+impl KindCounts {
+    /// Every message dropped by a fault.
+    pub fn dropped(&self) -> u64 {
+        self.lost + self.partitioned + self.crashed
+    }
+
+    fn note(&mut self, fate: Delivery) {
+        match fate {
+            Delivery::Delivered => {}
+            Delivery::Held => self.held += 1,
+            Delivery::Lost => self.lost += 1,
+            Delivery::Partitioned => self.partitioned += 1,
+            Delivery::Crashed => self.crashed += 1,
+        }
+    }
+
+    fn add(&mut self, o: &KindCounts) {
+        self.sent += o.sent;
+        self.held += o.held;
+        self.lost += o.lost;
+        self.partitioned += o.partitioned;
+        self.crashed += o.crashed;
+    }
+}
+
+/// Messages of a whole run, by kind. Messages still on their way when the run ends count as
+/// sent and nothing else.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageCounts {
+    /// By kind, indexed by [`MessageKind::index`].
+    pub by_kind: [KindCounts; 12],
+}
+
+impl MessageCounts {
+    /// The counts of one kind.
+    pub fn of(&self, kind: MessageKind) -> KindCounts {
+        self.by_kind[kind.index()]
+    }
+
+    /// Every kind summed.
+    pub fn total(&self) -> KindCounts {
+        let mut t = KindCounts::default();
+        for k in &self.by_kind {
+            t.add(k);
+        }
+        t
+    }
 }
 
 /// One trace entry.
@@ -192,7 +303,8 @@ impl Endpoint {
         }
     }
 
-    fn node(self) -> Option<NodeId> {
+    /// The node, when this end is one.
+    pub fn node(self) -> Option<NodeId> {
         match self {
             Endpoint::Node(n) => Some(n),
             Endpoint::Client(_) => None,
@@ -230,6 +342,18 @@ struct State {
     busy: Vec<bool>,
     trace: Vec<Event>,
     tracing: bool,
+    /// Most events kept in `trace` (`None`: all); `traced` counts every event recorded.
+    trace_limit: Option<usize>,
+    traced: u64,
+    messages: MessageCounts,
+    /// Node pairs `(low, high)` a partition cuts now.
+    cut: std::collections::BTreeSet<(u16, u16)>,
+    /// Node pairs whose link is held now (a paused node); clients' links to a paused node are
+    /// held too (`paused`).
+    held: std::collections::BTreeSet<(u16, u16)>,
+    paused: Vec<bool>,
+    /// Nodes crashed now.
+    down: Vec<bool>,
 }
 
 /// Shared handle between the nodes and whoever drives the simulation. Cloning shares it.
@@ -400,8 +524,112 @@ impl ClusterControl {
     pub(crate) fn record(&self, events: impl IntoIterator<Item = Event>) {
         let mut s = self.lock();
         if s.tracing {
-            s.trace.extend(events);
+            for e in events {
+                s.traced += 1;
+                if s.trace_limit.is_none_or(|l| s.trace.len() < l) {
+                    s.trace.push(e);
+                }
+            }
         }
+    }
+
+    /// Keeps at most `limit` events in the trace (the first ones recorded); later events are
+    /// only counted ([`ClusterControl::traced`]). Bounds a long run's memory.
+    pub fn set_trace_limit(&self, limit: usize) {
+        self.lock().trace_limit = Some(limit);
+    }
+
+    /// How many events were recorded, including those past the trace limit.
+    pub fn traced(&self) -> u64 {
+        self.lock().traced
+    }
+
+    /// Tells the nodes that a partition cuts (or no longer cuts) the link between `a` and `b`,
+    /// so that messages dropped on it are counted as such. The fault itself is turmoil's.
+    pub fn set_partitioned(&self, a: NodeId, b: NodeId, cut: bool) {
+        let pair = (a.0.min(b.0), a.0.max(b.0));
+        let mut s = self.lock();
+        if cut {
+            s.cut.insert(pair);
+        } else {
+            s.cut.remove(&pair);
+        }
+    }
+
+    /// Tells the nodes that the link between `a` and `b` is held (or no longer held).
+    pub fn set_held(&self, a: NodeId, b: NodeId, held: bool) {
+        let pair = (a.0.min(b.0), a.0.max(b.0));
+        let mut s = self.lock();
+        if held {
+            s.held.insert(pair);
+        } else {
+            s.held.remove(&pair);
+        }
+    }
+
+    /// Tells the nodes that `node` is paused (its links to clients held) or no longer.
+    pub fn set_paused(&self, node: NodeId, paused: bool) {
+        let mut s = self.lock();
+        if s.paused.len() <= node.index() {
+            s.paused.resize(node.index() + 1, false);
+        }
+        s.paused[node.index()] = paused;
+    }
+
+    /// Tells the nodes that `node` is crashed (or running again).
+    pub fn set_down(&self, node: NodeId, down: bool) {
+        let mut s = self.lock();
+        if s.down.len() <= node.index() {
+            s.down.resize(node.index() + 1, false);
+        }
+        s.down[node.index()] = down;
+    }
+
+    /// What happens now to a message handed to the network from `from` to `to`, as far as the
+    /// faults the harness reported say.
+    pub fn delivery(&self, from: Endpoint, to: Endpoint) -> Delivery {
+        let s = self.lock();
+        let down = |n: NodeId| s.down.get(n.index()).copied().unwrap_or(false);
+        let paused = |n: NodeId| s.paused.get(n.index()).copied().unwrap_or(false);
+        match (from.node(), to.node()) {
+            (Some(a), Some(b)) => {
+                let pair = (a.0.min(b.0), a.0.max(b.0));
+                if s.cut.contains(&pair) {
+                    Delivery::Partitioned
+                } else if down(b) {
+                    Delivery::Crashed
+                } else if s.held.contains(&pair) {
+                    Delivery::Held
+                } else {
+                    Delivery::Delivered
+                }
+            }
+            (Some(n), None) | (None, Some(n)) => {
+                if to.node() == Some(n) && down(n) {
+                    Delivery::Crashed
+                } else if paused(n) {
+                    Delivery::Held
+                } else {
+                    Delivery::Delivered
+                }
+            }
+            (None, None) => Delivery::Delivered,
+        }
+    }
+
+    /// Counts one message sent.
+    pub fn note_sent(&self, kind: MessageKind) {
+        self.lock().messages.by_kind[kind.index()].sent += 1;
+    }
+
+    /// Counts what became of one message (nothing for [`Delivery::Delivered`]).
+    pub fn note_delivery(&self, kind: MessageKind, fate: Delivery) {
+        self.lock().messages.by_kind[kind.index()].note(fate);
+    }
+
+    /// The messages of the run so far.
+    pub fn message_counts(&self) -> MessageCounts {
+        self.lock().messages.clone()
     }
 
     /// A copy of the event trace so far, in the order events happened.
