@@ -174,6 +174,74 @@ fn a_saved_case_shows_every_op_its_witness_and_its_faults() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn a_shrunk_case_draws_its_messages_and_says_what_the_store_did() {
+    let Some(browser) = chromium() else { return };
+    // A shrunk case of this build, with the store's events (committed cases may predate them).
+    let dir = scratch("events");
+    let st = quorumlab()
+        .args([
+            "explore",
+            "--read",
+            "one",
+            "--write",
+            "one",
+            "--faults",
+            "partition",
+        ])
+        .args(["--cases", "50", "--seed", "1", "--dir"])
+        .arg(&dir)
+        .output()
+        .expect("quorumlab runs");
+    assert_eq!(
+        st.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let case = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .expect("the saved case");
+    let history = quorumlab::history::History::from_path(&case).unwrap();
+    let events = history.extra["events"]["list"].as_array().unwrap();
+    let arrows = events
+        .iter()
+        .filter(|e| e["event"] == "sent" || e["event"] == "request")
+        .count();
+    let dropped = events
+        .iter()
+        .filter(|e| e["event"] == "sent" && e["fate"] != "delivered" && e["fate"] != "held")
+        .count();
+    let dom = dom(&browser, &case.with_extension("html"), "");
+    // The drawn diagram only (the page's script holds the same markup as strings).
+    let drawn = dom
+        .split("<div id=\"diagram\">")
+        .nth(1)
+        .and_then(|s| s.split("</svg>").next())
+        .expect("the diagram is drawn");
+    assert_eq!(
+        drawn.matches("<g class=\"msg ").count(),
+        arrows,
+        "one arrow per message and request"
+    );
+    assert!(dropped > 0, "the partition dropped messages");
+    assert_eq!(drawn.matches("<path class=\"cross\"").count(), dropped);
+    let columns = drawn.matches("<text class=\"col-name\"").count();
+    assert_eq!(columns, 6, "the clients and five nodes");
+    let why = dom
+        .split("<p id=\"witness-why\">")
+        .nth(1)
+        .and_then(|s| s.split("</p>").next())
+        .expect("the store's sentence is shown");
+    assert!(why.starts_with("In the store: "), "{why}");
+    assert!(why.contains("during partition"), "{why}");
+    assert!(why.contains(" asked only n"), "{why}");
+    assert!(dom.contains("<section id=\"messages\">"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A history of `n` ops over 4 keys and 16 clients, every op 3 ms long, with two crash
 /// windows; its verdict is given, so the report does not judge it.
 fn synthetic(n: usize) -> String {

@@ -8,6 +8,8 @@
 //! - [`layout`]: the timeline's sections, lanes, bars and fault bands, in simulated milliseconds.
 //! - [`witness`]: for each guarantee, what each guarantee's witness highlights.
 //! - [`stats`]: run statistics, outcome counts, latency percentiles, latency and throughput over time.
+//! - [`diagram`]: the message diagram of a case whose store events were recorded.
+//! - [`why`]: the sentence that says what the store was doing when a witness happened.
 //! - [`matrix_page`]: the matrix's page, docs/consistency-matrix.html.
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,10 +19,12 @@ use minijinja::{Environment, Value};
 use quorumlab::history::History;
 use serde::Serialize;
 
+pub mod diagram;
 pub mod layout;
 pub mod matrix_page;
 pub mod stats;
 pub mod svg;
+pub mod why;
 pub mod witness;
 
 use layout::{ms_text, Band, Timeline};
@@ -71,6 +75,84 @@ struct PageData<'a> {
     sections: Vec<PageSection<'a>>,
     bands: &'a [Band],
     witnesses: &'a [WitnessView],
+    /// For each witness, what the store was doing (see [`why`]).
+    why: &'a [Option<String>],
+    diagram: Option<PageDiagram<'a>>,
+}
+
+/// The message diagram as the script reads it: arrows `[from, to, y0, y1, label, fate]`,
+/// marks `[column, y, event, label]`, shades `[columns, y0, y1, fault]`, ticks `[y, ms]`.
+#[derive(Serialize)]
+struct PageDiagram<'a> {
+    columns: &'a [String],
+    height: f64,
+    ticks: Vec<(f64, u64)>,
+    arrows: Vec<(usize, usize, f64, f64, &'a str, &'a str)>,
+    marks: Vec<(usize, f64, &'a str, &'a str)>,
+    shades: Vec<(&'a [usize], f64, f64, &'a str)>,
+}
+
+impl<'a> PageDiagram<'a> {
+    fn of(d: &'a diagram::Diagram) -> Self {
+        PageDiagram {
+            columns: &d.columns,
+            height: d.height,
+            ticks: d.ticks.iter().map(|t| (t.y, t.ms)).collect(),
+            arrows: d
+                .arrows
+                .iter()
+                .map(|a| (a.from, a.to, a.y0, a.y1, &*a.label, &*a.fate))
+                .collect(),
+            marks: d
+                .marks
+                .iter()
+                .map(|m| (m.col, m.y, &*m.event, &*m.label))
+                .collect(),
+            shades: d
+                .shades
+                .iter()
+                .map(|s| (&*s.cols, s.y0, s.y1, &*s.fault))
+                .collect(),
+        }
+    }
+}
+
+/// One row of the message counts: a kind, or `all`.
+#[derive(Serialize)]
+struct MessageRow {
+    kind: String,
+    sent: u64,
+    held: u64,
+    lost: u64,
+    partitioned: u64,
+    crashed: u64,
+}
+
+/// The `messages` field as table rows, kinds first and then the total.
+fn message_rows(history: &History) -> Vec<MessageRow> {
+    let Some(m) = history.extra.get("messages") else {
+        return Vec::new();
+    };
+    let row = |kind: &str, v: &serde_json::Value| {
+        let n = |f: &str| v.get(f).and_then(|x| x.as_u64()).unwrap_or(0);
+        MessageRow {
+            kind: kind.to_string(),
+            sent: n("sent"),
+            held: n("held"),
+            lost: n("lost"),
+            partitioned: n("partitioned"),
+            crashed: n("crashed"),
+        }
+    };
+    let mut rows: Vec<MessageRow> = m
+        .get("by_kind")
+        .and_then(|k| k.as_object())
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| row(k, v))
+        .collect();
+    rows.push(row("all", m));
+    rows
 }
 
 /// A bar as the script reads it: `[index, id, lane, start, end or null, outcome, label]`.
@@ -117,6 +199,9 @@ struct CaseContext<'a> {
     guarantees: &'a [WitnessView],
     chosen: Option<&'a WitnessView>,
     kinds: &'a [KindStats],
+    messages: Vec<MessageRow>,
+    diagram: bool,
+    chosen_why: Option<&'a str>,
     replicas: Vec<ReplicaRow>,
     chart: Value,
     css: Value,
@@ -214,6 +299,15 @@ pub(crate) fn environment() -> Environment<'static> {
 pub fn render(title: &str, history: &History, views: &[WitnessView]) -> String {
     let timeline: Timeline = layout::timeline(history);
     let stats: RunStats = stats::run_stats(history, timeline.t0, timeline.t1, CHART_BUCKETS);
+    let why: Vec<Option<String>> = views
+        .iter()
+        .map(|v| {
+            (v.state == "violated")
+                .then(|| why::sentence(history, v, &timeline.bands))
+                .flatten()
+        })
+        .collect();
+    let diagram = diagram::diagram(history);
     let data = PageData {
         t0: timeline.t0,
         t1: timeline.t1,
@@ -232,6 +326,8 @@ pub fn render(title: &str, history: &History, views: &[WitnessView]) -> String {
             .collect(),
         bands: &timeline.bands,
         witnesses: views,
+        why: &why,
+        diagram: diagram.as_ref().map(PageDiagram::of),
     };
     let mut json = serde_json::to_string(&data).expect("report data serializes");
     // The records go in as the file wrote them, not re-encoded.
@@ -262,6 +358,11 @@ pub fn render(title: &str, history: &History, views: &[WitnessView]) -> String {
         guarantees: views,
         chosen: chosen(views),
         kinds: &stats.kinds,
+        messages: message_rows(history),
+        diagram: diagram.is_some(),
+        chosen_why: chosen(views)
+            .and_then(|c| views.iter().position(|v| std::ptr::eq(v, c)))
+            .and_then(|i| why[i].as_deref()),
         replicas: replica_rows(history),
         chart: Value::from_safe_string(stats::chart(
             &stats,

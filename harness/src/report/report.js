@@ -211,6 +211,9 @@
       box.dataset.g = chosen.guarantee;
       box.classList.toggle("highlighted", chosen.state === "violated");
       document.getElementById("witness-sentence").textContent = chosen.sentence || (chosen.guarantee + " " + chosen.state + ".");
+      const why = D.why[D.witnesses.indexOf(chosen)], whyBox = document.getElementById("witness-why");
+      whyBox.hidden = !why;
+      whyBox.textContent = why ? "In the store: " + why + "." : "";
       if (chosen.prefix.length || chosen.culprit !== null && chosen.guarantee === "linearizable") {
         const t = document.createElement("table");
         t.innerHTML = "<thead><tr><th>step</th><th>op</th><th>state after it</th></tr></thead>";
@@ -236,7 +239,39 @@
   }
   for (const b of document.querySelectorAll("#guarantees .guarantee")) b.addEventListener("click", function () { choose(b.dataset.g); });
 
+  // The message diagram: columns for the clients and each node, one row per busy millisecond.
+  function drawDiagram() {
+    const G = D.diagram, box = document.getElementById("diagram");
+    if (!G || !box) return;
+    const COL = 150, LEFTD = 64, TOP = 26, W = LEFTD + G.columns.length * COL, H = TOP + G.height + 8;
+    const x = function (c) { return LEFTD + c * COL + COL / 2; };
+    const p = ['<svg xmlns="' + NS + '" class="diagram" width="' + W + '" height="' + H + '" viewBox="0 0 ' + W + " " + H + '">',
+      '<defs><marker id="ah" viewBox="0 0 6 6" refX="6" refY="3" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0L6,3L0,6z"></path></marker></defs>'];
+    for (const s of G.shades) for (const c of s[0]) {
+      p.push('<rect class="band fault-' + s[3] + '" x="' + (LEFTD + c * COL + 6) + '" y="' + (TOP + s[1]) + '" width="' + (COL - 12) + '" height="' + Math.max(s[2] - s[1], 2) + '"><title>' + s[3] + "</title></rect>");
+    }
+    G.columns.forEach(function (name, c) {
+      p.push('<text class="col-name" x="' + x(c) + '" y="14" text-anchor="middle">' + escapeText(name) + "</text>");
+      p.push('<line class="col-line" x1="' + x(c) + '" x2="' + x(c) + '" y1="' + (TOP - 6) + '" y2="' + H + '"></line>');
+    });
+    for (const t of G.ticks) p.push('<text class="tick" x="4" y="' + (TOP + t[0] + 11) + '">' + t[1] + " ms</text>");
+    for (const a of G.arrows) {
+      const x0 = x(a[0]), x1 = x(a[1]), y0 = TOP + a[2], y1 = TOP + a[3];
+      const dropped = a[5] === "lost" || a[5] === "partitioned" || a[5] === "crashed";
+      const ex = dropped ? (x0 + x1) / 2 : x1, ey = dropped ? (y0 + y1) / 2 : y1;
+      p.push('<g class="msg fate-' + a[5] + '"><line x1="' + x0 + '" y1="' + y0 + '" x2="' + ex.toFixed(1) + '" y2="' + ey.toFixed(1) + '"' + (dropped ? "" : ' marker-end="url(#ah)"') + "></line>");
+      if (dropped) p.push('<path class="cross" d="M' + (ex - 4) + "," + (ey - 4) + "l8,8m0,-8l-8,8" + '"></path>');
+      p.push('<text x="' + ((x0 + ex) / 2).toFixed(1) + '" y="' + ((y0 + ey) / 2 - 2).toFixed(1) + '" text-anchor="middle">' + escapeText(a[4]) + (dropped ? " (" + a[5] + ")" : "") + "</text></g>");
+    }
+    for (const m of G.marks) {
+      p.push('<g class="mark ev-' + m[2] + '"><circle cx="' + x(m[0]) + '" cy="' + (TOP + m[1]) + '" r="3.5"></circle><text x="' + (x(m[0]) + 6) + '" y="' + (TOP + m[1] + 4) + '">' + escapeText(m[3]) + "</text></g>");
+    }
+    p.push("</svg>");
+    box.innerHTML = p.join("");
+  }
+
   build();
+  drawDiagram();
   const first = document.querySelector("#guarantees .guarantee.chosen");
   choose(first ? first.dataset.g : null);
   // #focus: open zoomed to the chosen guarantee's witness (links and screenshots use it).
