@@ -34,6 +34,8 @@ pub trait Progress {
     fn shrinking(&self, _n: u32) {}
     /// One shrink step ran.
     fn shrink_step(&self, _steps: u32, _ops: usize) {}
+    /// A scenario ran (a search case or a shrink step) and recorded this history.
+    fn case_run(&self, _history: &quorumlab::history::History) {}
 }
 
 /// Reports nothing.
@@ -116,6 +118,9 @@ pub fn explore(options: &ExploreOptions, progress: &dyn Progress) -> Result<Outc
             cases.set(cases.get() + 1);
         }
         let outcome = crate::runner::run(&s);
+        if let Ok(out) = &outcome {
+            progress.case_run(&out.history);
+        }
         let verdict = match outcome {
             Ok(out) => judge(&out.history, &expect),
             Err(e) => {

@@ -5,6 +5,7 @@
 //! - [`strategy`]: proptest strategies that generate and shrink scenarios.
 //! - [`nemesis`]: applies a fault schedule to the simulation.
 //! - [`runner`]: runs a scenario and records its history.
+//! - [`summary`]: run statistics as text.
 //! - [`trace`]: the store's events and message counts, as a case file keeps them.
 //! - [`verdict`]: judges a history on the expected guarantees.
 //! - [`case`]: saved, replayable case files.
@@ -27,6 +28,7 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod strategy;
+pub mod summary;
 pub mod theory;
 pub mod trace;
 pub mod verdict;
