@@ -84,6 +84,14 @@ fn dom(browser: &str, page: &Path, hash: &str) -> String {
     String::from_utf8(out.stdout).expect("the DOM is UTF-8")
 }
 
+/// Text of an element as the DOM dump escapes it.
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
 /// Distinct colours in a screenshot of the page.
 fn screenshot_colours(browser: &str, page: &Path, png: &Path) -> usize {
     let out = headless(browser)
@@ -161,6 +169,21 @@ fn a_saved_case_shows_every_op_its_witness_and_its_faults() {
         dom.contains("<rect class=\"band fault-crash\""),
         "the crash is drawn as a band"
     );
+    // The hover box rebuilds each record from the page's op table exactly as the file has it.
+    let text = std::fs::read_to_string(&case).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| l.trim().starts_with('{')).collect();
+    for i in [0, history.ops.len() / 2, history.ops.len() - 1] {
+        let d = crate::dom(&browser, &page, &format!("#record={i}"));
+        let shown = d
+            .split("<pre id=\"tip\">")
+            .nth(1)
+            .and_then(|s| s.split("</pre>").next())
+            .expect("the hover box is shown");
+        let shown: serde_json::Value = serde_json::from_str(&unescape(shown)).unwrap();
+        let want: serde_json::Value =
+            serde_json::from_str(lines[i + 1].trim().trim_end_matches(',')).unwrap();
+        assert_eq!(shown, want, "op {i}");
+    }
     let colours = screenshot_colours(&browser, &page, &dir.join("case.png"));
     assert!(
         colours > 50,

@@ -33,8 +33,49 @@
   function escapeText(t) { return t.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"); }
   function fmt(v) { return (Math.round(v * 1000) / 1000).toString(); }
 
+  // An op's record, rebuilt from its row of the op table: the fields of its shape, in order.
+  const coded = new Set(D.ops.coded), afterInvoke = new Set(D.ops.after_invoke);
+  // Undo the differences from the previous row once, in row order.
+  for (const f of D.ops.from_previous) {
+    const pos = D.ops.shapes.map(function (shape) { return shape.indexOf(f) + 1; });
+    let running = 0;
+    for (const row of D.ops.rows) {
+      const k = pos[row[0]];
+      if (k > 0) { running += row[k]; row[k] = running; }
+    }
+  }
+  function record(i) {
+    const row = D.ops.rows[i], shape = D.ops.shapes[row[0]], out = {};
+    shape.forEach(function (f, k) {
+      out[D.ops.fields[f]] = coded.has(f) ? D.ops.strings[row[k + 1]] : row[k + 1];
+    });
+    shape.forEach(function (f) {
+      const name = D.ops.fields[f];
+      if (afterInvoke.has(f) && typeof out[name] === "number") out[name] += out.invoke;
+    });
+    return out;
+  }
+  // Bars arrive as [row, lane, label]; drawing wants [row, id, lane, start, end, outcome, label]
+  // with times in ms, read from the op's own row.
+  const fi = function (name) { return D.ops.fields.indexOf(name); };
+  const at = D.ops.shapes.map(function (shape) {
+    const pos = function (name) { const k = shape.indexOf(fi(name)); return k < 0 ? -1 : k + 1; };
+    return [pos("id"), pos("invoke"), pos("complete"), pos("outcome")];
+  });
+  const completeAfter = afterInvoke.has(fi("complete")), outcomeCoded = coded.has(fi("outcome"));
+  function expand(s) {
+    s.bars = s.bars.map(function (b) {
+      const row = D.ops.rows[b[0]], p = at[row[0]], inv = row[p[1]];
+      const c = p[2] < 0 ? null : row[p[2]];
+      const end = c === null ? null : (completeAfter ? inv + c : c) / 1e6;
+      const outcome = outcomeCoded ? D.ops.strings[row[p[3]]] : row[p[3]];
+      return [b[0], row[p[0]], b[1], inv / 1e6, end, outcome, D.labels[b[2]]];
+    });
+  }
+
   function build() {
     D.sections.forEach(function (s, si) {
+      expand(s);
       const box = document.createElement("section");
       box.className = "key";
       box.dataset.key = s.key;
@@ -187,7 +228,7 @@
   root.addEventListener("mouseover", function (e) {
     const i = e.target.getAttribute && e.target.getAttribute("data-i");
     if (i === null || i === undefined || drag) { tip.hidden = true; return; }
-    tip.textContent = JSON.stringify(D.records[+i], null, 1).replace(/\n\s*/g, " ");
+    tip.textContent = JSON.stringify(record(+i), null, 1).replace(/\n\s*/g, " ");
     tip.hidden = false;
   });
   root.addEventListener("mousemove", function (e) {
@@ -278,6 +319,9 @@
   if (location.hash === "#focus") { document.getElementById("zoom-witness").click(); clearTimeout(rest); draw(); }
   document.body.dataset.renderMs = (performance.now() - started).toFixed(1);
   document.body.dataset.loadMs = performance.now().toFixed(1);
+  // #record=I: open with op I's record in the hover box, as hovering its bar shows it.
+  const shown = /^#record=(\d+)$/.exec(location.hash);
+  if (shown && D.ops.rows[+shown[1]]) { tip.textContent = JSON.stringify(record(+shown[1])); tip.hidden = false; }
   // #bench: the cost of redrawing the bars at 5 successive pan positions.
   if (location.hash === "#bench") {
     const t = performance.now(), span = view[1] - view[0];
