@@ -49,6 +49,7 @@ pub mod message;
 pub mod node;
 pub mod ring;
 pub mod storage;
+pub mod traffic;
 
 pub use cell::{Cell, NodeId};
 pub use client::{Client, ClientOutcome, ClientResult};
