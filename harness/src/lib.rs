@@ -7,6 +7,7 @@
 //! - [`runner`]: runs a scenario and records its history.
 //! - [`summary`]: run statistics as text.
 //! - [`trace`]: the store's events and message counts, as a case file keeps them.
+//! - [`tvisibility`]: PBS's t-visibility for the matrix's probe cells.
 //! - [`verdict`]: judges a history on the expected guarantees.
 //! - [`case`]: saved, replayable case files.
 //! - [`fsutil`]: atomic file writes that never leave a half-written file.
@@ -31,5 +32,6 @@ pub mod strategy;
 pub mod summary;
 pub mod theory;
 pub mod trace;
+pub mod tvisibility;
 pub mod verdict;
 pub mod workload;

@@ -391,3 +391,52 @@ fn the_matrix_page_links_every_break_to_an_existing_report() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_matrix_page_plots_t_visibility_for_the_probe_cells() {
+    let Some(browser) = chromium() else { return };
+    // The committed matrix with t-visibility bins given to its probe cells (a matrix of this
+    // build measures them; the committed one may predate them).
+    let dir = scratch("tvis");
+    let mut m: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("docs/consistency-matrix.json")).unwrap(),
+    )
+    .unwrap();
+    let probes = m["probes"].as_array_mut().unwrap();
+    let n = probes.len();
+    for (i, p) in probes.iter_mut().enumerate() {
+        p["tvisibility"] = serde_json::json!([
+            {"from_ms": 0.0, "to_ms": 2.0, "reads": 300, "stale": 30 + i},
+            {"from_ms": 2.0, "to_ms": 5.0, "reads": 40, "stale": 2},
+            {"from_ms": 5.0, "to_ms": null, "reads": 80, "stale": 0}
+        ]);
+    }
+    let file = dir.join("consistency-matrix.json");
+    std::fs::write(&file, m.to_string()).unwrap();
+    let st = quorumlab()
+        .arg("report")
+        .arg("--matrix")
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.join("docs"))
+        .output()
+        .expect("quorumlab runs");
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let dom = dom(&browser, &dir.join("docs/consistency-matrix.html"), "");
+    let plot = dom
+        .split("id=\"tvis-plot\"")
+        .nth(1)
+        .and_then(|s| s.split("</svg>").next())
+        .expect("the t-visibility plot is on the page");
+    assert_eq!(
+        plot.matches("<polyline").count(),
+        n,
+        "a line per probe cell"
+    );
+    assert_eq!(plot.matches("<circle").count(), 3 * n, "a point per bin");
+    let _ = std::fs::remove_dir_all(&dir);
+}
