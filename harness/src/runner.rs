@@ -36,6 +36,9 @@ pub struct RunOutput {
     pub simulated: Duration,
     /// Every node's counters summed at the end of the run: which store paths it took.
     pub counters: quorumlab::store::Counters,
+    /// The events the nodes traced; a saved case keeps them ([`crate::case::Case::run`]), a
+    /// search that only judges the history never pays for writing them out.
+    pub trace: crate::trace::Trace,
 }
 
 /// Why a scenario could not be run.
@@ -221,9 +224,6 @@ pub fn run(scenario: &Scenario) -> Result<RunOutput, RunError> {
         "replicas".into(),
         serde_json::Value::Object(std::mem::take(&mut *final_state.borrow_mut())),
     );
-    history
-        .extra
-        .insert("events".into(), crate::trace::events_json(&control));
     history.extra.insert(
         "messages".into(),
         crate::trace::messages_json(&control.message_counts()),
@@ -232,6 +232,7 @@ pub fn run(scenario: &Scenario) -> Result<RunOutput, RunError> {
         history,
         simulated: sim.elapsed(),
         counters: control.total_counters(),
+        trace: crate::trace::Trace::take(&control),
     })
 }
 

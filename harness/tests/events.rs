@@ -1,8 +1,8 @@
 //! The store's events and message counts in a run's history: complete counts, bounded events in
 //! time order, the faults' effects visible in both, and the same bytes on every rerun.
 use quorumlab::store::StoreConfig;
+use quorumlab_harness::case::Case;
 use quorumlab_harness::explore::generate;
-use quorumlab_harness::runner::run;
 use quorumlab_harness::scenario::{Fault, FaultKind, PartitionShape, Scenario};
 use quorumlab_harness::strategy::ScenarioShape;
 use serde_json::Value;
@@ -33,6 +33,21 @@ fn scenario() -> Scenario {
         },
     ];
     s
+}
+
+/// Runs the scenario as a saved case would: its history with the store's events.
+struct Out {
+    history: quorumlab::history::History,
+    counters: quorumlab::store::Counters,
+}
+
+fn run(s: &Scenario) -> Result<Out, quorumlab_harness::runner::RunError> {
+    let counters = quorumlab_harness::runner::run(s)?.counters;
+    let case = Case::run(s, &[quorumlab::check::Guarantee::Linearizable])?;
+    Ok(Out {
+        history: case.history,
+        counters,
+    })
 }
 
 fn field<'a>(h: &'a quorumlab::history::History, name: &str) -> &'a Value {

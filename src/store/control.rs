@@ -540,6 +540,11 @@ impl ClusterControl {
         self.lock().trace.clone()
     }
 
+    /// Takes the event trace recorded so far, leaving it empty (the count stays).
+    pub fn take_trace(&self) -> Vec<Event> {
+        std::mem::take(&mut self.lock().trace)
+    }
+
     /// The event trace as JSON lines: byte-identical for the same seed and workload.
     pub fn trace_jsonl(&self) -> String {
         let s = self.lock();
