@@ -32,7 +32,11 @@ pub struct Case {
 impl Case {
     /// Runs the scenario and judges it.
     pub fn run(scenario: &Scenario, expect: &[Guarantee]) -> Result<Case, runner::RunError> {
-        let RunOutput { history, .. } = runner::run(scenario)?;
+        let RunOutput {
+            mut history, trace, ..
+        } = runner::run(scenario)?;
+        // The store's own account goes into the case file (see crate::trace).
+        history.extra.insert("events".into(), trace.to_json());
         let judgement = judge(&history, expect);
         Ok(Case {
             scenario: scenario.clone(),

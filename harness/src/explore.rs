@@ -35,6 +35,8 @@ pub trait Progress {
     fn shrinking(&self, _n: u32) {}
     /// One shrink step ran.
     fn shrink_step(&self, _steps: u32, _ops: usize) {}
+    /// A search case ran and recorded this history (shrink steps are not reported here).
+    fn case_run(&self, _history: &quorumlab::history::History) {}
 }
 
 /// Reports nothing.
@@ -126,6 +128,7 @@ pub fn explore(options: &ExploreOptions, progress: &dyn Progress) -> Result<Outc
         cases.set(cases.get() + 1);
         let (keep, history, why) = match crate::runner::run(&s) {
             Ok(out) => {
+                progress.case_run(&out.history);
                 let violated = judge(&out.history, &expect).violated();
                 progress.case_done(cases.get());
                 if violated.is_empty() {

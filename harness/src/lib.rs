@@ -5,6 +5,9 @@
 //! - [`strategy`]: proptest strategies that generate and shrink scenarios.
 //! - [`nemesis`]: applies a fault schedule to the simulation.
 //! - [`runner`]: runs a scenario and records its history.
+//! - [`summary`]: run statistics as text.
+//! - [`trace`]: the store's events and message counts, as a case file keeps them.
+//! - [`tvisibility`]: PBS's t-visibility for the matrix's probe cells.
 //! - [`verdict`]: judges a history on the expected guarantees.
 //! - [`case`]: saved, replayable case files.
 //! - [`fsutil`]: atomic file writes that never leave a half-written file.
@@ -28,6 +31,9 @@ pub mod runner;
 pub mod scenario;
 pub mod shrink;
 pub mod strategy;
+pub mod summary;
 pub mod theory;
+pub mod trace;
+pub mod tvisibility;
 pub mod verdict;
 pub mod workload;

@@ -562,6 +562,10 @@ pub struct ProbeResult {
     pub stale_rate: f64,
     /// PBS's prediction.
     pub predicted: f64,
+    /// The same RF, R and W as PBS models Dynamo, staleness by time since the write's
+    /// acknowledgment (see [`crate::tvisibility`]); absent in matrices from before it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tvisibility: Vec<crate::tvisibility::Point>,
 }
 
 /// A whole matrix, or one shard of it.
@@ -1094,6 +1098,12 @@ pub fn run_probe(index: usize, spec: &ProbeSpec, seeds: u32) -> Result<ProbeResu
             stale_reads as f64 / reads as f64
         },
         predicted: spec.predicted(),
+        tvisibility: crate::tvisibility::measure(spec, seeds).map_err(|source| {
+            MatrixError::Run {
+                cell: spec.slug(),
+                source,
+            }
+        })?,
     })
 }
 

@@ -285,6 +285,10 @@ impl Nemesis {
                     // release() both heals a cut and delivers what a hold kept back.
                     LinkState::Healthy => sim.release(ha.as_str(), hb.as_str()),
                 }
+                // The nodes count what the link drops or holds by this state.
+                let (na, nb) = (NodeId(a as u16), NodeId(b as u16));
+                control.set_partitioned(na, nb, want == LinkState::Cut);
+                control.set_held(na, nb, want == LinkState::Held);
                 self.links.insert((a, b), want);
             }
         }
@@ -301,6 +305,7 @@ impl Nemesis {
                         sim.release(h.as_str(), c.as_str());
                     }
                 }
+                control.set_paused(NodeId(node as u16), p);
                 self.client_links_held.insert(node, p);
             }
         }
@@ -326,6 +331,7 @@ impl Nemesis {
                 } else {
                     sim.bounce(h.as_str());
                 }
+                control.set_down(NodeId(node as u16), down[node]);
                 self.down[node] = down[node];
             }
             if offsets[node] != self.clock_offsets[node] {

@@ -36,6 +36,9 @@ pub struct RunOutput {
     pub simulated: Duration,
     /// Every node's counters summed at the end of the run: which store paths it took.
     pub counters: quorumlab::store::Counters,
+    /// The events the nodes traced; a saved case keeps them ([`crate::case::Case::run`]), a
+    /// search that only judges the history never pays for writing them out.
+    pub trace: crate::trace::Trace,
 }
 
 /// Why a scenario could not be run.
@@ -130,6 +133,7 @@ fn run_phases(
         .udp_capacity(4096)
         .build();
     let control = ClusterControl::new(store.nodes);
+    control.set_trace_limit(crate::trace::EVENT_LIMIT);
     control.set_link_model(link_model(scenario));
     quorumlab::store::install(&mut sim, store, scenario.seed, &control)
         .map_err(|e| ScenarioError::Store(e.to_string()))?;
@@ -241,10 +245,15 @@ fn run_phases(
             serde_json::Value::Object(std::mem::take(&mut *final_state.borrow_mut())),
         );
     }
+    history.extra.insert(
+        "messages".into(),
+        crate::trace::messages_json(&control.message_counts()),
+    );
     Ok(RunOutput {
         history,
         simulated: sim.elapsed(),
         counters: control.total_counters(),
+        trace: crate::trace::Trace::take(&control),
     })
 }
 

@@ -84,6 +84,14 @@ fn dom(browser: &str, page: &Path, hash: &str) -> String {
     String::from_utf8(out.stdout).expect("the DOM is UTF-8")
 }
 
+/// Text of an element as the DOM dump escapes it.
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
 /// Distinct colours in a screenshot of the page.
 fn screenshot_colours(browser: &str, page: &Path, png: &Path) -> usize {
     let out = headless(browser)
@@ -161,6 +169,21 @@ fn a_saved_case_shows_every_op_its_witness_and_its_faults() {
         dom.contains("<rect class=\"band fault-crash\""),
         "the crash is drawn as a band"
     );
+    // The hover box rebuilds each record from the page's op table exactly as the file has it.
+    let text = std::fs::read_to_string(&case).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| l.trim().starts_with('{')).collect();
+    for i in [0, history.ops.len() / 2, history.ops.len() - 1] {
+        let d = crate::dom(&browser, &page, &format!("#record={i}"));
+        let shown = d
+            .split("<pre id=\"tip\">")
+            .nth(1)
+            .and_then(|s| s.split("</pre>").next())
+            .expect("the hover box is shown");
+        let shown: serde_json::Value = serde_json::from_str(&unescape(shown)).unwrap();
+        let want: serde_json::Value =
+            serde_json::from_str(lines[i + 1].trim().trim_end_matches(',')).unwrap();
+        assert_eq!(shown, want, "op {i}");
+    }
     let colours = screenshot_colours(&browser, &page, &dir.join("case.png"));
     assert!(
         colours > 50,
@@ -171,6 +194,74 @@ fn a_saved_case_shows_every_op_its_witness_and_its_faults() {
         bars,
         body_number(&dom, "data-render-ms")
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_shrunk_case_draws_its_messages_and_says_what_the_store_did() {
+    let Some(browser) = chromium() else { return };
+    // A shrunk case of this build, with the store's events (committed cases may predate them).
+    let dir = scratch("events");
+    let st = quorumlab()
+        .args([
+            "explore",
+            "--read",
+            "one",
+            "--write",
+            "one",
+            "--faults",
+            "partition",
+        ])
+        .args(["--cases", "50", "--seed", "1", "--dir"])
+        .arg(&dir)
+        .output()
+        .expect("quorumlab runs");
+    assert_eq!(
+        st.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let case = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .expect("the saved case");
+    let history = quorumlab::history::History::from_path(&case).unwrap();
+    let events = history.extra["events"]["list"].as_array().unwrap();
+    let arrows = events
+        .iter()
+        .filter(|e| e["event"] == "sent" || e["event"] == "request")
+        .count();
+    let dropped = events
+        .iter()
+        .filter(|e| e["event"] == "sent" && e["fate"] != "delivered" && e["fate"] != "held")
+        .count();
+    let dom = dom(&browser, &case.with_extension("html"), "");
+    // The drawn diagram only (the page's script holds the same markup as strings).
+    let drawn = dom
+        .split("<div id=\"diagram\">")
+        .nth(1)
+        .and_then(|s| s.split("</svg>").next())
+        .expect("the diagram is drawn");
+    assert_eq!(
+        drawn.matches("<g class=\"msg ").count(),
+        arrows,
+        "one arrow per message and request"
+    );
+    assert!(dropped > 0, "the partition dropped messages");
+    assert_eq!(drawn.matches("<path class=\"cross\"").count(), dropped);
+    let columns = drawn.matches("<text class=\"col-name\"").count();
+    assert_eq!(columns, 6, "the clients and five nodes");
+    let why = dom
+        .split("<p id=\"witness-why\">")
+        .nth(1)
+        .and_then(|s| s.split("</p>").next())
+        .expect("the store's sentence is shown");
+    assert!(why.starts_with("In the store: "), "{why}");
+    assert!(why.contains("during partition"), "{why}");
+    assert!(why.contains(" asked only n"), "{why}");
+    assert!(dom.contains("<section id=\"messages\">"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -298,5 +389,54 @@ fn the_matrix_page_links_every_break_to_an_existing_report() {
         colours > 50,
         "the screenshot is not blank: {colours} colours"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_matrix_page_plots_t_visibility_for_the_probe_cells() {
+    let Some(browser) = chromium() else { return };
+    // The committed matrix with t-visibility bins given to its probe cells (a matrix of this
+    // build measures them; the committed one may predate them).
+    let dir = scratch("tvis");
+    let mut m: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("docs/consistency-matrix.json")).unwrap(),
+    )
+    .unwrap();
+    let probes = m["probes"].as_array_mut().unwrap();
+    let n = probes.len();
+    for (i, p) in probes.iter_mut().enumerate() {
+        p["tvisibility"] = serde_json::json!([
+            {"from_ms": 0.0, "to_ms": 2.0, "reads": 300, "stale": 30 + i},
+            {"from_ms": 2.0, "to_ms": 5.0, "reads": 40, "stale": 2},
+            {"from_ms": 5.0, "to_ms": null, "reads": 80, "stale": 0}
+        ]);
+    }
+    let file = dir.join("consistency-matrix.json");
+    std::fs::write(&file, m.to_string()).unwrap();
+    let st = quorumlab()
+        .arg("report")
+        .arg("--matrix")
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.join("docs"))
+        .output()
+        .expect("quorumlab runs");
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let dom = dom(&browser, &dir.join("docs/consistency-matrix.html"), "");
+    let plot = dom
+        .split("id=\"tvis-plot\"")
+        .nth(1)
+        .and_then(|s| s.split("</svg>").next())
+        .expect("the t-visibility plot is on the page");
+    assert_eq!(
+        plot.matches("<polyline").count(),
+        n,
+        "a line per probe cell"
+    );
+    assert_eq!(plot.matches("<circle").count(), 3 * n, "a point per bin");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -178,3 +178,59 @@ fn finds_hints_count_as_acks() {
 
 /// The search seed of each bug's test, in [`Bug::ALL`] order.
 const SEEDS: [u64; 12] = [2, 2, 3, 1, 1, 3, 1, 3, 2, 3, 1, 2];
+
+/// `quorumlab canaries` saves each shrunk case with its report, and every link of its markdown
+/// resolves from the markdown's own directory.
+#[test]
+fn the_canary_table_links_its_saved_cases_and_reports() {
+    let dir = std::env::temp_dir().join(format!("quorumlab-canary-cases-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let md = dir.join("docs/canaries.md");
+    let out = Command::new(env!("CARGO_BIN_EXE_quorumlab"))
+        .args([
+            "canaries",
+            "--bug",
+            "hint-new-timestamp",
+            "--search-seeds",
+            "1",
+        ])
+        .args([
+            "--cases",
+            "20",
+            "--max-shrink-iters",
+            "60",
+            "--clean-cases",
+            "0",
+        ])
+        .args(["--threads", "1", "--out"])
+        .arg(&md)
+        .arg("--cases-dir")
+        .arg(dir.join("cases"))
+        .output()
+        .expect("quorumlab runs");
+    let text = std::fs::read_to_string(&md).unwrap_or_else(|_| {
+        panic!(
+            "no markdown written: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let links: Vec<&str> = text
+        .split("](")
+        .skip(1)
+        .filter_map(|s| s.split(')').next())
+        .collect();
+    let cases = links.iter().filter(|l| l.ends_with(".json")).count();
+    let reports = links.iter().filter(|l| l.ends_with(".html")).count();
+    // The table's witness column and the list of shrunk sizes each link the one case.
+    assert_eq!((cases, reports), (2, 2), "{links:?}");
+    for l in &links {
+        assert!(
+            md.parent().unwrap().join(l).is_file(),
+            "{l} does not resolve"
+        );
+    }
+    let case = md.parent().unwrap().join(links[0]);
+    let history = quorumlab::history::History::from_path(&case).unwrap();
+    assert!(history.extra.contains_key("events"), "a case of this build");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -13,7 +13,7 @@ use turmoil::net::UdpSocket;
 
 use super::cell::{Cell, NodeId};
 use super::config::{ConsistencyLevel, StoreConfig};
-use super::control::{ClusterControl, Endpoint, Fate};
+use super::control::{ClusterControl, Delivery, Endpoint, Fate};
 use super::host::node_addr;
 use super::message::{Message, Op, ReplyOutcome, MAX_KEY_LEN};
 use super::ring::Ring;
@@ -112,16 +112,17 @@ impl Client {
         if let Some(control) = &self.links {
             let port = self.socket.local_addr().map(|a| a.port()).unwrap_or(0);
             let now_us = turmoil::sim_elapsed().unwrap_or_default().as_micros() as u64;
-            match control.fate(
-                Endpoint::Client(port),
-                Endpoint::Node(node),
-                now_us,
-                msg.tag(),
-            ) {
-                Fate::Drop => return Ok(()),
+            let (from, dest) = (Endpoint::Client(port), Endpoint::Node(node));
+            control.note_sent(msg.kind());
+            match control.fate(from, dest, now_us, msg.tag()) {
+                Fate::Drop => {
+                    control.note_delivery(msg.kind(), Delivery::Lost);
+                    return Ok(());
+                }
                 Fate::Deliver(0) => {}
                 Fate::Deliver(us) => tokio::time::sleep(Duration::from_micros(us)).await,
             }
+            control.note_delivery(msg.kind(), control.delivery(from, dest));
         }
         self.socket.send_to(&msg.encode(), to).await.map(|_| ())
     }

@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 
 use super::cell::NodeId;
+use super::message::MessageKind;
+pub use super::traffic::{ClientMark, Delivery, KindCounts, MessageCounts, Receiver};
 
 /// Per-node counters. They accumulate across restarts of the node.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,6 +134,18 @@ pub enum EventKind {
         /// The key.
         key: String,
     },
+    /// The node sent a message other than a heartbeat. Recorded when the message left the node
+    /// (after the link model's delay) or was lost, with `at` the time the node sent it.
+    Sent {
+        /// The receiver.
+        to: Receiver,
+        /// What kind of message.
+        msg: MessageKind,
+        /// Microseconds the link model held it before handing it to the network.
+        delay: u64,
+        /// What became of it.
+        fate: Delivery,
+    },
 }
 
 /// One trace entry.
@@ -192,7 +206,8 @@ impl Endpoint {
         }
     }
 
-    fn node(self) -> Option<NodeId> {
+    /// The node, when this end is one.
+    pub fn node(self) -> Option<NodeId> {
         match self {
             Endpoint::Node(n) => Some(n),
             Endpoint::Client(_) => None,
@@ -230,6 +245,18 @@ struct State {
     busy: Vec<bool>,
     trace: Vec<Event>,
     tracing: bool,
+    /// Most events kept in `trace` (`None`: all); `traced` counts every event recorded.
+    trace_limit: Option<usize>,
+    traced: u64,
+    messages: MessageCounts,
+    /// Node pairs `(low, high)` a partition cuts now.
+    cut: std::collections::BTreeSet<(u16, u16)>,
+    /// Node pairs whose link is held now (a paused node); clients' links to a paused node are
+    /// held too (`paused`).
+    held: std::collections::BTreeSet<(u16, u16)>,
+    paused: Vec<bool>,
+    /// Nodes crashed now.
+    down: Vec<bool>,
 }
 
 /// Shared handle between the nodes and whoever drives the simulation. Cloning shares it.
@@ -400,13 +427,122 @@ impl ClusterControl {
     pub(crate) fn record(&self, events: impl IntoIterator<Item = Event>) {
         let mut s = self.lock();
         if s.tracing {
-            s.trace.extend(events);
+            for e in events {
+                s.traced += 1;
+                if s.trace_limit.is_none_or(|l| s.trace.len() < l) {
+                    s.trace.push(e);
+                }
+            }
         }
+    }
+
+    /// Keeps at most `limit` events in the trace (the first ones recorded); later events are
+    /// only counted ([`ClusterControl::traced`]). Bounds a long run's memory.
+    pub fn set_trace_limit(&self, limit: usize) {
+        self.lock().trace_limit = Some(limit);
+    }
+
+    /// How many events were recorded, including those past the trace limit.
+    pub fn traced(&self) -> u64 {
+        self.lock().traced
+    }
+
+    /// Tells the nodes that a partition cuts (or no longer cuts) the link between `a` and `b`,
+    /// so that messages dropped on it are counted as such. The fault itself is turmoil's.
+    pub fn set_partitioned(&self, a: NodeId, b: NodeId, cut: bool) {
+        let pair = (a.0.min(b.0), a.0.max(b.0));
+        let mut s = self.lock();
+        if cut {
+            s.cut.insert(pair);
+        } else {
+            s.cut.remove(&pair);
+        }
+    }
+
+    /// Tells the nodes that the link between `a` and `b` is held (or no longer held).
+    pub fn set_held(&self, a: NodeId, b: NodeId, held: bool) {
+        let pair = (a.0.min(b.0), a.0.max(b.0));
+        let mut s = self.lock();
+        if held {
+            s.held.insert(pair);
+        } else {
+            s.held.remove(&pair);
+        }
+    }
+
+    /// Tells the nodes that `node` is paused (its links to clients held) or no longer.
+    pub fn set_paused(&self, node: NodeId, paused: bool) {
+        let mut s = self.lock();
+        if s.paused.len() <= node.index() {
+            s.paused.resize(node.index() + 1, false);
+        }
+        s.paused[node.index()] = paused;
+    }
+
+    /// Tells the nodes that `node` is crashed (or running again).
+    pub fn set_down(&self, node: NodeId, down: bool) {
+        let mut s = self.lock();
+        if s.down.len() <= node.index() {
+            s.down.resize(node.index() + 1, false);
+        }
+        s.down[node.index()] = down;
+    }
+
+    /// What happens now to a message handed to the network from `from` to `to`, as far as the
+    /// faults the harness reported say.
+    pub fn delivery(&self, from: Endpoint, to: Endpoint) -> Delivery {
+        let s = self.lock();
+        let down = |n: NodeId| s.down.get(n.index()).copied().unwrap_or(false);
+        let paused = |n: NodeId| s.paused.get(n.index()).copied().unwrap_or(false);
+        match (from.node(), to.node()) {
+            (Some(a), Some(b)) => {
+                let pair = (a.0.min(b.0), a.0.max(b.0));
+                if s.cut.contains(&pair) {
+                    Delivery::Partitioned
+                } else if down(b) {
+                    Delivery::Crashed
+                } else if s.held.contains(&pair) {
+                    Delivery::Held
+                } else {
+                    Delivery::Delivered
+                }
+            }
+            (Some(n), None) | (None, Some(n)) => {
+                if to.node() == Some(n) && down(n) {
+                    Delivery::Crashed
+                } else if paused(n) {
+                    Delivery::Held
+                } else {
+                    Delivery::Delivered
+                }
+            }
+            (None, None) => Delivery::Delivered,
+        }
+    }
+
+    /// Counts one message sent.
+    pub fn note_sent(&self, kind: MessageKind) {
+        self.lock().messages.by_kind[kind.index()].sent += 1;
+    }
+
+    /// Counts what became of one message (nothing for [`Delivery::Delivered`]).
+    pub fn note_delivery(&self, kind: MessageKind, fate: Delivery) {
+        self.lock().messages.by_kind[kind.index()].note(fate);
+    }
+
+    /// The messages of the run so far.
+    pub fn message_counts(&self) -> MessageCounts {
+        self.lock().messages.clone()
     }
 
     /// A copy of the event trace so far, in the order events happened.
     pub fn trace(&self) -> Vec<Event> {
         self.lock().trace.clone()
+    }
+
+    /// Takes the event trace recorded so far, leaving it empty (the count stays).
+    pub fn take_trace(&self) -> Vec<Event> {
+        std::mem::take(&mut self.lock().trace)
     }
 
     /// The event trace as JSON lines: byte-identical for the same seed and workload.

@@ -17,7 +17,10 @@ use turmoil::net::UdpSocket;
 use super::cell::NodeId;
 use super::commitlog::{ClockFile, CommitLog};
 use super::config::{ConfigError, StoreConfig};
-use super::control::{ClusterControl, Endpoint, Event, Fate};
+use super::control::{
+    ClientMark, ClusterControl, Delivery, Endpoint, Event, EventKind, Fate, Receiver,
+};
+use super::message::MessageKind;
 use super::node::{Effect, Input, Node, Now, Recovered, Timer};
 
 /// The UDP port every node listens on.
@@ -61,6 +64,16 @@ fn now(control: &ClusterControl, id: NodeId) -> Now {
     }
 }
 
+/// A datagram the link model holds back.
+struct Held {
+    to: SocketAddr,
+    dest: Endpoint,
+    bytes: Vec<u8>,
+    kind: MessageKind,
+    /// When the node sent it, monotonic microseconds.
+    sent: u64,
+}
+
 struct Runner {
     id: NodeId,
     node: Node,
@@ -73,9 +86,11 @@ struct Runner {
     events: Vec<Event>,
     /// Every node's address, by node index: to name a destination for the link model.
     peers: Vec<SocketAddr>,
-    /// Datagrams the link model holds back: (due, sequence) -> (destination, bytes, heartbeat).
-    /// Lost if the node crashes first, like the contents of a dying machine's send queue.
-    outbox: BTreeMap<(u64, u64), (SocketAddr, Vec<u8>, bool)>,
+    /// Datagrams the link model holds back: (due, sequence) -> what to send. Lost if the node
+    /// crashes first, like the contents of a dying machine's send queue.
+    outbox: BTreeMap<(u64, u64), Held>,
+    /// Whether the trace is recorded (then sent messages are traced too).
+    tracing: bool,
     /// How many datagrams in the outbox are not heartbeats.
     held_data: usize,
 }
@@ -95,25 +110,36 @@ impl Runner {
                     to,
                     bytes,
                     tag,
-                    heartbeat,
+                    kind,
                 } => {
                     let dest = match self.peers.iter().position(|p| *p == to) {
                         Some(i) => Endpoint::Node(NodeId(i as u16)),
                         None => Endpoint::Client(to.port()),
                     };
+                    self.control.note_sent(kind);
                     match self
                         .control
                         .fate(Endpoint::Node(self.id), dest, now.mono, tag)
                     {
-                        Fate::Drop => {}
-                        Fate::Deliver(0) => {
-                            let _ = self.socket.try_send_to(&bytes, to);
-                        }
+                        Fate::Drop => self.note_fate(dest, kind, now.mono, 0, Delivery::Lost),
+                        Fate::Deliver(0) => self.hand_off(Held {
+                            to,
+                            dest,
+                            bytes,
+                            kind,
+                            sent: now.mono,
+                        }),
                         Fate::Deliver(delay) => {
                             self.timer_seq += 1;
-                            self.held_data += usize::from(!heartbeat);
-                            self.outbox
-                                .insert((now.mono + delay, self.timer_seq), (to, bytes, heartbeat));
+                            self.held_data += usize::from(kind != MessageKind::Heartbeat);
+                            let held = Held {
+                                to,
+                                dest,
+                                bytes,
+                                kind,
+                                sent: now.mono,
+                            };
+                            self.outbox.insert((now.mono + delay, self.timer_seq), held);
                         }
                     }
                 }
@@ -149,6 +175,44 @@ impl Runner {
         self.control.store_counters(self.id, *self.node.counters());
     }
 
+    /// Hands a datagram to the network now, and notes what the faults do with it.
+    fn hand_off(&mut self, m: Held) {
+        let mono = now(&self.control, self.id).mono;
+        let fate = self.control.delivery(Endpoint::Node(self.id), m.dest);
+        self.note_fate(m.dest, m.kind, m.sent, mono.saturating_sub(m.sent), fate);
+        // Sent whatever the fate: turmoil itself drops what a cut link or a crashed host
+        // cannot take, as it did before the fate was noted.
+        let _ = self.socket.try_send_to(&m.bytes, m.to);
+    }
+
+    /// Counts a message's fate and traces it (heartbeats are only counted).
+    fn note_fate(
+        &mut self,
+        dest: Endpoint,
+        kind: MessageKind,
+        sent: u64,
+        delay: u64,
+        fate: Delivery,
+    ) {
+        self.control.note_delivery(kind, fate);
+        if self.tracing && kind != MessageKind::Heartbeat {
+            let to = match dest.node() {
+                Some(n) => Receiver::Node(n),
+                None => Receiver::Client(ClientMark::Client),
+            };
+            self.events.push(Event {
+                at: sent,
+                node: self.id,
+                kind: EventKind::Sent {
+                    to,
+                    msg: kind,
+                    delay,
+                    fate,
+                },
+            });
+        }
+    }
+
     /// Tells the runner whether this node has work in hand. Called once the host has handled
     /// everything due and before it waits again: the runner looks only between steps, while
     /// every host waits.
@@ -164,9 +228,12 @@ impl Runner {
             if entry.key().0 > mono {
                 break;
             }
-            let (to, bytes, heartbeat) = entry.remove();
-            self.held_data -= usize::from(!heartbeat);
-            let _ = self.socket.try_send_to(&bytes, to);
+            let held = entry.remove();
+            self.held_data -= usize::from(held.kind != MessageKind::Heartbeat);
+            self.hand_off(held);
+        }
+        if !self.events.is_empty() {
+            self.control.record(self.events.drain(..));
         }
     }
 
@@ -188,6 +255,19 @@ impl Runner {
             }
             let timer = entry.remove();
             self.step(Input::Timer(timer));
+        }
+    }
+}
+
+impl Drop for Runner {
+    /// A crash drops the host's task: what the link model still held back dies with it.
+    fn drop(&mut self) {
+        let held: Vec<Held> = std::mem::take(&mut self.outbox).into_values().collect();
+        for m in held {
+            self.note_fate(m.dest, m.kind, m.sent, 0, Delivery::Crashed);
+        }
+        if !self.events.is_empty() {
+            self.control.record(self.events.drain(..));
         }
     }
 }
@@ -225,6 +305,7 @@ pub async fn run_node(
         control.is_tracing(),
         start,
     );
+    let tracing = control.is_tracing();
     let mut r = Runner {
         id,
         node,
@@ -238,6 +319,7 @@ pub async fn run_node(
         peers: peer_addrs,
         outbox: BTreeMap::new(),
         held_data: 0,
+        tracing,
     };
     r.step(Input::Start);
     r.store_busy();

@@ -197,6 +197,79 @@ pub enum Message {
     },
 }
 
+/// What a message is, without its content: for message counts and the event trace.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// [`Message::Request`].
+    Request,
+    /// [`Message::LocalRead`].
+    LocalRead,
+    /// [`Message::Reply`].
+    Reply,
+    /// [`Message::LocalCell`].
+    LocalCell,
+    /// [`Message::Heartbeat`].
+    Heartbeat,
+    /// [`Message::Write`].
+    Write,
+    /// [`Message::WriteAck`].
+    WriteAck,
+    /// [`Message::Read`].
+    Read,
+    /// [`Message::ReadReply`].
+    ReadReply,
+    /// [`Message::AeDigest`].
+    AeDigest,
+    /// [`Message::AeCells`].
+    AeCells,
+    /// [`Message::AePush`].
+    AePush,
+}
+
+impl MessageKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [MessageKind; 12] = [
+        MessageKind::Request,
+        MessageKind::LocalRead,
+        MessageKind::Reply,
+        MessageKind::LocalCell,
+        MessageKind::Heartbeat,
+        MessageKind::Write,
+        MessageKind::WriteAck,
+        MessageKind::Read,
+        MessageKind::ReadReply,
+        MessageKind::AeDigest,
+        MessageKind::AeCells,
+        MessageKind::AePush,
+    ];
+
+    /// The kind's name as the trace and case files write it (`write_ack`).
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageKind::Request => "request",
+            MessageKind::LocalRead => "local_read",
+            MessageKind::Reply => "reply",
+            MessageKind::LocalCell => "local_cell",
+            MessageKind::Heartbeat => "heartbeat",
+            MessageKind::Write => "write",
+            MessageKind::WriteAck => "write_ack",
+            MessageKind::Read => "read",
+            MessageKind::ReadReply => "read_reply",
+            MessageKind::AeDigest => "ae_digest",
+            MessageKind::AeCells => "ae_cells",
+            MessageKind::AePush => "ae_push",
+        }
+    }
+
+    /// The kind's position in [`MessageKind::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// FNV-1a, 64 bits: a fixed, portable hash for [`Message::tag`].
 struct Fnv(u64);
 
@@ -391,6 +464,24 @@ impl<'a> Reader<'a> {
 }
 
 impl Message {
+    /// What kind of message this is.
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            Message::Request { .. } => MessageKind::Request,
+            Message::LocalRead { .. } => MessageKind::LocalRead,
+            Message::Reply { .. } => MessageKind::Reply,
+            Message::LocalCell { .. } => MessageKind::LocalCell,
+            Message::Heartbeat { .. } => MessageKind::Heartbeat,
+            Message::Write { .. } => MessageKind::Write,
+            Message::WriteAck { .. } => MessageKind::WriteAck,
+            Message::Read { .. } => MessageKind::Read,
+            Message::ReadReply { .. } => MessageKind::ReadReply,
+            Message::AeDigest { .. } => MessageKind::AeDigest,
+            Message::AeCells { .. } => MessageKind::AeCells,
+            Message::AePush { .. } => MessageKind::AePush,
+        }
+    }
+
     /// A number that names this message by what it carries, leaving out request ids and round
     /// ids (counters that shift when an unrelated request is added or removed). With the link
     /// and the send time it decides the message's fate under a [`LinkModel`], so that taking one

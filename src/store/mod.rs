@@ -49,13 +49,18 @@ pub mod message;
 pub mod node;
 pub mod ring;
 pub mod storage;
+pub mod traffic;
 
 pub use cell::{Cell, NodeId};
 pub use client::{Client, ClientOutcome, ClientResult};
 pub use config::{
     Bug, ConfigError, ConsistencyLevel, FsyncPolicy, ReadRepair, ReplicaChoice, StoreConfig,
 };
-pub use control::{ClusterControl, Counters, Endpoint, Event, EventKind, Fate, LinkModel};
+pub use control::{
+    ClusterControl, Counters, Delivery, Endpoint, Event, EventKind, Fate, KindCounts, LinkModel,
+    MessageCounts, Receiver,
+};
 pub use host::{install, node_host_name, STORE_PORT};
+pub use message::MessageKind;
 pub use node::{Effect, Input, Node, Now, Timer};
 pub use ring::Ring;

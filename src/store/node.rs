@@ -18,7 +18,7 @@ use super::control::{Counters, EventKind};
 use super::coordinator::Pending;
 use super::failure::FailureDetector;
 use super::hints::HintStore;
-use super::message::Message;
+use super::message::{Message, MessageKind};
 use super::ring::Ring;
 use super::storage::Storage;
 
@@ -76,8 +76,9 @@ pub enum Effect {
         bytes: Vec<u8>,
         /// The message's [`tag`](super::message::Message::tag), for the link model.
         tag: u64,
-        /// A heartbeat: it says only that the sender is up, and changes no data.
-        heartbeat: bool,
+        /// What kind of message it is (a heartbeat says only that the sender is up, and
+        /// changes no data).
+        kind: MessageKind,
     },
     /// Fire `timer` when `Now::mono` reaches `at`.
     SetTimer {
@@ -360,7 +361,7 @@ impl Node {
                     to: self.peers[i],
                     bytes: hb.clone(),
                     tag,
-                    heartbeat: true,
+                    kind: MessageKind::Heartbeat,
                 });
             }
         }
@@ -457,7 +458,7 @@ impl Node {
             to,
             bytes: msg.encode(),
             tag: msg.tag(),
-            heartbeat: matches!(msg, Message::Heartbeat { .. }),
+            kind: msg.kind(),
         });
     }
 

@@ -1,7 +1,8 @@
 //! `quorumlab canaries`: search for every planted bug, measure detection and shrinking, run the
 //! same configurations clean, and write the table to docs/canaries.md.
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -37,6 +38,93 @@ pub struct CanariesArgs {
     /// Where to write the report (markdown); "-" for none.
     #[arg(long, default_value = "docs/canaries.md")]
     pub out: PathBuf,
+    /// Where to save every shrunk case (and false alarm), each with its HTML report beside
+    /// it; the markdown links them. "-" for nowhere.
+    #[arg(long, default_value = "target/quorumlab/canaries")]
+    pub cases_dir: PathBuf,
+}
+
+/// The default of `--cases-dir`.
+const DEFAULT_CASES_DIR: &str = "target/quorumlab/canaries";
+
+/// Where the saved cases are, by (canary index, search seed); false alarms by (canary index,
+/// clean search seed).
+#[derive(Default)]
+struct Saved {
+    found: BTreeMap<(usize, u64), PathBuf>,
+    false_alarms: BTreeMap<(usize, u64), PathBuf>,
+}
+
+/// `path` as a link from a file in `from_dir`: relative when both are under the current
+/// directory (or both absolute), with `/` separators.
+fn link(from_dir: &Path, path: &Path) -> String {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let abs = |p: &Path| {
+        let p = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            cwd.join(p)
+        };
+        p.components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect::<PathBuf>()
+    };
+    let (from, to) = (abs(from_dir), abs(path));
+    let a: Vec<_> = from.components().collect();
+    let b: Vec<_> = to.components().collect();
+    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut parts: Vec<String> = vec!["..".to_string(); a.len() - common];
+    parts.extend(
+        b[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    parts.join("/")
+}
+
+/// Saves every found case and false alarm under `dir`, each with its report.
+fn save_cases(dir: &Path, canaries: &[Canary], done: &[Done]) -> Saved {
+    let mut saved = Saved::default();
+    for d in done {
+        let (case, label, slot) = match d {
+            Done::Search {
+                canary,
+                seed,
+                result: Search::Found(f),
+            } => (
+                &f.case,
+                format!("canary-{}-seed{seed}", canaries[*canary].bug),
+                (true, *canary, *seed),
+            ),
+            Done::Clean {
+                canary,
+                seed,
+                result: Err(case),
+            } => (
+                case,
+                format!("false-alarm-{}-seed{seed}", canaries[*canary].bug),
+                (false, *canary, *seed),
+            ),
+            _ => continue,
+        };
+        // A case that cannot be saved loses its links, not the table of the whole run.
+        let path = match case.save_new(dir, &label) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("quorumlab canaries: {label} not saved: {e:#}");
+                continue;
+            }
+        };
+        let report = crate::report::report_line(&path);
+        eprintln!("saved: {} ({report})", path.display());
+        let (found, canary, seed) = slot;
+        if found {
+            saved.found.insert((canary, seed), path);
+        } else {
+            saved.false_alarms.insert((canary, seed), path);
+        }
+    }
+    saved
 }
 
 fn parse_bug(s: &str) -> Result<Bug, String> {
@@ -174,7 +262,14 @@ fn run_inner(args: &CanariesArgs) -> anyhow::Result<bool> {
     }
     let wall = started.elapsed();
     let done = done.into_inner().expect("lock");
-    let (text, ok) = render(args, &canaries, done, threads, wall)?;
+    let saved = if args.cases_dir.as_os_str() == "-" {
+        Saved::default()
+    } else {
+        std::fs::create_dir_all(&args.cases_dir)
+            .with_context(|| format!("creating --cases-dir {}", args.cases_dir.display()))?;
+        save_cases(&args.cases_dir, &canaries, &done)
+    };
+    let (text, ok) = render(args, &canaries, done, &saved, threads, wall)?;
     print!("{text}");
     if args.out.as_os_str() != "-" {
         if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -252,6 +347,9 @@ fn command_line(args: &CanariesArgs) -> String {
     if args.out.as_os_str() != "docs/canaries.md" {
         write!(s, " --out {}", args.out.display()).expect("string");
     }
+    if args.cases_dir.as_os_str() != DEFAULT_CASES_DIR {
+        write!(s, " --cases-dir {}", args.cases_dir.display()).expect("string");
+    }
     s
 }
 
@@ -259,9 +357,25 @@ fn render(
     args: &CanariesArgs,
     canaries: &[Canary],
     done: Vec<Done>,
+    saved: &Saved,
     threads: usize,
     wall: Duration,
 ) -> anyhow::Result<(String, bool)> {
+    // Links are relative to the markdown's own directory.
+    let md_dir = match args.out.parent() {
+        Some(d) if args.out.as_os_str() != "-" => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let links = |path: Option<&PathBuf>| -> String {
+        match path {
+            None => String::new(),
+            Some(p) => format!(
+                " ([case]({}), [report]({}))",
+                link(&md_dir, p),
+                link(&md_dir, &crate::report::html_path(p))
+            ),
+        }
+    };
     let mut ok = true;
     let mut out = String::new();
     let w = &mut out;
@@ -280,11 +394,20 @@ fn render(
          shrinks with at most {} steps. Wall times are from the release build on a 2-core, \
          24 GiB machine with {threads} worker thread(s); total wall time {:.0} s. \"Cases\" and \
          \"time to detection\" are medians over the searches that found the bug; the shrunk size \
-         and witness are those of search seed 1 (or the first seed that found it).",
+         and witness are those of search seed 1 (or the first seed that found it).{}",
         args.search_seeds,
         args.cases,
         args.max_shrink_iters,
-        wall.as_secs_f64()
+        wall.as_secs_f64(),
+        if args.cases_dir.as_os_str() == "-" {
+            String::new()
+        } else {
+            format!(
+                " Every shrunk case is saved in `{}` with its HTML report beside it, and linked \
+                 below (the directory is the run's output: regenerate to get the files).",
+                args.cases_dir.display()
+            )
+        }
     )?;
     writeln!(w)?;
     writeln!(
@@ -325,7 +448,7 @@ fn render(
                 if *canary == i {
                     match result {
                         Ok(n) => clean_total += n,
-                        Err(case) => false_alarms.push((c.bug, *seed, case)),
+                        Err(case) => false_alarms.push((i, c.bug, *seed, case)),
                     }
                 }
             }
@@ -346,12 +469,16 @@ fn render(
             ok = false;
         }
         let (size, witness, broken) = match found.first() {
-            Some((_, f)) => (
+            Some((seed, f)) => (
                 format!(
                     "{} / {} / {}",
                     f.shrunk.ops, f.shrunk.faults, f.shrunk.nodes
                 ),
-                f.witness.replace('|', "\\|"),
+                format!(
+                    "{}{}",
+                    f.witness.replace('|', "\\|"),
+                    links(saved.found.get(&(i, *seed)))
+                ),
                 f.broken.name(),
             ),
             None => ("-".into(), "-".into(), c.expect[0].name()),
@@ -385,7 +512,7 @@ fn render(
                 } if *canary == i => Some((
                     *seed,
                     format!(
-                        "seed {seed}: {} cases, {:.2} s, {} -> {} / {} / {} ({} shrink steps, {:.1} s)",
+                        "seed {seed}: {} cases, {:.2} s, {} -> {} / {} / {} ({} shrink steps, {:.1} s){}",
                         f.cases,
                         f.to_detection.as_secs_f64(),
                         f.original.ops,
@@ -393,7 +520,8 @@ fn render(
                         f.shrunk.faults,
                         f.shrunk.nodes,
                         f.shrink_steps,
-                        f.shrinking.as_secs_f64()
+                        f.shrinking.as_secs_f64(),
+                        links(saved.found.get(&(i, *seed)))
                     ),
                 )),
                 _ => None,
@@ -414,15 +542,16 @@ fn render(
         CLEAN_SEED_BASE + 1,
         false_alarms.len()
     )?;
-    for (bug, seed, case) in &false_alarms {
+    for (i, bug, seed, case) in &false_alarms {
         ok = false;
         let sentences = case.judgement.sentences();
         writeln!(
             w,
             "\n- FALSE ALARM in the `{bug}` configuration (search seed {seed}, scenario seed \
-             {}): {}",
+             {}): {}{}",
             case.scenario.seed,
-            sentences.join("; ")
+            sentences.join("; "),
+            links(saved.false_alarms.get(&(*i, *seed)))
         )?;
     }
     writeln!(w)?;
@@ -442,4 +571,32 @@ fn render(
 
 fn per_bug_text(args: &CanariesArgs, bugs: usize) -> u32 {
     args.clean_cases / bugs.max(1) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_are_relative_to_the_markdown() {
+        assert_eq!(
+            link(
+                Path::new("docs"),
+                Path::new("target/quorumlab/canaries/a.json")
+            ),
+            "../target/quorumlab/canaries/a.json"
+        );
+        assert_eq!(
+            link(Path::new("."), Path::new("./cases/a.html")),
+            "cases/a.html"
+        );
+        assert_eq!(
+            link(Path::new("/x/docs"), Path::new("/x/docs/c/a.json")),
+            "c/a.json"
+        );
+        assert_eq!(
+            link(Path::new("/x/docs"), Path::new("/y/a.json")),
+            "../../y/a.json"
+        );
+    }
 }

@@ -9,6 +9,7 @@ use super::config::ConfigFlags;
 use crate::case::{replay_command, Case};
 use crate::explore::{explore, ExploreOptions, Outcome, Progress};
 use quorumlab::check::Guarantee;
+use std::cell::RefCell;
 
 /// Arguments of `quorumlab explore`.
 #[derive(clap::Args, Debug)]
@@ -40,15 +41,26 @@ fn parse_guarantee_list(s: &str) -> Result<GuaranteeList, String> {
     Guarantee::parse_list(s).map(GuaranteeList)
 }
 
-struct Bar(Option<ProgressBar>);
+/// The progress bar, and the statistics of the search's cases (not of its shrink steps).
+struct Bar(
+    Option<ProgressBar>,
+    RefCell<crate::summary::Tally>,
+    std::cell::Cell<bool>,
+);
 
 impl Progress for Bar {
+    fn case_run(&self, history: &quorumlab::history::History) {
+        if !self.2.get() {
+            self.1.borrow_mut().add(history);
+        }
+    }
     fn case_done(&self, n: u32) {
         if let Some(b) = &self.0 {
             b.set_position(n as u64);
         }
     }
     fn shrinking(&self, n: u32) {
+        self.2.set(true);
         if let Some(b) = &self.0 {
             b.set_message(format!("violation at case {n}; shrinking"));
         }
@@ -95,10 +107,18 @@ fn run_inner(args: &ExploreArgs) -> anyhow::Result<ExitCode> {
         );
         b
     });
-    let progress = Bar(bar);
+    let progress = Bar(bar, RefCell::default(), Default::default());
     let outcome = explore(&options, &progress);
     if let Some(b) = &progress.0 {
         b.finish_and_clear();
+    }
+    let tally = progress.1.borrow();
+    if tally.runs() > 0 {
+        println!(
+            "statistics of the {} search case(s) run, times in simulated ms:",
+            tally.runs()
+        );
+        print!("{}", tally.text());
     }
     let outcome = outcome.map_err(|e| anyhow::anyhow!("search seed {}: {e}", args.seed))?;
     match outcome {

@@ -109,6 +109,8 @@ fn run_inner(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 println!("    {s}");
             }
         }
+        println!("statistics, times in simulated ms:");
+        print!("{}", crate::summary::Tally::of(&case.history).text());
         match &report {
             Some(Ok(p)) => println!("report: {}", p.display()),
             Some(Err(e)) => println!("report: not written ({e:#})"),

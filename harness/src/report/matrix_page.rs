@@ -46,6 +46,7 @@ struct PageContext {
     groups: Vec<Group>,
     stale_plot: Value,
     pbs_plot: Value,
+    tvis_plot: Value,
     css: Value,
 }
 
@@ -300,6 +301,117 @@ fn pbs_plot(report: &MatrixReport) -> String {
     s
 }
 
+/// The x of a t-visibility bin: its middle, the open last bin a fixed step past its start.
+fn bin_x(p: &crate::tvisibility::Point) -> f64 {
+    match p.to_ms {
+        Some(to) => (p.from_ms + to) / 2.0,
+        None => p.from_ms + 10.0,
+    }
+}
+
+/// PBS's t-visibility: for each probe cell's RF, R and W run as PBS models Dynamo, the stale
+/// rate of reads by the time since the write was acknowledged, one line per probe cell (empty
+/// bins left out). Nothing when the matrix has no such data.
+fn tvis_plot(report: &MatrixReport) -> String {
+    let probes: Vec<_> = report
+        .probes
+        .iter()
+        .filter(|p| p.tvisibility.iter().any(|b| b.reads > 0))
+        .collect();
+    if probes.is_empty() {
+        return String::new();
+    }
+    let (left, top, pw, ph) = (50.0, 40.0, 420.0, 220.0);
+    let (w, h) = (left + pw + 200.0, top + ph + 44.0);
+    let t_max = probes
+        .iter()
+        .flat_map(|p| p.tvisibility.iter().map(bin_x))
+        .fold(1.0, f64::max);
+    let r_max = probes
+        .iter()
+        .flat_map(|p| p.tvisibility.iter().map(|b| b.rate()))
+        .fold(0.0, f64::max);
+    let r_top = super::stats::nice_ceiling(r_max.max(0.01));
+    let x = |t: f64| left + t / t_max * pw;
+    let y = |r: f64| top + ph - r / r_top * ph;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg class="plot" id="tvis-plot" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="stale rate by time since the write was acknowledged"><text class="title" x="0" y="14">t-visibility: stale reads by ms since the write's acknowledgment</text><text x="0" y="26">writes go to every replica and are acknowledged after W; reads ask R random replicas; links 1 to 5 ms, one message in ten up to 100 ms more</text>"#
+    );
+    for i in 0..=4 {
+        let v = r_top * i as f64 / 4.0;
+        let _ = write!(
+            s,
+            r#"<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/><text x="{}" y="{}" text-anchor="end">{}</text>"#,
+            num(x(0.0)),
+            num(x(t_max)),
+            num(y(v)),
+            num(y(v)),
+            num(left - 4.0),
+            num(y(v) + 3.0),
+            num(v)
+        );
+    }
+    let step = super::svg::nice_step(t_max, 6);
+    let mut t = 0.0;
+    while t <= t_max + 1e-9 {
+        let _ = write!(
+            s,
+            r#"<text x="{}" y="{}" text-anchor="middle">{} ms</text>"#,
+            num(x(t)),
+            num(top + ph + 14.0),
+            num(t)
+        );
+        t += step;
+    }
+    for (i, p) in probes.iter().enumerate() {
+        let bins: Vec<_> = p.tvisibility.iter().filter(|b| b.reads > 0).collect();
+        let points: Vec<String> = bins
+            .iter()
+            .map(|b| format!("{},{}", num(x(bin_x(b))), num(y(b.rate()))))
+            .collect();
+        let _ = write!(
+            s,
+            r#"<g class="tvis series-{i}"><polyline points="{}"/>"#,
+            points.join(" ")
+        );
+        for b in &bins {
+            let to = b.to_ms.map_or("on".to_string(), |t| format!("to {t}"));
+            let _ = write!(
+                s,
+                r#"<circle cx="{}" cy="{}" r="3"><title>RF {} R {} W {}, {} ms {to}: {} of {} reads stale</title></circle>"#,
+                num(x(bin_x(b))),
+                num(y(b.rate())),
+                p.spec.rf,
+                p.spec.r,
+                p.spec.w,
+                b.from_ms,
+                b.stale,
+                b.reads
+            );
+        }
+        let reads: usize = bins.iter().map(|b| b.reads).sum();
+        let _ = write!(
+            s,
+            r#"<text x="{}" y="{}">RF {} R {} W {} ({reads} reads)</text></g>"#,
+            num(left + pw + 12.0),
+            num(top + 14.0 * (i as f64 + 1.0)),
+            p.spec.rf,
+            p.spec.r,
+            p.spec.w
+        );
+    }
+    let _ = write!(
+        s,
+        r#"<text x="{}" y="{}" text-anchor="middle">the last point: reads {} ms or more after</text></svg>"#,
+        num(left + pw / 2.0),
+        num(h - 4.0),
+        probes[0].tvisibility.last().map_or(0.0, |b| b.from_ms)
+    );
+    s
+}
+
 /// Renders the matrix page; `prefix` is the way from the page's directory to the repository
 /// root (what example paths are relative to).
 pub fn render(report: &MatrixReport, prefix: &str) -> String {
@@ -321,6 +433,7 @@ pub fn render(report: &MatrixReport, prefix: &str) -> String {
         groups: groups(report, prefix),
         stale_plot: Value::from_safe_string(stale_plot(report)),
         pbs_plot: Value::from_safe_string(pbs_plot(report)),
+        tvis_plot: Value::from_safe_string(tvis_plot(report)),
         css: Value::from_safe_string(super::CSS.to_string()),
     };
     super::environment()
@@ -378,4 +491,52 @@ pub fn write(
 /// matrix run replaces it.
 pub fn read_manifest(examples_dir: &Path) -> String {
     std::fs::read_to_string(examples_dir.join(MANIFEST)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tvisibility::Point;
+
+    fn committed() -> MatrixReport {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/consistency-matrix.json");
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn t_visibility_draws_one_line_per_probe_cell_and_a_point_per_bin_read() {
+        let mut report = committed();
+        assert!(tvis_plot(&report).is_empty(), "no data, no plot");
+        for (i, p) in report.probes.iter_mut().enumerate() {
+            p.tvisibility = vec![
+                Point {
+                    from_ms: 0.0,
+                    to_ms: Some(2.0),
+                    reads: 100,
+                    stale: 10 * (i + 1),
+                },
+                Point {
+                    from_ms: 2.0,
+                    to_ms: Some(5.0),
+                    reads: 0,
+                    stale: 0,
+                },
+                Point {
+                    from_ms: 5.0,
+                    to_ms: None,
+                    reads: 50,
+                    stale: 0,
+                },
+            ];
+        }
+        let svg = tvis_plot(&report);
+        assert!(svg.starts_with(r#"<svg class="plot" id="tvis-plot""#));
+        assert_eq!(svg.matches("<polyline").count(), report.probes.len());
+        // The empty bin is left out: two points per line.
+        assert_eq!(svg.matches("<circle").count(), 2 * report.probes.len());
+        assert!(svg.contains("RF 3 R 1 W 1, 0 ms to 2: 10 of 100 reads stale"));
+        // The highest rate (30%) sets the axis: 0.5 at the top.
+        assert!(svg.contains(r#"text-anchor="end">0.5</text>"#));
+        assert!(render(&report, "../").contains(r#"id="tvis-plot""#));
+    }
 }

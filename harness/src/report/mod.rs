@@ -8,6 +8,9 @@
 //! - [`layout`]: the timeline's sections, lanes, bars and fault bands, in simulated milliseconds.
 //! - [`witness`]: for each guarantee, what each guarantee's witness highlights.
 //! - [`stats`]: run statistics, outcome counts, latency percentiles, latency and throughput over time.
+//! - [`diagram`]: the message diagram of a case whose store events were recorded.
+//! - [`why`]: the sentence that says what the store was doing when a witness happened.
+//! - `table`: the ops as the page carries them, a compact table of their records.
 //! - [`matrix_page`]: the matrix's page, docs/consistency-matrix.html.
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,14 +20,18 @@ use minijinja::{Environment, Value};
 use quorumlab::history::History;
 use serde::Serialize;
 
+pub mod diagram;
 pub mod layout;
 pub mod matrix_page;
 pub mod stats;
 pub mod svg;
+mod table;
+pub mod why;
 pub mod witness;
 
 use layout::{ms_text, Band, Timeline};
 use stats::{KindStats, RunStats};
+use table::{op_table, OpTable};
 use witness::WitnessView;
 
 const CSS: &str = include_str!("report.css");
@@ -43,44 +50,106 @@ fn script_json(json: &str) -> String {
     json.replace('<', "\\u003c")
 }
 
-/// The ops exactly as the history file writes them, one JSON object each.
-fn records(history: &History) -> String {
-    let text = history.to_json_string();
-    let mut out = String::from("[");
-    // The writer puts the header on the first line, each op on its own line, then `]}`.
-    let lines: Vec<&str> = text.lines().skip(1).collect();
-    for (i, line) in lines.iter().enumerate() {
-        let line = line.trim().trim_end_matches(',');
-        if !line.starts_with('{') {
-            continue;
-        }
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(line);
-    }
-    out.push(']');
-    out
-}
-
 /// The data the page's script draws: compact arrays, one per bar.
 #[derive(Serialize)]
 struct PageData<'a> {
     t0: f64,
     t1: f64,
+    ops: OpTable,
+    /// Every distinct bar label, once.
+    labels: Vec<&'a str>,
     sections: Vec<PageSection<'a>>,
     bands: &'a [Band],
     witnesses: &'a [WitnessView],
+    /// For each witness, what the store was doing (see [`why`]).
+    why: &'a [Option<String>],
+    diagram: Option<PageDiagram<'a>>,
 }
 
-/// A bar as the script reads it: `[index, id, lane, start, end or null, outcome, label]`.
-type BarRow<'a> = (usize, u64, usize, f64, Option<f64>, &'static str, &'a str);
+/// The message diagram as the script reads it: arrows `[from, to, y0, y1, label, fate]`,
+/// marks `[column, y, event, label]`, shades `[columns, y0, y1, fault]`, ticks `[y, ms]`.
+#[derive(Serialize)]
+struct PageDiagram<'a> {
+    columns: &'a [String],
+    height: f64,
+    ticks: Vec<(f64, u64)>,
+    arrows: Vec<(usize, usize, f64, f64, &'a str, &'a str)>,
+    marks: Vec<(usize, f64, &'a str, &'a str)>,
+    shades: Vec<(&'a [usize], f64, f64, &'a str)>,
+}
+
+impl<'a> PageDiagram<'a> {
+    fn of(d: &'a diagram::Diagram) -> Self {
+        PageDiagram {
+            columns: &d.columns,
+            height: d.height,
+            ticks: d.ticks.iter().map(|t| (t.y, t.ms)).collect(),
+            arrows: d
+                .arrows
+                .iter()
+                .map(|a| (a.from, a.to, a.y0, a.y1, &*a.label, &*a.fate))
+                .collect(),
+            marks: d
+                .marks
+                .iter()
+                .map(|m| (m.col, m.y, &*m.event, &*m.label))
+                .collect(),
+            shades: d
+                .shades
+                .iter()
+                .map(|s| (&*s.cols, s.y0, s.y1, &*s.fault))
+                .collect(),
+        }
+    }
+}
+
+/// One row of the message counts: a kind, or `all`.
+#[derive(Serialize)]
+struct MessageRow {
+    kind: String,
+    sent: u64,
+    held: u64,
+    lost: u64,
+    partitioned: u64,
+    crashed: u64,
+}
+
+/// The `messages` field as table rows, kinds first and then the total.
+fn message_rows(history: &History) -> Vec<MessageRow> {
+    let Some(m) = history.extra.get("messages") else {
+        return Vec::new();
+    };
+    let row = |kind: &str, v: &serde_json::Value| {
+        let n = |f: &str| v.get(f).and_then(|x| x.as_u64()).unwrap_or(0);
+        MessageRow {
+            kind: kind.to_string(),
+            sent: n("sent"),
+            held: n("held"),
+            lost: n("lost"),
+            partitioned: n("partitioned"),
+            crashed: n("crashed"),
+        }
+    };
+    let mut rows: Vec<MessageRow> = m
+        .get("by_kind")
+        .and_then(|k| k.as_object())
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| row(k, v))
+        .collect();
+    rows.push(row("all", m));
+    rows
+}
+
+/// A bar as the page carries it: `[row in ops, lane, label in labels]`. Its id, times and
+/// outcome are the op's own, which the script reads from the row.
+type BarRow = (usize, usize, usize);
 
 #[derive(Serialize)]
 struct PageSection<'a> {
     key: &'a str,
     lanes: &'a [u64],
-    bars: Vec<BarRow<'a>>,
+    bars: Vec<BarRow>,
 }
 
 /// One row of a small table of settings.
@@ -117,6 +186,9 @@ struct CaseContext<'a> {
     guarantees: &'a [WitnessView],
     chosen: Option<&'a WitnessView>,
     kinds: &'a [KindStats],
+    messages: Vec<MessageRow>,
+    diagram: bool,
+    chosen_why: Option<&'a str>,
     replicas: Vec<ReplicaRow>,
     chart: Value,
     css: Value,
@@ -214,31 +286,50 @@ pub(crate) fn environment() -> Environment<'static> {
 pub fn render(title: &str, history: &History, views: &[WitnessView]) -> String {
     let timeline: Timeline = layout::timeline(history);
     let stats: RunStats = stats::run_stats(history, timeline.t0, timeline.t1, CHART_BUCKETS);
+    let why: Vec<Option<String>> = views
+        .iter()
+        .map(|v| {
+            (v.state == "violated")
+                .then(|| why::sentence(history, v, &timeline.bands))
+                .flatten()
+        })
+        .collect();
+    let diagram = diagram::diagram(history);
+    let mut labels: Vec<&str> = Vec::new();
+    let mut label_ids: std::collections::HashMap<&str, usize> = Default::default();
+    let sections = timeline
+        .sections
+        .iter()
+        .map(|s| PageSection {
+            key: &s.key,
+            lanes: &s.lanes,
+            bars: s
+                .bars
+                .iter()
+                .map(|b| {
+                    // Ids in order of first use, so the table's order (and bytes) is fixed.
+                    let next = labels.len();
+                    let l = *label_ids.entry(&b.label).or_insert_with(|| {
+                        labels.push(&b.label);
+                        next
+                    });
+                    (b.index, b.lane, l)
+                })
+                .collect(),
+        })
+        .collect();
     let data = PageData {
         t0: timeline.t0,
         t1: timeline.t1,
-        sections: timeline
-            .sections
-            .iter()
-            .map(|s| PageSection {
-                key: &s.key,
-                lanes: &s.lanes,
-                bars: s
-                    .bars
-                    .iter()
-                    .map(|b| (b.index, b.id, b.lane, b.start, b.end, b.outcome, &*b.label))
-                    .collect(),
-            })
-            .collect(),
+        ops: op_table(history),
+        labels,
+        sections,
         bands: &timeline.bands,
         witnesses: views,
+        why: &why,
+        diagram: diagram.as_ref().map(PageDiagram::of),
     };
-    let mut json = serde_json::to_string(&data).expect("report data serializes");
-    // The records go in as the file wrote them, not re-encoded.
-    json.pop();
-    json.push_str(",\"records\":");
-    json.push_str(&records(history));
-    json.push('}');
+    let json = serde_json::to_string(&data).expect("report data serializes");
     let clients: std::collections::BTreeSet<u64> = history.ops.iter().map(|o| o.client).collect();
     let t_ns = |ms: f64| (ms * 1e6).round() as u64;
     let ctx = CaseContext {
@@ -262,6 +353,11 @@ pub fn render(title: &str, history: &History, views: &[WitnessView]) -> String {
         guarantees: views,
         chosen: chosen(views),
         kinds: &stats.kinds,
+        messages: message_rows(history),
+        diagram: diagram.is_some(),
+        chosen_why: chosen(views)
+            .and_then(|c| views.iter().position(|v| std::ptr::eq(v, c)))
+            .and_then(|i| why[i].as_deref()),
         replicas: replica_rows(history),
         chart: Value::from_safe_string(stats::chart(
             &stats,
@@ -335,7 +431,9 @@ mod tests {
         {"id": 1, "client": 0, "kind": "put", "key": "x", "value": 1,
          "invoke": 0, "complete": 10000000, "outcome": "ok"},
         {"id": 2, "client": 1, "kind": "get", "key": "x",
-         "invoke": 20000000, "complete": 30000000, "outcome": "ok", "read": null}]}"#;
+         "invoke": 20000000, "complete": 30000000, "outcome": "ok", "read": null},
+        {"id": 3, "client": 2, "kind": "put", "key": "y", "value": "s", "invoke": 25000000,
+         "outcome": "info", "error": "timeout", "gave_up": 35000000}]}"#;
 
     #[test]
     fn same_history_same_bytes_and_nothing_escapes_the_script() {
@@ -358,10 +456,37 @@ mod tests {
     }
 
     #[test]
-    fn records_are_the_files_own_lines() {
-        let h = History::from_json_str(CASE).unwrap();
-        let r: serde_json::Value = serde_json::from_str(&records(&h)).unwrap();
-        assert_eq!(r.as_array().unwrap().len(), 2);
-        assert_eq!(r[1]["read"], serde_json::Value::Null);
+    fn the_page_data_is_a_few_dozen_bytes_per_op() {
+        let mut ops = String::new();
+        for i in 0..2_000u64 {
+            let c = i % 16;
+            let t = i * 1_000_000;
+            if i > 0 {
+                ops.push(',');
+            }
+            ops.push_str(&format!(
+                r#"{{"id": {i}, "client": {c}, "kind": "get", "key": "k{}", "invoke": {t},
+                 "complete": {}, "outcome": "ok", "read": null}}"#,
+                i % 4,
+                t + 3_000_000
+            ));
+        }
+        let h = History::from_json_str(&format!(
+            r#"{{"format": "quorumlab-history/1", "verdict": {{"linearizable": true}},
+            "witnesses": {{}}, "ops": [{ops}]}}"#
+        ))
+        .unwrap();
+        let page = render("big.json", &h, &witness::witnesses(&h, DEFAULT_TIMEOUT));
+        let empty = render(
+            "big.json",
+            &History::from_json_str(
+                r#"{"format": "quorumlab-history/1", "verdict": {}, "witnesses": {}, "ops": []}"#,
+            )
+            .unwrap(),
+            &[],
+        );
+        let per_op = (page.len() - empty.len()) / 2_000;
+        // The record alone is 100 bytes in the file.
+        assert!(per_op <= 56, "{per_op} bytes per op");
     }
 }

@@ -33,8 +33,49 @@
   function escapeText(t) { return t.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"); }
   function fmt(v) { return (Math.round(v * 1000) / 1000).toString(); }
 
+  // An op's record, rebuilt from its row of the op table: the fields of its shape, in order.
+  const coded = new Set(D.ops.coded), afterInvoke = new Set(D.ops.after_invoke);
+  // Undo the differences from the previous row once, in row order.
+  for (const f of D.ops.from_previous) {
+    const pos = D.ops.shapes.map(function (shape) { return shape.indexOf(f) + 1; });
+    let running = 0;
+    for (const row of D.ops.rows) {
+      const k = pos[row[0]];
+      if (k > 0) { running += row[k]; row[k] = running; }
+    }
+  }
+  function record(i) {
+    const row = D.ops.rows[i], shape = D.ops.shapes[row[0]], out = {};
+    shape.forEach(function (f, k) {
+      out[D.ops.fields[f]] = coded.has(f) ? D.ops.strings[row[k + 1]] : row[k + 1];
+    });
+    shape.forEach(function (f) {
+      const name = D.ops.fields[f];
+      if (afterInvoke.has(f) && typeof out[name] === "number") out[name] += out.invoke;
+    });
+    return out;
+  }
+  // Bars arrive as [row, lane, label]; drawing wants [row, id, lane, start, end, outcome, label]
+  // with times in ms, read from the op's own row.
+  const fi = function (name) { return D.ops.fields.indexOf(name); };
+  const at = D.ops.shapes.map(function (shape) {
+    const pos = function (name) { const k = shape.indexOf(fi(name)); return k < 0 ? -1 : k + 1; };
+    return [pos("id"), pos("invoke"), pos("complete"), pos("outcome")];
+  });
+  const completeAfter = afterInvoke.has(fi("complete")), outcomeCoded = coded.has(fi("outcome"));
+  function expand(s) {
+    s.bars = s.bars.map(function (b) {
+      const row = D.ops.rows[b[0]], p = at[row[0]], inv = row[p[1]];
+      const c = p[2] < 0 ? null : row[p[2]];
+      const end = c === null ? null : (completeAfter ? inv + c : c) / 1e6;
+      const outcome = outcomeCoded ? D.ops.strings[row[p[3]]] : row[p[3]];
+      return [b[0], row[p[0]], b[1], inv / 1e6, end, outcome, D.labels[b[2]]];
+    });
+  }
+
   function build() {
     D.sections.forEach(function (s, si) {
+      expand(s);
       const box = document.createElement("section");
       box.className = "key";
       box.dataset.key = s.key;
@@ -187,7 +228,7 @@
   root.addEventListener("mouseover", function (e) {
     const i = e.target.getAttribute && e.target.getAttribute("data-i");
     if (i === null || i === undefined || drag) { tip.hidden = true; return; }
-    tip.textContent = JSON.stringify(D.records[+i], null, 1).replace(/\n\s*/g, " ");
+    tip.textContent = JSON.stringify(record(+i), null, 1).replace(/\n\s*/g, " ");
     tip.hidden = false;
   });
   root.addEventListener("mousemove", function (e) {
@@ -211,6 +252,9 @@
       box.dataset.g = chosen.guarantee;
       box.classList.toggle("highlighted", chosen.state === "violated");
       document.getElementById("witness-sentence").textContent = chosen.sentence || (chosen.guarantee + " " + chosen.state + ".");
+      const why = D.why[D.witnesses.indexOf(chosen)], whyBox = document.getElementById("witness-why");
+      whyBox.hidden = !why;
+      whyBox.textContent = why ? "In the store: " + why + "." : "";
       if (chosen.prefix.length || chosen.culprit !== null && chosen.guarantee === "linearizable") {
         const t = document.createElement("table");
         t.innerHTML = "<thead><tr><th>step</th><th>op</th><th>state after it</th></tr></thead>";
@@ -236,13 +280,48 @@
   }
   for (const b of document.querySelectorAll("#guarantees .guarantee")) b.addEventListener("click", function () { choose(b.dataset.g); });
 
+  // The message diagram: columns for the clients and each node, one row per busy millisecond.
+  function drawDiagram() {
+    const G = D.diagram, box = document.getElementById("diagram");
+    if (!G || !box) return;
+    const COL = 150, LEFTD = 64, TOP = 26, W = LEFTD + G.columns.length * COL, H = TOP + G.height + 8;
+    const x = function (c) { return LEFTD + c * COL + COL / 2; };
+    const p = ['<svg xmlns="' + NS + '" class="diagram" width="' + W + '" height="' + H + '" viewBox="0 0 ' + W + " " + H + '">',
+      '<defs><marker id="ah" viewBox="0 0 6 6" refX="6" refY="3" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0L6,3L0,6z"></path></marker></defs>'];
+    for (const s of G.shades) for (const c of s[0]) {
+      p.push('<rect class="band fault-' + s[3] + '" x="' + (LEFTD + c * COL + 6) + '" y="' + (TOP + s[1]) + '" width="' + (COL - 12) + '" height="' + Math.max(s[2] - s[1], 2) + '"><title>' + s[3] + "</title></rect>");
+    }
+    G.columns.forEach(function (name, c) {
+      p.push('<text class="col-name" x="' + x(c) + '" y="14" text-anchor="middle">' + escapeText(name) + "</text>");
+      p.push('<line class="col-line" x1="' + x(c) + '" x2="' + x(c) + '" y1="' + (TOP - 6) + '" y2="' + H + '"></line>');
+    });
+    for (const t of G.ticks) p.push('<text class="tick" x="4" y="' + (TOP + t[0] + 11) + '">' + t[1] + " ms</text>");
+    for (const a of G.arrows) {
+      const x0 = x(a[0]), x1 = x(a[1]), y0 = TOP + a[2], y1 = TOP + a[3];
+      const dropped = a[5] === "lost" || a[5] === "partitioned" || a[5] === "crashed";
+      const ex = dropped ? (x0 + x1) / 2 : x1, ey = dropped ? (y0 + y1) / 2 : y1;
+      p.push('<g class="msg fate-' + a[5] + '"><line x1="' + x0 + '" y1="' + y0 + '" x2="' + ex.toFixed(1) + '" y2="' + ey.toFixed(1) + '"' + (dropped ? "" : ' marker-end="url(#ah)"') + "></line>");
+      if (dropped) p.push('<path class="cross" d="M' + (ex - 4) + "," + (ey - 4) + "l8,8m0,-8l-8,8" + '"></path>');
+      p.push('<text x="' + ((x0 + ex) / 2).toFixed(1) + '" y="' + ((y0 + ey) / 2 - 2).toFixed(1) + '" text-anchor="middle">' + escapeText(a[4]) + (dropped ? " (" + a[5] + ")" : "") + "</text></g>");
+    }
+    for (const m of G.marks) {
+      p.push('<g class="mark ev-' + m[2] + '"><circle cx="' + x(m[0]) + '" cy="' + (TOP + m[1]) + '" r="3.5"></circle><text x="' + (x(m[0]) + 6) + '" y="' + (TOP + m[1] + 4) + '">' + escapeText(m[3]) + "</text></g>");
+    }
+    p.push("</svg>");
+    box.innerHTML = p.join("");
+  }
+
   build();
+  drawDiagram();
   const first = document.querySelector("#guarantees .guarantee.chosen");
   choose(first ? first.dataset.g : null);
   // #focus: open zoomed to the chosen guarantee's witness (links and screenshots use it).
   if (location.hash === "#focus") { document.getElementById("zoom-witness").click(); clearTimeout(rest); draw(); }
   document.body.dataset.renderMs = (performance.now() - started).toFixed(1);
   document.body.dataset.loadMs = performance.now().toFixed(1);
+  // #record=I: open with op I's record in the hover box, as hovering its bar shows it.
+  const shown = /^#record=(\d+)$/.exec(location.hash);
+  if (shown && D.ops.rows[+shown[1]]) { tip.textContent = JSON.stringify(record(+shown[1])); tip.hidden = false; }
   // #bench: the cost of redrawing the bars at 5 successive pan positions.
   if (location.hash === "#bench") {
     const t = performance.now(), span = view[1] - view[0];

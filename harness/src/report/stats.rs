@@ -226,7 +226,7 @@ pub fn chart(stats: &RunStats, bands: &[Band], t0: f64, t1: f64) -> String {
 }
 
 /// The smallest 1, 2 or 5 times a power of ten at or above `v` (1 for 0).
-fn nice_ceiling(v: f64) -> f64 {
+pub fn nice_ceiling(v: f64) -> f64 {
     if v <= 0.0 {
         return 1.0;
     }
