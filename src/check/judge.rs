@@ -1,9 +1,9 @@
 //! Judging a history: which guarantees held, with a witness for each break.
 //!
 //! Linearizability is judged against the model the ops belong to: a history of only `add`
-//! and `members` ops against [`Set`](crate::model::Set), of only `enqueue` and `dequeue`
-//! against [`Queue`](crate::model::Queue), of only `acquire` and `release` against
-//! [`Mutex`](crate::model::Mutex), and any other against the key-value model. The weaker
+//! and `members` ops against [`Set`], of only `enqueue` and `dequeue`
+//! against [`Queue`], of only `acquire` and `release` against
+//! [`Mutex`], and any other against the key-value model. The weaker
 //! guarantees are defined for registers (get, put and delete, with a unique value per put):
 //! on a history with other kinds of op each is undecided (`held: None`) with the sentence
 //! "cannot judge: ... ops are not supported by this guarantee", naming the first such op.

@@ -19,7 +19,7 @@ pub struct Set;
 
 /// Some of one key's elements: bit `i` stands for the key's `i`-th element in value order.
 ///
-/// The bits are kept in chunks of [`CHUNK`] words shared between states: an add copies the
+/// The bits are kept in chunks of 16 words shared between states: an add copies the
 /// list of chunks and the one chunk it changes. States are hashed by an order-free hash of
 /// their elements, kept up to date on each add, and compared chunk by chunk (equal when
 /// shared) only when hashes match.
@@ -34,6 +34,7 @@ pub struct Members {
 }
 
 /// Words per chunk of a [`Members`].
+/// Words per chunk of a [`Members`] bitset (the 16 its documentation names).
 const CHUNK: usize = 16;
 const CHUNK_BITS: usize = 64 * CHUNK;
 
