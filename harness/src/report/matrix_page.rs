@@ -506,6 +506,9 @@ mod tests {
     #[test]
     fn t_visibility_draws_one_line_per_probe_cell_and_a_point_per_bin_read() {
         let mut report = committed();
+        for p in &mut report.probes {
+            p.tvisibility.clear();
+        }
         assert!(tvis_plot(&report).is_empty(), "no data, no plot");
         for (i, p) in report.probes.iter_mut().enumerate() {
             p.tvisibility = vec![
