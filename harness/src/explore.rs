@@ -109,7 +109,6 @@ pub fn explore(options: &ExploreOptions, progress: &dyn Progress) -> Result<Outc
     };
     let mut runner = TestRunner::new_with_rng(config, search_rng(options.seed));
     let cases = Cell::new(0u32);
-    let original = RefCell::new(None::<Scenario>);
     let shrink = RefCell::new(None::<ShrinkTest>);
     let expect = options.expect.clone();
 
@@ -141,7 +140,6 @@ pub fn explore(options: &ExploreOptions, progress: &dyn Progress) -> Result<Outc
             // A run that cannot finish is a failure of its own, shrunk like any other.
             Err(e) => (Keep::RunFails, None, e.to_string()),
         };
-        *original.borrow_mut() = Some(s.clone());
         progress.shrinking(cases.get());
         let test = ShrinkTest::new(&s, history.as_ref(), keep, options.max_shrink_iters);
         *shrink.borrow_mut() = Some(test);
@@ -159,12 +157,13 @@ pub fn explore(options: &ExploreOptions, progress: &dyn Progress) -> Result<Outc
                 .into_inner()
                 .expect("a failure starts the shrink test");
             let shrink_steps = test.runs();
+            let original = Box::new(test.found().clone());
             // The shrunk scenario, rerun whole: its history and witness are what gets saved.
             let case = test.finish(&options.expect)?;
             Ok(Outcome::Found {
                 cases_to_failure: cases.get(),
                 shrink_steps,
-                original: Box::new(original.into_inner().unwrap_or(case.scenario.clone())),
+                original,
                 case: Box::new(case),
             })
         }

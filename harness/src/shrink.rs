@@ -309,6 +309,11 @@ impl ShrinkTest {
         self.runs
     }
 
+    /// The scenario as found, before shrinking.
+    pub fn found(&self) -> &Scenario {
+        &self.found
+    }
+
     /// The smallest failing scenario found (the found one if none smaller failed).
     pub fn best(&self) -> &Scenario {
         &self.best
