@@ -90,7 +90,7 @@ fn main() {
 fn rates(
     cell: &CellSpec,
     workload: Workload,
-    choice: quorumlab::store::ReplicaChoice,
+    choice: quorumlab_harness::systems::leaderless::ReplicaChoice,
     cases: u32,
     guarantees: &[Guarantee],
 ) -> Vec<u32> {

@@ -9,9 +9,9 @@
 use std::time::Instant;
 
 use quorumlab::check::Guarantee;
-use quorumlab::store::StoreConfig;
 use quorumlab_harness::explore::generate;
 use quorumlab_harness::strategy::{parse_fault_list, ScenarioShape};
+use quorumlab_harness::systems::leaderless::StoreConfig;
 use quorumlab_harness::verdict::judge;
 
 fn main() {

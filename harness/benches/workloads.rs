@@ -9,9 +9,9 @@
 use std::time::Instant;
 
 use quorumlab::check::Guarantee;
-use quorumlab::store::ReadRepair;
 use quorumlab_harness::explore::generate_with;
 use quorumlab_harness::matrix::{case_seed, CellSpec, FaultProfile};
+use quorumlab_harness::systems::leaderless::ReadRepair;
 use quorumlab_harness::verdict::judge;
 use quorumlab_harness::workload::{Workload, REPLICA_CHOICES};
 

@@ -9,13 +9,13 @@
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
+use crate::systems::leaderless::{Bug, ConsistencyLevel, FsyncPolicy, ReadRepair, StoreConfig};
 use quorumlab::check::Guarantee;
-use quorumlab::store::{Bug, ConsistencyLevel, FsyncPolicy, ReadRepair, StoreConfig};
 
 use crate::case::Case;
 use crate::explore::{explore, ExploreOptions, Outcome, Progress};
 use crate::runner::RunError;
-use crate::scenario::NetworkConfig;
+use crate::scenario::{NetworkConfig, SystemConfig};
 use crate::strategy::{FaultChoice, ScenarioShape};
 
 /// One planted bug and where it is looked for.
@@ -34,17 +34,29 @@ pub struct Canary {
 }
 
 impl Canary {
+    /// The reference store's configuration the bug is planted in (without the bug).
+    pub fn store(&self) -> &StoreConfig {
+        match &self.shape.system {
+            SystemConfig::Leaderless(store) => store,
+            // Every canary is built by `catalog` over the reference store: its bugs are
+            // planted there.
+            SystemConfig::Named(spec) => unreachable!("canary over system {}", spec.name),
+        }
+    }
+
     /// The shape with the bug planted.
     pub fn planted(&self) -> ScenarioShape {
         let mut shape = self.shape.clone();
-        shape.store.bugs.insert(self.bug);
+        if let Some(store) = shape.system.store_mut() {
+            store.bugs.insert(self.bug);
+        }
         shape
     }
 
     /// A short description of the configuration, e.g. `rf3 r=quorum w=quorum rr=blocking
     /// fsync=always; faults partition+isolate`.
     pub fn config_summary(&self) -> String {
-        let s = &self.shape.store;
+        let s = self.store();
         let faults = self.fault_names("+");
         format!(
             "{} nodes, RF {}, R {}, W {}, read repair {}, hints {}, fsync {}; faults: {faults}; \
@@ -76,7 +88,7 @@ impl Canary {
 
     /// The `quorumlab explore` command that searches this canary by hand.
     pub fn explore_command(&self, seed: u64) -> String {
-        let s = &self.shape.store;
+        let s = self.store();
         let faults = self.fault_names(",");
         let expect: Vec<_> = self.expect.iter().map(|g| g.name()).collect();
         format!(
@@ -115,10 +127,10 @@ impl Canary {
         if self.shape.settle_ms != ScenarioShape::new(StoreConfig::default(), &[]).settle_ms {
             out += &format!(" --settle-ms {}", self.shape.settle_ms);
         }
-        if self.shape.store.replica_choice != StoreConfig::default().replica_choice {
+        if self.store().replica_choice != StoreConfig::default().replica_choice {
             out += &format!(
                 " --replica-choice {}",
-                crate::workload::replica_choice_name(self.shape.store.replica_choice)
+                crate::workload::replica_choice_name(self.store().replica_choice)
             );
         }
         out
@@ -377,7 +389,7 @@ impl Size {
         Size {
             ops: s.op_count(),
             faults: s.faults.len(),
-            nodes: s.store.nodes,
+            nodes: s.system.nodes(),
         }
     }
 }

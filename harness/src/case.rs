@@ -33,10 +33,15 @@ impl Case {
     /// Runs the scenario and judges it.
     pub fn run(scenario: &Scenario, expect: &[Guarantee]) -> Result<Case, runner::RunError> {
         let RunOutput {
-            mut history, trace, ..
+            mut history,
+            account,
+            ..
         } = runner::run(scenario)?;
-        // The store's own account goes into the case file (see crate::trace).
-        history.extra.insert("events".into(), trace.to_json());
+        // The system's own account goes into the case file (for the reference store, see
+        // crate::systems::leaderless::trace).
+        if let Some(events) = account.events.render() {
+            history.extra.insert("events".into(), events);
+        }
         let judgement = judge(&history, expect);
         Ok(Case {
             scenario: scenario.clone(),

@@ -12,13 +12,13 @@
 //! two case files byte for byte, so a determinism bug fails the run too.
 use std::path::{Path, PathBuf};
 
+use crate::systems::leaderless::{ConsistencyLevel, FsyncPolicy, ReadRepair, StoreConfig};
 use quorumlab::check::Guarantee;
-use quorumlab::store::{ConsistencyLevel, FsyncPolicy, ReadRepair, StoreConfig};
 
 use crate::case::{first_difference, Case};
 use crate::explore::{explore, generate, ExploreOptions, Outcome, Quiet};
 use crate::matrix::shard_indices;
-use crate::scenario::NetworkConfig;
+use crate::scenario::{NetworkConfig, SystemConfig};
 use crate::strategy::{FaultChoice, ScenarioShape};
 
 /// A configuration and the guarantees it should keep under the faults it draws from.
@@ -159,7 +159,7 @@ pub fn variants() -> Vec<Variant> {
 /// The shape of a property under a variant.
 pub fn shape(property: &Property, variant: &Variant) -> ScenarioShape {
     ScenarioShape {
-        store: property.store.clone(),
+        system: SystemConfig::Leaderless(property.store.clone()),
         network: NetworkConfig::default(),
         clients: variant.clients,
         ops: variant.ops,

@@ -6,7 +6,8 @@
 //! - [`nemesis`]: applies a fault schedule to the simulation.
 //! - [`runner`]: runs a scenario and records its history.
 //! - [`summary`]: run statistics as text.
-//! - [`trace`]: the store's events and message counts, as a case file keeps them.
+//! - [`system`]: the boundary between the harness and a system under test.
+//! - [`systems`]: the built-in systems: the reference leaderless store.
 //! - [`tvisibility`]: PBS's t-visibility for the matrix's probe cells.
 //! - [`verdict`]: judges a history on the expected guarantees.
 //! - [`case`]: saved, replayable case files.
@@ -32,8 +33,9 @@ pub mod scenario;
 pub mod shrink;
 pub mod strategy;
 pub mod summary;
+pub mod system;
+pub mod systems;
 pub mod theory;
-pub mod trace;
 pub mod tvisibility;
 pub mod verdict;
 pub mod workload;

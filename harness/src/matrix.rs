@@ -12,11 +12,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use crate::systems::leaderless::{
+    ConsistencyLevel, FsyncPolicy, ReadRepair, ReplicaChoice, StoreConfig,
+};
 use proptest::strategy::{BoxedStrategy, Strategy};
 use quorumlab::check::observe::is_final;
 use quorumlab::check::{stale, Guarantee};
 use quorumlab::history::{History, Op, OpKind, Outcome};
-use quorumlab::store::{ConsistencyLevel, FsyncPolicy, ReadRepair, ReplicaChoice, StoreConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::explore::{generate_with, shrink_with};
@@ -940,12 +942,12 @@ pub fn run_cell(
             reads += s.reads;
             stale_reads += s.stale;
         }
-        let c = &out.counters;
-        paths.unavailable += (c.unavailable > 0) as u32;
-        paths.hints_stored += (c.hints_stored > 0) as u32;
-        paths.hints_replayed += (c.hints_replayed > 0) as u32;
-        paths.read_repairs += (c.read_repairs > 0) as u32;
-        paths.restarts += (c.starts > scenario.store.nodes as u64) as u32;
+        let c = &out.account;
+        paths.unavailable += (c.counter("unavailable") > 0) as u32;
+        paths.hints_stored += (c.counter("hints_stored") > 0) as u32;
+        paths.hints_replayed += (c.counter("hints_replayed") > 0) as u32;
+        paths.read_repairs += (c.counter("read_repairs") > 0) as u32;
+        paths.restarts += (c.counter("starts") > scenario.system.nodes() as u64) as u32;
         let windows = fault_windows(&out.history);
         for op in out.history.ops.into_iter().filter(|o| !is_final(o)) {
             let in_fault = windows

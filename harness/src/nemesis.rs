@@ -8,21 +8,11 @@
 //! out), but a paused node is cut from clients too.
 use std::collections::BTreeMap;
 
-use quorumlab::store::{node_host_name, ClusterControl, NodeId};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::scenario::{Fault, FaultKind, PartitionShape, Scenario};
-
-/// What state a link between two nodes should be in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum LinkState {
-    Healthy,
-    /// Messages are dropped (a partition).
-    Cut,
-    /// Messages are held and delivered when released (a pause).
-    Held,
-}
+use crate::system::{Cluster, FaultChange, LinkState};
 
 /// One entry of the nemesis log, written into the history so a reader sees what happened when.
 #[derive(Serialize, Clone, Debug, PartialEq)]
@@ -50,6 +40,8 @@ enum Edge {
 /// Applies a fault schedule to a simulation.
 pub struct Nemesis {
     nodes: usize,
+    /// Every node's turmoil host name, by node index.
+    hosts: Vec<String>,
     base_max_latency_ms: u64,
     faults: Vec<Fault>,
     /// (time in ms, edge, fault index), sorted; `next` points at the first not yet applied.
@@ -66,9 +58,10 @@ pub struct Nemesis {
 }
 
 impl Nemesis {
-    /// Prepares the schedule of a scenario.
-    pub fn new(scenario: &Scenario) -> Self {
-        let nodes = scenario.store.nodes;
+    /// Prepares the schedule of a scenario, for a cluster whose node `i` is the turmoil host
+    /// `hosts[i]`.
+    pub fn new(scenario: &Scenario, hosts: Vec<String>) -> Self {
+        let nodes = scenario.system.nodes();
         let mut events = Vec::with_capacity(scenario.faults.len() * 2);
         for (i, f) in scenario.faults.iter().enumerate() {
             events.push((f.at_ms, Edge::Start, i));
@@ -83,6 +76,7 @@ impl Nemesis {
         }
         Nemesis {
             nodes,
+            hosts,
             base_max_latency_ms: scenario.network.max_latency_ms,
             faults: scenario.faults.clone(),
             events,
@@ -109,7 +103,7 @@ impl Nemesis {
         now_ms: u64,
         now_ns: u64,
         sim: &mut turmoil::Sim<'_>,
-        control: &ClusterControl,
+        cluster: &dyn Cluster,
         clients: &[String],
     ) {
         let mut changed = false;
@@ -129,7 +123,7 @@ impl Nemesis {
             changed = true;
         }
         if changed {
-            self.reconcile(sim, control, clients);
+            self.reconcile(sim, cluster, clients);
         }
     }
 
@@ -138,7 +132,7 @@ impl Nemesis {
         &mut self,
         now_ns: u64,
         sim: &mut turmoil::Sim<'_>,
-        control: &ClusterControl,
+        cluster: &dyn Cluster,
         clients: &[String],
     ) {
         for index in 0..self.active.len() {
@@ -148,7 +142,7 @@ impl Nemesis {
             }
         }
         self.next = self.events.len();
-        self.reconcile(sim, control, clients);
+        self.reconcile(sim, cluster, clients);
     }
 
     /// The entries logged so far.
@@ -223,12 +217,7 @@ impl Nemesis {
     }
 
     /// Derives the wanted state from the active faults and applies the differences.
-    fn reconcile(
-        &mut self,
-        sim: &mut turmoil::Sim<'_>,
-        control: &ClusterControl,
-        clients: &[String],
-    ) {
+    fn reconcile(&mut self, sim: &mut turmoil::Sim<'_>, cluster: &dyn Cluster, clients: &[String]) {
         let n = self.nodes;
         let active: Vec<&FaultKind> = self
             .faults
@@ -278,17 +267,14 @@ impl Nemesis {
             };
             let have = self.links[&(a, b)];
             if want != have {
-                let (ha, hb) = (host(a), host(b));
+                let (ha, hb) = (&self.hosts[a], &self.hosts[b]);
                 match want {
                     LinkState::Cut => sim.partition(ha.as_str(), hb.as_str()),
                     LinkState::Held => sim.hold(ha.as_str(), hb.as_str()),
                     // release() both heals a cut and delivers what a hold kept back.
                     LinkState::Healthy => sim.release(ha.as_str(), hb.as_str()),
                 }
-                // The nodes count what the link drops or holds by this state.
-                let (na, nb) = (NodeId(a as u16), NodeId(b as u16));
-                control.set_partitioned(na, nb, want == LinkState::Cut);
-                control.set_held(na, nb, want == LinkState::Held);
+                cluster.apply(FaultChange::Link { a, b, state: want });
                 self.links.insert((a, b), want);
             }
         }
@@ -297,7 +283,7 @@ impl Nemesis {
         for (node, &p) in paused.iter().enumerate() {
             let was = self.client_links_held.get(&node).copied().unwrap_or(false);
             if p != was {
-                let h = host(node);
+                let h = &self.hosts[node];
                 for c in clients {
                     if p {
                         sim.hold(h.as_str(), c.as_str());
@@ -305,7 +291,7 @@ impl Nemesis {
                         sim.release(h.as_str(), c.as_str());
                     }
                 }
-                control.set_paused(NodeId(node as u16), p);
+                cluster.apply(FaultChange::Paused { node, paused: p });
                 self.client_links_held.insert(node, p);
             }
         }
@@ -313,11 +299,15 @@ impl Nemesis {
         // Loss and latency act through the link model, which decides each message's fate from
         // the message itself, so shrinking keeps the fate of the messages it leaves in.
         if fail_rate != self.fail_rate || max_latency != self.max_latency_ms {
-            control.set_loss_percent((fail_rate * 100.0).round() as u8);
-            control.set_raised_max_latency(if max_latency > self.base_max_latency_ms {
-                max_latency
-            } else {
-                0
+            cluster.apply(FaultChange::Loss {
+                percent: (fail_rate * 100.0).round() as u8,
+            });
+            cluster.apply(FaultChange::MaxLatency {
+                ms: if max_latency > self.base_max_latency_ms {
+                    max_latency
+                } else {
+                    0
+                },
             });
             self.fail_rate = fail_rate;
             self.max_latency_ms = max_latency;
@@ -325,25 +315,27 @@ impl Nemesis {
 
         for node in 0..n {
             if down[node] != self.down[node] {
-                let h = host(node);
+                let h = &self.hosts[node];
                 if down[node] {
                     sim.crash(h.as_str());
                 } else {
                     sim.bounce(h.as_str());
                 }
-                control.set_down(NodeId(node as u16), down[node]);
+                cluster.apply(FaultChange::Down {
+                    node,
+                    down: down[node],
+                });
                 self.down[node] = down[node];
             }
             if offsets[node] != self.clock_offsets[node] {
-                control.set_clock_offset(NodeId(node as u16), offsets[node] * 1000);
+                cluster.apply(FaultChange::ClockOffset {
+                    node,
+                    micros: offsets[node] * 1000,
+                });
                 self.clock_offsets[node] = offsets[node];
             }
         }
     }
-}
-
-fn host(node: usize) -> String {
-    node_host_name(NodeId(node as u16))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,12 +1,14 @@
 //! The runner: builds a turmoil simulation from a scenario, drives the clients and the nemesis,
-//! and records the history.
+//! and records the history. It reaches the system under test only through the boundary of
+//! [`crate::system`]: [`run`] runs a built-in one ([`crate::systems`]), [`run_system`] yours.
 //!
 //! The simulation is stepped by hand (`sim.step()`) so that the nemesis can crash, restart,
 //! partition and skew between steps. After the workload, every fault is healed, the cluster is
-//! left to settle (for `settle_ms`, or until it has had no work in hand for two heartbeat
-//! intervals, whichever comes first), and a final client asks every replica for its own cell (so convergence and
-//! lost acknowledged writes can be judged before any read repairs them), then reads every key at
-//! `all` through every node.
+//! left to settle (for `settle_ms`, or until the system says it has had no work in hand for long
+//! enough: two heartbeat intervals for the reference store), and a final client asks every
+//! replica for its own copy (so convergence and lost acknowledged writes can be judged before
+//! any read repairs them), then reads every key through every node as strongly as the system
+//! reads (`all` for the reference store).
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
@@ -14,13 +16,14 @@ use std::task::Poll;
 use std::time::Duration;
 
 use quorumlab::history::{History, Op, OpKind, Outcome, Value};
-use quorumlab::store::{
-    Client, ClientOutcome, ClientResult, ClusterControl, ConsistencyLevel, LinkModel, NodeId,
-};
 use serde_json::{json, Map};
 
 use crate::nemesis::Nemesis;
 use crate::scenario::{ClientPlan, PlannedKind, Scenario, ScenarioError};
+use crate::system::{
+    Account, Cluster, Env, Outcome as ReplyOutcome, Phase, Reply, Request, RequestKind, Session,
+    Settle, System, SystemError,
+};
 
 /// The simulated time a run may take before it is declared stuck. Clients never hang (every
 /// request times out), so reaching it means a bug in the harness or the store.
@@ -34,11 +37,10 @@ pub struct RunOutput {
     pub history: History,
     /// Simulated time the run took.
     pub simulated: Duration,
-    /// Every node's counters summed at the end of the run: which store paths it took.
-    pub counters: quorumlab::store::Counters,
-    /// The events the nodes traced; a saved case keeps them ([`crate::case::Case::run`]), a
-    /// search that only judges the history never pays for writing them out.
-    pub trace: crate::trace::Trace,
+    /// The system's own account of the run: its counters (which paths it took) and the
+    /// events it traced; a saved case keeps the events ([`crate::case::Case::run`]), a search
+    /// that only judges the history never pays for writing them out.
+    pub account: Account,
 }
 
 /// Why a scenario could not be run.
@@ -47,6 +49,9 @@ pub enum RunError {
     /// The scenario is inconsistent.
     #[error(transparent)]
     Scenario(#[from] ScenarioError),
+    /// The system cannot run the scenario, or could not be installed.
+    #[error(transparent)]
+    System(#[from] SystemError),
     /// A host in the simulation returned an error.
     #[error("simulation failed at {at:?} simulated: {message}")]
     Simulation {
@@ -119,12 +124,68 @@ fn run_phases(
     issue_until: Option<Duration>,
 ) -> Result<RunOutput, RunError> {
     scenario.validate()?;
-    let store = &scenario.store;
+    let system = crate::systems::build(&scenario.system)?;
+    run_through(system.as_ref(), scenario, final_phase, issue_until)
+}
+
+/// Runs a scenario against a system of your own: everything [`run`] does, through the
+/// boundary of [`crate::system`] alone. The scenario's `system` field is recorded as it is;
+/// make it name your system (a [`SystemConfig::Named`](crate::scenario::SystemConfig::Named)
+/// with the same node count) so that a saved case says what it ran against.
+pub fn run_system(system: &dyn System, scenario: &Scenario) -> Result<RunOutput, RunError> {
+    scenario.validate()?;
+    run_through(system, scenario, true, None)
+}
+
+/// [`run_workload`] against a system of your own (see [`run_system`]).
+pub fn run_system_workload(
+    system: &dyn System,
+    scenario: &Scenario,
+    issue_until: Option<Duration>,
+) -> Result<RunOutput, RunError> {
+    scenario.validate()?;
+    run_through(system, scenario, false, issue_until)
+}
+
+/// Refuses a scenario whose nodes or faults the system cannot take.
+fn check_system(system: &dyn System, scenario: &Scenario) -> Result<(), RunError> {
+    if system.nodes() != scenario.system.nodes() {
+        return Err(RunError::System(SystemError::new(
+            system.name(),
+            format!(
+                "has {} nodes, the scenario {}",
+                system.nodes(),
+                scenario.system.nodes()
+            ),
+        )));
+    }
+    for (i, f) in scenario.faults.iter().enumerate() {
+        let class = f.kind.class();
+        if !system.honours(class) {
+            return Err(RunError::System(SystemError::new(
+                system.name(),
+                format!(
+                    "does not honour {} faults, and fault {i} is one",
+                    class.name()
+                ),
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn run_through(
+    system: &dyn System,
+    scenario: &Scenario,
+    final_phase: bool,
+    issue_until: Option<Duration>,
+) -> Result<RunOutput, RunError> {
+    check_system(system, scenario)?;
     let mut sim = turmoil::Builder::new()
         .rng_seed(scenario.seed)
         .tick_duration(Duration::from_millis(1))
-        // Every message's delay comes from the link model below, not from turmoil's random
-        // stream (see `LinkModel`), so turmoil itself adds none.
+        // Every message's delay comes from the system's link model (the reference store's is
+        // `LinkModel`), not from turmoil's random stream, so turmoil itself adds none.
         .min_message_latency(Duration::ZERO)
         .max_message_latency(Duration::ZERO)
         .simulation_duration(SIMULATION_LIMIT + Duration::from_secs(60))
@@ -132,11 +193,12 @@ fn run_phases(
         // that no fault asked for.
         .udp_capacity(4096)
         .build();
-    let control = ClusterControl::new(store.nodes);
-    control.set_trace_limit(crate::trace::EVENT_LIMIT);
-    control.set_link_model(link_model(scenario));
-    quorumlab::store::install(&mut sim, store, scenario.seed, &control)
-        .map_err(|e| ScenarioError::Store(e.to_string()))?;
+    let env = Env {
+        seed: scenario.seed,
+        network: &scenario.network,
+        trace_limit: crate::system::EVENT_LIMIT,
+    };
+    let cluster = system.install(&mut sim, &env)?;
 
     let recorder: Shared<Recorder> = Rc::default();
     let final_state: Shared<Map<String, serde_json::Value>> = Rc::default();
@@ -151,17 +213,15 @@ fn run_phases(
         let scenario = Rc::new(scenario.clone());
         let (rec, final_state) = (recorder.clone(), final_state.clone());
         let (workload_done, final_go) = (workload_done.clone(), final_go.clone());
-        let control = control.clone();
+        let cluster = Rc::clone(&cluster);
         sim.client(CLIENT_HOST, async move {
             let mut clients = Vec::new();
             for (ci, plan) in scenario.clients.iter().enumerate() {
-                let client = Client::bind(&scenario.store)
-                    .await?
-                    .with_link_model(&control);
+                let session = cluster.session().await?;
                 clients.push(client_task(
                     ci,
                     plan.clone(),
-                    client,
+                    session,
                     Rc::clone(&scenario),
                     rec.clone(),
                     issue_until,
@@ -172,23 +232,22 @@ fn run_phases(
             while !final_go.get() {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
-            let client = Client::bind(&scenario.store)
-                .await?
-                .with_link_model(&control);
-            final_reads(&scenario, &client, &rec, &final_state).await;
+            let session = cluster.session().await?;
+            final_reads(&scenario, &*cluster, &*session, &rec, &final_state).await;
             Ok(())
         });
     }
     let client_names = vec![CLIENT_HOST.to_string()];
+    let hosts: Vec<String> = (0..system.nodes()).map(|i| system.host_name(i)).collect();
 
-    let mut nemesis = Nemesis::new(scenario);
+    let mut nemesis = Nemesis::new(scenario, hosts);
     while !workload_done.get() {
         let now = sim.elapsed();
         nemesis.apply_due(
             now.as_millis() as u64,
             now.as_nanos() as u64,
             &mut sim,
-            &control,
+            &*cluster,
             &client_names,
         );
         step(&mut sim)?;
@@ -199,23 +258,21 @@ fn run_phases(
         nemesis.heal_all(
             healed_at.as_nanos() as u64,
             &mut sim,
-            &control,
+            &*cluster,
             &client_names,
         );
-        // The settle ends after settle_ms, or earlier once the cluster has been quiet (no request
-        // waiting for replicas, no hint, no held-back datagram on any node) for two heartbeat
-        // intervals: from then on nothing but heartbeats would be sent, so nothing could change
-        // before the final phase, and the rest of the settle would only cost simulation steps.
-        // Anti-entropy compares replicas on its own timer, so with it on the settle runs in full.
+        // The settle ends after settle_ms, or earlier once the system says it has been quiet
+        // (for the reference store: no request waiting for replicas, no hint, no held-back
+        // datagram on any node) for long enough that nothing could change before the final
+        // phase: the rest of the settle would only cost simulation steps.
         let settle_until = healed_at + Duration::from_millis(scenario.settle_ms);
-        let quiet_for = 2 * scenario.store.heartbeat_interval;
         let mut quiet_since: Option<Duration> = None;
         while sim.elapsed() < settle_until {
             step(&mut sim)?;
-            if scenario.store.anti_entropy {
+            let Settle::WhenQuietFor(quiet_for) = cluster.settle() else {
                 continue;
-            }
-            if control.quiet() {
+            };
+            if cluster.quiet() {
                 let since = *quiet_since.get_or_insert(sim.elapsed());
                 if sim.elapsed() - since >= quiet_for {
                     break;
@@ -245,40 +302,15 @@ fn run_phases(
             serde_json::Value::Object(std::mem::take(&mut *final_state.borrow_mut())),
         );
     }
-    history.extra.insert(
-        "messages".into(),
-        crate::trace::messages_json(&control.message_counts()),
-    );
+    let account = cluster.account();
+    if let Some(messages) = &account.messages {
+        history.extra.insert("messages".into(), messages.clone());
+    }
     Ok(RunOutput {
         history,
         simulated: sim.elapsed(),
-        counters: control.total_counters(),
-        trace: crate::trace::Trace::take(&control),
+        account,
     })
-}
-
-/// The link model of a scenario's network: delays and loss decided per message.
-fn link_model(scenario: &Scenario) -> LinkModel {
-    let net = &scenario.network;
-    LinkModel {
-        seed: scenario.seed,
-        min_ms: net.min_latency_ms,
-        max_ms: net.max_latency_ms,
-        tail_percent: net.tail_percent,
-        tail_ms: net.tail_ms,
-        slow: net
-            .slow_links
-            .iter()
-            .map(|l| {
-                (
-                    l.from.map(|n| NodeId(scenario.node(n))),
-                    l.to.map(|n| NodeId(scenario.node(n))),
-                    l.extra_ms,
-                )
-            })
-            .collect(),
-        client_ms: net.client_latency_ms,
-    }
 }
 
 /// The turmoil host every client runs in.
@@ -296,7 +328,7 @@ fn sessions(scenario: &Scenario) -> u64 {
 async fn client_task(
     ci: usize,
     plan: ClientPlan,
-    client: Client,
+    session: Box<dyn Session>,
     scenario: Rc<Scenario>,
     rec: Shared<Recorder>,
     issue_until: Option<Duration>,
@@ -311,22 +343,24 @@ async fn client_task(
         if issue_until.is_some_and(|t| turmoil::sim_elapsed().unwrap_or_default() > t) {
             break;
         }
-        let node = NodeId(scenario.node(plan.sticky.unwrap_or(op.coordinator)));
+        let node = scenario.node(plan.sticky.unwrap_or(op.coordinator)) as usize;
         let key = scenario.key_name(op.key);
         let id = rec.borrow_mut().next_id();
         let invoke = rec.borrow_mut().stamp();
-        let (kind, value, result) = match op.kind {
-            PlannedKind::Get => (OpKind::Get, None, client.get(node, &key, None).await),
+        let (kind, value, request) = match op.kind {
+            PlannedKind::Get => (OpKind::Get, None, RequestKind::Get),
             PlannedKind::Put => {
                 let v = scenario.put_value(ci, i);
-                (OpKind::Put, Some(v), client.put(node, &key, v, None).await)
+                (OpKind::Put, Some(v), RequestKind::Put(v))
             }
-            PlannedKind::Delete => (OpKind::Delete, None, client.delete(node, &key, None).await),
+            PlannedKind::Delete => (OpKind::Delete, None, RequestKind::Delete),
         };
-        let level = match kind {
-            OpKind::Get => scenario.store.read,
-            _ => scenario.store.write,
+        let request = Request {
+            kind: request,
+            key: &key,
+            phase: Phase::Workload,
         };
+        let reply = session.call(node, request).await;
         let call = Call {
             id,
             process,
@@ -335,10 +369,9 @@ async fn client_task(
             key: &key,
             value,
             invoke,
-            level,
         };
         let complete = rec.borrow_mut().stamp();
-        let op = call.record(complete, &result);
+        let op = call.record(complete, reply);
         if op.outcome == Outcome::Info {
             process += sessions(&scenario);
         }
@@ -347,25 +380,26 @@ async fn client_task(
     Ok(())
 }
 
-/// The final phase: every replica's own cell of every key (what convergence is judged on),
-/// then every key read at `all` through every node.
+/// The final phase: every replica's own copy of every key (what convergence is judged on),
+/// then every key read through every node, as strongly as the system reads.
 async fn final_reads(
     scenario: &Scenario,
-    client: &Client,
+    cluster: &dyn Cluster,
+    session: &dyn Session,
     rec: &Shared<Recorder>,
     final_state: &Shared<Map<String, serde_json::Value>>,
 ) {
-    // Every replica's own cell first, before any final read: with blocking read repair the
+    // Every replica's own copy first, before any final read: with blocking read repair the
     // final reads would heal what they find, and convergence would judge the repair instead
     // of what hints, anti-entropy and the write path left behind.
     for k in 0..scenario.keys {
         let key = scenario.key_name(k);
         let mut cells = Vec::new();
-        for node in client.replicas_of(&key, scenario.seed) {
+        for node in cluster.replicas_of(&key) {
             // An unreachable replica is recorded as such, not as one holding nothing.
-            cells.push(match client.try_local_cell(node, &key).await {
-                Ok(cell) => json!({"node": node.0, "cell": cell_json(&cell)}),
-                Err(e) => json!({"node": node.0, "error": e.to_string()}),
+            cells.push(match session.local_copy(node, &key).await {
+                Ok(cell) => json!({"node": node, "cell": cell}),
+                Err(e) => json!({"node": node, "error": e}),
             });
         }
         final_state
@@ -376,11 +410,15 @@ async fn final_reads(
     let mut process = final_session;
     for k in 0..scenario.keys {
         let key = scenario.key_name(k);
-        for n in 0..scenario.store.nodes {
+        for n in 0..scenario.system.nodes() {
             let id = rec.borrow_mut().next_id();
             let invoke = rec.borrow_mut().stamp();
-            let level = ConsistencyLevel::All;
-            let result = client.get(NodeId(n as u16), &key, Some(level)).await;
+            let request = Request {
+                kind: RequestKind::Get,
+                key: &key,
+                phase: Phase::Final,
+            };
+            let reply = session.call(n, request).await;
             let call = Call {
                 id,
                 process,
@@ -389,10 +427,9 @@ async fn final_reads(
                 key: &key,
                 value: None,
                 invoke,
-                level,
             };
             let complete = rec.borrow_mut().stamp();
-            let mut op = call.record(complete, &result);
+            let mut op = call.record(complete, reply);
             op.extra.insert("phase".into(), json!("final"));
             if op.outcome == Outcome::Info {
                 process += sessions(scenario);
@@ -440,18 +477,6 @@ fn step(sim: &mut turmoil::Sim<'_>) -> Result<bool, RunError> {
     Ok(done)
 }
 
-/// A replica's cell as JSON: timestamp, writer and value (null for a tombstone).
-fn cell_json(cell: &Option<quorumlab::store::Cell>) -> serde_json::Value {
-    match cell {
-        None => serde_json::Value::Null,
-        Some(c) => json!({
-            "timestamp": c.timestamp,
-            "writer": c.writer.0,
-            "value": c.value,
-        }),
-    }
-}
-
 /// One client call, as the history will record it.
 struct Call<'a> {
     id: u64,
@@ -461,28 +486,27 @@ struct Call<'a> {
     key: &'a str,
     value: Option<i64>,
     invoke: u64,
-    level: ConsistencyLevel,
 }
 
 impl Call<'_> {
-    /// The history op for this call's result, with the store's extra fields.
-    fn record(&self, complete: u64, result: &ClientResult) -> Op {
+    /// The history op for this call's reply, with the system's extra fields.
+    fn record(&self, complete: u64, reply: Reply) -> Op {
         let mut op = Op::new(self.id, self.process, self.kind, self.key, self.invoke);
         op.value = self.value.map(Value::Int);
-        match &result.outcome {
-            ClientOutcome::Ok { read } => {
+        match reply.outcome {
+            ReplyOutcome::Ok { read } => {
                 op.outcome = Outcome::Ok;
                 op.complete = Some(complete);
                 if self.kind == OpKind::Get {
                     op.read = read.map(Value::Int);
                 }
             }
-            ClientOutcome::Fail { reason } => {
+            ReplyOutcome::Fail { reason } => {
                 op.outcome = Outcome::Fail;
                 op.complete = Some(complete);
                 op.extra.insert("error".into(), json!(reason));
             }
-            ClientOutcome::Info { reason } => {
+            ReplyOutcome::Info { reason } => {
                 // The outcome is unknown, so the op has no completion; when the client gave up
                 // is kept for the reader.
                 op.outcome = Outcome::Info;
@@ -492,17 +516,9 @@ impl Call<'_> {
         }
         op.extra.insert("session".into(), json!(self.session));
         op.extra
-            .insert("coordinator".into(), json!(result.coordinator.0));
-        op.extra.insert("cl".into(), json!(self.level.to_string()));
-        if let Some((ts, writer)) = result.timestamp {
-            op.extra.insert("timestamp".into(), json!(ts));
-            op.extra.insert("writer".into(), json!(writer.0));
-        }
-        if !result.replicas.is_empty() {
-            op.extra.insert(
-                "replicas".into(),
-                json!(result.replicas.iter().map(|n| n.0).collect::<Vec<_>>()),
-            );
+            .insert("coordinator".into(), json!(reply.coordinator));
+        for (k, v) in reply.extra {
+            op.extra.insert(k, v);
         }
         op
     }

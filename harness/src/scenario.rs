@@ -6,8 +6,9 @@
 //!
 //! Everything that refers to a node or a key does so by an index taken modulo the current node
 //! or key count. Shrinking can then remove nodes and keys without invalidating the rest.
-use quorumlab::store::StoreConfig;
 use serde::{Deserialize, Serialize};
+
+use crate::systems::leaderless::StoreConfig;
 
 /// The schema tag written into every scenario.
 pub const SCENARIO_FORMAT: &str = "quorumlab-scenario/1";
@@ -18,8 +19,10 @@ pub struct Scenario {
     /// Seeds turmoil (message latency, loss, host order) and the store's own randomness (ring
     /// tokens). Never shrunk: the same seed with the same plan replays the same run.
     pub seed: u64,
-    /// The store under test.
-    pub store: StoreConfig,
+    /// The system under test and its configuration: the reference store's as the `store`
+    /// field, any other system's as the `system` field.
+    #[serde(flatten)]
+    pub system: SystemConfig,
     /// Latency of the simulated network.
     pub network: NetworkConfig,
     /// Number of distinct keys; an op's key index is taken modulo this.
@@ -34,6 +37,83 @@ pub struct Scenario {
     /// settle ends earlier once no node has had work in hand (a request waiting for replicas, a
     /// hint, a held-back datagram other than a heartbeat) for two heartbeat intervals.
     pub settle_ms: u64,
+}
+
+/// The system a scenario runs against.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum SystemConfig {
+    /// The reference leaderless store (`--system leaderless`), configured.
+    #[serde(rename = "store")]
+    Leaderless(StoreConfig),
+    /// Any other system, by name: a built-in one ([`crate::systems`]) or a user's own, which
+    /// runs through [`crate::runner::run_system`].
+    #[serde(rename = "system")]
+    Named(SystemSpec),
+}
+
+/// A system other than the reference store, as a scenario names it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct SystemSpec {
+    /// The system's name.
+    pub name: String,
+    /// How many nodes the cluster has.
+    pub nodes: usize,
+    /// The system's own configuration, as it reads it.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub config: serde_json::Value,
+}
+
+impl SystemConfig {
+    /// The system's name.
+    pub fn name(&self) -> &str {
+        match self {
+            SystemConfig::Leaderless(_) => crate::systems::leaderless::NAME,
+            SystemConfig::Named(s) => &s.name,
+        }
+    }
+
+    /// How many nodes the cluster has.
+    pub fn nodes(&self) -> usize {
+        match self {
+            SystemConfig::Leaderless(c) => c.nodes,
+            SystemConfig::Named(s) => s.nodes,
+        }
+    }
+
+    /// The fewest nodes shrinking may leave: the replication factor for the reference
+    /// store, and every node for other systems (they say nothing of how they would shrink).
+    pub fn min_nodes(&self) -> usize {
+        match self {
+            SystemConfig::Leaderless(c) => c.rf.max(1),
+            SystemConfig::Named(s) => s.nodes,
+        }
+    }
+
+    /// The same system with `nodes` nodes.
+    pub fn with_nodes(&self, nodes: usize) -> SystemConfig {
+        let mut out = self.clone();
+        match &mut out {
+            SystemConfig::Leaderless(c) => c.nodes = nodes,
+            SystemConfig::Named(s) => s.nodes = nodes,
+        }
+        out
+    }
+
+    /// The reference store's configuration, when that is the system.
+    pub fn store(&self) -> Option<&StoreConfig> {
+        match self {
+            SystemConfig::Leaderless(c) => Some(c),
+            SystemConfig::Named(_) => None,
+        }
+    }
+
+    /// The reference store's configuration, mutable, when that is the system.
+    pub fn store_mut(&mut self) -> Option<&mut StoreConfig> {
+        match self {
+            SystemConfig::Leaderless(c) => Some(c),
+            SystemConfig::Named(_) => None,
+        }
+    }
 }
 
 /// The simulated network's per-message latency, drawn between these bounds.
@@ -265,6 +345,19 @@ pub enum PartitionShape {
 }
 
 impl FaultKind {
+    /// The class of fault, as a system is asked whether it honours it.
+    pub fn class(&self) -> crate::system::FaultClass {
+        use crate::system::FaultClass;
+        match self {
+            FaultKind::Partition { .. } => FaultClass::Partition,
+            FaultKind::Crash { .. } => FaultClass::Crash,
+            FaultKind::Loss { .. } => FaultClass::Loss,
+            FaultKind::Latency { .. } => FaultClass::Latency,
+            FaultKind::Skew { .. } => FaultClass::Skew,
+            FaultKind::Pause { .. } => FaultClass::Pause,
+        }
+    }
+
     /// How long the fault lasts, in simulated milliseconds.
     pub fn duration_ms(&self) -> u64 {
         match *self {
@@ -340,10 +433,23 @@ impl Scenario {
 
     /// Checks the scenario's internal consistency and that it stays within [`limits`].
     pub fn validate(&self) -> Result<(), ScenarioError> {
-        limits::check_store(&self.store)?;
-        self.store
-            .validate()
-            .map_err(|e| ScenarioError::Store(e.to_string()))?;
+        match &self.system {
+            SystemConfig::Leaderless(store) => {
+                limits::check_store(store)?;
+                store
+                    .validate()
+                    .map_err(|e| ScenarioError::Store(e.to_string()))?;
+            }
+            SystemConfig::Named(spec) => {
+                limits::at_most("system.nodes", spec.nodes as u64, limits::MAX_NODES)?;
+                if spec.nodes == 0 {
+                    return Err(ScenarioError::Invalid(format!(
+                        "system {}: nodes must be at least 1",
+                        spec.name
+                    )));
+                }
+            }
+        }
         if self.keys == 0 {
             return Err(ScenarioError::Invalid("keys must be at least 1".into()));
         }
@@ -435,7 +541,7 @@ impl Scenario {
 
     /// The node index an op or fault names, modulo the node count.
     pub fn node(&self, index: u16) -> u16 {
-        index % self.store.nodes.max(1) as u16
+        index % self.system.nodes().max(1) as u16
     }
 
     /// The key name for a key index, modulo the key count.
@@ -450,7 +556,7 @@ impl Scenario {
 /// stuck. docs/limits.md lists them with the reasons.
 pub mod limits {
     use super::{FaultKind, Scenario, ScenarioError};
-    use quorumlab::store::{FsyncPolicy, StoreConfig};
+    use crate::systems::leaderless::{FsyncPolicy, StoreConfig};
 
     /// Nodes: turmoil's cost per step grows faster than the host count (one run of 10 ops
     /// took 1.2 s at 32 nodes and 14 s at 64).
@@ -527,7 +633,7 @@ pub mod limits {
         at_most("keys", u64::from(s.keys), MAX_KEYS)?;
         at_most(
             "store.nodes x keys (final reads)",
-            s.store.nodes as u64 * u64::from(s.keys),
+            s.system.nodes() as u64 * u64::from(s.keys),
             MAX_FINAL_READS,
         )?;
         at_most("clients", s.clients.len() as u64, MAX_CLIENTS)?;

@@ -278,7 +278,7 @@ impl ShrinkTest {
                 .collect()
         };
         candidate.seed == best.seed
-            && candidate.store == best.store
+            && candidate.system == best.system
             && candidate.network == best.network
             && candidate.keys == best.keys
             && candidate.settle_ms == best.settle_ms

@@ -5,14 +5,14 @@
 //! first, then one by one), and the key and node counts fall. What is left keeps its fields as
 //! drawn (an op's time, key and coordinator, a fault's window), so every step goes to making the
 //! case smaller. The seed never shrinks: it is part of what makes the failure happen.
+use crate::systems::leaderless::StoreConfig;
 use proptest::prelude::*;
 use proptest::strategy::{NewTree, ValueTree};
 use proptest::test_runner::TestRunner;
-use quorumlab::store::StoreConfig;
 
 use crate::scenario::{
     unique_value, ClientPlan, Fault, FaultKind, NetworkConfig, PartitionShape, PlannedKind,
-    PlannedOp, Scenario,
+    PlannedOp, Scenario, SystemConfig,
 };
 
 /// The kinds of fault a scenario may draw from.
@@ -97,8 +97,8 @@ pub fn parse_fault_list(list: &str) -> Result<Vec<FaultChoice>, String> {
 /// What a generated scenario looks like, before shrinking.
 #[derive(Clone, Debug)]
 pub struct ScenarioShape {
-    /// The store configuration (its node count is the largest generated).
-    pub store: StoreConfig,
+    /// The system and its configuration (its node count is the largest generated).
+    pub system: SystemConfig,
     /// The network.
     pub network: NetworkConfig,
     /// Concurrent clients.
@@ -131,8 +131,13 @@ impl ScenarioShape {
     /// 10% delete), a random coordinator per op, 10 ms think time, up to 3 faults drawn from
     /// `faults`, 2 s to settle. Change fields with struct update syntax.
     pub fn new(store: StoreConfig, faults: &[FaultChoice]) -> Self {
+        Self::for_system(SystemConfig::Leaderless(store), faults)
+    }
+
+    /// The standard workload (as [`ScenarioShape::new`]) over any system.
+    pub fn for_system(system: SystemConfig, faults: &[FaultChoice]) -> Self {
         ScenarioShape {
-            store,
+            system,
             network: NetworkConfig::default(),
             clients: 4,
             ops: 100,
@@ -173,11 +178,9 @@ impl ScenarioShape {
         nodes: u64,
     ) -> Scenario {
         faults.sort_by_key(|f| f.at_ms);
-        let mut store = self.store.clone();
-        store.nodes = nodes as usize;
         Scenario {
             seed,
-            store,
+            system: self.system.with_nodes(nodes as usize),
             network: self.network.clone(),
             keys: keys as u32,
             clients,
@@ -197,8 +200,8 @@ impl ScenarioShape {
 /// The strategy for scenarios of a given shape.
 pub fn scenario(shape: &ScenarioShape) -> impl Strategy<Value = Scenario> {
     let shape = shape.clone();
-    let nodes_max = shape.store.nodes;
-    let nodes_min = shape.store.rf.max(1).min(nodes_max);
+    let nodes_max = shape.system.nodes();
+    let nodes_min = shape.system.min_nodes().min(nodes_max);
     let op = op_strategy(&shape);
     let per_client = shape.ops_per_client();
     let sticky = shape.sticky;
@@ -271,7 +274,7 @@ pub fn write_then_read(shape: &ScenarioShape, pairs: usize) -> impl Strategy<Val
         }
         Scenario {
             seed,
-            store: shape.store.clone(),
+            system: shape.system.clone(),
             network: shape.network.clone(),
             keys,
             clients: vec![ClientPlan { sticky: None, ops }],
@@ -302,8 +305,8 @@ pub fn read_after_write(shape: &ScenarioShape, chains: usize) -> impl Strategy<V
     // by one, so a chain can shrink to the two or three ops a violation rests on.
     let chain = (chain, Subset::new(5));
     let chains = NumberedVec::new(chain, chains);
-    let nodes_max = shape.store.nodes;
-    let nodes_min = shape.store.rf.max(1).min(nodes_max);
+    let nodes_max = shape.system.nodes();
+    let nodes_min = shape.system.min_nodes().min(nodes_max);
     (
         any::<u64>().no_shrink(),
         shape.fault_list(),
@@ -383,7 +386,7 @@ fn fault_strategy(shape: &ScenarioShape) -> BoxedStrategy<Fault> {
     let window = move || lo..=hi.max(lo);
     // Crashes take down one node or several consecutive ones at once, up to the whole cluster
     // (a power failure): only then can unsynced acknowledged writes vanish from every replica.
-    let nodes = shape.store.nodes.max(1) as u16;
+    let nodes = shape.system.nodes().max(1) as u16;
     let choices: Vec<BoxedStrategy<FaultKind>> = shape
         .faults
         .iter()

@@ -21,8 +21,8 @@
 //! first read left the write on enough replicas that every later read set meets them: with
 //! blocking repair that set has R members, so this needs 2R > RF; without a waited-for repair
 //! only R = RF (every read asks every replica) prevents it.
+use crate::systems::leaderless::ReadRepair;
 use quorumlab::check::Guarantee;
-use quorumlab::store::ReadRepair;
 use serde::Serialize;
 
 use crate::matrix::{CellSpec, FaultProfile};

@@ -10,13 +10,13 @@
 //! read a planned delay after its write (0 to 130 ms), over the matrix's network with its
 //! long tail, and the time since the acknowledgment is
 //! read from the history, so the curve is measured, not assumed.
+use crate::systems::leaderless::{ConsistencyLevel, ReadRepair, ReplicaChoice, StoreConfig};
 use quorumlab::history::{History, Outcome};
-use quorumlab::store::{ConsistencyLevel, ReadRepair, ReplicaChoice, StoreConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::matrix::ProbeSpec;
 use crate::runner::RunError;
-use crate::scenario::{ClientPlan, NetworkConfig, PlannedKind, PlannedOp, Scenario};
+use crate::scenario::{ClientPlan, NetworkConfig, PlannedKind, PlannedOp, Scenario, SystemConfig};
 
 /// The bins of time since the write's acknowledgment, ms: `[EDGES[i], EDGES[i + 1])`, the
 /// last one open-ended.
@@ -116,7 +116,7 @@ pub fn scenario(spec: &ProbeSpec, seed: u64) -> Scenario {
     }
     Scenario {
         seed,
-        store: store(spec),
+        system: SystemConfig::Leaderless(store(spec)),
         network: network(),
         keys: CLIENTS * PAIRS,
         clients,

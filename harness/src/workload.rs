@@ -6,9 +6,9 @@
 //! failure detector. Every
 //! workload is an ordinary scenario strategy: it shrinks like any other, and a saved case holds
 //! the scenario it produced, not the workload's name, so replay needs nothing from here.
+use crate::systems::leaderless::{ReplicaChoice, StoreConfig};
 use proptest::prelude::*;
 use proptest::strategy::BoxedStrategy;
-use quorumlab::store::{ReplicaChoice, StoreConfig};
 use serde::Serialize;
 
 use crate::scenario::{FaultKind, NetworkConfig, PlannedKind, Scenario, SlowLink};
@@ -106,6 +106,7 @@ impl Workload {
         // A second of settling covers the slowest way a write reaches a replica after the heal:
         // the coordinator's request timeout (500 ms) stores a hint, the next heartbeat (100 ms)
         // replays it, and the replay takes at most the longest link delay (under 200 ms).
+        let failure_timeout = store.failure_timeout;
         let base = ScenarioShape {
             settle_ms: 1000,
             ..ScenarioShape::new(store, faults)
@@ -145,7 +146,7 @@ impl Workload {
                 ..base
             },
             Workload::DownPath => {
-                let timeout = base.store.failure_timeout.as_millis() as u64;
+                let timeout = failure_timeout.as_millis() as u64;
                 ScenarioShape {
                     clients: 4,
                     ops: 48,
@@ -186,7 +187,7 @@ impl Workload {
         match self {
             Workload::ReadAfterWrite => read_after_write(shape, shape.ops / 4).boxed(),
             Workload::SlowReplica => {
-                let nodes = shape.store.nodes.max(1) as u16;
+                let nodes = shape.system.nodes().max(1) as u16;
                 let slow = ((0..nodes, 10u64..=60), (0..nodes, 0..nodes, 10u64..=60));
                 (scenario(shape), slow.no_shrink())
                     .prop_map(|(mut s, ((node, node_ms), (from, to, link_ms)))| {
@@ -213,7 +214,7 @@ impl Workload {
                 let third = (shape.horizon_ms() / 3).max(1);
                 scenario(shape)
                     .prop_map(move |mut s| {
-                        let nodes = s.store.nodes as u16;
+                        let nodes = s.system.nodes() as u16;
                         for f in &mut s.faults {
                             if let FaultKind::Crash { count, .. } = &mut f.kind {
                                 *count = nodes;

@@ -6,8 +6,8 @@
 //! clean; docs/canaries.md holds its table.
 use std::process::Command;
 
-use quorumlab::store::Bug;
 use quorumlab_harness::canaries::{canary, catalog, search, Search};
+use quorumlab_harness::systems::leaderless::Bug;
 
 /// Cases a search may take before the test fails: detection must stay quick.
 const CASES: u32 = 20;
@@ -57,16 +57,16 @@ fn the_catalog_covers_every_bug_once_and_plants_only_its_own() {
         Bug::ALL.to_vec()
     );
     for c in &cat {
-        assert!(
-            c.shape.store.bugs.is_empty(),
-            "{}: clean shape has bugs",
-            c.bug
-        );
+        assert!(c.store().bugs.is_empty(), "{}: clean shape has bugs", c.bug);
+        let planted = c.planted().system;
+        let planted = planted
+            .store()
+            .expect("canaries plant bugs in the reference store");
         assert_eq!(
-            c.planted().store.bugs.into_iter().collect::<Vec<_>>(),
+            planted.bugs.iter().copied().collect::<Vec<_>>(),
             vec![c.bug]
         );
-        c.planted().store.validate().unwrap();
+        planted.validate().unwrap();
         assert!(!c.expect.is_empty());
     }
 }

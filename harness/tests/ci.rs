@@ -282,7 +282,7 @@ fn commit_ids_parse_into_base_seeds_and_junk_is_refused() {
 /// A small saved case: 2 clients, 6 ops, no faults.
 fn saved_case(path: &Path) -> (String, u64) {
     let shape = ScenarioShape {
-        store: Default::default(),
+        system: quorumlab_harness::scenario::SystemConfig::Leaderless(Default::default()),
         network: NetworkConfig::default(),
         clients: 2,
         ops: 6,

@@ -2,10 +2,10 @@
 #![allow(dead_code)]
 
 use quorumlab::check::Guarantee;
-use quorumlab::store::StoreConfig;
 use quorumlab_harness::case::replay_command;
 use quorumlab_harness::explore::{explore, ExploreOptions, Outcome, Quiet};
 use quorumlab_harness::strategy::{FaultChoice, ScenarioShape};
+use quorumlab_harness::systems::leaderless::StoreConfig;
 
 /// Cases per property: PROPTEST_CASES when set, else a modest default that keeps `cargo test`
 /// quick.

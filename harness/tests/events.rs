@@ -1,10 +1,10 @@
 //! The store's events and message counts in a run's history: complete counts, bounded events in
 //! time order, the faults' effects visible in both, and the same bytes on every rerun.
-use quorumlab::store::StoreConfig;
 use quorumlab_harness::case::Case;
 use quorumlab_harness::explore::generate;
 use quorumlab_harness::scenario::{Fault, FaultKind, PartitionShape, Scenario};
 use quorumlab_harness::strategy::ScenarioShape;
+use quorumlab_harness::systems::leaderless::StoreConfig;
 use serde_json::Value;
 
 /// 40 ops on 5 nodes with a partition {0,2}|{1,3,4} from 50 to 250 ms, then n1 crashed from
@@ -38,15 +38,15 @@ fn scenario() -> Scenario {
 /// Runs the scenario as a saved case would: its history with the store's events.
 struct Out {
     history: quorumlab::history::History,
-    counters: quorumlab::store::Counters,
+    account: quorumlab_harness::system::Account,
 }
 
 fn run(s: &Scenario) -> Result<Out, quorumlab_harness::runner::RunError> {
-    let counters = quorumlab_harness::runner::run(s)?.counters;
+    let account = quorumlab_harness::runner::run(s)?.account;
     let case = Case::run(s, &[quorumlab::check::Guarantee::Linearizable])?;
     Ok(Out {
         history: case.history,
-        counters,
+        account,
     })
 }
 
@@ -62,7 +62,7 @@ fn events_are_in_time_order_and_show_the_faults() {
     let events = field(&out.history, "events");
     let list = events["list"].as_array().unwrap();
     assert!(!list.is_empty());
-    assert!(list.len() <= quorumlab_harness::trace::EVENT_LIMIT);
+    assert!(list.len() <= quorumlab_harness::system::EVENT_LIMIT);
     assert_eq!(events["recorded"].as_u64().unwrap(), list.len() as u64);
     let times: Vec<u64> = list.iter().map(|e| e["time"].as_u64().unwrap()).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "time order");
@@ -108,7 +108,7 @@ fn message_counts_add_up_by_kind() {
     }
     assert_eq!(
         m["sent"].as_u64().unwrap(),
-        out.counters.messages_sent + {
+        out.account.counter("messages_sent") + {
             // Clients' requests and local reads are counted too; the nodes' counters do not.
             by_kind["request"]["sent"].as_u64().unwrap()
                 + by_kind

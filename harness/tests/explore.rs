@@ -6,10 +6,10 @@ use std::process::Command;
 
 use common::*;
 use quorumlab::check::Guarantee;
-use quorumlab::store::{ConsistencyLevel, StoreConfig};
 use quorumlab_harness::case::Case;
 use quorumlab_harness::explore::{explore, generate, ExploreOptions, Outcome, Quiet};
 use quorumlab_harness::strategy::FaultChoice;
+use quorumlab_harness::systems::leaderless::{ConsistencyLevel, StoreConfig};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_quorumlab"))

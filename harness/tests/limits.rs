@@ -65,7 +65,7 @@ fn small_scenario() -> serde_json::Value {
         ops: 8,
         clients: 2,
         ..ScenarioShape::new(
-            quorumlab::store::StoreConfig::default(),
+            quorumlab_harness::systems::leaderless::StoreConfig::default(),
             &[FaultChoice::Partition],
         )
     };

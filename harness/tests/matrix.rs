@@ -2,11 +2,11 @@
 //! that merge into exactly the unsharded result, saved counterexamples for every break, the
 //! examples directory rewritten without losing a user's files, and theory's predictions.
 use quorumlab::check::Guarantee;
-use quorumlab::store::ReadRepair;
 use quorumlab_harness::matrix::{
     self, case_plan, cells, merge, probes, run_cells, shard_indices, Budget, CasePlanner, CellSpec,
     FaultProfile, MatrixError, MatrixOptions, MatrixReport, ProbeSpec, Profile, MANIFEST,
 };
+use quorumlab_harness::systems::leaderless::ReadRepair;
 use quorumlab_harness::theory::{predict, Mechanism};
 use quorumlab_harness::workload::{Workload, REPLICA_CHOICES};
 

@@ -101,7 +101,9 @@ fn the_settle_ends_once_the_cluster_is_quiet_but_runs_in_full_with_anti_entropy(
         assert!(judged.violated().is_empty(), "seed {seed}: {judged:?}");
 
         let mut with_ae = scenario.clone();
-        with_ae.store.anti_entropy = true;
+        if let Some(store) = with_ae.system.store_mut() {
+            store.anti_entropy = true;
+        }
         let out = quorumlab_harness::runner::run(&with_ae).expect("the run finishes");
         assert!(
             out.simulated >= workload_end(&out) + Duration::from_millis(5_000),

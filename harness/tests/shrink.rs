@@ -8,12 +8,12 @@ use std::time::Duration;
 use common::*;
 use quorumlab::check::Guarantee;
 use quorumlab::history::Op;
-use quorumlab::store::{ConsistencyLevel, StoreConfig};
 use quorumlab_harness::explore::{generate, shrink_with};
 use quorumlab_harness::runner::{run, run_workload};
 use quorumlab_harness::scenario::{PlannedKind, Scenario};
 use quorumlab_harness::shrink::{Keep, ShrinkTest};
 use quorumlab_harness::strategy::{scenario, FaultChoice};
+use quorumlab_harness::systems::leaderless::{ConsistencyLevel, StoreConfig};
 use quorumlab_harness::verdict::judge;
 
 fn workload_ops(ops: &[Op]) -> Vec<String> {

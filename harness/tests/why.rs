@@ -3,10 +3,10 @@
 //! that shares no code with the one that wrote it.
 use quorumlab::check::Guarantee;
 use quorumlab::history::{show, History, Op};
-use quorumlab::store::{ConsistencyLevel, StoreConfig};
 use quorumlab_harness::explore::{explore, ExploreOptions, Outcome, Quiet};
 use quorumlab_harness::report::{layout, why, witness};
 use quorumlab_harness::strategy::{FaultChoice, ScenarioShape};
+use quorumlab_harness::systems::leaderless::{ConsistencyLevel, StoreConfig};
 
 /// A shrunk case breaking linearizability at R = W = 1 under these faults.
 fn found(faults: &[FaultChoice], seed: u64) -> History {

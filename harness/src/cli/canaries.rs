@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::systems::leaderless::Bug;
 use anyhow::Context;
-use quorumlab::store::Bug;
 
 use crate::canaries::{catalog, clean, search, Canary, Search};
 

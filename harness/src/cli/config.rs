@@ -1,11 +1,11 @@
 //! The configuration flags shared by `run` and `explore`.
 // Doc comments here are clap's --help text, where `<n>` is a placeholder, not HTML.
 #![allow(rustdoc::invalid_html_tags)]
-use quorumlab::store::{
+use crate::systems::leaderless::{
     Bug, ConsistencyLevel, FsyncPolicy, ReadRepair, ReplicaChoice, StoreConfig,
 };
 
-use crate::scenario::{limits, NetworkConfig, SlowLink};
+use crate::scenario::{limits, NetworkConfig, SlowLink, SystemConfig};
 use crate::strategy::{parse_fault_list, FaultChoice, ScenarioShape};
 
 /// Store, workload and fault flags. Store defaults are the store's own (Cassandra-like).
@@ -198,7 +198,7 @@ impl ConfigFlags {
             );
         }
         Ok(ScenarioShape {
-            store: self.store()?,
+            system: SystemConfig::Leaderless(self.store()?),
             network: NetworkConfig {
                 tail_percent: self.tail.0,
                 tail_ms: self.tail.1,

@@ -2,16 +2,12 @@
 //! (top-level `events`) and the messages they exchanged, by kind and fate (`messages`).
 //!
 //! Both are functions of the run alone, so a replay reproduces them byte for byte. The events
-//! are bounded ([`EVENT_LIMIT`]) so that a long run's case file stays small; the counts are
+//! are bounded ([`EVENT_LIMIT`](crate::system::EVENT_LIMIT)) so that a long run's case file stays small; the counts are
 //! always complete.
 use quorumlab::store::{ClusterControl, Event, KindCounts, MessageCounts, MessageKind};
 use serde_json::{json, Map, Value};
 
-/// The most events a case file keeps: the first ones the run recorded. A shrunk case has a few
-/// hundred; the limit keeps a long run's file within about 200 KB.
-pub const EVENT_LIMIT: usize = 2_000;
-
-/// A run's trace: the events kept (at most [`EVENT_LIMIT`]) and how many there were.
+/// A run's trace: the events kept (at most [`EVENT_LIMIT`](crate::system::EVENT_LIMIT)) and how many there were.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Trace {
     /// The events kept, in the order recorded.
