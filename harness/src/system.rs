@@ -230,8 +230,11 @@ pub trait Session {
     /// Performs one operation through `node` as coordinator (or entry point).
     fn call<'a>(&'a self, node: usize, request: Request<'a>) -> LocalFuture<'a, Reply>;
 
-    /// `node`'s own copy of `key`, read without coordination, as JSON (`null` when it holds
-    /// none), or why it could not be had. The final phase records it for convergence.
+    /// `node`'s own copy of `key`, read without coordination, or why it could not be had. The
+    /// final phase records it for convergence, which wants the history format's replica cell:
+    /// `{"timestamp": t, "writer": n, "value": v}` (integers; `value` null for a delete), where
+    /// the greatest `(timestamp, writer)` is the copy that should win, or `null` when the node
+    /// holds nothing (docs/history-format.md).
     fn local_copy<'a>(
         &'a self,
         node: usize,
