@@ -204,6 +204,134 @@ impl CellSpec {
     }
 }
 
+/// A cell of a built-in system other than the leaderless store (`matrix --system`): one
+/// configuration of it under one fault profile, searched as a leaderless cell is, with the
+/// system's own theory beside the evidence.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SystemCellSpec {
+    /// The system's name, as `--system` takes it.
+    pub system: String,
+    /// The configuration's short name, e.g. `sync1-leader-fenced`.
+    pub setting: String,
+    /// The system's configuration, as its scenarios carry it.
+    pub config: serde_json::Value,
+    /// The fault profile.
+    pub faults: FaultProfile,
+}
+
+/// How long the leader-follower cells' followers wait for a heartbeat before an election, ms.
+pub const FAILOVER_TIMEOUT_MS: u64 = 300;
+
+impl SystemCellSpec {
+    /// A file-name-safe name, e.g. `leader-follower-async-leader-fenced-partition`.
+    pub fn slug(&self) -> String {
+        format!("{}-{}-{}", self.system, self.setting, self.faults.name())
+    }
+
+    /// The system as this cell's scenarios name it: 5 nodes, like every leaderless cell.
+    pub fn system_config(&self) -> crate::scenario::SystemConfig {
+        crate::scenario::SystemConfig::Named(crate::scenario::SystemSpec {
+            name: self.system.clone(),
+            nodes: 5,
+            config: self.config.clone(),
+        })
+    }
+
+    fn field(&self, name: &str) -> Option<&serde_json::Value> {
+        self.config.get(name)
+    }
+
+    /// The setting as theory reads it, for a leader-follower cell.
+    pub fn leader_follower(&self) -> theory::LeaderFollower {
+        let sync = self.field("replication").and_then(|v| v.as_str()) == Some("sync");
+        theory::LeaderFollower {
+            rf: self.field("rf").and_then(|v| v.as_u64()).unwrap_or(3) as usize,
+            sync_followers: if sync {
+                self.field("sync_followers")
+                    .and_then(|v| v.as_u64())
+                    .unwrap_or(1) as usize
+            } else {
+                0
+            },
+            follower_reads: self.field("reads").and_then(|v| v.as_str()) == Some("any"),
+            fencing: self
+                .field("fencing")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(true),
+            faults: self.faults,
+        }
+    }
+
+    /// Theory's prediction for `guarantee` in this cell.
+    pub fn predict(&self, guarantee: Guarantee) -> theory::Prediction {
+        theory::predict_leader_follower(&self.leader_follower(), guarantee)
+    }
+
+    /// The strategy of this cell's scenarios under one workload.
+    pub fn strategy(&self, workload: Workload) -> BoxedStrategy<Scenario> {
+        let failover = std::time::Duration::from_millis(
+            self.field("failover_timeout_ms")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(FAILOVER_TIMEOUT_MS),
+        );
+        workload.strategy(&workload.shape_for(
+            self.system_config(),
+            failover,
+            &self.faults.faults(),
+        ))
+    }
+}
+
+/// A matrix cell, of any system, as the search sees it.
+trait Searched {
+    /// The cell's file-name-safe name.
+    fn slug(&self) -> String;
+    /// Theory's prediction.
+    fn predict(&self, guarantee: Guarantee) -> theory::Prediction;
+    /// How many variants of each workload the search rotates through.
+    fn variants(&self) -> usize;
+    /// The name of a variant, for the record of what found a break.
+    fn variant_name(&self, variant: usize) -> Option<&'static str>;
+    /// The strategy of the cell's scenarios under a workload and variant.
+    fn strategy(&self, workload: Workload, variant: usize) -> BoxedStrategy<Scenario>;
+}
+
+impl Searched for CellSpec {
+    fn slug(&self) -> String {
+        CellSpec::slug(self)
+    }
+    fn predict(&self, guarantee: Guarantee) -> theory::Prediction {
+        theory::predict(self, guarantee)
+    }
+    fn variants(&self) -> usize {
+        REPLICA_CHOICES.len()
+    }
+    fn variant_name(&self, variant: usize) -> Option<&'static str> {
+        Some(replica_choice_name(REPLICA_CHOICES[variant]))
+    }
+    fn strategy(&self, workload: Workload, variant: usize) -> BoxedStrategy<Scenario> {
+        CellSpec::strategy(self, workload, REPLICA_CHOICES[variant])
+    }
+}
+
+impl Searched for SystemCellSpec {
+    fn slug(&self) -> String {
+        SystemCellSpec::slug(self)
+    }
+    fn predict(&self, guarantee: Guarantee) -> theory::Prediction {
+        SystemCellSpec::predict(self, guarantee)
+    }
+    fn variants(&self) -> usize {
+        1
+    }
+    fn variant_name(&self, _variant: usize) -> Option<&'static str> {
+        None
+    }
+    fn strategy(&self, workload: Workload, _variant: usize) -> BoxedStrategy<Scenario> {
+        SystemCellSpec::strategy(self, workload)
+    }
+}
+
 /// A PBS probe cell: random replica choice, writes sent to exactly W replicas, and the
 /// write-then-read workload, so the stale rate can be held against PBS's prediction.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -378,6 +506,101 @@ pub fn probes(profile: Profile) -> Vec<ProbeSpec> {
     out
 }
 
+/// The leader-follower cells of a profile: four settings, each against no faults, partitions
+/// and crashes (logs synced before every acknowledgment and vote; the system declines loss,
+/// latency and skew):
+/// - `sync1-leader-fenced`: writes wait for one follower (a majority of 3), leader reads,
+///   fencing: the configuration that claims linearizability;
+/// - `async-leader-fenced`: writes acknowledged by the leader alone;
+/// - `sync1-any-fenced`: reads answered by whichever replica the client reached;
+/// - `sync1-leader-unfenced`: no fencing of a deposed leader.
+pub fn system_cells(_profile: Profile, system: &str) -> Vec<SystemCellSpec> {
+    if system != LEADER_FOLLOWER {
+        return Vec::new();
+    }
+    let settings = [
+        ("sync1-leader-fenced", "sync", "leader", true),
+        ("async-leader-fenced", "async", "leader", true),
+        ("sync1-any-fenced", "sync", "any", true),
+        ("sync1-leader-unfenced", "sync", "leader", false),
+    ];
+    let mut out = Vec::new();
+    for (setting, replication, reads, fencing) in settings {
+        for faults in [
+            FaultProfile::None,
+            FaultProfile::Partition,
+            FaultProfile::CrashFsyncAlways,
+        ] {
+            out.push(SystemCellSpec {
+                system: system.to_string(),
+                setting: setting.to_string(),
+                config: serde_json::json!({
+                    "rf": 3,
+                    "replication": replication,
+                    "sync_followers": 1,
+                    "reads": reads,
+                    "fencing": fencing,
+                    "fsync": "always",
+                    "failover_timeout_ms": FAILOVER_TIMEOUT_MS,
+                }),
+                faults,
+            });
+        }
+    }
+    out
+}
+
+/// The leader-follower system's name.
+const LEADER_FOLLOWER: &str = "leader-follower";
+
+/// The systems a matrix covers unless `--system` says otherwise: every built-in one.
+pub fn default_systems() -> Vec<String> {
+    crate::systems::NAMES
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+fn leaderless_only(systems: &[String]) -> bool {
+    systems == [crate::systems::leaderless::NAME]
+}
+
+fn only_leaderless() -> Vec<String> {
+    vec![crate::systems::leaderless::NAME.to_string()]
+}
+
+/// Every cell a matrix of `profile` over `systems` runs.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    /// The leaderless store's cells.
+    pub cells: Vec<CellSpec>,
+    /// The leaderless store's PBS probes.
+    pub probes: Vec<ProbeSpec>,
+    /// The other systems' cells.
+    pub system_cells: Vec<SystemCellSpec>,
+}
+
+impl Plan {
+    /// The cells of `profile` over `systems`, in matrix order.
+    pub fn of(profile: Profile, systems: &[String]) -> Plan {
+        let mut plan = Plan::default();
+        for system in systems {
+            if system == crate::systems::leaderless::NAME {
+                plan.cells = cells(profile);
+                plan.probes = probes(profile);
+            } else {
+                plan.system_cells.extend(system_cells(profile, system));
+            }
+        }
+        plan
+    }
+
+    /// How many jobs (cells and probes) the plan holds.
+    pub fn jobs(&self) -> usize {
+        self.cells.len() + self.probes.len() + self.system_cells.len()
+    }
+}
+
 /// How the search for one guarantee in one cell went.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GuaranteeCell {
@@ -503,6 +726,35 @@ pub struct Availability {
     pub reads_in_faults: OpStats,
     /// Writes invoked while a fault was active.
     pub writes_in_faults: OpStats,
+    /// How long keys went unserved.
+    #[serde(default)]
+    pub outage: Outage,
+}
+
+/// How long keys went unserved: per scenario, the longest stretch on one key from an op that
+/// failed or timed out to the next op on it answered ok (a leader-follower store's failover
+/// window, a leaderless store's replicas down past its consistency level).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Outage {
+    /// Scenarios in which some op failed or timed out.
+    pub scenarios: u32,
+    /// The median over those scenarios of each one's longest outage, simulated ms.
+    pub p50_ms: f64,
+    /// The longest outage of any scenario, simulated ms.
+    pub max_ms: f64,
+}
+
+impl Outage {
+    fn of(mut longest: Vec<u64>) -> Outage {
+        longest.sort_unstable();
+        // Simulated ns to ms, rounded to 0.1 ms as the latencies are.
+        let ms = |ns: u64| (ns as f64 / 1e5).round() / 10.0;
+        Outage {
+            scenarios: longest.len() as u32,
+            p50_ms: longest.get(longest.len() / 2).map_or(0.0, |&n| ms(n)),
+            max_ms: longest.last().map_or(0.0, |&n| ms(n)),
+        }
+    }
 }
 
 /// How many of a cell's scenarios took each of the store's less common paths.
@@ -520,14 +772,9 @@ pub struct PathCounts {
     pub restarts: u32,
 }
 
-/// One cell's results.
+/// What the search of one cell found, whatever the system.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CellResult {
-    /// The cell's position in its profile's order.
-    pub index: usize,
-    /// The configuration.
-    #[serde(flatten)]
-    pub spec: CellSpec,
+pub struct CellSearch {
     /// Scenarios run.
     pub cases: u32,
     /// Planned client ops run.
@@ -542,8 +789,34 @@ pub struct CellResult {
     pub stale_reads: usize,
     /// Availability and latency of the workload's ops.
     pub availability: Availability,
-    /// Scenarios that took each rarer store path.
+    /// Scenarios that took each rarer path of the system.
     pub paths: PathCounts,
+}
+
+/// One leaderless cell's results.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CellResult {
+    /// The cell's position in its profile's order.
+    pub index: usize,
+    /// The configuration.
+    #[serde(flatten)]
+    pub spec: CellSpec,
+    /// What the search found.
+    #[serde(flatten)]
+    pub search: CellSearch,
+}
+
+/// One cell's results, of a system other than the leaderless store.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SystemCellResult {
+    /// The cell's position among the profile's cells of other systems.
+    pub index: usize,
+    /// The configuration.
+    #[serde(flatten)]
+    pub spec: SystemCellSpec,
+    /// What the search found.
+    #[serde(flatten)]
+    pub search: CellSearch,
 }
 
 /// One PBS probe cell's results.
@@ -586,6 +859,12 @@ pub struct MatrixReport {
     pub probes: Vec<ProbeResult>,
     /// The example files this report links (names in the examples directory).
     pub examples: Vec<String>,
+    /// The systems the report covers (absent: the leaderless store alone).
+    #[serde(default = "only_leaderless", skip_serializing_if = "leaderless_only")]
+    pub systems: Vec<String>,
+    /// The cells of the systems other than the leaderless store, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub system_cells: Vec<SystemCellResult>,
 }
 
 /// What to run.
@@ -603,6 +882,8 @@ pub struct MatrixOptions {
     pub shrink_steps: u32,
     /// Worker threads (each runs whole cells).
     pub threads: usize,
+    /// The systems to cover (see [`default_systems`]).
+    pub systems: Vec<String>,
 }
 
 /// Parses `I/N` with 1 <= I <= N.
@@ -688,8 +969,7 @@ pub fn run(
     progress: &(dyn Fn(Tick<'_>) + Sync),
 ) -> Result<(MatrixReport, Vec<Example>), MatrixError> {
     run_cells(
-        &cells(options.profile),
-        &probes(options.profile),
+        &Plan::of(options.profile, &options.systems),
         options,
         progress,
     )
@@ -698,30 +978,38 @@ pub fn run(
 enum Job<'a> {
     Cell(usize, &'a CellSpec),
     Probe(usize, &'a ProbeSpec),
+    System(usize, &'a SystemCellSpec),
 }
 
 enum Done {
     Cell(Box<CellResult>, Vec<Example>),
     Probe(ProbeResult),
+    System(Box<SystemCellResult>, Vec<Example>),
 }
 
-/// Runs the given cells and probes (or the shard of them `options.shard` names: cells first,
-/// then probes, in one sequence).
+/// Runs the cells and probes of `plan` (or the shard of them `options.shard` names: the
+/// leaderless cells first, then its probes, then the other systems' cells, in one sequence).
 pub fn run_cells(
-    specs: &[CellSpec],
-    probe_specs: &[ProbeSpec],
+    plan: &Plan,
     options: &MatrixOptions,
     progress: &(dyn Fn(Tick<'_>) + Sync),
 ) -> Result<(MatrixReport, Vec<Example>), MatrixError> {
-    let jobs: Vec<Job> = specs
+    let jobs: Vec<Job> = plan
+        .cells
         .iter()
         .enumerate()
         .map(|(i, s)| Job::Cell(i, s))
         .chain(
-            probe_specs
+            plan.probes
                 .iter()
                 .enumerate()
                 .map(|(i, p)| Job::Probe(i, p)),
+        )
+        .chain(
+            plan.system_cells
+                .iter()
+                .enumerate()
+                .map(|(i, s)| Job::System(i, s)),
         )
         .collect();
     let indices = shard_indices(jobs.len(), options.shard);
@@ -743,6 +1031,19 @@ pub fn run_cells(
                         run_probe(*i, spec, options.profile.probe_seeds()).map(Done::Probe),
                         spec.slug(),
                     ),
+                    Job::System(i, spec) => (
+                        search_cell(*spec, options, progress).map(|(search, e)| {
+                            Done::System(
+                                Box::new(SystemCellResult {
+                                    index: *i,
+                                    spec: (*spec).clone(),
+                                    search,
+                                }),
+                                e,
+                            )
+                        }),
+                        spec.slug(),
+                    ),
                 };
                 let n = done.fetch_add(1, Ordering::SeqCst) + 1;
                 progress(Tick::Cell {
@@ -759,6 +1060,7 @@ pub fn run_cells(
     });
     let mut cells = Vec::new();
     let mut probes = Vec::new();
+    let mut system_cells = Vec::new();
     let mut examples = Vec::new();
     for r in results.into_inner().unwrap_or_else(|e| e.into_inner()) {
         match r? {
@@ -767,10 +1069,15 @@ pub fn run_cells(
                 examples.extend(e);
             }
             Done::Probe(p) => probes.push(p),
+            Done::System(c, e) => {
+                system_cells.push(*c);
+                examples.extend(e);
+            }
         }
     }
     cells.sort_by_key(|c| c.index);
     probes.sort_by_key(|p| p.index);
+    system_cells.sort_by_key(|c| c.index);
     examples.sort();
     Ok((
         MatrixReport {
@@ -780,6 +1087,8 @@ pub fn run_cells(
             cells,
             probes,
             examples: examples.iter().map(|(n, _)| n.clone()).collect(),
+            systems: options.systems.clone(),
+            system_cells,
         },
         examples,
     ))
@@ -799,10 +1108,17 @@ pub fn case_seed(slug: &str, i: u32) -> u64 {
 /// The workload and replica choice of the `i`-th scenario of the full rotation: every workload
 /// in turn, and every replica choice once per round of workloads.
 pub fn case_plan(i: u32) -> (Workload, ReplicaChoice) {
+    let (workload, variant) = rotation(i, REPLICA_CHOICES.len());
+    (workload, REPLICA_CHOICES[variant])
+}
+
+/// The `i`-th step of a rotation through every workload, and through `variants` variants of
+/// each (the leaderless store's replica choices) once per round of workloads.
+fn rotation(i: u32, variants: usize) -> (Workload, usize) {
     let n = Workload::ALL.len() as u32;
     (
         Workload::ALL[(i % n) as usize],
-        REPLICA_CHOICES[((i / n) % REPLICA_CHOICES.len() as u32) as usize],
+        ((i / n) % variants.max(1) as u32) as usize,
     )
 }
 
@@ -821,9 +1137,15 @@ pub struct CasePlanner {
 }
 
 impl CasePlanner {
-    /// The workload and replica choice of the next scenario, while `unbroken` (mechanisms of
-    /// the predicted breaks not yet found) are searched for.
+    /// The workload and replica choice of the next scenario of a leaderless cell, while
+    /// `unbroken` (mechanisms of the predicted breaks not yet found) are searched for.
     pub fn next(&mut self, unbroken: &[Mechanism]) -> (Workload, ReplicaChoice) {
+        let (workload, variant) = self.next_variant(unbroken, REPLICA_CHOICES.len());
+        (workload, REPLICA_CHOICES[variant])
+    }
+
+    /// The workload and variant (of `variants`) of the next scenario, as [`CasePlanner::next`].
+    pub fn next_variant(&mut self, unbroken: &[Mechanism], variants: usize) -> (Workload, usize) {
         let aimed: Vec<Workload> = Workload::ALL
             .into_iter()
             .filter(|w| unbroken.iter().any(|m| w.aims_at(*m)))
@@ -836,10 +1158,10 @@ impl CasePlanner {
             let n = aimed.len() as u32;
             return (
                 aimed[(k % n) as usize],
-                REPLICA_CHOICES[((k / n) % REPLICA_CHOICES.len() as u32) as usize],
+                ((k / n) % variants.max(1) as u32) as usize,
             );
         }
-        let plan = case_plan(self.rotation);
+        let plan = rotation(self.rotation, variants);
         self.rotation += 1;
         plan
     }
@@ -848,14 +1170,41 @@ impl CasePlanner {
 /// A counterexample larger than this many client ops gets up to three times the shrink steps.
 pub const SMALL_CASE_OPS: usize = 10;
 
-/// Searches one cell: scenarios until every guarantee broke or the budget is spent, then a
-/// shrunk counterexample for each scenario that broke something first.
+/// Searches one leaderless cell: scenarios until every guarantee broke or the budget is spent,
+/// then a shrunk counterexample for each scenario that broke something first.
 pub fn run_cell(
     index: usize,
     spec: &CellSpec,
     options: &MatrixOptions,
     progress: &(dyn Fn(Tick<'_>) + Sync),
 ) -> Result<(CellResult, Vec<Example>), MatrixError> {
+    let (search, examples) = search_cell(spec, options, progress)?;
+    Ok((
+        CellResult {
+            index,
+            spec: spec.clone(),
+            search,
+        },
+        examples,
+    ))
+}
+
+/// A scenario that broke some guarantee first, kept for shrinking.
+struct Break {
+    index: u32,
+    seed: u64,
+    workload: Workload,
+    variant: usize,
+    broken: Vec<Guarantee>,
+    history: History,
+}
+
+/// Searches one cell of any system (see [`run_cell`]).
+fn search_cell(
+    spec: &dyn Searched,
+    options: &MatrixOptions,
+    progress: &(dyn Fn(Tick<'_>) + Sync),
+) -> Result<(CellSearch, Vec<Example>), MatrixError> {
     let slug = spec.slug();
     let err = |source| MatrixError::Run {
         cell: slug.clone(),
@@ -866,7 +1215,7 @@ pub fn run_cell(
     let mut guarantees: BTreeMap<Guarantee, GuaranteeCell> = Guarantee::ALL
         .iter()
         .map(|g| {
-            let p = theory::predict(spec, *g);
+            let p = spec.predict(*g);
             mechanisms.insert(*g, p.mechanism);
             (
                 *g,
@@ -889,8 +1238,8 @@ pub fn run_cell(
     let (mut cases, mut ops) = (0u32, 0u64);
     let mut paths = PathCounts::default();
     let mut all_ops: Vec<(Op, bool)> = Vec::new();
-    // (case index, seed, workload, choice, guarantees it broke first, its history)
-    let mut breaks: Vec<(u32, u64, Workload, ReplicaChoice, Vec<Guarantee>, History)> = Vec::new();
+    let mut outages: Vec<u64> = Vec::new();
+    let mut breaks: Vec<Break> = Vec::new();
     let mut planner = CasePlanner::default();
     while cases < options.budget.cases
         && ops < options.budget.ops
@@ -902,9 +1251,9 @@ pub fn run_cell(
             .filter(|(_, c)| !c.broken)
             .filter_map(|(g, _)| mechanisms[g])
             .collect();
-        let (workload, choice) = planner.next(&unbroken);
+        let (workload, variant) = planner.next_variant(&unbroken, spec.variants());
         let seed = case_seed(&slug, i);
-        let scenario = generate_with(&spec.strategy(workload, choice), seed);
+        let scenario = generate_with(&spec.strategy(workload, variant), seed);
         let out = crate::runner::run(&scenario).map_err(err)?;
         cases += 1;
         ops += scenario.op_count() as u64;
@@ -924,19 +1273,28 @@ pub fn run_cell(
                 Some(false) => {
                     cell.broken = true;
                     cell.seed = Some(seed);
-                    cell.found_by = Some(format!(
-                        "{} workload, {} replica choice, scenario {}",
-                        workload.name(),
-                        replica_choice_name(choice),
-                        i + 1
-                    ));
+                    cell.found_by = Some(match spec.variant_name(variant) {
+                        Some(v) => format!(
+                            "{} workload, {v} replica choice, scenario {}",
+                            workload.name(),
+                            i + 1
+                        ),
+                        None => format!("{} workload, scenario {}", workload.name(), i + 1),
+                    });
                     newly.push(*g);
                 }
                 None => cell.unknown += 1,
             }
         }
         if !newly.is_empty() {
-            breaks.push((i, seed, workload, choice, newly, out.history.clone()));
+            breaks.push(Break {
+                index: i,
+                seed,
+                workload,
+                variant,
+                broken: newly,
+                history: out.history.clone(),
+            });
         }
         if let Ok(s) = stale::staleness(&out.history) {
             reads += s.reads;
@@ -948,6 +1306,9 @@ pub fn run_cell(
         paths.hints_replayed += (c.counter("hints_replayed") > 0) as u32;
         paths.read_repairs += (c.counter("read_repairs") > 0) as u32;
         paths.restarts += (c.counter("starts") > scenario.system.nodes() as u64) as u32;
+        if let Some(o) = longest_outage(&out.history) {
+            outages.push(o);
+        }
         let windows = fault_windows(&out.history);
         for op in out.history.ops.into_iter().filter(|o| !is_final(o)) {
             let in_fault = windows
@@ -962,20 +1323,20 @@ pub fn run_cell(
         });
     }
     let mut examples = Vec::new();
-    for (i, seed, workload, choice, broken, history) in breaks {
-        let strategy = spec.strategy(workload, choice);
-        let found = generate_with(&strategy, seed);
+    for b in breaks {
+        let strategy = spec.strategy(b.workload, b.variant);
+        let found = generate_with(&strategy, b.seed);
         // One shrink per guarantee, the most specific first: held to all of them at once a
         // case stays as large as the largest, and a case shrunk for one (monotonic reads, say)
         // usually breaks the stronger ones too (linearizability), which then need no case of
         // their own.
-        let mut left = broken.clone();
+        let mut left = b.broken.clone();
         let mut n = 0;
         while let Some(target) = shrink::most_specific(&left) {
             let keep = Keep::All(vec![target]);
-            let mut test = ShrinkTest::new(&found, Some(&history), keep, options.shrink_steps)
+            let mut test = ShrinkTest::new(&found, Some(&b.history), keep, options.shrink_steps)
                 .with_overtime(SMALL_CASE_OPS, options.shrink_steps.saturating_mul(3));
-            shrink_with(&strategy, seed, |s| test.check(s));
+            shrink_with(&strategy, b.seed, |s| test.check(s));
             let mut case = test.finish(&left).map_err(err)?;
             let shown: Vec<Guarantee> = case
                 .judgement
@@ -991,8 +1352,8 @@ pub fn run_cell(
             case.expect = shown.clone();
             n += 1;
             let name = match n {
-                1 => format!("{slug}-case{}.json", i + 1),
-                n => format!("{slug}-case{}-{n}.json", i + 1),
+                1 => format!("{slug}-case{}.json", b.index + 1),
+                n => format!("{slug}-case{}-{n}.json", b.index + 1),
             };
             for g in &shown {
                 let cell = guarantees.get_mut(g).expect("every guarantee has a cell");
@@ -1018,11 +1379,10 @@ pub fn run_cell(
                 .filter(|(o, f)| *f && !is_read(o))
                 .map(|(o, _)| o),
         ),
+        outage: Outage::of(outages),
     };
     Ok((
-        CellResult {
-            index,
-            spec: spec.clone(),
+        CellSearch {
             cases,
             ops,
             guarantees: guarantees
@@ -1041,6 +1401,39 @@ pub fn run_cell(
         },
         examples,
     ))
+}
+
+/// The longest outage of a run, in simulated ns: the longest stretch, on any one key, from a
+/// workload op that failed or timed out to the next op on that key answered ok (or to the last
+/// of the unanswered ops, when none was). `None` when every op was answered ok.
+fn longest_outage(history: &History) -> Option<u64> {
+    let mut by_key: BTreeMap<&str, Vec<&Op>> = BTreeMap::new();
+    for op in history.ops.iter().filter(|o| !is_final(o)) {
+        by_key.entry(op.key.as_str()).or_default().push(op);
+    }
+    let mut longest = None;
+    for ops in by_key.values_mut() {
+        ops.sort_by_key(|o| (o.invoke, o.id));
+        // (the run's first invocation, the latest time one of its ops ended)
+        let mut run: Option<(u64, u64)> = None;
+        for op in ops.iter() {
+            let end = op.complete.unwrap_or(op.invoke);
+            if op.outcome == Outcome::Ok {
+                if let Some((start, _)) = run.take() {
+                    longest = longest.max(Some(op.invoke - start));
+                }
+            } else {
+                run = Some(match run {
+                    None => (op.invoke, end),
+                    Some((start, last)) => (start, last.max(end)),
+                });
+            }
+        }
+        if let Some((start, last)) = run {
+            longest = longest.max(Some(last - start));
+        }
+    }
+    longest
 }
 
 /// The fault windows of a run, `[start, end)` in simulated ns, from its nemesis log.
@@ -1114,18 +1507,22 @@ pub fn run_probe(index: usize, spec: &ProbeSpec, seeds: u32) -> Result<ProbeResu
 pub fn merge(shards: Vec<MatrixReport>) -> Result<MatrixReport, MatrixError> {
     let bad = MatrixError::Merge;
     let first = shards.first().ok_or(bad("no shard to merge".into()))?;
-    let (profile, budget) = (first.profile, first.budget);
+    let (profile, budget, systems) = (first.profile, first.budget, first.systems.clone());
     let mut found: BTreeMap<usize, CellResult> = BTreeMap::new();
     let mut found_probes: BTreeMap<usize, ProbeResult> = BTreeMap::new();
+    let mut found_systems: BTreeMap<usize, SystemCellResult> = BTreeMap::new();
     let mut examples = Vec::new();
     for s in &shards {
-        if s.profile != profile || s.budget != budget {
+        if s.profile != profile || s.budget != budget || s.systems != systems {
             return Err(bad(format!(
-                "shard {} is profile {} with budget {:?}, but the first is profile {} with {budget:?}",
+                "shard {} is profile {} with budget {:?} over {}, but the first is profile {} \
+                 with {budget:?} over {}",
                 s.shard.as_deref().unwrap_or("(whole)"),
                 s.profile.name(),
                 s.budget,
-                profile.name()
+                s.systems.join(", "),
+                profile.name(),
+                systems.join(", ")
             )));
         }
         for c in &s.cells {
@@ -1146,10 +1543,19 @@ pub fn merge(shards: Vec<MatrixReport>) -> Result<MatrixReport, MatrixError> {
                 )));
             }
         }
+        for c in &s.system_cells {
+            if found_systems.insert(c.index, c.clone()).is_some() {
+                return Err(bad(format!(
+                    "cell {} ({}) appears in two shards",
+                    c.index,
+                    c.spec.slug()
+                )));
+            }
+        }
         examples.extend(s.examples.iter().cloned());
     }
-    let specs = cells(profile);
-    for (i, spec) in specs.iter().enumerate() {
+    let plan = Plan::of(profile, &systems);
+    for (i, spec) in plan.cells.iter().enumerate() {
         match found.get(&i) {
             None => return Err(bad(format!("cell {i} ({}) is in no shard", spec.slug()))),
             Some(c) if &c.spec != spec => {
@@ -1162,19 +1568,38 @@ pub fn merge(shards: Vec<MatrixReport>) -> Result<MatrixReport, MatrixError> {
             _ => {}
         }
     }
-    let probe_specs = probes(profile);
-    for (i, spec) in probe_specs.iter().enumerate() {
+    for (i, spec) in plan.probes.iter().enumerate() {
         if !found_probes.contains_key(&i) {
             return Err(bad(format!("probe {i} ({}) is in no shard", spec.slug())));
         }
     }
-    if found.len() != specs.len() || found_probes.len() != probe_specs.len() {
+    for (i, spec) in plan.system_cells.iter().enumerate() {
+        match found_systems.get(&i) {
+            None => return Err(bad(format!("cell {} is in no shard", spec.slug()))),
+            Some(c) if &c.spec != spec => {
+                return Err(bad(format!(
+                    "cell {} is {} in a shard but {} in this version",
+                    i,
+                    c.spec.slug(),
+                    spec.slug()
+                )))
+            }
+            _ => {}
+        }
+    }
+    if found.len() != plan.cells.len()
+        || found_probes.len() != plan.probes.len()
+        || found_systems.len() != plan.system_cells.len()
+    {
         return Err(bad(format!(
-            "shards hold {} cells and {} probes, the profile has {} and {}",
+            "shards hold {} cells, {} probes and {} cells of other systems; the profile has \
+             {}, {} and {}",
             found.len(),
             found_probes.len(),
-            specs.len(),
-            probe_specs.len()
+            found_systems.len(),
+            plan.cells.len(),
+            plan.probes.len(),
+            plan.system_cells.len()
         )));
     }
     examples.sort();
@@ -1186,6 +1611,8 @@ pub fn merge(shards: Vec<MatrixReport>) -> Result<MatrixReport, MatrixError> {
         cells: found.into_values().collect(),
         probes: found_probes.into_values().collect(),
         examples,
+        systems,
+        system_cells: found_systems.into_values().collect(),
     })
 }
 
@@ -1231,6 +1658,105 @@ impl CellResult {
     }
 }
 
+impl SystemCellResult {
+    fn head(&self) -> String {
+        let lf = self.spec.leader_follower();
+        format!(
+            "| {} | {} | {} | {} |",
+            if lf.sync_followers == 0 {
+                "async".to_string()
+            } else {
+                format!("sync to {}", lf.sync_followers)
+            },
+            if lf.follower_reads { "any" } else { "leader" },
+            if lf.fencing { "on" } else { "off" },
+            self.spec.faults.name()
+        )
+    }
+}
+
+impl CellSearch {
+    /// The row's cells from *searched* to *stale%*, each starting with a space and ending
+    /// with `|`.
+    fn entries(&self, link_prefix: &str) -> String {
+        let mut line = format!(
+            " {} sc, {} ops, ≤{}% |",
+            self.cases,
+            thousands(self.ops),
+            if self.cases == 0 {
+                "100".to_string()
+            } else {
+                percent(3.0 / self.cases as f64)
+            }
+        );
+        for (_, g) in COLUMNS {
+            let gc = &self.guarantees[g.name()];
+            let mut entry = if gc.broken {
+                let ops = gc
+                    .example_ops
+                    .map(|n| format!(" ({n} ops)"))
+                    .unwrap_or_default();
+                match &gc.example {
+                    Some(p) => format!("[✗ {}{ops}]({link_prefix}{p})", gc.cases),
+                    None => format!("✗ {}{ops}", gc.cases),
+                }
+            } else if gc.unknown > 0 {
+                format!("✓ ({} undecided)", gc.unknown)
+            } else {
+                "✓".to_string()
+            };
+            if gc.disagrees() {
+                entry.push_str(if gc.broken {
+                    " ‼ predicted to hold"
+                } else {
+                    " ⚠ predicted to break"
+                });
+            }
+            line.push_str(&format!(" {entry} |"));
+        }
+        line.push_str(&format!(" {} |\n", percent(self.stale_rate)));
+        line
+    }
+
+    /// The costs row's cells after the configuration, ending with a newline.
+    fn costs(&self, paths: &str) -> String {
+        let a = &self.availability;
+        let in_faults = if a.reads_in_faults.total + a.writes_in_faults.total == 0 {
+            "–".to_string()
+        } else {
+            format!(
+                "{} / {}",
+                percent(a.reads_in_faults.ok_share()),
+                percent(a.writes_in_faults.ok_share())
+            )
+        };
+        let outage = if a.outage.scenarios == 0 {
+            "–".to_string()
+        } else {
+            format!(
+                "{} / {} ({} sc)",
+                a.outage.p50_ms, a.outage.max_ms, a.outage.scenarios
+            )
+        };
+        format!(
+            " {} | {} | {in_faults} | {} / {} | {} / {} | {} / {} | {} / {} | {outage} | {paths} |\n",
+            percent(a.reads.ok_share()),
+            percent(a.writes.ok_share()),
+            a.reads.unavailable,
+            a.writes.unavailable,
+            a.reads.timed_out,
+            a.writes.timed_out,
+            a.reads.p50_ms,
+            a.reads.p99_ms,
+            a.writes.p50_ms,
+            a.writes.p99_ms,
+        )
+    }
+}
+
+/// The costs table's columns after the configuration's.
+const COSTS_COLUMNS: &str = "reads ok % | writes ok % | in faults: reads / writes ok % | unavailable r / w | timed out r / w | read ms | write ms | outage ms: median / longest |";
+
 impl MatrixReport {
     /// The JSON form (pretty, deterministic).
     pub fn to_json(&self) -> String {
@@ -1239,14 +1765,23 @@ impl MatrixReport {
         s
     }
 
-    /// Every (cell, guarantee) whose evidence disagrees with theory.
-    pub fn disagreements(&self) -> Vec<(&CellResult, Guarantee, &GuaranteeCell)> {
+    /// Every cell's slug and search, leaderless cells first, in matrix order.
+    pub fn searches(&self) -> Vec<(String, &CellSearch)> {
+        self.cells
+            .iter()
+            .map(|c| (c.spec.slug(), &c.search))
+            .chain(self.system_cells.iter().map(|c| (c.spec.slug(), &c.search)))
+            .collect()
+    }
+
+    /// Every (cell slug, guarantee) whose evidence disagrees with theory.
+    pub fn disagreements(&self) -> Vec<(String, Guarantee, &GuaranteeCell)> {
         let mut out = Vec::new();
-        for c in &self.cells {
+        for (slug, c) in self.searches() {
             for (_, g) in COLUMNS {
                 let gc = &c.guarantees[g.name()];
                 if gc.disagrees() {
-                    out.push((c, g, gc));
+                    out.push((slug.clone(), g, gc));
                 }
             }
         }
@@ -1259,6 +1794,17 @@ impl MatrixReport {
         let mut out = String::new();
         let b = self.budget;
         out.push_str("# Consistency matrix\n\n");
+        if !self.system_cells.is_empty() {
+            out.push_str(&format!(
+                "Systems: {}. The same fault profiles and the same search for each, so what each \
+                 design keeps, and what it costs in availability, can be read side by side.\n\n",
+                self.systems
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
         out.push_str(&format!(
             "Profile `{profile}`. Every cell is a search: scenarios run until each guarantee breaks \
              or the cell has run {cases} scenarios or {ops} client ops. Every other \
@@ -1294,6 +1840,7 @@ impl MatrixReport {
              mw = monotonic writes, wfr = writes follow reads, conv = convergence; stale% = \
              share of reads that were stale.\n\n",
         );
+        let guarantee_heads = "searched | lin | stale | ryw | mr | mw | wfr | conv | stale% |";
         for (title, strong) in [("R + W > RF", true), ("R + W <= RF", false)] {
             let rows: Vec<&CellResult> = self
                 .cells
@@ -1304,66 +1851,50 @@ impl MatrixReport {
                 continue;
             }
             out.push_str(&format!("## {title}\n\n"));
-            out.push_str(
-                "| RF | R | W | read repair | hints | faults | searched | lin | stale | ryw | mr | mw | wfr | conv | stale% |\n",
-            );
+            out.push_str(&format!(
+                "| RF | R | W | read repair | hints | faults | {guarantee_heads}\n"
+            ));
             out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
             for c in rows {
-                let mut line = c.head();
-                let held_cases = c.cases;
-                line.push_str(&format!(
-                    " {} sc, {} ops, ≤{}% |",
-                    held_cases,
-                    thousands(c.ops),
-                    if held_cases == 0 {
-                        "100".to_string()
-                    } else {
-                        percent(3.0 / held_cases as f64)
-                    }
-                ));
-                for (_, g) in COLUMNS {
-                    let gc = &c.guarantees[g.name()];
-                    let mut entry = if gc.broken {
-                        let ops = gc
-                            .example_ops
-                            .map(|n| format!(" ({n} ops)"))
-                            .unwrap_or_default();
-                        match &gc.example {
-                            Some(p) => format!("[✗ {}{ops}]({link_prefix}{p})", gc.cases),
-                            None => format!("✗ {}{ops}", gc.cases),
-                        }
-                    } else if gc.unknown > 0 {
-                        format!("✓ ({} undecided)", gc.unknown)
-                    } else {
-                        "✓".to_string()
-                    };
-                    if gc.disagrees() {
-                        entry.push_str(if gc.broken {
-                            " ‼ predicted to hold"
-                        } else {
-                            " ⚠ predicted to break"
-                        });
-                    }
-                    line.push_str(&format!(" {entry} |"));
-                }
-                line.push_str(&format!(" {} |\n", percent(c.stale_rate)));
-                out.push_str(&line);
+                out.push_str(&c.head());
+                out.push_str(&c.search.entries(link_prefix));
+            }
+            out.push('\n');
+        }
+        if !self.system_cells.is_empty() {
+            out.push_str("## Leader-follower\n\n");
+            out.push_str(&format!(
+                "One leader per partition of 3 replicas takes every write; replication is \
+                 asynchronous (the leader acknowledges alone) or synchronous to a number of \
+                 followers; reads go to the leader or to any replica; a leader not heard from \
+                 for {FAILOVER_TIMEOUT_MS} ms is replaced by an election, and fencing stops a \
+                 deposed leader from answering. Logs are synced before every acknowledgment and \
+                 vote. The system does not model message loss, latency or clock skew, so those \
+                 profiles have no cells here. Design and theory: \
+                 [leader-follower.md](leader-follower.md).\n\n"
+            ));
+            out.push_str(&format!(
+                "| replication | reads | fencing | faults | {guarantee_heads}\n"
+            ));
+            out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+            for c in &self.system_cells {
+                out.push_str(&c.head());
+                out.push_str(&c.search.entries(link_prefix));
             }
             out.push('\n');
         }
 
         out.push_str("## Against theory\n\n");
-        let total: usize = self.cells.len() * COLUMNS.len();
-        let predicted_breaks = self
-            .cells
+        let searches = self.searches();
+        let total: usize = searches.len() * COLUMNS.len();
+        let predicted_breaks = searches
             .iter()
-            .flat_map(|c| c.guarantees.values())
+            .flat_map(|(_, c)| c.guarantees.values())
             .filter(|g| g.predicted == "breaks")
             .count();
-        let found = self
-            .cells
+        let found = searches
             .iter()
-            .flat_map(|c| c.guarantees.values())
+            .flat_map(|(_, c)| c.guarantees.values())
             .filter(|g| g.predicted == "breaks" && g.broken)
             .count();
         out.push_str(&format!(
@@ -1379,10 +1910,10 @@ impl MatrixReport {
             out.push_str(
                 "| cell | guarantee | predicted | because | evidence |\n|---|---|---|---|---|\n",
             );
-            for (c, g, gc) in dis {
+            for (slug, g, gc) in dis {
                 out.push_str(&format!(
                     "| {} | {} | {} | {} | {} |\n",
-                    c.spec.slug(),
+                    slug,
                     g.name(),
                     gc.predicted,
                     gc.reason,
@@ -1396,10 +1927,9 @@ impl MatrixReport {
             out.push('\n');
         }
 
-        let mut sizes: Vec<usize> = self
-            .cells
+        let mut sizes: Vec<usize> = searches
             .iter()
-            .flat_map(|c| c.guarantees.values())
+            .flat_map(|(_, c)| c.guarantees.values())
             .filter_map(|g| g.example.as_ref().and(g.example_ops))
             .collect();
         if !sizes.is_empty() {
@@ -1420,47 +1950,45 @@ impl MatrixReport {
         out.push_str(
             "Share of workload ops answered ok, overall and for ops invoked while a fault was \
              active; ops refused as Unavailable and ops that timed out (outcome unknown); \
-             latency of ok ops in simulated ms (median / 99th percentile). Paths: scenarios in \
+             latency of ok ops in simulated ms (median / 99th percentile); outage: per scenario \
+             in which some op failed or timed out, the longest stretch on one key from such an \
+             op to the next op on it answered ok, median and longest over those scenarios (sc), \
+             in simulated ms. Paths: scenarios in \
              which some request was answered Unavailable (U), a hint was stored (H) and \
              replayed (HR), a read repaired a replica (RR), a node restarted (C).\n\n",
         );
-        out.push_str(
-            "| RF | R | W | read repair | hints | faults | reads ok % | writes ok % | in faults: reads / writes ok % | unavailable r / w | timed out r / w | read ms | write ms | paths U / H / HR / RR / C |\n",
-        );
-        out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-        for c in &self.cells {
-            let a = &c.availability;
-            let p = &c.paths;
-            let in_faults = if a.reads_in_faults.total + a.writes_in_faults.total == 0 {
-                "–".to_string()
-            } else {
-                format!(
-                    "{} / {}",
-                    percent(a.reads_in_faults.ok_share()),
-                    percent(a.writes_in_faults.ok_share())
-                )
-            };
+        if !self.cells.is_empty() {
             out.push_str(&format!(
-                "{} {} | {} | {in_faults} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} / {} / {} / {} |\n",
-                c.head(),
-                percent(a.reads.ok_share()),
-                percent(a.writes.ok_share()),
-                a.reads.unavailable,
-                a.writes.unavailable,
-                a.reads.timed_out,
-                a.writes.timed_out,
-                a.reads.p50_ms,
-                a.reads.p99_ms,
-                a.writes.p50_ms,
-                a.writes.p99_ms,
-                p.unavailable,
-                p.hints_stored,
-                p.hints_replayed,
-                p.read_repairs,
-                p.restarts,
+                "| RF | R | W | read repair | hints | faults | {COSTS_COLUMNS} paths U / H / HR / RR / C |\n"
             ));
+            out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+            for c in &self.cells {
+                let p = &c.search.paths;
+                let paths = format!(
+                    "{} / {} / {} / {} / {}",
+                    p.unavailable, p.hints_stored, p.hints_replayed, p.read_repairs, p.restarts
+                );
+                out.push_str(&c.head());
+                out.push_str(&c.search.costs(&paths));
+            }
+            out.push('\n');
         }
-        out.push('\n');
+        if !self.system_cells.is_empty() {
+            out.push_str("Leader-follower, with the same columns:\n\n");
+            out.push_str(&format!(
+                "| replication | reads | fencing | faults | {COSTS_COLUMNS} paths U / C |\n"
+            ));
+            out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+            for c in &self.system_cells {
+                let p = &c.search.paths;
+                out.push_str(&c.head());
+                out.push_str(
+                    &c.search
+                        .costs(&format!("{} / {}", p.unavailable, p.restarts)),
+                );
+            }
+            out.push('\n');
+        }
 
         if !self.probes.is_empty() {
             out.push_str("## Stale reads against PBS\n\n");
@@ -1578,5 +2106,46 @@ pub fn write(
             }
             Ok(vec![md, json])
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn history(ops: &str) -> History {
+        History::from_json_str(&format!(
+            r#"{{"format": "quorumlab-history/1", "ops": [{ops}]}}"#
+        ))
+        .expect("a valid history")
+    }
+
+    #[test]
+    fn an_outage_runs_from_the_first_unanswered_op_to_the_next_ok_one_on_its_key() {
+        let ms = 1_000_000;
+        let h = history(&format!(
+            r#"{{"id":0,"client":0,"kind":"put","key":"a","value":1,"invoke":0,"complete":{a},"outcome":"ok"}},
+               {{"id":1,"client":1,"kind":"put","key":"a","value":2,"invoke":{b},"complete":{c},"outcome":"info"}},
+               {{"id":2,"client":2,"kind":"get","key":"b","invoke":{b},"complete":{d},"outcome":"fail","error":"unavailable"}},
+               {{"id":3,"client":0,"kind":"get","key":"a","invoke":{e},"complete":{f},"outcome":"fail"}},
+               {{"id":4,"client":3,"kind":"get","key":"a","invoke":{g},"complete":{h},"outcome":"ok","read":2}}"#,
+            a = ms,
+            b = 10 * ms,
+            c = 510 * ms,
+            d = 11 * ms,
+            e = 20 * ms,
+            f = 21 * ms,
+            g = 400 * ms,
+            h = 401 * ms,
+        ));
+        // Key a: unanswered from 10 ms until the get invoked at 400 ms was answered ok (390 ms);
+        // key b: one refusal, 10 to 11 ms, with no ok op after it.
+        assert_eq!(longest_outage(&h), Some(390 * ms));
+        let all_ok = history(
+            r#"{"id":0,"client":0,"kind":"put","key":"a","value":1,"invoke":0,"complete":5,"outcome":"ok"}"#,
+        );
+        assert_eq!(longest_outage(&all_ok), None);
+        let o = Outage::of(vec![390 * ms, ms, 20 * ms]);
+        assert_eq!((o.scenarios, o.p50_ms, o.max_ms), (3, 20.0, 390.0));
     }
 }

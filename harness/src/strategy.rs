@@ -67,6 +67,22 @@ impl FaultChoice {
             FaultChoice::Pause => "pause",
         }
     }
+
+    /// The class of fault it generates, as a system is asked whether it honours it.
+    pub fn class(self) -> crate::system::FaultClass {
+        use crate::system::FaultClass;
+        match self {
+            FaultChoice::Partition
+            | FaultChoice::Isolate
+            | FaultChoice::Ring
+            | FaultChoice::Bridge => FaultClass::Partition,
+            FaultChoice::Crash => FaultClass::Crash,
+            FaultChoice::Loss => FaultClass::Loss,
+            FaultChoice::Latency => FaultClass::Latency,
+            FaultChoice::Skew => FaultClass::Skew,
+            FaultChoice::Pause => FaultClass::Pause,
+        }
+    }
 }
 
 /// Parses a comma-separated fault list: none, partition, isolate, ring, bridge, crash, loss,

@@ -46,6 +46,11 @@ pub enum Mechanism {
     Inversion,
     /// A write reaches some replicas and never the others.
     Divergence,
+    /// A leader change: a new leader lacks writes the old one acknowledged, or a deposed
+    /// leader that has not heard of its successor still answers.
+    Failover,
+    /// A follower answers a read before a write its leader acknowledged reached it.
+    FollowerLag,
 }
 
 /// What theory says of one guarantee in one cell.
@@ -225,6 +230,78 @@ pub fn predict(cell: &CellSpec, guarantee: Guarantee) -> Prediction {
                 Prediction::holds("every write reaches every replica or is hinted and replayed")
             } else {
                 Prediction::holds("no message is lost, so every write reaches every replica")
+            }
+        }
+    }
+}
+
+/// A leader-follower cell's setting, as theory reads it (docs/leader-follower.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaderFollower {
+    /// Replicas per partition.
+    pub rf: usize,
+    /// Followers a write waits for before it is acknowledged; 0 for asynchronous replication.
+    pub sync_followers: usize,
+    /// Whether reads may be answered by a follower.
+    pub follower_reads: bool,
+    /// Whether terms fence a deposed leader (followers refuse it, its reads are confirmed by a
+    /// majority of the current term).
+    pub fencing: bool,
+    /// The fault profile (logs are synced before every acknowledgment and vote).
+    pub faults: FaultProfile,
+}
+
+/// The prediction for `guarantee` in a leader-follower cell.
+///
+/// The facts the rules rest on, from the design: one leader per partition orders every write;
+/// a write is acknowledged once the leader and `sync_followers` followers logged it (synced to
+/// disk); a new leader needs a majority of the partition's votes, and a replica votes only for
+/// a candidate whose log is at least as up to date as its own, so a write on a majority is on
+/// every later leader (Raft's leader completeness); a leader brings its followers to its own
+/// log. A leader changes only under faults: a partition or crash that keeps the followers from
+/// hearing it for the failover timeout.
+pub fn predict_leader_follower(cell: &LeaderFollower, guarantee: Guarantee) -> Prediction {
+    let faults = cell.faults != FaultProfile::None;
+    let majority = cell.sync_followers + 1 > cell.rf / 2;
+    // An acknowledged write need not be on the majority that elects the next leader.
+    let lost = faults && !majority;
+    // Without fencing, a deposed leader cut off from its followers, but not from clients,
+    // keeps answering reads from what it holds, and a follower that hears both leaders takes
+    // writes from both.
+    let split_brain = !cell.fencing && cell.faults == FaultProfile::Partition;
+    let lag = cell.follower_reads;
+    const LOST: &str = "a leader change can elect a follower that lacks writes the old leader \
+                        acknowledged before they were replicated to a majority";
+    const SPLIT: &str = "without fencing a deposed leader that has not heard of the election \
+                         keeps answering reads and taking writes";
+    const LAG: &str =
+        "a follower answers from what it holds, which can lag the writes its leader acknowledged";
+    match guarantee {
+        Guarantee::Linearizable
+        | Guarantee::NoStaleReads
+        | Guarantee::ReadYourWrites
+        | Guarantee::MonotonicReads => {
+            if lost {
+                Prediction::breaks(Mechanism::Failover, LOST)
+            } else if split_brain {
+                Prediction::breaks(Mechanism::Failover, SPLIT)
+            } else if lag {
+                Prediction::breaks(Mechanism::FollowerLag, LAG)
+            } else if !faults {
+                Prediction::holds("no fault, no leader change: one leader orders every write and answers every read")
+            } else {
+                Prediction::holds("writes wait for a majority and every later leader has them; a leader's reads are confirmed by a majority of its term")
+            }
+        }
+        Guarantee::MonotonicWrites | Guarantee::WritesFollowReads | Guarantee::Convergence => {
+            if lost {
+                Prediction::breaks(Mechanism::Failover, LOST)
+            } else if split_brain {
+                Prediction::breaks(Mechanism::Failover, SPLIT)
+            } else if !faults {
+                Prediction::holds("no fault, no leader change: the leader's log orders every write and reaches every follower")
+            } else {
+                Prediction::holds("an acknowledged write is on a majority and so on every later leader, which brings every follower to its log")
             }
         }
     }

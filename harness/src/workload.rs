@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use proptest::strategy::BoxedStrategy;
 use serde::Serialize;
 
-use crate::scenario::{FaultKind, NetworkConfig, PlannedKind, Scenario, SlowLink};
+use crate::scenario::{FaultKind, NetworkConfig, PlannedKind, Scenario, SlowLink, SystemConfig};
 use crate::strategy::{read_after_write, scenario, FaultChoice, ScenarioShape};
 use crate::theory::Mechanism;
 
@@ -98,18 +98,36 @@ impl Workload {
             // A write left on some replicas with nothing to bring it to the rest: a crash or a
             // cut in the middle of the write, or faults long enough for hints.
             Mechanism::Divergence => matches!(self, PartialWrites | DownPath),
+            // A leader change: faults that outlast the failover timeout, and power failures
+            // after which some replica other than the old leader comes back first.
+            Mechanism::Failover => matches!(self, DownPath | PowerFailure),
+            // A follower behind its leader: reads racing writes on shared keys.
+            Mechanism::FollowerLag => {
+                matches!(self, HotKey | ReadAfterWrite | SlowReplica | ReadMostly)
+            }
         }
     }
 
     /// The scenario shape of this workload over `store` with faults drawn from `faults`.
     pub fn shape(self, store: StoreConfig, faults: &[FaultChoice]) -> ScenarioShape {
+        let failure_timeout = store.failure_timeout;
+        self.shape_for(SystemConfig::Leaderless(store), failure_timeout, faults)
+    }
+
+    /// The scenario shape of this workload over any system, whose failure detector (or
+    /// failover) reacts after `failure_timeout`: the down-path workload's faults outlast it.
+    pub fn shape_for(
+        self,
+        system: SystemConfig,
+        failure_timeout: std::time::Duration,
+        faults: &[FaultChoice],
+    ) -> ScenarioShape {
         // A second of settling covers the slowest way a write reaches a replica after the heal:
         // the coordinator's request timeout (500 ms) stores a hint, the next heartbeat (100 ms)
         // replays it, and the replay takes at most the longest link delay (under 200 ms).
-        let failure_timeout = store.failure_timeout;
         let base = ScenarioShape {
             settle_ms: 1000,
-            ..ScenarioShape::new(store, faults)
+            ..ScenarioShape::for_system(system, faults)
         };
         match self {
             Workload::Standard => ScenarioShape { ops: 60, ..base },

@@ -4,7 +4,7 @@
 use quorumlab::check::Guarantee;
 use quorumlab_harness::matrix::{
     self, case_plan, cells, merge, probes, run_cells, shard_indices, Budget, CasePlanner, CellSpec,
-    FaultProfile, MatrixError, MatrixOptions, MatrixReport, ProbeSpec, Profile, MANIFEST,
+    FaultProfile, MatrixError, MatrixOptions, MatrixReport, Plan, ProbeSpec, Profile, MANIFEST,
 };
 use quorumlab_harness::systems::leaderless::ReadRepair;
 use quorumlab_harness::theory::{predict, Mechanism};
@@ -21,6 +21,14 @@ fn options(shard: Option<(usize, usize)>, cases: u32) -> MatrixOptions {
         examples_prefix: "ex".into(),
         shrink_steps: 5,
         threads: 2,
+        systems: vec!["leaderless".into()],
+    }
+}
+
+fn plan(cells: Vec<CellSpec>) -> Plan {
+    Plan {
+        cells,
+        ..Plan::default()
     }
 }
 
@@ -49,11 +57,11 @@ fn shards_merge_into_exactly_the_unsharded_matrix_and_every_break_has_an_example
         cell(1, 1, ReadRepair::None, FaultProfile::Partition),
         cell(2, 2, ReadRepair::Blocking, FaultProfile::Skew),
     ];
-    let no_probes: Vec<ProbeSpec> = Vec::new();
-    let (whole, examples) = run_cells(&specs, &no_probes, &options(None, 6), &|_| {}).unwrap();
-    let (a, ea) = run_cells(&specs, &no_probes, &options(Some((1, 2)), 6), &|_| {}).unwrap();
-    let (b, eb) = run_cells(&specs, &no_probes, &options(Some((2, 2)), 6), &|_| {}).unwrap();
-    assert_eq!(a.cells.len() + b.cells.len(), specs.len());
+    let specs = plan(specs);
+    let (whole, examples) = run_cells(&specs, &options(None, 6), &|_| {}).unwrap();
+    let (a, ea) = run_cells(&specs, &options(Some((1, 2)), 6), &|_| {}).unwrap();
+    let (b, eb) = run_cells(&specs, &options(Some((2, 2)), 6), &|_| {}).unwrap();
+    assert_eq!(a.cells.len() + b.cells.len(), specs.cells.len());
     let mut joined: Vec<_> = a.cells.iter().chain(&b.cells).cloned().collect();
     joined.sort_by_key(|c| c.index);
     assert_eq!(joined, whole.cells);
@@ -63,9 +71,9 @@ fn shards_merge_into_exactly_the_unsharded_matrix_and_every_break_has_an_example
 
     let mut breaks = 0;
     for c in &whole.cells {
-        for (name, g) in &c.guarantees {
+        for (name, g) in &c.search.guarantees {
             assert!(
-                g.cases <= c.cases,
+                g.cases <= c.search.cases,
                 "{name}: searched more than the cell ran"
             );
             if g.broken {
@@ -79,7 +87,10 @@ fn shards_merge_into_exactly_the_unsharded_matrix_and_every_break_has_an_example
                 );
                 assert!(g.example_ops.is_some() && g.seed.is_some() && g.found_by.is_some());
             } else {
-                assert_eq!(g.cases, c.cases, "{name}: a hold is searched to the end");
+                assert_eq!(
+                    g.cases, c.search.cases,
+                    "{name}: a hold is searched to the end"
+                );
             }
         }
     }
@@ -97,15 +108,18 @@ fn a_cell_stops_searching_once_every_guarantee_broke() {
     // Skew at R = W = 1 with no read repair breaks every guarantee that theory allows quickly;
     // with a generous budget the cell must stop long before spending it if all broke.
     let spec = cell(1, 1, ReadRepair::None, FaultProfile::Skew);
-    let (report, _) = run_cells(&[spec], &[], &options(None, 60), &|_| {}).unwrap();
+    let (report, _) = run_cells(&plan(vec![spec]), &options(None, 60), &|_| {}).unwrap();
     let c = &report.cells[0];
-    let all_broke = c.guarantees.values().all(|g| g.broken);
+    let all_broke = c.search.guarantees.values().all(|g| g.broken);
     if all_broke {
-        assert!(c.cases < 60, "searched on after every guarantee broke");
-        let last = c.guarantees.values().map(|g| g.cases).max().unwrap();
-        assert_eq!(last, c.cases);
+        assert!(
+            c.search.cases < 60,
+            "searched on after every guarantee broke"
+        );
+        let last = c.search.guarantees.values().map(|g| g.cases).max().unwrap();
+        assert_eq!(last, c.search.cases);
     } else {
-        assert_eq!(c.cases, 60);
+        assert_eq!(c.search.cases, 60);
     }
 }
 
@@ -126,6 +140,8 @@ fn writing_keeps_files_the_matrix_did_not_write_and_swaps_examples_after_the_rep
         cells: Vec::new(),
         probes: Vec::new(),
         examples: vec!["new.json".into()],
+        systems: vec!["leaderless".into()],
+        system_cells: Vec::new(),
     };
     let examples = vec![("new.json".to_string(), "{}\n".to_string())];
     matrix::write(&report, &examples, &out, &ex, "../").unwrap();
@@ -182,6 +198,8 @@ fn merge_refuses_missing_and_duplicated_cells() {
         cells,
         probes: Vec::new(),
         examples: Vec::new(),
+        systems: vec!["leaderless".into()],
+        system_cells: Vec::new(),
     };
     match merge(vec![report(Vec::new())]) {
         Err(MatrixError::Merge(m)) => assert!(m.contains("is in no shard"), "{m}"),

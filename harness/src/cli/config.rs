@@ -11,6 +11,17 @@ use crate::strategy::{parse_fault_list, FaultChoice, ScenarioShape};
 /// Store, workload and fault flags. Store defaults are the store's own (Cassandra-like).
 #[derive(clap::Args, Debug, Clone)]
 pub struct ConfigFlags {
+    /// The system under test: leaderless (the reference store) or leader-follower. The store
+    /// flags below (--rf, --read, --write, --read-repair, --hints, --anti-entropy, --fsync,
+    /// --bug, --replica-choice) configure the leaderless store; any other system reads its
+    /// configuration from --system-config.
+    #[arg(long, default_value = crate::systems::leaderless::NAME, value_parser = clap::builder::PossibleValuesParser::new(crate::systems::NAMES))]
+    pub system: String,
+    /// The configuration of a system other than leaderless, as JSON (e.g.
+    /// '{"replication": "async"}'; docs/leader-follower.md lists leader-follower's fields) or
+    /// @FILE to read it from a file [default: the system's own defaults].
+    #[arg(long)]
+    pub system_config: Option<String>,
     /// Number of nodes [default: the store's, 5].
     #[arg(long)]
     pub nodes: Option<usize>,
@@ -128,6 +139,61 @@ impl ConfigFlags {
         Ok(store)
     }
 
+    /// The system these flags describe, validated by building it: a bad configuration is
+    /// refused here, naming the field, rather than when the first scenario runs.
+    pub fn system(&self) -> anyhow::Result<SystemConfig> {
+        if self.system == crate::systems::leaderless::NAME {
+            if self.system_config.is_some() {
+                anyhow::bail!(
+                    "--system-config configures systems other than leaderless; the leaderless \
+                     store takes the store flags (--rf, --read, --write, ...)"
+                );
+            }
+            return Ok(SystemConfig::Leaderless(self.store()?));
+        }
+        let store_flags = [
+            ("--rf", self.rf.is_some()),
+            ("--read", self.read.is_some()),
+            ("--write", self.write.is_some()),
+            ("--read-repair", self.read_repair.is_some()),
+            ("--hints", self.hints.is_some()),
+            ("--anti-entropy", self.anti_entropy.is_some()),
+            ("--fsync", self.fsync.is_some()),
+            ("--bug", !self.bugs.is_empty()),
+            ("--replica-choice", self.replica_choice.is_some()),
+        ];
+        if let Some((flag, _)) = store_flags.iter().find(|(_, given)| *given) {
+            anyhow::bail!(
+                "{flag} configures the leaderless store, not {}; give {}'s configuration with \
+                 --system-config",
+                self.system,
+                self.system
+            );
+        }
+        let config = match &self.system_config {
+            None => serde_json::Value::Null,
+            Some(text) => {
+                let (text, whence) = match text.strip_prefix('@') {
+                    Some(path) => (
+                        std::fs::read_to_string(path)
+                            .map_err(|e| anyhow::anyhow!("--system-config: reading {path}: {e}"))?,
+                        path.to_string(),
+                    ),
+                    None => (text.clone(), "--system-config".to_string()),
+                };
+                serde_json::from_str(&text)
+                    .map_err(|e| anyhow::anyhow!("{whence}: not valid JSON: {e}"))?
+            }
+        };
+        let spec = SystemConfig::Named(crate::scenario::SystemSpec {
+            name: self.system.clone(),
+            nodes: self.nodes.unwrap_or(StoreConfig::default().nodes),
+            config,
+        });
+        crate::systems::build(&spec).map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        Ok(spec)
+    }
+
     /// The scenario shape these flags describe, refused when a flag is over its limit (see
     /// [`limits`]): generating the scenario would otherwise allocate without bound.
     pub fn shape(&self) -> anyhow::Result<ScenarioShape> {
@@ -197,8 +263,25 @@ impl ConfigFlags {
                 limits::MAX_START_MS
             );
         }
+        let system = self.system()?;
+        let built = crate::systems::build(&system)
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        if let Some(f) = self.faults.0.iter().find(|f| !built.honours(f.class())) {
+            let honoured: Vec<&str> = FaultChoice::ALL
+                .iter()
+                .filter(|f| built.honours(f.class()))
+                .map(|f| f.name())
+                .collect();
+            anyhow::bail!(
+                "--faults: {} does not honour {} faults ({}); it honours {}",
+                built.name(),
+                f.class().name(),
+                f.name(),
+                honoured.join(", ")
+            );
+        }
         Ok(ScenarioShape {
-            system: SystemConfig::Leaderless(self.store()?),
+            system,
             network: NetworkConfig {
                 tail_percent: self.tail.0,
                 tail_ms: self.tail.1,
@@ -229,7 +312,6 @@ impl ConfigFlags {
 
     /// A short, file-name-safe summary, e.g. `rf3-r1-w1-partition`.
     pub fn slug(&self) -> anyhow::Result<String> {
-        let s = self.store()?;
         let faults = if self.faults.0.is_empty() {
             "nofaults".to_string()
         } else {
@@ -240,7 +322,12 @@ impl ConfigFlags {
                 .collect::<Vec<_>>()
                 .join("+")
         };
-        Ok(format!("rf{}-r{}-w{}-{}", s.rf, s.read, s.write, faults))
+        match self.system()? {
+            SystemConfig::Leaderless(s) => {
+                Ok(format!("rf{}-r{}-w{}-{}", s.rf, s.read, s.write, faults))
+            }
+            SystemConfig::Named(spec) => Ok(format!("{}-{}", spec.name, faults)),
+        }
     }
 }
 

@@ -40,6 +40,10 @@ pub struct MatrixArgs {
     /// for full].
     #[arg(long, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub shrink_steps: Option<u32>,
+    /// The systems to cover, comma-separated: leaderless, leader-follower [default: every
+    /// built-in system].
+    #[arg(long = "system", value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(crate::systems::NAMES))]
+    pub systems: Vec<String>,
     /// Worker threads, each running whole cells (1 to 1024) [default: available cores].
     #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     pub threads: Option<usize>,
@@ -137,7 +141,7 @@ fn check(file: &std::path::Path, known: Option<&std::path::Path>) -> anyhow::Res
     let mut ok = true;
     let mut used = std::collections::BTreeSet::new();
     for (cell, g, gc) in report.disagreements() {
-        let key = (cell.spec.slug(), g.name().to_string());
+        let key = (cell, g.name().to_string());
         if gaps.contains(&key) {
             used.insert(key);
             continue;
@@ -235,8 +239,17 @@ fn run_inner(args: MatrixArgs) -> anyhow::Result<()> {
         examples_prefix: args.examples.display().to_string(),
         shrink_steps: args.shrink_steps.unwrap_or(args.profile.shrink_steps()),
         threads,
+        systems: if args.systems.is_empty() {
+            matrix::default_systems()
+        } else {
+            // In the built-in order, once each, whatever order the flag gave.
+            matrix::default_systems()
+                .into_iter()
+                .filter(|s| args.systems.contains(s))
+                .collect()
+        },
     };
-    let jobs = matrix::cells(args.profile).len() + matrix::probes(args.profile).len();
+    let jobs = matrix::Plan::of(args.profile, &options.systems).jobs();
     let total = matrix::shard_indices(jobs, args.shard).len();
     let bar = std::io::stderr().is_terminal().then(|| {
         let b = ProgressBar::new(total as u64);

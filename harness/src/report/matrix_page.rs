@@ -9,7 +9,7 @@ use minijinja::Value;
 use serde::Serialize;
 
 use super::svg::{esc, num};
-use crate::matrix::{interval99, MatrixReport, COLUMNS, MANIFEST};
+use crate::matrix::{interval99, CellSearch, MatrixReport, COLUMNS, MANIFEST};
 
 /// The page's template.
 pub const TEMPLATE: &str = include_str!("matrix.html");
@@ -33,6 +33,7 @@ struct Row {
 #[derive(Serialize)]
 struct Group {
     title: &'static str,
+    heads: Vec<String>,
     rows: Vec<Row>,
 }
 
@@ -59,8 +60,82 @@ fn report_href(prefix: &str, example: &str) -> String {
     )
 }
 
+/// A row's entries, one per guarantee column.
+fn entries(search: &CellSearch, prefix: &str) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    for (_, g) in COLUMNS {
+        let Some(gc) = search.guarantees.get(g.name()) else {
+            entries.push(Entry {
+                class: "cell untested".into(),
+                text: "–".into(),
+                href: None,
+                title: "not searched".into(),
+            });
+            continue;
+        };
+        let mut class = format!("cell {}", if gc.broken { "breaks" } else { "holds" });
+        if gc.disagrees() {
+            class.push_str(" disagrees");
+        }
+        let predicted = format!("theory: {} ({})", gc.predicted, gc.reason);
+        let (text, title) = if gc.broken {
+            let ops = gc
+                .example_ops
+                .map(|n| format!(" ({n} ops)"))
+                .unwrap_or_default();
+            (
+                format!("✗ {}{ops}", gc.cases),
+                format!(
+                    "broken by scenario {} of the search{}, found by {}; {predicted}",
+                    gc.cases,
+                    gc.seed.map(|s| format!(" (seed {s})")).unwrap_or_default(),
+                    gc.found_by.as_deref().unwrap_or("the search")
+                ),
+            )
+        } else {
+            let bound = gc.upper_bound().map(|b| b * 100.0).unwrap_or(100.0);
+            (
+                format!("✓ {}", gc.cases),
+                format!(
+                    "held in all {} scenarios ({} client ops{}): at most {:.1}% of \
+                     scenarios break it (95%, rule of three); {predicted}",
+                    gc.cases,
+                    gc.ops,
+                    if gc.unknown > 0 {
+                        format!(", {} undecided", gc.unknown)
+                    } else {
+                        String::new()
+                    },
+                    bound
+                ),
+            )
+        };
+        entries.push(Entry {
+            class,
+            text,
+            href: gc.example.as_deref().map(|e| report_href(prefix, e)),
+            title,
+        });
+    }
+    entries
+}
+
+fn row(config: Vec<String>, search: &CellSearch, prefix: &str) -> Row {
+    Row {
+        config,
+        searched: format!("{} sc, {} ops", search.cases, search.ops),
+        entries: entries(search, prefix),
+        stale: format!("{:.1}", search.stale_rate * 100.0),
+    }
+}
+
 fn groups(report: &MatrixReport, prefix: &str) -> Vec<Group> {
     let mut out = Vec::new();
+    let leaderless_heads = || {
+        ["RF", "R", "W", "read repair", "hints", "faults"]
+            .map(String::from)
+            .to_vec()
+    };
     for (title, strong) in [("R + W > RF", true), ("R + W ≤ RF", false)] {
         let mut rows = Vec::new();
         for c in report
@@ -68,82 +143,54 @@ fn groups(report: &MatrixReport, prefix: &str) -> Vec<Group> {
             .iter()
             .filter(|c| (c.spec.r + c.spec.w > c.spec.rf) == strong)
         {
-            let mut entries = Vec::new();
-            for (_, g) in COLUMNS {
-                let Some(gc) = c.guarantees.get(g.name()) else {
-                    entries.push(Entry {
-                        class: "cell untested".into(),
-                        text: "–".into(),
-                        href: None,
-                        title: "not searched".into(),
-                    });
-                    continue;
-                };
-                let mut class = format!("cell {}", if gc.broken { "breaks" } else { "holds" });
-                if gc.disagrees() {
-                    class.push_str(" disagrees");
-                }
-                let predicted = format!("theory: {} ({})", gc.predicted, gc.reason);
-                let (text, title) = if gc.broken {
-                    let ops = gc
-                        .example_ops
-                        .map(|n| format!(" ({n} ops)"))
-                        .unwrap_or_default();
-                    (
-                        format!("✗ {}{ops}", gc.cases),
-                        format!(
-                            "broken by scenario {} of the search{}, found by {}; {predicted}",
-                            gc.cases,
-                            gc.seed.map(|s| format!(" (seed {s})")).unwrap_or_default(),
-                            gc.found_by.as_deref().unwrap_or("the search")
-                        ),
-                    )
-                } else {
-                    let bound = gc.upper_bound().map(|b| b * 100.0).unwrap_or(100.0);
-                    (
-                        format!("✓ {}", gc.cases),
-                        format!(
-                            "held in all {} scenarios ({} client ops{}): at most {:.1}% of \
-                             scenarios break it (95%, rule of three); {predicted}",
-                            gc.cases,
-                            gc.ops,
-                            if gc.unknown > 0 {
-                                format!(", {} undecided", gc.unknown)
-                            } else {
-                                String::new()
-                            },
-                            bound
-                        ),
-                    )
-                };
-                entries.push(Entry {
-                    class,
-                    text,
-                    href: gc.example.as_deref().map(|e| report_href(prefix, e)),
-                    title,
-                });
-            }
-            rows.push(Row {
-                config: vec![
-                    c.spec.rf.to_string(),
-                    c.spec.r.to_string(),
-                    c.spec.w.to_string(),
-                    c.spec.read_repair.to_string(),
-                    format!(
-                        "{}{}",
-                        if c.spec.hints { "on" } else { "off" },
-                        if c.spec.anti_entropy { ", ae" } else { "" }
-                    ),
-                    c.spec.faults.name().to_string(),
-                ],
-                searched: format!("{} sc, {} ops", c.cases, c.ops),
-                entries,
-                stale: format!("{:.1}", c.stale_rate * 100.0),
-            });
+            let config = vec![
+                c.spec.rf.to_string(),
+                c.spec.r.to_string(),
+                c.spec.w.to_string(),
+                c.spec.read_repair.to_string(),
+                format!(
+                    "{}{}",
+                    if c.spec.hints { "on" } else { "off" },
+                    if c.spec.anti_entropy { ", ae" } else { "" }
+                ),
+                c.spec.faults.name().to_string(),
+            ];
+            rows.push(row(config, &c.search, prefix));
         }
         if !rows.is_empty() {
-            out.push(Group { title, rows });
+            out.push(Group {
+                title,
+                heads: leaderless_heads(),
+                rows,
+            });
         }
+    }
+    if !report.system_cells.is_empty() {
+        let rows = report
+            .system_cells
+            .iter()
+            .map(|c| {
+                let lf = c.spec.leader_follower();
+                let config = vec![
+                    if lf.sync_followers == 0 {
+                        "async".to_string()
+                    } else {
+                        format!("sync to {}", lf.sync_followers)
+                    },
+                    (if lf.follower_reads { "any" } else { "leader" }).to_string(),
+                    (if lf.fencing { "on" } else { "off" }).to_string(),
+                    c.spec.faults.name().to_string(),
+                ];
+                row(config, &c.search, prefix)
+            })
+            .collect();
+        out.push(Group {
+            title: "Leader-follower",
+            heads: ["replication", "reads", "fencing", "faults"]
+                .map(String::from)
+                .to_vec(),
+            rows,
+        });
     }
     out
 }
@@ -166,7 +213,7 @@ fn stale_plot(report: &MatrixReport) -> String {
             .or_default()
             .entry(f)
             .or_insert((0.0, 0));
-        e.0 += c.stale_rate;
+        e.0 += c.search.stale_rate;
         e.1 += 1;
     }
     let (left, top, cw, ch) = (90.0, 40.0, 110.0, 24.0);
@@ -415,15 +462,15 @@ fn tvis_plot(report: &MatrixReport) -> String {
 /// Renders the matrix page; `prefix` is the way from the page's directory to the repository
 /// root (what example paths are relative to).
 pub fn render(report: &MatrixReport, prefix: &str) -> String {
-    let breaks = report
-        .cells
+    let searches = report.searches();
+    let breaks = searches
         .iter()
-        .flat_map(|c| c.guarantees.values())
+        .flat_map(|(_, c)| c.guarantees.values())
         .filter(|g| g.broken)
         .count();
     let ctx = PageContext {
         profile: report.profile.name().to_string(),
-        cells: report.cells.len(),
+        cells: searches.len(),
         breaks,
         disagreements: report.disagreements().len(),
         columns: COLUMNS
