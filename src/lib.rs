@@ -8,6 +8,8 @@
 //!   break; [`check::judge()`] and [`check::assert_holds`] for tests.
 //! - [`store`]: the reference leaderless store, as deterministic node state machines with a
 //!   turmoil host adapter.
+//! - [`jobs`]: independent jobs on a few threads, results in job order (the checker's keys,
+//!   the harness's cells and cases).
 //!
 //! # Checking a store in your own test
 //!
@@ -20,18 +22,14 @@
 //!
 //! let store = Mutex::new(0i64); // the system under test: one register
 //! let rec = Recorder::new();
-//! std::thread::scope(|s| {
-//!     for client in 0..4u64 {
-//!         let (store, rec) = (&store, &rec);
-//!         s.spawn(move || {
-//!             let op = rec.invoke(client, Call::put("x", client as i64), rec.now());
-//!             *store.lock().unwrap() = client as i64;
-//!             rec.ok(op, Ret::Done, rec.now());
-//!             let op = rec.invoke(client, Call::get("x"), rec.now());
-//!             let v = *store.lock().unwrap();
-//!             rec.ok(op, Ret::Read(Some(v.into())), rec.now());
-//!         });
-//!     }
+//! // Four clients at once, on threads of your own or, as here, the crate's job runner.
+//! quorumlab::jobs::run(&[0u64, 1, 2, 3], 4, |&client| {
+//!     let op = rec.invoke(client, Call::put("x", client as i64), rec.now());
+//!     *store.lock().unwrap() = client as i64;
+//!     rec.ok(op, Ret::Done, rec.now());
+//!     let op = rec.invoke(client, Call::get("x"), rec.now());
+//!     let v = *store.lock().unwrap();
+//!     rec.ok(op, Ret::Read(Some(v.into())), rec.now());
 //! });
 //! let history = rec.history().unwrap();
 //! assert_linearizable(&history); // on failure: panics with the witness, saves the history
@@ -42,5 +40,6 @@
 //! again, and `QUORUMLAB_HISTORY_DIR` chooses where histories are saved.
 pub mod check;
 pub mod history;
+pub mod jobs;
 pub mod model;
 pub mod store;

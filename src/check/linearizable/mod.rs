@@ -25,7 +25,7 @@
 //! assert_eq!(w.op, 2);
 //! println!("{}", w.sentence);
 //! ```
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -274,20 +274,15 @@ where
             memo_bytes: options.memo_limit_bytes / threads,
             cancel: &cancel,
         };
-        let found = if threads == 1 {
-            pending
-                .iter()
-                .map(|&i| {
-                    (
-                        i,
-                        search::search(model, &parts[i].ops, &limits, Goal::Verdict),
-                    )
-                })
-                .collect()
-        } else {
-            run_parallel(model, &parts, &pending, &limits, threads)
-        };
-        for (i, f) in found {
+        let mut order = pending;
+        if threads > 1 {
+            // Largest first, so that no thread is left alone with a long key at the end.
+            order.sort_by_key(|&i| (std::cmp::Reverse(parts[i].ops.len()), i));
+        }
+        let found = crate::jobs::run(&order, threads, |&i| {
+            search::search(model, &parts[i].ops, &limits, Goal::Verdict)
+        });
+        for (i, f) in order.into_iter().zip(found) {
             results[i] = Some(f);
         }
         if let Some((i, Some(Found::Violation(stuck)))) = results
@@ -391,46 +386,4 @@ fn longest_prefix<M: Model>(
         Found::GaveUp(GaveUp::Timeout) => return Ok(None),
         _ => explain::witness(model, history, part, pruned, false),
     }))
-}
-
-/// Checks the `pending` partitions on `threads` threads, largest first.
-fn run_parallel<M>(
-    model: &M,
-    parts: &[Partition<M>],
-    pending: &[usize],
-    limits: &Limits,
-    threads: usize,
-) -> Vec<(usize, Found<M::State>)>
-where
-    M: Model + Sync,
-{
-    let mut order = pending.to_vec();
-    order.sort_by_key(|&i| (std::cmp::Reverse(parts[i].ops.len()), i));
-    let nextk = AtomicUsize::new(0);
-    let mut out = Vec::with_capacity(order.len());
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads.min(order.len()))
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let k = nextk.fetch_add(1, Ordering::Relaxed);
-                        let Some(&i) = order.get(k) else { break };
-                        mine.push((
-                            i,
-                            search::search(model, &parts[i].ops, limits, Goal::Verdict),
-                        ));
-                    }
-                    mine
-                })
-            })
-            .collect();
-        for w in workers {
-            match w.join() {
-                Ok(mine) => out.extend(mine),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-    });
-    out
 }
