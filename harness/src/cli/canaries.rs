@@ -4,8 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::systems::leaderless::Bug;
@@ -208,60 +207,57 @@ fn run_inner(args: &CanariesArgs) -> anyhow::Result<bool> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     let started = Instant::now();
-    let next = AtomicUsize::new(0);
-    let done: Mutex<Vec<Done>> = Mutex::new(Vec::new());
-    let failed: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(job) = jobs.get(i) else { break };
-                if failed.lock().expect("lock").is_some() {
-                    break;
+    // After a failed job the others left are skipped: the run reports the error alone.
+    let failed = AtomicBool::new(false);
+    let results = quorumlab::jobs::run_with_progress(
+        &jobs,
+        threads,
+        |job| {
+            if failed.load(Ordering::Relaxed) {
+                return None;
+            }
+            let out = match *job {
+                Job::Search { canary, seed } => {
+                    let c = &canaries[canary];
+                    search(c, seed, args.cases, args.max_shrink_iters)
+                        .with_context(|| format!("{} search seed {seed}", c.bug))
+                        .map(|result| Done::Search {
+                            canary,
+                            seed,
+                            result,
+                        })
                 }
-                let out = match *job {
-                    Job::Search { canary, seed } => {
-                        let c = &canaries[canary];
-                        search(c, seed, args.cases, args.max_shrink_iters)
-                            .with_context(|| format!("{} search seed {seed}", c.bug))
-                            .map(|result| Done::Search {
-                                canary,
-                                seed,
-                                result,
-                            })
-                    }
-                    Job::Clean {
-                        canary,
-                        seed,
-                        cases,
-                    } => {
-                        let c = &canaries[canary];
-                        clean(c, seed, cases)
-                            .with_context(|| format!("{} clean, search seed {seed}", c.bug))
-                            .map(|result| Done::Clean {
-                                canary,
-                                seed,
-                                result,
-                            })
-                    }
-                };
-                match out {
-                    Ok(d) => {
-                        report_progress(&canaries, &d);
-                        done.lock().expect("lock").push(d);
-                    }
-                    Err(e) => {
-                        failed.lock().expect("lock").get_or_insert(e);
-                    }
+                Job::Clean {
+                    canary,
+                    seed,
+                    cases,
+                } => {
+                    let c = &canaries[canary];
+                    clean(c, seed, cases)
+                        .with_context(|| format!("{} clean, search seed {seed}", c.bug))
+                        .map(|result| Done::Clean {
+                            canary,
+                            seed,
+                            result,
+                        })
                 }
-            });
-        }
-    });
-    if let Some(e) = failed.into_inner().expect("lock") {
-        return Err(e);
-    }
+            };
+            if out.is_err() {
+                failed.store(true, Ordering::Relaxed);
+            }
+            Some(out)
+        },
+        |f| {
+            if let Some(Ok(d)) = f.result {
+                report_progress(&canaries, d);
+            }
+        },
+    );
     let wall = started.elapsed();
-    let done = done.into_inner().expect("lock");
+    let done = results
+        .into_iter()
+        .flatten()
+        .collect::<anyhow::Result<Vec<Done>>>()?;
     let saved = if args.cases_dir.as_os_str() == "-" {
         Saved::default()
     } else {

@@ -1,8 +1,6 @@
 //! `quorumlab deep`: the deep CI run, sharded, seeded from the commit; see [`crate::deep`].
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use crate::case::replay_command;
 use crate::deep::{self, CaseOutcome, DeepCase, DeepOptions};
@@ -130,33 +128,20 @@ fn run_inner(args: &DeepArgs) -> anyhow::Result<ExitCode> {
 /// Runs the cases on `threads` workers; each simulation stays on one thread, so results do not
 /// depend on the thread count. Returns the outcomes in case order.
 fn run_all(cases: &[DeepCase], options: &DeepOptions, threads: usize) -> Vec<CaseOutcome> {
-    let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, CaseOutcome)>> = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..threads.max(1) {
-            scope.spawn(|| loop {
-                let k = next.fetch_add(1, Ordering::SeqCst);
-                let Some(case) = cases.get(k) else { break };
-                let outcome = deep::run_case(case, options);
-                let n = done.fetch_add(1, Ordering::SeqCst) + 1;
-                let word = match &outcome {
-                    CaseOutcome::Held { .. } => "held",
-                    CaseOutcome::Violated { .. } => "VIOLATED",
-                    CaseOutcome::Nondeterministic { .. } => "NONDETERMINISTIC",
-                    CaseOutcome::Error(_) => "ERROR",
-                };
-                eprintln!("[{n}/{}] {} {word}", cases.len(), case.name);
-                results
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push((k, outcome));
-            });
-        }
-    });
-    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
-    results.sort_by_key(|(k, _)| *k);
-    results.into_iter().map(|(_, o)| o).collect()
+    quorumlab::jobs::run_with_progress(
+        cases,
+        threads,
+        |case| deep::run_case(case, options),
+        |f| {
+            let word = match f.result {
+                CaseOutcome::Held { .. } => "held",
+                CaseOutcome::Violated { .. } => "VIOLATED",
+                CaseOutcome::Nondeterministic { .. } => "NONDETERMINISTIC",
+                CaseOutcome::Error(_) => "ERROR",
+            };
+            eprintln!("[{}/{}] {} {word}", f.done, f.total, cases[f.index].name);
+        },
+    )
 }
 
 /// Prints a failure with its seeds, saved file and the commands that reproduce it; `flags` are
