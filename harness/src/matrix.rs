@@ -9,8 +9,6 @@
 //! renders the same bytes.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use crate::systems::leaderless::{
     ConsistencyLevel, FsyncPolicy, ReadRepair, ReplicaChoice, StoreConfig,
@@ -1013,56 +1011,45 @@ pub fn run_cells(
         )
         .collect();
     let indices = shard_indices(jobs.len(), options.shard);
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Result<Done, MatrixError>>> = Mutex::new(Vec::new());
-    let done = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..options.threads.max(1) {
-            scope.spawn(|| loop {
-                let k = next.fetch_add(1, Ordering::SeqCst);
-                let Some(&index) = indices.get(k) else { break };
-                let (result, slug) = match &jobs[index] {
-                    Job::Cell(i, spec) => (
-                        run_cell(*i, spec, options, progress)
-                            .map(|(c, e)| Done::Cell(Box::new(c), e)),
-                        spec.slug(),
-                    ),
-                    Job::Probe(i, spec) => (
-                        run_probe(*i, spec, options.profile.probe_seeds()).map(Done::Probe),
-                        spec.slug(),
-                    ),
-                    Job::System(i, spec) => (
-                        search_cell(*spec, options, progress).map(|(search, e)| {
-                            Done::System(
-                                Box::new(SystemCellResult {
-                                    index: *i,
-                                    spec: (*spec).clone(),
-                                    search,
-                                }),
-                                e,
-                            )
-                        }),
-                        spec.slug(),
-                    ),
-                };
-                let n = done.fetch_add(1, Ordering::SeqCst) + 1;
-                progress(Tick::Cell {
-                    done: n,
-                    total: indices.len(),
-                    cell: &slug,
-                });
-                results
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(result);
+    let slug = |index: usize| match &jobs[index] {
+        Job::Cell(_, spec) => spec.slug(),
+        Job::Probe(_, spec) => spec.slug(),
+        Job::System(_, spec) => spec.slug(),
+    };
+    let results = quorumlab::jobs::run_with_progress(
+        &indices,
+        options.threads,
+        |&index| match &jobs[index] {
+            Job::Cell(i, spec) => {
+                run_cell(*i, spec, options, progress).map(|(c, e)| Done::Cell(Box::new(c), e))
+            }
+            Job::Probe(i, spec) => {
+                run_probe(*i, spec, options.profile.probe_seeds()).map(Done::Probe)
+            }
+            Job::System(i, spec) => search_cell(*spec, options, progress).map(|(search, e)| {
+                Done::System(
+                    Box::new(SystemCellResult {
+                        index: *i,
+                        spec: (*spec).clone(),
+                        search,
+                    }),
+                    e,
+                )
+            }),
+        },
+        |f| {
+            progress(Tick::Cell {
+                done: f.done,
+                total: f.total,
+                cell: &slug(indices[f.index]),
             });
-        }
-    });
+        },
+    );
     let mut cells = Vec::new();
     let mut probes = Vec::new();
     let mut system_cells = Vec::new();
     let mut examples = Vec::new();
-    for r in results.into_inner().unwrap_or_else(|e| e.into_inner()) {
+    for r in results {
         match r? {
             Done::Cell(c, e) => {
                 cells.push(*c);
