@@ -204,16 +204,19 @@ pub fn shard(cases: &[DeepCase], shard: Option<(usize, usize)>) -> Vec<DeepCase>
         .collect()
 }
 
+/// A `--commit` that is not a git commit id.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("commit {0:?} is not a git commit id (at least 7 hex digits)")]
+pub struct NotACommit(pub String);
+
 /// A base seed from a git commit id: its first 16 hex digits.
-pub fn base_seed_from_commit(commit: &str) -> Result<u64, String> {
+pub fn base_seed_from_commit(commit: &str) -> Result<u64, NotACommit> {
     let commit = commit.trim();
     if commit.len() < 7 || !commit.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(format!(
-            "commit {commit:?} is not a git commit id (at least 7 hex digits)"
-        ));
+        return Err(NotACommit(commit.to_string()));
     }
     let head = &commit[..commit.len().min(16)];
-    u64::from_str_radix(head, 16).map_err(|e| format!("commit {commit:?}: {e}"))
+    Ok(u64::from_str_radix(head, 16).expect("at most 16 hex digits fit in a u64"))
 }
 
 /// A case's search seed: the base seed mixed with the case name (FNV-1a, then splitmix64), so

@@ -266,7 +266,7 @@ fn commit_ids_parse_into_base_seeds_and_junk_is_refused() {
     );
     assert_eq!(base_seed_from_commit("abcdef1\n").unwrap(), 0xabcdef1);
     for junk in ["", "abc", "not-a-commit", "12345g7"] {
-        let err = base_seed_from_commit(junk).unwrap_err();
+        let err = base_seed_from_commit(junk).unwrap_err().to_string();
         assert!(err.contains("commit"), "{junk:?}: {err}");
     }
     let out = Command::new(BIN)

@@ -56,7 +56,7 @@ pub fn run(args: DeepArgs) -> ExitCode {
 fn run_inner(args: &DeepArgs) -> anyhow::Result<ExitCode> {
     let (base, source) = match (&args.commit, args.seed) {
         (Some(c), _) => (
-            deep::base_seed_from_commit(c).map_err(anyhow::Error::msg)?,
+            deep::base_seed_from_commit(c)?,
             format!("--commit {}", c.trim()),
         ),
         (None, Some(s)) => (s, format!("--seed {s}")),

@@ -229,7 +229,7 @@ impl<'a> Parser<'a> {
                             && (t.starts_with('-') || t.starts_with('+'))
                             && t.as_bytes()[1].is_ascii_digit()) =>
                     {
-                        number(t).map_err(|m| error_at(self.s, start, m))?
+                        number(t).map_err(|e| error_at(self.s, start, e.to_string()))?
                     }
                     _ => Edn::Symbol(t.to_string()),
                 })
@@ -300,8 +300,19 @@ fn unclosed(s: &[u8], open: usize, close: u8) -> HistoryError {
     )
 }
 
+/// Why a token that starts like a number is not one.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+enum NumberError {
+    /// All digits, but too many for an `i64`.
+    #[error("number {0} is outside the 64-bit signed integer range")]
+    OutOfRange(String),
+    /// Neither an integer nor a float.
+    #[error("bad number `{0}`")]
+    Malformed(String),
+}
+
 /// An integer (optionally with the `N` suffix) or a float kept as text.
-fn number(t: &str) -> Result<Edn, String> {
+fn number(t: &str) -> Result<Edn, NumberError> {
     let digits = t.strip_suffix('N').unwrap_or(t);
     match digits.parse::<i64>() {
         Ok(i) => Ok(Edn::Int(i)),
@@ -313,11 +324,9 @@ fn number(t: &str) -> Result<Edn, String> {
                     .bytes()
                     .all(|b| b.is_ascii_digit()) =>
         {
-            Err(format!(
-                "number {t} is outside the 64-bit signed integer range"
-            ))
+            Err(NumberError::OutOfRange(t.to_string()))
         }
-        Err(_) => Err(format!("bad number `{t}`")),
+        Err(_) => Err(NumberError::Malformed(t.to_string())),
     }
 }
 
