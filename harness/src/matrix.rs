@@ -39,13 +39,18 @@ pub enum Profile {
     Full,
 }
 
+/// A profile name that is neither `quick` nor `full`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown profile {0:?}; expected quick or full")]
+pub struct UnknownProfile(pub String);
+
 impl std::str::FromStr for Profile {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownProfile;
+    fn from_str(s: &str) -> Result<Self, UnknownProfile> {
         match s {
             "quick" => Ok(Profile::Quick),
             "full" => Ok(Profile::Full),
-            _ => Err(format!("unknown profile {s:?}; expected quick or full")),
+            _ => Err(UnknownProfile(s.to_string())),
         }
     }
 }
@@ -884,21 +889,38 @@ pub struct MatrixOptions {
     pub systems: Vec<String>,
 }
 
+/// Why a shard `I/N` does not parse; each names the text given.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ShardError {
+    /// No `/` in it.
+    #[error("shard {0:?} is not of the form I/N")]
+    NotAFraction(String),
+    /// `I` is not a number.
+    #[error("shard {0:?}: I is not a number")]
+    BadIndex(String),
+    /// `N` is not a number.
+    #[error("shard {0:?}: N is not a number")]
+    BadCount(String),
+    /// `I` is 0 or past `N`.
+    #[error("shard {0:?}: need 1 <= I <= N")]
+    OutOfRange(String),
+}
+
 /// Parses `I/N` with 1 <= I <= N.
-pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+pub fn parse_shard(s: &str) -> Result<(usize, usize), ShardError> {
     let (i, n) = s
         .split_once('/')
-        .ok_or_else(|| format!("shard {s:?} is not of the form I/N"))?;
+        .ok_or_else(|| ShardError::NotAFraction(s.to_string()))?;
     let i: usize = i
         .trim()
         .parse()
-        .map_err(|_| format!("shard {s:?}: I is not a number"))?;
+        .map_err(|_| ShardError::BadIndex(s.to_string()))?;
     let n: usize = n
         .trim()
         .parse()
-        .map_err(|_| format!("shard {s:?}: N is not a number"))?;
+        .map_err(|_| ShardError::BadCount(s.to_string()))?;
     if n == 0 || i == 0 || i > n {
-        return Err(format!("shard {s:?}: need 1 <= I <= N"));
+        return Err(ShardError::OutOfRange(s.to_string()));
     }
     Ok((i, n))
 }
