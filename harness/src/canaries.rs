@@ -6,6 +6,8 @@
 //! trigger it, and the real failure it mimics. [`search`] explores that configuration with the
 //! bug planted, as `quorumlab explore` would, and measures how fast a violation is found and how
 //! small it shrinks; [`clean`] explores it with no bug planted and must find nothing.
+//! [`table`] runs both over many seeds, as `quorumlab canaries` does, and renders
+//! docs/canaries.md.
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
@@ -17,6 +19,8 @@ use crate::explore::{explore, ExploreOptions, Outcome, Progress};
 use crate::runner::RunError;
 use crate::scenario::{NetworkConfig, SystemConfig};
 use crate::strategy::{FaultChoice, ScenarioShape};
+
+pub mod table;
 
 /// One planted bug and where it is looked for.
 #[derive(Clone, Debug)]
