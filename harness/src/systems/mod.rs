@@ -2,6 +2,8 @@
 //! lookup that turns a scenario's [`SystemConfig`] into one.
 //!
 //! - [`leaderless`]: the reference leaderless store (`--system leaderless`, the default).
+//! - [`leader_follower`]: a leader-follower store, built on the public boundary alone
+//!   (`--system leader-follower`).
 //!
 //! A system of your own is registered under its name ([`register`]); from then on every
 //! scenario that names it (a [`SystemConfig::Named`]) runs against it everywhere a built-in
@@ -12,15 +14,19 @@ use std::sync::{Arc, Mutex};
 use crate::scenario::{SystemConfig, SystemSpec};
 use crate::system::{System, SystemError};
 
+pub mod leader_follower;
 pub mod leaderless;
 
 /// The names of the built-in systems, as `--system` takes them.
-pub const NAMES: &[&str] = &[leaderless::NAME];
+pub const NAMES: &[&str] = &[leaderless::NAME, leader_follower::NAME];
 
 /// The built-in system a scenario names, configured as it says.
 pub fn build(config: &SystemConfig) -> Result<Box<dyn System>, SystemError> {
     match config {
         SystemConfig::Leaderless(store) => Ok(Box::new(leaderless::Leaderless::new(store.clone()))),
+        SystemConfig::Named(spec) if spec.name == leader_follower::NAME => {
+            Ok(Box::new(leader_follower::LeaderFollower::from_spec(spec)?))
+        }
         SystemConfig::Named(spec) => {
             let factory = registry()
                 .lock()
