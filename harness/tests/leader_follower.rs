@@ -1,0 +1,275 @@
+//! The built-in leader-follower store (`leader-follower`) under the harness: what its
+//! linearizable configuration keeps under crashes and partitions, and what each weaker
+//! configuration loses, each found by a search and, where the point is a small story, shrunk.
+//!
+//! The searches use a failover timeout of 100 ms (the default is 300) so that failovers happen
+//! within short workloads.
+use quorumlab::check::Guarantee;
+use quorumlab::history::{OpKind, Outcome as Done};
+use quorumlab_harness::explore::{explore, generate, ExploreOptions, Outcome as Explored, Quiet};
+use quorumlab_harness::scenario::{
+    ClientPlan, Fault, FaultKind, PlannedKind, PlannedOp, SystemConfig, SystemSpec,
+};
+use quorumlab_harness::strategy::{parse_fault_list, ScenarioShape};
+use quorumlab_harness::systems::leader_follower::{partition_of, NAME};
+use serde_json::{json, Value};
+
+fn system(nodes: usize, config: Value) -> SystemConfig {
+    SystemConfig::Named(SystemSpec {
+        name: NAME.into(),
+        nodes,
+        config,
+    })
+}
+
+/// A busy, short workload: 4 clients, 2 keys, 10 ms think time, faults of 100 to 600 ms.
+fn shape(config: Value, faults: &str) -> ScenarioShape {
+    ScenarioShape {
+        clients: 4,
+        ops: 60,
+        keys: 2,
+        think_ms: 10,
+        settle_ms: 3000,
+        fault_window_ms: Some((100, 600)),
+        ..ScenarioShape::for_system(system(3, config), &parse_fault_list(faults).unwrap())
+    }
+}
+
+fn search(shape: ScenarioShape, expect: &[Guarantee], cases: u32, seed: u64) -> Explored {
+    let options = ExploreOptions {
+        shape,
+        expect: expect.to_vec(),
+        cases,
+        seed,
+        max_shrink_iters: 300,
+    };
+    explore(&options, &Quiet).expect("the runs finish")
+}
+
+fn linearizable(failover_ms: u64) -> Value {
+    json!({"replication": "sync", "sync_followers": 1, "reads": "leader", "fencing": true,
+           "fsync": "always", "failover_timeout_ms": failover_ms})
+}
+
+#[test]
+fn a_seed_replays_byte_for_byte() {
+    let shape = shape(linearizable(100), "crash,partition");
+    for seed in [1, 2] {
+        let s = generate(&shape, seed);
+        let a = quorumlab_harness::runner::run(&s).unwrap();
+        let b = quorumlab_harness::runner::run(&s).unwrap();
+        assert_eq!(a.history.to_json_string(), b.history.to_json_string());
+        assert_eq!(
+            format!("{:?}", a.account.counters),
+            format!("{:?}", b.account.counters)
+        );
+        assert!(a.history.ops.iter().any(|o| o.outcome == Done::Ok));
+    }
+}
+
+#[test]
+fn the_linearizable_configuration_holds_under_crashes_and_partitions() {
+    let expect = [Guarantee::Linearizable, Guarantee::Convergence];
+    // A hot single key with short think times, and the two-key workload, each with crashes
+    // (of one node or several, as the power fails), random halves, isolation and pauses.
+    let hot = ScenarioShape {
+        keys: 1,
+        think_ms: 4,
+        ..shape(linearizable(100), "crash,partition,isolate,pause")
+    };
+    let wide = shape(linearizable(100), "crash,partition,isolate,pause");
+    for (shape, seed) in [(hot, 11), (wide, 12)] {
+        match search(shape, &expect, 150, seed) {
+            Explored::Held { cases } => assert_eq!(cases, 150),
+            Explored::Found { case, .. } => panic!(
+                "the linearizable configuration broke: {}",
+                case.to_file_string()
+            ),
+        }
+    }
+}
+
+#[test]
+fn async_replication_loses_an_acknowledged_write_on_failover() {
+    let config = json!({"replication": "async", "failover_timeout_ms": 100});
+    let Explored::Found { case, .. } = search(
+        shape(config, "crash,isolate,partition"),
+        &[Guarantee::Linearizable],
+        200,
+        3,
+    ) else {
+        panic!("a leader cut off or crashed acknowledges writes its successor never had");
+    };
+    assert!(case.judgement.violated().contains(&Guarantee::Linearizable));
+    assert!(
+        case.scenario.op_count() <= 10,
+        "shrunk to {} ops",
+        case.scenario.op_count()
+    );
+    // The shrunk case replays byte for byte, as every saved case does.
+    let again = quorumlab_harness::case::Case::run(&case.scenario, &case.expect).unwrap();
+    assert_eq!(again.to_file_string(), case.to_file_string());
+}
+
+#[test]
+fn follower_reads_are_stale_with_async_replication() {
+    let config = json!({"replication": "async", "reads": "any"});
+    let Explored::Found { case, .. } =
+        search(shape(config, "none"), &[Guarantee::NoStaleReads], 50, 4)
+    else {
+        panic!("a follower answers before the leader's write reaches it");
+    };
+    assert!(case.judgement.violated().contains(&Guarantee::NoStaleReads));
+    assert!(case.scenario.faults.is_empty());
+    assert!(
+        case.scenario.op_count() <= 4,
+        "{}",
+        case.scenario.op_count()
+    );
+}
+
+#[test]
+fn without_fencing_a_deposed_leader_splits_the_brain() {
+    let config = |fencing: bool| {
+        json!({"replication": "sync", "reads": "leader", "fencing": fencing,
+               "failover_timeout_ms": 100})
+    };
+    let expect = [Guarantee::Linearizable];
+    let Explored::Found { case, .. } =
+        search(shape(config(false), "isolate,partition"), &expect, 100, 5)
+    else {
+        panic!("an isolated old leader keeps serving reads after its successor took writes");
+    };
+    assert!(case.judgement.violated().contains(&Guarantee::Linearizable));
+    // The same search with fencing finds nothing.
+    let held = search(shape(config(true), "isolate,partition"), &expect, 100, 5);
+    assert!(matches!(held, Explored::Held { cases: 100 }), "{held:?}");
+}
+
+#[test]
+fn bad_configurations_are_refused_naming_the_field() {
+    let refused = |nodes: usize, config: Value| match quorumlab_harness::systems::build(&system(
+        nodes, config,
+    )) {
+        Ok(_) => panic!("accepted"),
+        Err(e) => e.to_string(),
+    };
+    let e = refused(3, json!({"replicas": 3}));
+    assert!(
+        e.contains("leader-follower") && e.contains("`replicas`"),
+        "{e}"
+    );
+    let e = refused(3, json!({"rf": 5}));
+    assert!(e.contains("`rf`") && e.contains("3 nodes"), "{e}");
+    let e = refused(5, json!({"rf": 0}));
+    assert!(e.contains("`rf`"), "{e}");
+    let e = refused(5, json!({"rf": 3, "sync_followers": 3}));
+    assert!(
+        e.contains("`sync_followers`") && e.contains("rf - 1 = 2"),
+        "{e}"
+    );
+    let e = refused(3, json!({"reads": "nearest"}));
+    assert!(e.contains("`reads`") && e.contains("nearest"), "{e}");
+    let e = refused(3, json!({"fsync": true}));
+    assert!(e.contains("`fsync`"), "{e}");
+    let e = refused(3, json!("sync"));
+    assert!(e.contains("JSON object"), "{e}");
+    // The runner refuses the scenario the same way, before anything runs.
+    let s = generate(&shape(json!({"rf": 4}), "none"), 1);
+    let e = quorumlab_harness::runner::run(&s).unwrap_err().to_string();
+    assert!(e.contains("`rf`"), "{e}");
+    // A good one builds.
+    assert!(quorumlab_harness::systems::build(&system(5, json!({"rf": 5}))).is_ok());
+}
+
+#[test]
+fn a_leader_crash_is_unavailable_until_the_failover_ends() {
+    // Three clients write one key every 20 ms, through the two nodes that are not its
+    // partition's leader; the leader crashes at 300 ms and stays down.
+    let failover = 300;
+    let mut s = generate(&shape(json!({"request_timeout_ms": 200}), "none"), 1);
+    s.keys = 1;
+    let leader = partition_of(&s.key_name(0), 3) as u16;
+    s.clients = (0..3u16)
+        .map(|c| ClientPlan {
+            sticky: None,
+            ops: (0..60u32)
+                .map(|i| PlannedOp {
+                    kind: PlannedKind::Put,
+                    key: 0,
+                    coordinator: (leader + 1 + (c + i as u16) % 2) % 3,
+                    at_ms: i * 20 + u32::from(c) * 7,
+                    value: None,
+                })
+                .collect(),
+        })
+        .collect();
+    let crash_ms = 300;
+    s.faults = vec![Fault {
+        at_ms: crash_ms,
+        kind: FaultKind::Crash {
+            node: leader,
+            count: 1,
+            down_ms: 5000,
+        },
+    }];
+    let out = quorumlab_harness::runner::run(&s).unwrap();
+    let ms = |ns: u64| ns / 1_000_000;
+    let workload: Vec<_> = out
+        .history
+        .ops
+        .iter()
+        .filter(|o| o.kind == OpKind::Put)
+        .collect();
+    let error = |o: &quorumlab::history::Op| {
+        o.extra
+            .get("error")
+            .and_then(|e| e.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    // Before the crash every write commits.
+    assert!(workload
+        .iter()
+        .filter(|o| ms(o.complete.unwrap_or(u64::MAX)) < crash_ms)
+        .all(|o| o.outcome == Done::Ok));
+    // Every failure says it is unavailability (nothing was logged).
+    for o in workload.iter().filter(|o| o.outcome == Done::Fail) {
+        assert!(error(o).starts_with("unavailable"), "{}", error(o));
+    }
+    let refused = workload
+        .iter()
+        .filter(|o| ms(o.invoke) >= crash_ms && o.outcome != Done::Ok)
+        .count();
+    assert!(refused > 0, "writes during the failover cannot commit");
+    // From one failover timeout and a half (the longest election timeout), an election and
+    // a round trip on, writes commit again.
+    let back = crash_ms + failover * 3 / 2 + 100;
+    let late: Vec<_> = workload.iter().filter(|o| ms(o.invoke) >= back).collect();
+    assert!(!late.is_empty());
+    assert!(
+        late.iter().all(|o| o.outcome == Done::Ok),
+        "{:?}",
+        late.iter().find(|o| o.outcome != Done::Ok)
+    );
+    let first_ok = workload
+        .iter()
+        .filter(|o| ms(o.invoke) >= crash_ms && o.outcome == Done::Ok)
+        .filter_map(|o| o.complete)
+        .min()
+        .unwrap();
+    let unavailable = workload
+        .iter()
+        .filter(|o| error(o).starts_with("unavailable"))
+        .count();
+    eprintln!(
+        "leader crash at {crash_ms} ms: first write committed again at {} ms; {refused} writes \
+         not ok ({unavailable} unavailable, the rest info)",
+        ms(first_ok)
+    );
+    assert!(out.account.counter("elections") >= 1);
+    assert!(
+        out.account.counter("leader_changes") >= 4,
+        "3 at the start, 1 after"
+    );
+}
