@@ -652,9 +652,10 @@ impl Replica {
             cx.send(Dest::Node(from), msg);
         };
         if term < self.term() {
-            if cx.cfg.fencing {
+            if cx.cfg.fencing || self.is_leader() {
                 // Fenced: a deposed leader's messages are refused, and the answer tells it of
-                // the newer term, so it steps down.
+                // the newer term, so it steps down. (A leader of the newer term refuses them
+                // even without fencing: it knows it leads.)
                 reply(self, cx, false, 0);
                 return;
             }
