@@ -273,3 +273,24 @@ fn a_leader_crash_is_unavailable_until_the_failover_ends() {
         "3 at the start, 1 after"
     );
 }
+
+#[test]
+fn without_fsync_a_power_failure_loses_acknowledged_writes() {
+    // Crashes of several nodes at once: with nothing synced, the replicas that held a committed
+    // write come back empty, and a later read misses the acknowledged write.
+    let config = |fsync: &str| json!({"fsync": fsync, "failover_timeout_ms": 100});
+    let expect = [Guarantee::Linearizable];
+    let Explored::Found { case, .. } = search(shape(config("never"), "crash"), &expect, 100, 8)
+    else {
+        panic!("a majority restarted empty has forgotten what it acknowledged");
+    };
+    assert!(case.judgement.violated().contains(&Guarantee::Linearizable));
+    assert!(case
+        .scenario
+        .faults
+        .iter()
+        .any(|f| matches!(f.kind, FaultKind::Crash { count, .. } if count >= 2)));
+    // The same search with every change synced finds nothing.
+    let held = search(shape(config("always"), "crash"), &expect, 100, 8);
+    assert!(matches!(held, Explored::Held { cases: 100 }), "{held:?}");
+}
