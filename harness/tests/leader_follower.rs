@@ -141,6 +141,12 @@ fn without_fencing_a_deposed_leader_splits_the_brain() {
         panic!("an isolated old leader keeps serving reads after its successor took writes");
     };
     assert!(case.judgement.violated().contains(&Guarantee::Linearizable));
+    // A write through the new leader and a read through the old one tell it.
+    assert!(
+        case.scenario.op_count() <= 10,
+        "{}",
+        case.scenario.op_count()
+    );
     // The same search with fencing finds nothing.
     let held = search(shape(config(true), "isolate,partition"), &expect, 100, 5);
     assert!(matches!(held, Explored::Held { cases: 100 }), "{held:?}");
