@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::systems::leader_follower;
 use crate::systems::leaderless::{
     ConsistencyLevel, FsyncPolicy, ReadRepair, ReplicaChoice, StoreConfig,
 };
@@ -240,27 +241,23 @@ impl SystemCellSpec {
         })
     }
 
-    fn field(&self, name: &str) -> Option<&serde_json::Value> {
-        self.config.get(name)
+    /// The cell's configuration, as the leader-follower system reads it (its defaults where
+    /// a report read back holds something it does not; the matrix writes only valid ones).
+    fn lf_config(&self) -> leader_follower::Config {
+        leader_follower::Config::from_json(&self.config).unwrap_or_default()
     }
 
     /// The setting as theory reads it, for a leader-follower cell.
     pub fn leader_follower(&self) -> theory::LeaderFollower {
-        let sync = self.field("replication").and_then(|v| v.as_str()) == Some("sync");
+        let c = self.lf_config();
         theory::LeaderFollower {
-            rf: self.field("rf").and_then(|v| v.as_u64()).unwrap_or(3) as usize,
-            sync_followers: if sync {
-                self.field("sync_followers")
-                    .and_then(|v| v.as_u64())
-                    .unwrap_or(1) as usize
-            } else {
-                0
+            rf: c.rf,
+            sync_followers: match c.replication {
+                leader_follower::Replication::Sync => c.sync_followers,
+                leader_follower::Replication::Async => 0,
             },
-            follower_reads: self.field("reads").and_then(|v| v.as_str()) == Some("any"),
-            fencing: self
-                .field("fencing")
-                .and_then(|v| v.as_bool())
-                .unwrap_or(true),
+            follower_reads: c.reads == leader_follower::Reads::Any,
+            fencing: c.fencing,
             faults: self.faults,
         }
     }
@@ -272,11 +269,7 @@ impl SystemCellSpec {
 
     /// The strategy of this cell's scenarios under one workload.
     pub fn strategy(&self, workload: Workload) -> BoxedStrategy<Scenario> {
-        let failover = std::time::Duration::from_millis(
-            self.field("failover_timeout_ms")
-                .and_then(|v| v.as_u64())
-                .unwrap_or(FAILOVER_TIMEOUT_MS),
-        );
+        let failover = std::time::Duration::from_millis(self.lf_config().failover_timeout_ms);
         workload.strategy(&workload.shape_for(
             self.system_config(),
             failover,
@@ -518,7 +511,7 @@ pub fn probes(profile: Profile) -> Vec<ProbeSpec> {
 /// - `sync1-any-fenced`: reads answered by whichever replica the client reached;
 /// - `sync1-leader-unfenced`: no fencing of a deposed leader.
 pub fn system_cells(_profile: Profile, system: &str) -> Vec<SystemCellSpec> {
-    if system != LEADER_FOLLOWER {
+    if system != leader_follower::NAME {
         return Vec::new();
     }
     let settings = [
@@ -552,9 +545,6 @@ pub fn system_cells(_profile: Profile, system: &str) -> Vec<SystemCellSpec> {
     }
     out
 }
-
-/// The leader-follower system's name.
-const LEADER_FOLLOWER: &str = "leader-follower";
 
 /// The systems a matrix covers unless `--system` says otherwise: every built-in one.
 pub fn default_systems() -> Vec<String> {

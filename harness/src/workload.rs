@@ -98,9 +98,14 @@ impl Workload {
             // A write left on some replicas with nothing to bring it to the rest: a crash or a
             // cut in the middle of the write, or faults long enough for hints.
             Mechanism::Divergence => matches!(self, PartialWrites | DownPath),
-            // A leader change: faults that outlast the failover timeout, and power failures
-            // after which some replica other than the old leader comes back first.
-            Mechanism::Failover => matches!(self, DownPath | PowerFailure),
+            // A leader change while a write is on the leader alone: faults that outlast the
+            // failover timeout, crashes just after a write was issued (which hit the leader
+            // when the client called it), hot keys (a write is on the leader alone at almost
+            // every moment, so any crash that takes the leader loses one), and power failures
+            // after which the replicas elect afresh.
+            Mechanism::Failover => {
+                matches!(self, HotKey | PartialWrites | DownPath | PowerFailure)
+            }
             // A follower behind its leader: reads racing writes on shared keys.
             Mechanism::FollowerLag => {
                 matches!(self, HotKey | ReadAfterWrite | SlowReplica | ReadMostly)

@@ -144,46 +144,50 @@ impl Config {
 
     /// Parses a scenario's `system.config`: `null` for the defaults, else an object. An error
     /// names the field at fault.
-    pub fn from_json(value: &Value) -> Result<Config, String> {
+    pub fn from_json(value: &Value) -> Result<Config, SystemError> {
+        let bad = |message: String| SystemError::new(NAME, message);
         match value {
             Value::Null => Ok(Config::default()),
             Value::Object(fields) => serde_json::from_value(value.clone()).map_err(|e| {
                 // serde's message names an unknown field but not the field whose value is
                 // wrong ("unknown variant `x`"): parse each field alone to find it.
-                for (name, v) in fields {
+                let culprit = fields.iter().find_map(|(name, v)| {
                     let alone = Value::Object([(name.clone(), v.clone())].into_iter().collect());
-                    if let Err(e) = serde_json::from_value::<Config>(alone) {
-                        return if e.to_string().starts_with("unknown field") {
-                            format!("config: {e}")
-                        } else {
-                            format!("config field `{name}`: {e}")
-                        };
+                    serde_json::from_value::<Config>(alone)
+                        .err()
+                        .map(|e| (name, e))
+                });
+                bad(match culprit {
+                    Some((_, e)) if e.to_string().starts_with("unknown field") => {
+                        format!("config: {e}")
                     }
-                }
-                format!("config: {e}")
+                    Some((name, e)) => format!("config field `{name}`: {e}"),
+                    None => format!("config: {e}"),
+                })
             }),
-            other => Err(format!(
+            other => Err(bad(format!(
                 "config must be a JSON object of fields or null, not {other}"
-            )),
+            ))),
         }
     }
 
     /// Checks the fields against each other and the node count.
-    pub fn validate(&self, nodes: usize) -> Result<(), String> {
+    pub fn validate(&self, nodes: usize) -> Result<(), SystemError> {
+        let bad = |message: String| Err(SystemError::new(NAME, message));
         if nodes == 0 {
-            return Err("nodes must be at least 1".into());
+            return bad("nodes must be at least 1".into());
         }
         if self.rf == 0 {
-            return Err("config field `rf` must be at least 1".into());
+            return bad("config field `rf` must be at least 1".into());
         }
         if self.rf > nodes {
-            return Err(format!(
+            return bad(format!(
                 "config field `rf` is {}, more than the cluster's {nodes} nodes",
                 self.rf
             ));
         }
         if self.sync_followers > self.rf - 1 {
-            return Err(format!(
+            return bad(format!(
                 "config field `sync_followers` is {}, more than rf - 1 = {} (the followers a \
                  partition has)",
                 self.sync_followers,
@@ -191,14 +195,14 @@ impl Config {
             ));
         }
         if self.failover_timeout_ms < 6 {
-            return Err(format!(
+            return bad(format!(
                 "config field `failover_timeout_ms` is {}, below the least of 6 (heartbeats \
                  go out every sixth of it)",
                 self.failover_timeout_ms
             ));
         }
         if self.request_timeout_ms == 0 {
-            return Err("config field `request_timeout_ms` must be at least 1".into());
+            return bad("config field `request_timeout_ms` must be at least 1".into());
         }
         Ok(())
     }
@@ -259,15 +263,13 @@ pub struct LeaderFollower {
 impl LeaderFollower {
     /// The store on `nodes` nodes, refusing a configuration that cannot run there.
     pub fn new(nodes: usize, config: Config) -> Result<LeaderFollower, SystemError> {
-        config
-            .validate(nodes)
-            .map_err(|e| SystemError::new(NAME, e))?;
+        config.validate(nodes)?;
         Ok(LeaderFollower { nodes, config })
     }
 
     /// The store a scenario's system spec describes.
     pub fn from_spec(spec: &SystemSpec) -> Result<LeaderFollower, SystemError> {
-        let config = Config::from_json(&spec.config).map_err(|e| SystemError::new(NAME, e))?;
+        let config = Config::from_json(&spec.config)?;
         LeaderFollower::new(spec.nodes, config)
     }
 
@@ -394,8 +396,11 @@ impl Cluster for LfCluster {
 mod tests {
     use super::*;
 
+    /// The configuration, or the error's message.
     fn parse(v: Value) -> Result<Config, String> {
-        Config::from_json(&v).and_then(|c| c.validate(3).map(|()| c))
+        Config::from_json(&v)
+            .and_then(|c| c.validate(3).map(|()| c))
+            .map_err(|e| e.message)
     }
 
     #[test]
