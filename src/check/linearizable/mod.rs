@@ -33,7 +33,9 @@ use serde::Serialize;
 use crate::history::{History, HistoryError};
 use crate::model::{Kv, Model, Partition};
 
+mod events;
 mod explain;
+mod linearized;
 mod memo;
 mod search;
 

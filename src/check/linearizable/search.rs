@@ -1,9 +1,10 @@
 //! The Wing-Gong/Lowe search for one partition, with memoization as in Porcupine.
 //!
-//! Calls and returns sit in a doubly linked list ordered by time (a call before a return at
-//! the same instant, so touching intervals count as concurrent). The search walks the list:
-//! at a call it tries to linearize that op now (the model must give the recorded output and
-//! the (set, state) configuration must be new), lifting the call and its return out of the
+//! Calls and returns sit in a doubly linked list ordered by time ([`Events`]: a call before a
+//! return at the same instant, so touching intervals count as concurrent), and the ops
+//! linearized so far in a bitset ([`Linearized`]). The search ([`Search::explore`]) walks the
+//! list: at a call it tries to linearize that op now (the model must give the recorded output
+//! and the (set, state) configuration must be new), lifting the call and its return out of the
 //! list; at a return whose op is not yet linearized it backtracks. Ops whose outcome is info
 //! have no return: they may be linearized at any point after their call, and the search
 //! succeeds as soon as every op with a return is linearized, leaving the rest out.
@@ -15,11 +16,13 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use super::events::Events;
+use super::linearized::Linearized;
 use super::memo::Memo;
 use crate::check::hash::FxBuild;
 use crate::model::{Effect, Model, PartOp};
 
-const NIL: u32 = u32::MAX;
+pub(super) const NIL: u32 = u32::MAX;
 const IMPOSSIBLE: u32 = u32::MAX;
 
 /// When to give up.
@@ -156,11 +159,17 @@ impl<'m, M: Model> States<'m, M> {
     }
 }
 
+/// Places in the tree of [`Stuck::open`]'s configurations at most; past it they are dropped.
+const OPEN_LIMIT: usize = 1 << 18;
+
+/// An op linearized, as the search keeps it to backtrack.
 struct Frame {
     call: u32,
     /// A read-only op linearized without alternatives: backtracking skips past it.
     forced: bool,
+    /// The state before it.
     state: u32,
+    /// The greatest op linearized, this one included.
     max_op: u32,
     /// Placed as part of the configuration the search starts from: backtracking stops here.
     base: bool,
@@ -168,8 +177,77 @@ struct Frame {
     place: u32,
 }
 
-/// Places in the tree of [`Stuck::open`]'s configurations at most; past it they are dropped.
-const OPEN_LIMIT: usize = 1 << 18;
+/// The configurations cut that may lead further than the longest prefix at the time
+/// ([`Stuck::open`]): the longest prefix possible in each and its place in a tree of
+/// (parent, op), which shares the ops they have in common (a frame's place is given when a
+/// cut below it is kept).
+struct Open {
+    cuts: Vec<(usize, u32)>,
+    tree: Vec<(u32, u32)>,
+    /// False once there were too many to keep.
+    kept: bool,
+}
+
+impl Open {
+    /// Keeps the configuration of `stack` with `op` placed on top, which can lead to a prefix
+    /// of at most `most` ops.
+    fn keep(&mut self, most: usize, stack: &mut [Frame], events: &Events, op: usize) {
+        if !self.kept {
+            return;
+        }
+        let at = self.place(stack, events);
+        self.tree.push((at, op as u32));
+        self.cuts.push((most, (self.tree.len() - 1) as u32));
+        if self.tree.len() > OPEN_LIMIT {
+            *self = Open {
+                cuts: Vec::new(),
+                tree: Vec::new(),
+                kept: false,
+            };
+        }
+    }
+
+    /// The place in the tree of the configuration on the stack, giving places to the frames
+    /// that have none yet (those pushed since the last call, as a frame below one with a place
+    /// has one); NIL for the empty stack.
+    fn place(&mut self, stack: &mut [Frame], events: &Events) -> u32 {
+        let from = stack
+            .iter()
+            .rposition(|f| f.place != NIL)
+            .map_or(0, |k| k + 1);
+        for k in from..stack.len() {
+            let parent = if k == 0 { NIL } else { stack[k - 1].place };
+            self.tree.push((parent, events.op(stack[k].call) as u32));
+            stack[k].place = (self.tree.len() - 1) as u32;
+        }
+        stack.last().map_or(NIL, |f| f.place)
+    }
+
+    /// Those that may lead to more than `longest` ops, furthest first, each as that bound and
+    /// its ops in order; `None` when there were too many to keep.
+    fn into_starts(self, longest: usize) -> Option<Vec<(usize, Vec<u32>)>> {
+        let Open {
+            mut cuts,
+            tree,
+            kept,
+        } = self;
+        kept.then(|| {
+            cuts.retain(|&(most, _)| most > longest);
+            cuts.sort_by_key(|&(most, _)| std::cmp::Reverse(most));
+            cuts.into_iter()
+                .map(|(most, mut at)| {
+                    let mut seq = Vec::new();
+                    while at != NIL {
+                        seq.push(tree[at as usize].1);
+                        at = tree[at as usize].0;
+                    }
+                    seq.reverse();
+                    (most, seq)
+                })
+                .collect()
+        })
+    }
+}
 
 /// Searches one partition for a linearization.
 ///
@@ -205,97 +283,109 @@ pub(crate) fn search_from<M: Model>(
     goal: Goal,
     starts: &[(usize, Vec<u32>)],
 ) -> Found<M::State> {
-    let n = ops.len();
-    let mut remaining = ops.iter().filter(|o| o.ret.is_some()).count();
-    if remaining == 0 {
-        return Found::Linearizable;
-    }
-
-    // The list: node 0 is the head, then events, then the tail.
-    let mut events: Vec<(u64, u8, u32)> = Vec::with_capacity(2 * n);
-    for (i, op) in ops.iter().enumerate() {
-        events.push((op.call, 0, i as u32));
-        if let Some(r) = op.ret {
-            events.push((r, 1, i as u32));
-        }
-    }
-    events.sort_unstable();
-    if Meter::new(limits).expired() {
-        return Found::GaveUp(GaveUp::Timeout);
-    }
-    let nodes = events.len() + 2;
-    let tail = (nodes - 1) as u32;
-    let mut next: Vec<u32> = (1..=nodes as u32).collect();
-    let mut prev: Vec<u32> = (0..nodes as u32).map(|i| i.wrapping_sub(1)).collect();
-    next[tail as usize] = NIL;
-    prev[0] = NIL;
-    let mut node_op = vec![0u32; nodes];
-    let mut is_call = vec![false; nodes];
-    let mut ret_node = vec![NIL; n];
-    let mut call_node = vec![NIL; n];
-    let mut call_ret = vec![NIL; nodes];
-    for (k, &(_, kind, op)) in events.iter().enumerate() {
-        let node = k + 1;
-        node_op[node] = op;
-        is_call[node] = kind == 0;
-        if kind == 1 {
-            ret_node[op as usize] = node as u32;
-        } else {
-            call_node[op as usize] = node as u32;
-        }
-    }
-    for node in 1..nodes - 1 {
-        if is_call[node] {
-            call_ret[node] = ret_node[node_op[node] as usize];
-        }
-    }
-
-    let mut states = States {
-        model,
-        states: Vec::new(),
-        ids: HashMap::default(),
-        trans: HashMap::default(),
-        bytes: 0,
-    };
-    let mut state = states.intern(model.init());
-    let words = n.div_ceil(64);
-    let mut bits = vec![0u64; words];
-    let mut lo = 0usize; // leading all-ones words
-    let mut memo = Memo::new(limits.memo_bytes);
-    let mut stack: Vec<Frame> = Vec::new();
-    // The longest prefix seen and the op stuck after it.
-    let mut best = Best::default();
-    let mut steps: u64 = 0;
-
-    // Two passes over the candidates of each configuration: ops with a known result first,
-    // then info ops. Both passes see every candidate, so the search stays complete; trying the
-    // constrained ops first finds linearizations of long info-heavy histories much sooner.
-    let is_info = |op: usize| ops[op].ret.is_none();
-    let read_only: Vec<bool> = ops
-        .iter()
-        .map(|o| model.is_read_only(&o.input, o.output.as_ref()))
-        .collect();
-    let mut meter = Meter::new(limits);
-    if meter.expired() {
-        return Found::GaveUp(GaveUp::Timeout);
-    }
-    let mut grow = match NextRead::new(&mut states, ops, &mut meter, limits.memo_bytes) {
-        Ok(g) => g,
+    let mut search = match Search::new(model, ops, limits, goal) {
+        Ok(Some(s)) => s,
+        Ok(None) => return Found::Linearizable,
         Err(why) => return Found::GaveUp(why),
     };
-    memo.set_outside(states.bytes + grow.bytes);
-    let bound = Bound::new(ops);
-    // The configurations cut that may lead further than the longest prefix at the time: the
-    // longest prefix possible in each and its place in a tree of (parent, op), which shares
-    // the ops they have in common (a frame's place is given when a cut below it is kept).
-    let mut open: Vec<(usize, u32)> = Vec::new();
-    let mut tree: Vec<(u32, u32)> = Vec::new();
-    let mut open_kept = true;
-    // Info ops with the same input are interchangeable once both are called (neither has a
-    // return to meet), so only orders that linearize them in call order are tried: an info op
-    // waits for its previous twin.
-    let mut twin = vec![NIL; n];
-    {
+    for (most, start) in starts {
+        if *most <= search.floor() {
+            continue;
+        }
+        let explored = match search.place(start) {
+            Ok(true) => search.explore(),
+            Ok(false) => Ok(()),
+            Err(why) => Err(why),
+        };
+        if let Err(why) = explored {
+            return Found::GaveUp(why);
+        }
+        if search.remaining == 0 {
+            return Found::Linearizable;
+        }
+        // Back to the empty configuration for the next start.
+        while search.pop().is_some() {}
+    }
+    search.violation()
+}
+
+/// What trying to linearize an op at its call gave.
+enum Tried {
+    /// Linearized: the search goes on from the start of the list.
+    Placed,
+    /// Not linearized: the search goes on with the next event.
+    Skipped,
+    /// Not linearized, and no other op from here needs trying: a read-only op that fits but
+    /// leads to a configuration already explored, which explored every order from here.
+    Explored,
+}
+
+/// One search's state: the configuration (the ops linearized, in `stack` and `linearized`, and
+/// the model's `state`), what it has seen (`memo`) and what it found (`best`, `open`).
+struct Search<'a, 'm, M: Model> {
+    ops: &'a [PartOp<M>],
+    limits: &'a Limits<'a>,
+    goal: Goal,
+    events: Events,
+    linearized: Linearized,
+    stack: Vec<Frame>,
+    state: u32,
+    /// Ops with a return not yet linearized; the search succeeds when none is left.
+    remaining: usize,
+    states: States<'m, M>,
+    memo: Memo,
+    grow: NextRead,
+    bound: Option<Bound>,
+    /// Per op: whether it is read-only (its linearization changes no state).
+    read_only: Vec<bool>,
+    /// Per info op: the previous info op with the same input, or NIL. Such ops are
+    /// interchangeable once both are called (neither has a return to meet), so only orders
+    /// that linearize them in call order are tried: an info op waits for its previous twin.
+    twin: Vec<u32>,
+    /// The longest prefix seen and the op stuck after it.
+    best: Best,
+    open: Open,
+    steps: u64,
+    meter: Meter<'a>,
+}
+
+impl<'a, 'm, M: Model> Search<'a, 'm, M> {
+    /// The search at the empty configuration; `None` when no op has a return (linearizable
+    /// at once).
+    fn new(
+        model: &'m M,
+        ops: &'a [PartOp<M>],
+        limits: &'a Limits<'a>,
+        goal: Goal,
+    ) -> Result<Option<Self>, GaveUp> {
+        let remaining = ops.iter().filter(|o| o.ret.is_some()).count();
+        if remaining == 0 {
+            return Ok(None);
+        }
+        let events = Events::new(ops);
+        if Meter::new(limits).expired() {
+            return Err(GaveUp::Timeout);
+        }
+        let mut states = States {
+            model,
+            states: Vec::new(),
+            ids: HashMap::default(),
+            trans: HashMap::default(),
+            bytes: 0,
+        };
+        let state = states.intern(model.init());
+        let read_only = ops
+            .iter()
+            .map(|o| model.is_read_only(&o.input, o.output.as_ref()))
+            .collect();
+        let mut meter = Meter::new(limits);
+        if meter.expired() {
+            return Err(GaveUp::Timeout);
+        }
+        let grow = NextRead::new(&mut states, ops, &mut meter, limits.memo_bytes)?;
+        let mut memo = Memo::new(limits.memo_bytes);
+        memo.set_outside(states.bytes + grow.bytes);
+        let mut twin = vec![NIL; ops.len()];
         let mut last: HashMap<&M::Input, u32, FxBuild> = HashMap::default();
         for (i, o) in ops.iter().enumerate() {
             if o.ret.is_none() {
@@ -304,269 +394,287 @@ pub(crate) fn search_from<M: Model>(
                 }
             }
         }
+        Ok(Some(Search {
+            ops,
+            limits,
+            goal,
+            events,
+            linearized: Linearized::new(ops.len()),
+            stack: Vec::new(),
+            state,
+            remaining,
+            states,
+            memo,
+            grow,
+            bound: Bound::new(ops),
+            read_only,
+            twin,
+            best: Best::default(),
+            open: Open {
+                cuts: Vec::new(),
+                tree: Vec::new(),
+                kept: true,
+            },
+            steps: 0,
+            meter,
+        }))
     }
-    for (most, start) in starts {
-        let floor = match goal {
-            Goal::LongerThan(floor) => floor.max(if best.op.is_some() { best.len } else { 0 }),
-            Goal::Verdict => 0,
-        };
-        if *most <= floor {
-            continue;
+
+    /// An op without a return (info): it may be linearized anywhere after its call, or never.
+    #[inline]
+    fn is_info(&self, op: usize) -> bool {
+        self.ops[op].ret.is_none()
+    }
+
+    /// The length of the longest prefix found, 0 before the first.
+    fn best_len(&self) -> usize {
+        if self.best.op.is_some() {
+            self.best.len
+        } else {
+            0
         }
-        // Place the start's ops as the search would, then explore from there.
-        let mut placed = true;
+    }
+
+    /// The length a start's prefix must exceed to be worth exploring.
+    fn floor(&self) -> usize {
+        match self.goal {
+            Goal::LongerThan(floor) => floor.max(self.best_len()),
+            Goal::Verdict => 0,
+        }
+    }
+
+    /// The greatest op linearized once `op` is.
+    fn max_op_with(&self, op: usize) -> u32 {
+        self.stack
+            .last()
+            .map_or(op as u32, |f| f.max_op.max(op as u32))
+    }
+
+    /// Linearizes `op` (its call at `call`), which took the model to `next`.
+    fn push(&mut self, call: u32, op: usize, next: u32, forced: bool, base: bool) {
+        let max_op = self.max_op_with(op);
+        self.stack.push(Frame {
+            call,
+            forced,
+            state: self.state,
+            max_op,
+            base,
+            place: NIL,
+        });
+        self.state = next;
+        if !self.is_info(op) {
+            self.remaining -= 1;
+        }
+        self.grow.linearized(op);
+        self.events.lift(call);
+    }
+
+    /// Undoes the last linearization, if any, and returns its frame.
+    fn pop(&mut self) -> Option<Frame> {
+        let f = self.stack.pop()?;
+        let op = self.events.op(f.call);
+        self.linearized.remove(op);
+        self.state = f.state;
+        if !self.is_info(op) {
+            self.remaining += 1;
+        }
+        self.events.unlift(f.call);
+        self.grow.unlinearized(op);
+        self.best.same = self.best.same.min(self.stack.len());
+        Some(f)
+    }
+
+    /// Places a start's ops as the search would; false when they do not fit the model or the
+    /// configuration was already explored.
+    fn place(&mut self, start: &[u32]) -> Result<bool, GaveUp> {
         for &op in start {
             let op = op as usize;
-            let Some(s2) = states.step(state, op, &ops[op]) else {
-                placed = false;
-                break;
+            let Some(next) = self.states.step(self.state, op, &self.ops[op]) else {
+                return Ok(false);
             };
-            bits[op / 64] |= 1 << (op % 64);
-            let max_op = stack.last().map_or(op as u32, |f| f.max_op.max(op as u32));
-            while lo < words && bits[lo] == u64::MAX {
-                lo += 1;
-            }
-            stack.push(Frame {
-                call: call_node[op],
-                forced: false,
-                state,
-                max_op,
-                base: true,
-                place: NIL,
-            });
-            state = s2;
-            if !is_info(op) {
-                remaining -= 1;
-            }
-            grow.linearized(op);
-            let call = call_node[op];
-            lift(call, call_ret[call as usize], &mut next, &mut prev);
+            self.linearized.insert(op);
+            self.push(self.events.call_of(op), op, next, false, true);
         }
-        if placed {
-            if let Some(f) = stack.last() {
-                let hi = (f.max_op as usize / 64 + 1).max(lo);
-                match memo.insert(state, lo as u32, &bits[lo..hi]) {
-                    Err(_) => return Found::GaveUp(GaveUp::MemoLimit),
-                    Ok(fresh) => placed = fresh,
-                }
-            }
-        }
+        let Some(f) = self.stack.last() else {
+            return Ok(true);
+        };
+        let (lo, words) = self.linearized.key(f.max_op);
+        self.memo
+            .insert(self.state, lo, words)
+            .map_err(|_| GaveUp::MemoLimit)
+    }
+
+    /// Explores every configuration that extends the one placed, until every op with a
+    /// return is linearized (`remaining` 0) or none is left.
+    fn explore(&mut self) -> Result<(), GaveUp> {
+        // Two passes over the candidates of each configuration: ops with a known result first,
+        // then info ops. Both passes see every candidate, so the search stays complete; trying
+        // the constrained ops first finds linearizations of long info-heavy histories much
+        // sooner.
         let mut info_pass = false;
-        let mut entry = next[0];
-        while placed && remaining > 0 {
-            steps += 1;
-            if steps > limits.budget {
-                return Found::GaveUp(GaveUp::Budget);
+        let mut entry = self.events.first();
+        while self.remaining > 0 {
+            self.steps += 1;
+            if self.steps > self.limits.budget {
+                return Err(GaveUp::Budget);
             }
             // A step's own cost grows with what `may_lead` scans: the meter counts both.
-            if meter.spend(1 + std::mem::take(&mut grow.scanned)) {
-                return Found::GaveUp(GaveUp::Timeout);
+            if self.meter.spend(1 + std::mem::take(&mut self.grow.scanned)) {
+                return Err(GaveUp::Timeout);
             }
-            memo.set_outside(states.bytes + grow.bytes);
+            self.memo.set_outside(self.states.bytes + self.grow.bytes);
             // The end of the list is unreachable while an op with a return is pending (its
             // return comes first); treat it as a dead end all the same.
-            let mut dead = entry == tail || entry == NIL;
-            let e = entry as usize;
-            if dead {
-            } else if is_call[e] {
-                let op = node_op[e] as usize;
-                if is_info(op) != info_pass {
-                    entry = next[e];
-                    continue;
-                }
-                let t = twin[op];
-                if t != NIL && bits[t as usize / 64] & (1 << (t % 64)) == 0 {
-                    entry = next[e];
-                    continue;
-                }
-                let s2 = match states.step(state, op, &ops[op]) {
-                    Some(s2) if s2 != state => match grow.may_lead(&states, state, s2, op, &bits) {
-                        Ok(()) => Some(s2),
-                        Err(read) => {
-                            // `read` can never be linearized after this op: past it, only ops
-                            // called before the read returns may follow.
-                            let most = match (&bound, ops[read].ret) {
-                                (Some(b), Some(ret)) => {
-                                    b.at_most(&bits, lo, stack.len() + 1, op, (read, ret))
-                                }
-                                _ => usize::MAX,
-                            };
-                            match goal {
-                                Goal::LongerThan(floor) => {
-                                    let best_len = if best.op.is_some() { best.len } else { 0 };
-                                    (most > floor.max(best_len)).then_some(s2)
-                                }
-                                Goal::Verdict => {
-                                    // Linearizable up to this op, after which `read` cannot be.
-                                    if best.op.is_none() || stack.len() + 1 > best.len {
-                                        best.record(&stack, state, &node_op);
-                                        best.prefix.push((op, s2));
-                                        best.len = stack.len() + 1;
-                                        best.op = Some(read);
-                                    }
-                                    if most > best.len && open_kept {
-                                        let at = place(&mut stack, &mut tree, &node_op);
-                                        tree.push((at, op as u32));
-                                        open.push((most, (tree.len() - 1) as u32));
-                                        if tree.len() > OPEN_LIMIT {
-                                            open_kept = false;
-                                            (open, tree) = (Vec::new(), Vec::new());
-                                        }
-                                    }
-                                    None
-                                }
-                            }
-                        }
-                    },
-                    s2 => s2,
-                };
-                if let Some(s2) = s2 {
-                    let w = op / 64;
-                    bits[w] |= 1 << (op % 64);
-                    let max_op = stack.last().map_or(op as u32, |f| f.max_op.max(op as u32));
-                    let mut new_lo = lo;
-                    while new_lo < words && bits[new_lo] == u64::MAX {
-                        new_lo += 1;
+            if !self.events.is_end(entry) {
+                if self.events.is_call(entry) {
+                    let op = self.events.op(entry);
+                    let t = self.twin[op];
+                    if self.is_info(op) != info_pass
+                        || (t != NIL && !self.linearized.contains(t as usize))
+                    {
+                        entry = self.events.next(entry);
+                        continue;
                     }
-                    let hi = (max_op as usize / 64 + 1).max(new_lo);
-                    match memo.insert(s2, new_lo as u32, &bits[new_lo..hi]) {
-                        Err(_) => return Found::GaveUp(GaveUp::MemoLimit),
-                        Ok(true) => {
-                            lo = new_lo;
-                            stack.push(Frame {
-                                call: entry,
-                                forced: read_only[op],
-                                state,
-                                max_op,
-                                base: false,
-                                place: NIL,
-                            });
-                            state = s2;
-                            if !is_info(op) {
-                                remaining -= 1;
-                            }
-                            grow.linearized(op);
-                            lift(entry, call_ret[e], &mut next, &mut prev);
+                    match self.try_op(entry, op)? {
+                        Tried::Placed => {
                             info_pass = false;
-                            entry = next[0];
+                            entry = self.events.first();
                             continue;
                         }
-                        Ok(false) => {
-                            bits[w] &= !(1 << (op % 64));
-                            // A read-only op that fits but leads somewhere already explored:
-                            // every order from here was explored through it.
-                            dead = read_only[op];
+                        Tried::Skipped => {
+                            entry = self.events.next(entry);
+                            continue;
                         }
+                        Tried::Explored => {}
                     }
-                }
-                entry = next[e];
-            } else if !info_pass {
-                info_pass = true;
-                entry = next[0];
-            } else {
-                // A return of an op not yet linearized: this prefix cannot be extended.
-                if best.op.is_none() || stack.len() > best.len {
-                    best.record(&stack, state, &node_op);
-                    best.len = stack.len();
-                    best.op = Some(node_op[e] as usize);
-                }
-                dead = true;
-            }
-            if dead {
-                let mut resume = None;
-                while let Some(f) = backtrack(
-                    &mut stack,
-                    &mut bits,
-                    &mut lo,
-                    &mut state,
-                    &mut remaining,
-                    ops,
-                    &call_ret,
-                    &node_op,
-                    &mut next,
-                    &mut prev,
-                ) {
-                    grow.unlinearized(node_op[f.call as usize] as usize);
-                    best.same = best.same.min(stack.len());
-                    if f.base {
-                        break;
+                } else if !info_pass {
+                    info_pass = true;
+                    entry = self.events.first();
+                    continue;
+                } else {
+                    // A return of an op not yet linearized: this prefix cannot be extended.
+                    if self.best.op.is_none() || self.stack.len() > self.best.len {
+                        self.best.record(&self.stack, self.state, &self.events);
+                        self.best.len = self.stack.len();
+                        self.best.op = Some(self.events.op(entry));
                     }
-                    if !f.forced {
-                        resume = Some(f.call);
-                        break;
-                    }
-                }
-                match resume {
-                    Some(call) => {
-                        info_pass = is_info(node_op[call as usize] as usize);
-                        entry = next[call as usize];
-                    }
-                    None => break,
                 }
             }
+            // A dead end: on from the last op linearized with alternatives left.
+            match self.backtrack() {
+                Some(call) => {
+                    info_pass = self.is_info(self.events.op(call));
+                    entry = self.events.next(call);
+                }
+                None => break,
+            }
         }
-        if remaining == 0 {
-            return Found::Linearizable;
-        }
-        // Back to the empty configuration for the next start.
-        while let Some(f) = backtrack(
-            &mut stack,
-            &mut bits,
-            &mut lo,
-            &mut state,
-            &mut remaining,
-            ops,
-            &call_ret,
-            &node_op,
-            &mut next,
-            &mut prev,
-        ) {
-            grow.unlinearized(node_op[f.call as usize] as usize);
-            best.same = best.same.min(stack.len());
-        }
+        Ok(())
     }
-    best.prefix.truncate(best.len);
-    Found::Violation(Stuck {
-        prefix: best
-            .prefix
-            .into_iter()
-            .map(|(op, s)| (op, states.states[s as usize].clone()))
-            .collect(),
-        op: best.op.unwrap_or(0),
-        steps,
-        open: open_kept.then(|| {
-            // Those that may lead furthest first.
-            open.retain(|&(most, _)| most > best.len);
-            open.sort_by_key(|&(most, _)| std::cmp::Reverse(most));
-            open.into_iter()
-                .map(|(most, mut at)| {
-                    let mut seq = Vec::new();
-                    while at != NIL {
-                        seq.push(tree[at as usize].1);
-                        at = tree[at as usize].0;
-                    }
-                    seq.reverse();
-                    (most, seq)
-                })
-                .collect()
-        }),
-    })
-}
 
-/// The place in `tree` of the configuration on the stack, giving places to the frames that
-/// have none yet (those pushed since the last call, as a frame below one with a place has
-/// one); NIL for the empty stack.
-fn place(stack: &mut [Frame], tree: &mut Vec<(u32, u32)>, node_op: &[u32]) -> u32 {
-    let from = stack
-        .iter()
-        .rposition(|f| f.place != NIL)
-        .map_or(0, |k| k + 1);
-    for k in from..stack.len() {
-        let parent = if k == 0 { NIL } else { stack[k - 1].place };
-        tree.push((parent, node_op[stack[k].call as usize]));
-        stack[k].place = (tree.len() - 1) as u32;
+    /// Tries to linearize `op`, whose call is at `call`: the model must give its recorded
+    /// output, the next read must stay explainable, and the configuration must be new.
+    #[inline]
+    fn try_op(&mut self, call: u32, op: usize) -> Result<Tried, GaveUp> {
+        let next = match self.states.step(self.state, op, &self.ops[op]) {
+            Some(next) if next != self.state => {
+                match self
+                    .grow
+                    .may_lead(&self.states, self.state, next, op, &self.linearized)
+                {
+                    Ok(()) => Some(next),
+                    Err(read) => self.cut(op, next, read),
+                }
+            }
+            next => next,
+        };
+        let Some(next) = next else {
+            return Ok(Tried::Skipped);
+        };
+        let max_op = self.max_op_with(op);
+        self.linearized.insert(op);
+        let (lo, words) = self.linearized.key(max_op);
+        match self.memo.insert(next, lo, words) {
+            Err(_) => Err(GaveUp::MemoLimit),
+            Ok(true) => {
+                self.push(call, op, next, self.read_only[op], false);
+                Ok(Tried::Placed)
+            }
+            Ok(false) => {
+                self.linearized.remove(op);
+                Ok(if self.read_only[op] {
+                    Tried::Explored
+                } else {
+                    Tried::Skipped
+                })
+            }
+        }
     }
-    stack.last().map_or(NIL, |f| f.place)
+
+    /// `read` can never be linearized once `op` is (taking the model to `next`): past it, only
+    /// ops called before the read returns may follow. Whether to linearize `op` all the same:
+    /// for [`Goal::LongerThan`], when that may still lead to a longer prefix; for
+    /// [`Goal::Verdict`], never, but the prefix up to `op` is recorded (after it, `read`
+    /// cannot be), and the configuration kept for a second search when it may lead further.
+    fn cut(&mut self, op: usize, next: u32, read: usize) -> Option<u32> {
+        let most = match (&self.bound, self.ops[read].ret) {
+            (Some(b), Some(ret)) => {
+                b.at_most(&self.linearized, self.stack.len() + 1, op, (read, ret))
+            }
+            _ => usize::MAX,
+        };
+        match self.goal {
+            Goal::LongerThan(floor) => (most > floor.max(self.best_len())).then_some(next),
+            Goal::Verdict => {
+                if self.best.op.is_none() || self.stack.len() + 1 > self.best.len {
+                    self.best.record(&self.stack, self.state, &self.events);
+                    self.best.prefix.push((op, next));
+                    self.best.len = self.stack.len() + 1;
+                    self.best.op = Some(read);
+                }
+                if most > self.best.len {
+                    self.open.keep(most, &mut self.stack, &self.events, op);
+                }
+                None
+            }
+        }
+    }
+
+    /// Backtracks to the last op linearized with alternatives left, and returns its call;
+    /// `None` when there is none above the start.
+    fn backtrack(&mut self) -> Option<u32> {
+        while let Some(f) = self.pop() {
+            if f.base {
+                return None;
+            }
+            if !f.forced {
+                return Some(f.call);
+            }
+        }
+        None
+    }
+
+    /// The violation: the longest prefix found and the configurations kept.
+    fn violation(self) -> Found<M::State> {
+        let Search {
+            mut best,
+            states,
+            open,
+            steps,
+            ..
+        } = self;
+        best.prefix.truncate(best.len);
+        Found::Violation(Stuck {
+            prefix: best
+                .prefix
+                .into_iter()
+                .map(|(op, s)| (op, states.states[s as usize].clone()))
+                .collect(),
+            op: best.op.unwrap_or(0),
+            steps,
+            open: open.into_starts(best.len),
+        })
+    }
 }
 
 /// The longest linearizable prefix found. Its first `same` entries still match the stack
@@ -584,11 +692,11 @@ struct Best {
 
 impl Best {
     /// Makes `prefix` the ops on the stack with the state after each.
-    fn record(&mut self, stack: &[Frame], state: u32, node_op: &[u32]) {
+    fn record(&mut self, stack: &[Frame], state: u32, events: &Events) {
         self.prefix.truncate(self.same);
         for (k, f) in stack.iter().enumerate().skip(self.same) {
             let after = stack.get(k + 1).map_or(state, |g| g.state);
-            self.prefix.push((node_op[f.call as usize] as usize, after));
+            self.prefix.push((events.op(f.call), after));
         }
         self.same = stack.len();
     }
@@ -779,7 +887,7 @@ impl NextRead {
     }
 
     /// Whether a configuration in state `s`, reached from state `from` by linearizing `op`
-    /// with the ops in `bits`, may still explain the next read, and every read not yet
+    /// after the ops `linearized`, may still explain the next read, and every read not yet
     /// linearized that pins `from`; if not, a read it cannot explain.
     fn may_lead<M: Model>(
         &mut self,
@@ -787,12 +895,12 @@ impl NextRead {
         from: u32,
         s: u32,
         op: usize,
-        bits: &[u64],
+        linearized: &Linearized,
     ) -> Result<(), usize> {
         let Some(&t) = self.target.get(self.at) else {
             return Ok(());
         };
-        let open = |p: &u32| *p as usize != op && bits[*p as usize / 64] & (1 << (p % 64)) == 0;
+        let open = |p: &u32| *p as usize != op && !linearized.contains(*p as usize);
         let run = self.start[self.at] as usize..self.end[self.at] as usize;
         let f = from as usize;
         self.scanned += (run.len()
@@ -860,83 +968,19 @@ impl Bound {
     }
 
     /// The longest prefix possible once `op` is placed, with `placed` ops in all (`op`
-    /// included) and `bits` the ops placed before it (the first `lo` words all set), when
-    /// `read`, which returns at `ret` and is not placed, never can be.
+    /// included) after the ops `linearized`, when `read`, which returns at `ret` and is not
+    /// placed, never can be.
     fn at_most(
         &self,
-        bits: &[u64],
-        lo: usize,
+        linearized: &Linearized,
         placed: usize,
         op: usize,
         (read, ret): (usize, u64),
     ) -> usize {
         let before = self.calls.partition_point(|&c| c <= ret);
-        let full = lo.min(before / 64);
-        let mut done = full * 64
-            + bits[full..before / 64]
-                .iter()
-                .map(|w| w.count_ones() as usize)
-                .sum::<usize>();
-        if before % 64 != 0 {
-            done += (bits[before / 64] & ((1u64 << (before % 64)) - 1)).count_ones() as usize;
-        }
-        done += usize::from(op < before);
+        let done = linearized.count_below(before) + usize::from(op < before);
         debug_assert!(read < before);
         // The read is one of the `before` ops, and not placed.
         placed + (before - done).saturating_sub(1)
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn backtrack<M: Model>(
-    stack: &mut Vec<Frame>,
-    bits: &mut [u64],
-    lo: &mut usize,
-    state: &mut u32,
-    remaining: &mut usize,
-    ops: &[PartOp<M>],
-    call_ret: &[u32],
-    node_op: &[u32],
-    next: &mut [u32],
-    prev: &mut [u32],
-) -> Option<Frame> {
-    let f = stack.pop()?;
-    let op = node_op[f.call as usize] as usize;
-    let w = op / 64;
-    bits[w] &= !(1 << (op % 64));
-    if w < *lo {
-        *lo = w;
-    }
-    *state = f.state;
-    if ops[op].ret.is_some() {
-        *remaining += 1;
-    }
-    unlift(f.call, call_ret[f.call as usize], next, prev);
-    Some(f)
-}
-
-fn lift(call: u32, ret: u32, next: &mut [u32], prev: &mut [u32]) {
-    for node in [call, ret] {
-        if node == NIL {
-            continue;
-        }
-        let (p, n) = (prev[node as usize], next[node as usize]);
-        next[p as usize] = n;
-        if n != NIL {
-            prev[n as usize] = p;
-        }
-    }
-}
-
-fn unlift(call: u32, ret: u32, next: &mut [u32], prev: &mut [u32]) {
-    for node in [ret, call] {
-        if node == NIL {
-            continue;
-        }
-        let (p, n) = (prev[node as usize], next[node as usize]);
-        next[p as usize] = node;
-        if n != NIL {
-            prev[n as usize] = node;
-        }
     }
 }
