@@ -1,8 +1,14 @@
 //! The wire format: one [`Message`] per UDP datagram, in a compact hand-rolled binary encoding.
 //!
-//! Layout: a version byte ([`WIRE_VERSION`]), a tag byte, then the fields in order: integers
-//! little-endian and fixed width, strings and lists prefixed by a `u16` length. Decoding never
-//! panics: every malformed datagram is a [`DecodeError`] that the node counts and drops.
+//! Layout: a version byte ([`WIRE_VERSION`]), a tag byte (the [`MessageKind`]'s discriminant),
+//! then the fields in order: integers little-endian and fixed width, strings and lists prefixed
+//! by a `u16` length. Decoding never panics: every malformed datagram is a [`DecodeError`] that
+//! the node counts and drops.
+//!
+//! The codec is written by hand rather than derived with serde and a binary format: that would
+//! add a dependency and change the bytes, and the saved histories replay only if every
+//! datagram's bytes and size stay exactly as they are. The format is small enough to read
+//! whole here, and the round-trip, truncation and corruption tests below hold it.
 
 use super::cell::{Cell, NodeId};
 use super::config::ConsistencyLevel;
@@ -197,36 +203,41 @@ pub enum Message {
     },
 }
 
-/// What a message is, without its content: for message counts and the event trace.
+/// What a message is, without its content: for message counts, the event trace and the wire.
+///
+/// The discriminant is the message's tag byte on the wire (the byte after [`WIRE_VERSION`]),
+/// named here once for [`Message::encode`], [`Message::decode`] and [`Message::tag`]. The
+/// numbers are the wire format: changing one changes every datagram's bytes.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
+#[repr(u8)]
 pub enum MessageKind {
     /// [`Message::Request`].
-    Request,
+    Request = 1,
     /// [`Message::LocalRead`].
-    LocalRead,
+    LocalRead = 2,
     /// [`Message::Reply`].
-    Reply,
+    Reply = 3,
     /// [`Message::LocalCell`].
-    LocalCell,
+    LocalCell = 4,
     /// [`Message::Heartbeat`].
-    Heartbeat,
+    Heartbeat = 5,
     /// [`Message::Write`].
-    Write,
+    Write = 6,
     /// [`Message::WriteAck`].
-    WriteAck,
+    WriteAck = 7,
     /// [`Message::Read`].
-    Read,
+    Read = 8,
     /// [`Message::ReadReply`].
-    ReadReply,
+    ReadReply = 9,
     /// [`Message::AeDigest`].
-    AeDigest,
+    AeDigest = 10,
     /// [`Message::AeCells`].
-    AeCells,
+    AeCells = 11,
     /// [`Message::AePush`].
-    AePush,
+    AePush = 12,
 }
 
 impl MessageKind {
@@ -266,7 +277,29 @@ impl MessageKind {
 
     /// The kind's position in [`MessageKind::ALL`].
     pub fn index(self) -> usize {
-        self as usize
+        usize::from(self.wire_tag() - 1)
+    }
+
+    /// The kind's tag byte on the wire.
+    pub fn wire_tag(self) -> u8 {
+        self as u8
+    }
+}
+
+impl TryFrom<u8> for MessageKind {
+    type Error = DecodeError;
+
+    /// The kind a wire tag byte names: a [`DecodeError::Tag`] for a byte that names none.
+    fn try_from(tag: u8) -> Result<MessageKind, DecodeError> {
+        // Tags are 1 to 12 in declaration order (a test holds `ALL` to that).
+        usize::from(tag)
+            .checked_sub(1)
+            .and_then(|i| MessageKind::ALL.get(i))
+            .copied()
+            .ok_or(DecodeError::Tag {
+                what: "message",
+                tag,
+            })
     }
 }
 
@@ -490,9 +523,9 @@ impl Message {
     /// [`LinkModel`]: super::control::LinkModel
     pub fn tag(&self) -> u64 {
         let mut h = Fnv::new();
+        h.u64(u64::from(self.kind().wire_tag()));
         match self {
             Message::Request { op, level, .. } => {
-                h.u64(1);
                 h.u64(match op {
                     Op::Get { .. } => 1,
                     Op::Put { .. } => 2,
@@ -507,11 +540,9 @@ impl Message {
                 }
             }
             Message::LocalRead { key, .. } => {
-                h.u64(2);
                 h.bytes(key.as_bytes());
             }
             Message::Reply { reply, .. } => {
-                h.u64(3);
                 h.u64(match &reply.outcome {
                     ReplyOutcome::Read(v) => 10 + v.map(|v| v as u64).unwrap_or(0),
                     ReplyOutcome::Written => 4,
@@ -524,39 +555,31 @@ impl Message {
                 }
             }
             Message::LocalCell { cell, .. } => {
-                h.u64(4);
                 h.u64(cell.map(|c| c.timestamp).unwrap_or(0));
             }
             Message::Heartbeat { seq } => {
-                h.u64(5);
                 h.u64(*seq);
             }
             Message::Write { key, cell, .. } => {
-                h.u64(6);
                 h.bytes(key.as_bytes());
                 h.u64(cell.timestamp);
                 h.u64(cell.writer.0 as u64);
             }
-            Message::WriteAck { .. } => h.u64(7),
+            Message::WriteAck { .. } => {}
             Message::Read { key, .. } => {
-                h.u64(8);
                 h.bytes(key.as_bytes());
             }
             Message::ReadReply { cell, .. } => {
-                h.u64(9);
                 h.u64(cell.map(|c| c.timestamp).unwrap_or(0));
             }
             Message::AeDigest { buckets, .. } => {
-                h.u64(10);
                 h.u64(buckets.len() as u64);
             }
             Message::AeCells { cells, want, .. } => {
-                h.u64(11);
                 h.u64(cells.len() as u64);
                 h.u64(want.len() as u64);
             }
             Message::AePush { cells, .. } => {
-                h.u64(12);
                 h.u64(cells.len() as u64);
             }
         }
@@ -567,9 +590,9 @@ impl Message {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer(Vec::with_capacity(48));
         w.u8(WIRE_VERSION);
+        w.u8(self.kind().wire_tag());
         match self {
             Message::Request { req, op, level } => {
-                w.u8(1);
                 w.u64(*req);
                 match op {
                     Op::Get { key } => {
@@ -589,12 +612,10 @@ impl Message {
                 w.level(*level);
             }
             Message::LocalRead { req, key } => {
-                w.u8(2);
                 w.u64(*req);
                 w.str(key);
             }
             Message::Reply { req, reply } => {
-                w.u8(3);
                 w.u64(*req);
                 match &reply.outcome {
                     ReplyOutcome::Read(v) => {
@@ -637,36 +658,29 @@ impl Message {
                 }
             }
             Message::LocalCell { req, cell } => {
-                w.u8(4);
                 w.u64(*req);
                 w.opt_cell(cell);
             }
             Message::Heartbeat { seq } => {
-                w.u8(5);
                 w.u64(*seq);
             }
             Message::Write { req, key, cell } => {
-                w.u8(6);
                 w.u64(*req);
                 w.str(key);
                 w.cell(cell);
             }
             Message::WriteAck { req } => {
-                w.u8(7);
                 w.u64(*req);
             }
             Message::Read { req, key } => {
-                w.u8(8);
                 w.u64(*req);
                 w.str(key);
             }
             Message::ReadReply { req, cell } => {
-                w.u8(9);
                 w.u64(*req);
                 w.opt_cell(cell);
             }
             Message::AeDigest { round, buckets } => {
-                w.u8(10);
                 w.u64(*round);
                 w.len(buckets.len());
                 for (b, d) in buckets {
@@ -675,7 +689,6 @@ impl Message {
                 }
             }
             Message::AeCells { round, cells, want } => {
-                w.u8(11);
                 w.u64(*round);
                 w.cells(cells);
                 w.len(want.len());
@@ -684,7 +697,6 @@ impl Message {
                 }
             }
             Message::AePush { round, cells } => {
-                w.u8(12);
                 w.u64(*round);
                 w.cells(cells);
             }
@@ -699,8 +711,8 @@ impl Message {
         if version != WIRE_VERSION {
             return Err(DecodeError::Version(version));
         }
-        let msg = match r.u8()? {
-            1 => {
+        let msg = match MessageKind::try_from(r.u8()?)? {
+            MessageKind::Request => {
                 let req = r.u64()?;
                 let op = match r.u8()? {
                     0 => Op::Get { key: r.key()? },
@@ -714,11 +726,11 @@ impl Message {
                 let level = r.level()?;
                 Message::Request { req, op, level }
             }
-            2 => Message::LocalRead {
+            MessageKind::LocalRead => Message::LocalRead {
                 req: r.u64()?,
                 key: r.key()?,
             },
-            3 => {
+            MessageKind::Reply => {
                 let req = r.u64()?;
                 let outcome = match r.u8()? {
                     0 => ReplyOutcome::Read(match r.u8()? {
@@ -768,26 +780,26 @@ impl Message {
                     },
                 }
             }
-            4 => Message::LocalCell {
+            MessageKind::LocalCell => Message::LocalCell {
                 req: r.u64()?,
                 cell: r.opt_cell()?,
             },
-            5 => Message::Heartbeat { seq: r.u64()? },
-            6 => Message::Write {
+            MessageKind::Heartbeat => Message::Heartbeat { seq: r.u64()? },
+            MessageKind::Write => Message::Write {
                 req: r.u64()?,
                 key: r.key()?,
                 cell: r.cell()?,
             },
-            7 => Message::WriteAck { req: r.u64()? },
-            8 => Message::Read {
+            MessageKind::WriteAck => Message::WriteAck { req: r.u64()? },
+            MessageKind::Read => Message::Read {
                 req: r.u64()?,
                 key: r.key()?,
             },
-            9 => Message::ReadReply {
+            MessageKind::ReadReply => Message::ReadReply {
                 req: r.u64()?,
                 cell: r.opt_cell()?,
             },
-            10 => {
+            MessageKind::AeDigest => {
                 let round = r.u64()?;
                 let n = usize::from(r.u16()?);
                 let mut buckets = Vec::with_capacity(n.min(4096));
@@ -796,7 +808,7 @@ impl Message {
                 }
                 Message::AeDigest { round, buckets }
             }
-            11 => {
+            MessageKind::AeCells => {
                 let round = r.u64()?;
                 let cells = r.cells()?;
                 let n = usize::from(r.u16()?);
@@ -806,16 +818,10 @@ impl Message {
                 }
                 Message::AeCells { round, cells, want }
             }
-            12 => Message::AePush {
+            MessageKind::AePush => Message::AePush {
                 round: r.u64()?,
                 cells: r.cells()?,
             },
-            tag => {
-                return Err(DecodeError::Tag {
-                    what: "message",
-                    tag,
-                })
-            }
         };
         if r.pos != buf.len() {
             return Err(DecodeError::Trailing(buf.len() - r.pos));
@@ -918,6 +924,35 @@ mod tests {
                 cells: vec![],
             },
         ]
+    }
+
+    #[test]
+    fn wire_tags_are_one_to_twelve_in_declaration_order() {
+        for (i, kind) in MessageKind::ALL.into_iter().enumerate() {
+            assert_eq!(usize::from(kind.wire_tag()), i + 1);
+            assert_eq!(kind.index(), i);
+            assert_eq!(MessageKind::try_from(kind.wire_tag()), Ok(kind));
+        }
+        for tag in [0, 13, 255] {
+            let err = DecodeError::Tag {
+                what: "message",
+                tag,
+            };
+            assert_eq!(MessageKind::try_from(tag), Err(err.clone()));
+            assert_eq!(Message::decode(&[WIRE_VERSION, tag]), Err(err));
+        }
+    }
+
+    /// The bytes and tags of two messages, written out: the format itself, not only its round
+    /// trip, is what saved histories depend on.
+    #[test]
+    fn the_wire_bytes_and_tags_are_fixed() {
+        let ack = Message::WriteAck { req: 5 };
+        assert_eq!(ack.encode(), [1, 7, 5, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(ack.tag(), 0x4bd7_a317_074c_5b62);
+        let hb = Message::Heartbeat { seq: 77 };
+        assert_eq!(hb.encode(), [1, 5, 77, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(hb.tag(), 0x4e97_9089_4b8f_370d);
     }
 
     #[test]
