@@ -11,8 +11,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::cell::{Cell, NodeId};
 use super::control::EventKind;
+use super::failure::FailureDetector;
 use super::message::Message;
-use super::node::{Node, Now};
+use super::outbox::{Ctx, Dest, Timer};
+use super::replica::Replica;
 use super::ring::Ring;
 
 fn shares(ring: &Ring, rf: usize, a: NodeId, b: NodeId) -> impl Fn(&str) -> bool + '_ {
@@ -22,25 +24,59 @@ fn shares(ring: &Ring, rf: usize, a: NodeId, b: NodeId) -> impl Fn(&str) -> bool
     }
 }
 
-impl Node {
+/// Whose turn it is: this node's anti-entropy rounds go to its peers one after another.
+#[derive(Debug, Clone)]
+pub struct AntiEntropy {
+    /// The peer to try next (modulo the node count).
+    next: usize,
+}
+
+impl AntiEntropy {
+    /// Node `me`'s rounds start with the node after it.
+    pub(super) fn new(me: NodeId) -> AntiEntropy {
+        AntiEntropy {
+            next: me.index() + 1,
+        }
+    }
+
+    /// Arms the first round, if anti-entropy is on, at a random point of the first interval
+    /// so the nodes' rounds do not all start together.
+    pub(super) fn start(&self, cx: &mut Ctx) {
+        if cx.config().anti_entropy {
+            let ae = cx.config().anti_entropy_interval.as_micros() as u64;
+            let jitter = cx.random() % ae.max(1);
+            let at = cx.now().mono + ae + jitter;
+            cx.out().set_timer(at, Timer::AntiEntropy);
+        }
+    }
+
+    /// The round timer fired: start a round and arm the next.
+    pub(super) fn on_timer(&mut self, cx: &mut Ctx, replica: &Replica, detector: &FailureDetector) {
+        self.start_round(cx, replica, detector);
+        let ae = cx.config().anti_entropy_interval.as_micros() as u64;
+        let at = cx.now().mono + ae;
+        cx.out().set_timer(at, Timer::AntiEntropy);
+    }
+
     /// Starts a round with the next live peer in turn.
-    pub(super) fn start_anti_entropy(&mut self, _now: Now) {
-        let n = self.config.nodes;
+    fn start_round(&mut self, cx: &mut Ctx, replica: &Replica, detector: &FailureDetector) {
+        let n = cx.config().nodes;
         for _ in 0..n {
-            let peer = NodeId((self.ae_next % n) as u16);
-            self.ae_next += 1;
-            if peer == self.id || !self.detector.is_up(peer) {
+            let peer = NodeId((self.next % n) as u16);
+            self.next += 1;
+            if peer == cx.id() || !detector.is_up(peer) {
                 continue;
             }
-            let digests = self
-                .storage
-                .digests(shares(&self.ring, self.config.rf, self.id, peer));
-            let round = self.next_req();
-            self.counters.anti_entropy_rounds += 1;
-            self.trace(EventKind::AntiEntropy { peer });
-            self.send(
-                peer,
-                &Message::AeDigest {
+            let digests =
+                replica
+                    .storage()
+                    .digests(shares(cx.ring(), cx.config().rf, cx.id(), peer));
+            let round = cx.next_req();
+            cx.out().count().anti_entropy_rounds += 1;
+            cx.out().trace(EventKind::AntiEntropy { peer });
+            cx.out().send(
+                Dest::Node(peer),
+                Message::AeDigest {
                     round,
                     buckets: digests.into_iter().collect(),
                 },
@@ -49,9 +85,18 @@ impl Node {
         }
     }
 
-    pub(super) fn on_ae_digest(&mut self, peer: NodeId, round: u64, buckets: Vec<(u16, u64)>) {
-        let shared = shares(&self.ring, self.config.rf, self.id, peer);
-        let mine = self.storage.digests(&shared);
+    /// Step 2, at the responder: compare digests, send the cells of the buckets that differ
+    /// and ask for the initiator's.
+    pub(super) fn on_digest(
+        &self,
+        cx: &mut Ctx,
+        replica: &Replica,
+        peer: NodeId,
+        round: u64,
+        buckets: Vec<(u16, u64)>,
+    ) {
+        let shared = shares(cx.ring(), cx.config().rf, cx.id(), peer);
+        let mine = replica.storage().digests(&shared);
         let theirs: BTreeMap<u16, u64> = buckets.into_iter().collect();
         let want: BTreeSet<u16> = mine
             .keys()
@@ -59,11 +104,11 @@ impl Node {
             .copied()
             .filter(|b| mine.get(b) != theirs.get(b))
             .collect();
-        let cells = self.storage.cells_in(&want, &shared);
+        let cells = replica.storage().cells_in(&want, &shared);
         drop(shared);
-        self.send(
-            peer,
-            &Message::AeCells {
+        cx.out().send(
+            Dest::Node(peer),
+            Message::AeCells {
                 round,
                 cells,
                 want: want.into_iter().collect(),
@@ -71,36 +116,42 @@ impl Node {
         );
     }
 
-    pub(super) fn on_ae_cells(
-        &mut self,
+    /// Step 3, at the initiator: merge the responder's cells and push back its own in the
+    /// buckets it wants.
+    pub(super) fn on_cells(
+        &self,
+        cx: &mut Ctx,
+        replica: &mut Replica,
         peer: NodeId,
         round: u64,
         cells: Vec<(String, Cell)>,
         want: Vec<u16>,
     ) {
-        self.merge_cells(cells);
+        merge_cells(cx, replica, cells);
         let want: BTreeSet<u16> = want.into_iter().collect();
-        let mine = self
-            .storage
-            .cells_in(&want, shares(&self.ring, self.config.rf, self.id, peer));
-        self.send(peer, &Message::AePush { round, cells: mine });
+        let mine = replica
+            .storage()
+            .cells_in(&want, shares(cx.ring(), cx.config().rf, cx.id(), peer));
+        cx.out()
+            .send(Dest::Node(peer), Message::AePush { round, cells: mine });
     }
 
-    pub(super) fn on_ae_push(&mut self, cells: Vec<(String, Cell)>) {
-        self.merge_cells(cells);
+    /// The round's end, at the responder: merge the initiator's cells.
+    pub(super) fn on_push(&self, cx: &mut Ctx, replica: &mut Replica, cells: Vec<(String, Cell)>) {
+        merge_cells(cx, replica, cells);
     }
+}
 
-    fn merge_cells(&mut self, cells: Vec<(String, Cell)>) {
-        for (key, cell) in cells {
-            // Only cells this node replicates: a confused or hostile peer cannot plant others.
-            if !self.ring.replicas(&key, self.config.rf).contains(&self.id) {
-                self.counters.unexpected_dropped += 1;
-                continue;
-            }
-            if self.apply(&key, cell) {
-                self.counters.anti_entropy_cells += 1;
-            }
+fn merge_cells(cx: &mut Ctx, replica: &mut Replica, cells: Vec<(String, Cell)>) {
+    for (key, cell) in cells {
+        // Only cells this node replicates: a confused or hostile peer cannot plant others.
+        if !cx.ring().replicas(&key, cx.config().rf).contains(&cx.id()) {
+            cx.out().count().unexpected_dropped += 1;
+            continue;
         }
-        self.sync_if_always();
+        if replica.apply(cx, &key, cell) {
+            cx.out().count().anti_entropy_cells += 1;
+        }
     }
+    replica.sync_if_always(cx);
 }

@@ -1,18 +1,38 @@
-//! The coordinator paths of a [`Node`]: client writes and reads at a consistency level, read
-//! repair, hints for replicas that missed a write, and hint replay.
+//! [`Coordinator`]: this node as the coordinator of client requests: writes and reads at a
+//! consistency level, read repair, hints for replicas that missed a write, and hint replay.
 
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
 
 use super::cell::{resolve, resolve_by_arrival, Cell, NodeId};
-use super::config::{Bug, ReadRepair, ReplicaChoice};
+use super::clock::Clock;
+use super::config::{Bug, ConsistencyLevel, ReadRepair, ReplicaChoice};
 use super::control::EventKind;
+use super::failure::FailureDetector;
+use super::hints::HintStore;
 use super::message::{Message, Op, Reply, ReplyOutcome};
-use super::node::{Node, Now, Timer};
-use rand_core::RngCore;
+use super::outbox::{Ctx, Dest, Timer};
+use super::replica::Replica;
+
+/// Hints replayed per target per tick.
+const HINT_BATCH: usize = 32;
+
+/// Where a client's answer goes: the client, and its id for the request.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ReplyTo {
+    to: Dest,
+    req: u64,
+}
+
+impl ReplyTo {
+    /// The answer to request `req` of the client at `to`.
+    pub(super) fn new(to: Dest, req: u64) -> ReplyTo {
+        ReplyTo { to, req }
+    }
+}
 
 /// A request this node is waiting on.
 #[derive(Debug, Clone)]
-pub(crate) enum Pending {
+enum Pending {
     Write(WritePending),
     Read(ReadPending),
     Hint {
@@ -23,9 +43,8 @@ pub(crate) enum Pending {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct WritePending {
-    client: SocketAddr,
-    client_req: u64,
+struct WritePending {
+    client: ReplyTo,
     key: String,
     cell: Cell,
     needed: usize,
@@ -37,9 +56,8 @@ pub(crate) struct WritePending {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct ReadPending {
-    client: SocketAddr,
-    client_req: u64,
+struct ReadPending {
+    client: ReplyTo,
     key: String,
     needed: usize,
     contacted: Vec<NodeId>,
@@ -51,50 +69,89 @@ pub(crate) struct ReadPending {
     sent_at: u64,
 }
 
-impl Node {
+/// The coordinator's state: the requests it waits on, its view of replica latency, the hints
+/// it holds and the clock it stamps writes with.
+#[derive(Debug)]
+pub struct Coordinator {
+    pending: BTreeMap<u64, Pending>,
+    /// Recent read reply time of each node, microseconds (0: not yet measured).
+    snitch: Vec<u64>,
+    hints: HintStore,
+    clock: Clock,
+}
+
+impl Coordinator {
+    /// A coordinator of a store of `nodes` nodes, waiting on nothing, that stamps writes with
+    /// `clock`.
+    pub(super) fn new(nodes: usize, clock: Clock) -> Coordinator {
+        Coordinator {
+            pending: BTreeMap::new(),
+            snitch: vec![0; nodes],
+            hints: HintStore::new(),
+            clock,
+        }
+    }
+
+    /// Whether it has work in hand that will send messages without any new input: a request
+    /// still waiting for replicas, or hints to replay.
+    pub(super) fn busy(&self) -> bool {
+        !self.pending.is_empty() || !self.hints.is_empty()
+    }
+
+    /// Number of hints held.
+    pub(super) fn hint_count(&self) -> usize {
+        self.hints.len()
+    }
+
+    /// Every timestamp this node issues from now on is above this.
+    pub(super) fn clock_floor(&self) -> u64 {
+        self.clock.floor()
+    }
+
     /// A client request arrived: this node coordinates it.
     pub(super) fn coordinate(
         &mut self,
-        client: SocketAddr,
-        client_req: u64,
+        cx: &mut Ctx,
+        replica: &mut Replica,
+        detector: &FailureDetector,
+        client: ReplyTo,
         op: Op,
-        level: Option<super::config::ConsistencyLevel>,
-        now: Now,
+        level: Option<ConsistencyLevel>,
     ) {
-        self.counters.client_requests += 1;
-        if self.tracing() {
+        cx.out().count().client_requests += 1;
+        if cx.out().tracing() {
             let name = match op {
                 Op::Get { .. } => "get",
                 Op::Put { .. } => "put",
                 Op::Delete { .. } => "delete",
             };
-            self.trace(EventKind::Request {
-                req: client_req,
+            cx.out().trace(EventKind::Request {
+                req: client.req,
                 op: name.to_string(),
                 key: op.key().to_string(),
             });
         }
         let level = level.unwrap_or(match op {
-            Op::Get { .. } => self.config.read,
-            _ => self.config.write,
+            Op::Get { .. } => cx.config().read,
+            _ => cx.config().write,
         });
-        let needed = match self.config.check_level(level) {
+        let needed = match cx.config().check_level(level) {
             Ok(n) => n,
             Err(e) => {
                 let outcome = ReplyOutcome::Rejected(e.to_string());
-                self.reply(client, client_req, outcome, None, Vec::new());
+                reply(cx, client, outcome, None, Vec::new());
                 return;
             }
         };
-        let replicas = self.ring.replicas(op.key(), self.config.rf);
+        let replicas = cx.ring().replicas(op.key(), cx.config().rf);
         let alive: Vec<NodeId> = replicas
             .iter()
             .copied()
-            .filter(|r| self.detector.is_up(*r))
+            .filter(|r| detector.is_up(*r))
             .collect();
         // Bug seam (Bug::HintsCountAsAcks): a write counts the replicas it would hint for.
-        let available = if self.bug(Bug::HintsCountAsAcks)
-            && self.config.hints
+        let available = if cx.bug(Bug::HintsCountAsAcks)
+            && cx.config().hints
             && !matches!(op, Op::Get { .. })
         {
             replicas.len()
@@ -102,231 +159,219 @@ impl Node {
             alive.len()
         };
         // Bug seam (Bug::UnavailableIgnored): sending despite too few live replicas.
-        if available < needed && !self.bug(Bug::UnavailableIgnored) {
-            self.counters.unavailable += 1;
+        if available < needed && !cx.bug(Bug::UnavailableIgnored) {
+            cx.out().count().unavailable += 1;
             let outcome = ReplyOutcome::Unavailable {
                 needed: needed as u16,
                 alive: alive.len() as u16,
             };
-            self.reply(client, client_req, outcome, None, Vec::new());
+            reply(cx, client, outcome, None, Vec::new());
             return;
         }
-        let deadline = now.mono + self.config.request_timeout.as_micros() as u64;
-        let req = self.next_req();
-        match op {
+        let deadline = cx.now().mono + cx.config().request_timeout.as_micros() as u64;
+        let req = cx.next_req();
+        let (key, value) = match op {
             Op::Get { key } => {
-                let mut contacted: Vec<NodeId> = Vec::with_capacity(needed);
-                match self.config.replica_choice {
-                    // This node first when it is a replica (a local read is free), then ring
-                    // order.
-                    ReplicaChoice::Ordered => {
-                        if alive.contains(&self.id) {
-                            contacted.push(self.id);
-                        }
-                        contacted.extend(alive.iter().copied().filter(|r| *r != self.id));
-                    }
-                    // Random per read: a replica left behind is as likely to be asked as any.
-                    ReplicaChoice::Random | ReplicaChoice::Shuffled => {
-                        contacted = self.shuffled(&alive)
-                    }
-                    // This node first (a local read is free), then the replicas whose recent
-                    // replies came back soonest; ring order breaks ties, so a cold snitch is
-                    // the ordered choice.
-                    ReplicaChoice::Snitch => {
-                        if alive.contains(&self.id) {
-                            contacted.push(self.id);
-                        }
-                        let mut others: Vec<NodeId> =
-                            alive.iter().copied().filter(|r| *r != self.id).collect();
-                        others.sort_by_key(|r| self.snitch.get(r.index()).copied().unwrap_or(0));
-                        contacted.extend(others);
-                    }
-                }
-                contacted.truncate(needed);
-                let mut responses = Vec::with_capacity(needed);
-                for r in &contacted {
-                    if *r == self.id {
-                        responses.push((self.id, self.storage.get(&key).copied()));
-                    } else {
-                        self.send(
-                            *r,
-                            &Message::Read {
-                                req,
-                                key: key.clone(),
-                            },
-                        );
-                    }
-                }
-                self.pending.insert(
-                    req,
-                    Pending::Read(ReadPending {
-                        client,
-                        client_req,
-                        key,
-                        needed,
-                        contacted,
-                        responses,
-                        repair: None,
-                        deadline,
-                        sent_at: now.mono,
-                    }),
-                );
-                self.set_timer(deadline, Timer::Request(req));
-                self.read_progress(req, now);
+                let read = ReadPending {
+                    client,
+                    key,
+                    needed,
+                    contacted: Vec::new(),
+                    responses: Vec::new(),
+                    repair: None,
+                    deadline,
+                    sent_at: cx.now().mono,
+                };
+                self.start_read(cx, replica, req, read, &alive);
+                return;
             }
-            Op::Put { key, value } => self.coordinate_write(
-                client,
-                client_req,
-                req,
-                key,
-                Some(value),
-                needed,
-                replicas,
-                deadline,
-                now,
-            ),
-            Op::Delete { key } => self.coordinate_write(
-                client, client_req, req, key, None, needed, replicas, deadline, now,
-            ),
-        }
-    }
-
-    /// `nodes` in a random order drawn from this node's seeded generator (Fisher-Yates).
-    fn shuffled(&mut self, nodes: &[NodeId]) -> Vec<NodeId> {
-        let mut v = nodes.to_vec();
-        for i in (1..v.len()).rev() {
-            let j = (self.rng.next_u64() % (i as u64 + 1)) as usize;
-            v.swap(i, j);
-        }
-        v
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn coordinate_write(
-        &mut self,
-        client: SocketAddr,
-        client_req: u64,
-        req: u64,
-        key: String,
-        value: Option<i64>,
-        needed: usize,
-        replicas: Vec<NodeId>,
-        deadline: u64,
-        now: Now,
-    ) {
+            Op::Put { key, value } => (key, Some(value)),
+            Op::Delete { key } => (key, None),
+        };
         let cell = Cell {
-            timestamp: self.next_timestamp(now),
-            writer: self.id,
+            timestamp: self.clock.next_timestamp(cx),
+            writer: cx.id(),
             value,
         };
-        let mut sent = Vec::with_capacity(replicas.len());
-        let mut acked = Vec::with_capacity(replicas.len());
-        let replicas = match self.config.replica_choice {
+        let write = WritePending {
+            client,
+            key,
+            cell,
+            needed,
+            sent: Vec::with_capacity(replicas.len()),
+            acked: Vec::with_capacity(replicas.len()),
+            replied: false,
+            deadline,
+        };
+        self.start_write(cx, replica, detector, req, write, replicas);
+    }
+
+    /// Sends a read to the replicas chosen among the live ones, and moves it on (a read at
+    /// `one` answered by this node's own replica is done at once).
+    fn start_read(
+        &mut self,
+        cx: &mut Ctx,
+        replica: &mut Replica,
+        req: u64,
+        mut read: ReadPending,
+        alive: &[NodeId],
+    ) {
+        let me = cx.id();
+        let mut contacted: Vec<NodeId> = Vec::with_capacity(read.needed);
+        match cx.config().replica_choice {
+            // This node first when it is a replica (a local read is free), then ring
+            // order.
+            ReplicaChoice::Ordered => {
+                if alive.contains(&me) {
+                    contacted.push(me);
+                }
+                contacted.extend(alive.iter().copied().filter(|r| *r != me));
+            }
+            // Random per read: a replica left behind is as likely to be asked as any.
+            ReplicaChoice::Random | ReplicaChoice::Shuffled => contacted = shuffled(cx, alive),
+            // This node first (a local read is free), then the replicas whose recent
+            // replies came back soonest; ring order breaks ties, so a cold snitch is
+            // the ordered choice.
+            ReplicaChoice::Snitch => {
+                if alive.contains(&me) {
+                    contacted.push(me);
+                }
+                let mut others: Vec<NodeId> = alive.iter().copied().filter(|r| *r != me).collect();
+                others.sort_by_key(|r| self.snitch.get(r.index()).copied().unwrap_or(0));
+                contacted.extend(others);
+            }
+        }
+        contacted.truncate(read.needed);
+        let mut responses = Vec::with_capacity(read.needed);
+        for r in &contacted {
+            if *r == me {
+                responses.push((me, replica.get(&read.key).copied()));
+            } else {
+                let key = read.key.clone();
+                cx.out().send(Dest::Node(*r), Message::Read { req, key });
+            }
+        }
+        read.contacted = contacted;
+        read.responses = responses;
+        let deadline = read.deadline;
+        self.pending.insert(req, Pending::Read(read));
+        cx.out().set_timer(deadline, Timer::Request(req));
+        self.read_progress(cx, replica, req);
+    }
+
+    /// Sends a write to its replicas (applying it here first when this node is one), hints
+    /// the ones seen down, and moves it on.
+    fn start_write(
+        &mut self,
+        cx: &mut Ctx,
+        replica: &mut Replica,
+        detector: &FailureDetector,
+        req: u64,
+        mut write: WritePending,
+        replicas: Vec<NodeId>,
+    ) {
+        let me = cx.id();
+        let replicas = match cx.config().replica_choice {
             ReplicaChoice::Ordered | ReplicaChoice::Shuffled | ReplicaChoice::Snitch => replicas,
             // Exactly `needed` live replicas, drawn at random; the rest never hear of it.
             ReplicaChoice::Random => {
                 let alive: Vec<NodeId> = replicas
                     .into_iter()
-                    .filter(|r| *r == self.id || self.detector.is_up(*r))
+                    .filter(|r| *r == me || detector.is_up(*r))
                     .collect();
-                let mut chosen = self.shuffled(&alive);
-                chosen.truncate(needed);
+                let mut chosen = shuffled(cx, &alive);
+                chosen.truncate(write.needed);
                 chosen
             }
         };
+        let (key, cell) = (write.key.clone(), write.cell);
         for r in replicas {
-            if r == self.id {
-                self.apply(&key, cell);
-                self.sync_if_always();
-                sent.push(r);
-                acked.push(r);
-            } else if self.detector.is_up(r) {
-                self.send(
-                    r,
-                    &Message::Write {
-                        req,
-                        key: key.clone(),
-                        cell,
-                    },
-                );
-                sent.push(r);
-            } else if self.maybe_hint(r, &key, cell, now) && self.bug(Bug::HintsCountAsAcks) {
+            if r == me {
+                replica.apply(cx, &key, cell);
+                replica.sync_if_always(cx);
+                write.sent.push(r);
+                write.acked.push(r);
+            } else if detector.is_up(r) {
+                let key = key.clone();
+                cx.out()
+                    .send(Dest::Node(r), Message::Write { req, key, cell });
+                write.sent.push(r);
+            } else if self.maybe_hint(cx, detector, r, &key, cell) && cx.bug(Bug::HintsCountAsAcks)
+            {
                 // Bug seam (Bug::HintsCountAsAcks): the stored hint counts as the replica's ack.
-                sent.push(r);
-                acked.push(r);
+                write.sent.push(r);
+                write.acked.push(r);
             }
         }
-        self.pending.insert(
-            req,
-            Pending::Write(WritePending {
-                client,
-                client_req,
-                key,
-                cell,
-                needed,
-                sent,
-                acked,
-                replied: false,
-                deadline,
-            }),
-        );
-        self.set_timer(deadline, Timer::Request(req));
-        self.write_progress(req);
+        let deadline = write.deadline;
+        self.pending.insert(req, Pending::Write(write));
+        cx.out().set_timer(deadline, Timer::Request(req));
+        self.write_progress(cx, req);
     }
 
     /// Answers the client once enough acks are in; forgets the write once every replica acked.
-    fn write_progress(&mut self, req: u64) {
+    fn write_progress(&mut self, cx: &mut Ctx, req: u64) {
         // Bug seam (Bug::AckEarly): answering one ack early.
-        let early = usize::from(self.bug(Bug::AckEarly));
+        let early = usize::from(cx.bug(Bug::AckEarly));
         let Some(Pending::Write(w)) = self.pending.get_mut(&req) else {
             return;
         };
         let answer = if !w.replied && w.acked.len() + early >= w.needed {
             w.replied = true;
-            Some((w.client, w.client_req, w.cell, w.sent.clone()))
+            Some((w.client, w.cell, w.sent.clone()))
         } else {
             None
         };
         let done = w.replied && w.acked.len() == w.sent.len();
-        if let Some((client, client_req, cell, sent)) = answer {
+        if let Some((client, cell, sent)) = answer {
             let version = Some((cell.timestamp, cell.writer));
-            self.reply(client, client_req, ReplyOutcome::Written, version, sent);
+            reply(cx, client, ReplyOutcome::Written, version, sent);
         }
         if done {
             self.pending.remove(&req);
         }
     }
 
-    pub(super) fn on_write_ack(&mut self, from: NodeId, req: u64, now: Now) {
+    /// A replica acknowledged a write: of a client write, a blocking read repair, or a hint.
+    pub(super) fn on_write_ack(&mut self, cx: &mut Ctx, from: NodeId, req: u64) {
         match self.pending.get_mut(&req) {
             Some(Pending::Write(w)) => {
                 if w.sent.contains(&from) && !w.acked.contains(&from) {
                     w.acked.push(from);
-                    self.write_progress(req);
+                    self.write_progress(cx, req);
                 } else {
-                    self.counters.stale_replies += 1;
+                    cx.out().count().stale_replies += 1;
                 }
             }
             Some(Pending::Read(r)) => match &mut r.repair {
                 Some((_, waiting)) if waiting.contains(&from) => {
                     waiting.retain(|n| *n != from);
-                    self.read_progress(req, now);
+                    self.repair_progress(cx, req);
                 }
-                _ => self.counters.stale_replies += 1,
+                _ => cx.out().count().stale_replies += 1,
             },
             Some(Pending::Hint { target, id, .. }) if *target == from => {
                 let (target, id) = (*target, *id);
                 self.pending.remove(&req);
                 if let Some(h) = self.hints.delivered(target, id) {
-                    self.counters.hints_replayed += 1;
-                    self.trace(EventKind::HintReplayed { target, key: h.key });
+                    cx.out().count().hints_replayed += 1;
+                    cx.out()
+                        .trace(EventKind::HintReplayed { target, key: h.key });
                 }
             }
-            _ => self.counters.stale_replies += 1,
+            _ => cx.out().count().stale_replies += 1,
         }
     }
 
-    pub(super) fn on_read_reply(&mut self, from: NodeId, req: u64, cell: Option<Cell>, now: Now) {
+    /// A replica answered a read.
+    pub(super) fn on_read_reply(
+        &mut self,
+        cx: &mut Ctx,
+        replica: &mut Replica,
+        from: NodeId,
+        req: u64,
+        cell: Option<Cell>,
+    ) {
         match self.pending.get_mut(&req) {
             Some(Pending::Read(r))
                 if r.repair.is_none()
@@ -335,7 +380,7 @@ impl Node {
             {
                 r.responses.push((from, cell));
                 // The snitch's view of this replica: a moving average of its reply times.
-                let sample = now.mono.saturating_sub(r.sent_at);
+                let sample = cx.now().mono.saturating_sub(r.sent_at);
                 if let Some(avg) = self.snitch.get_mut(from.index()) {
                     *avg = if *avg == 0 {
                         sample
@@ -343,24 +388,34 @@ impl Node {
                         (*avg * 3 + sample) / 4
                     };
                 }
-                self.read_progress(req, now);
+                self.read_progress(cx, replica, req);
             }
-            _ => self.counters.stale_replies += 1,
+            _ => cx.out().count().stale_replies += 1,
         }
     }
 
-    /// Moves a read on: resolve once R replicas answered, repair the ones behind, answer.
-    fn read_progress(&mut self, req: u64, now: Now) {
+    /// A blocking read repair heard another ack: once every repaired replica acked, answers
+    /// the read with the resolved cell.
+    fn repair_progress(&mut self, cx: &mut Ctx, req: u64) {
         let Some(Pending::Read(r)) = self.pending.get(&req) else {
             return;
         };
         if let Some((resolved, waiting)) = &r.repair {
             if waiting.is_empty() {
-                let (client, client_req, contacted) = (r.client, r.client_req, r.contacted.clone());
+                let (client, contacted) = (r.client, r.contacted.clone());
                 let resolved = *resolved;
                 self.pending.remove(&req);
-                self.answer_read(client, client_req, Some(resolved), contacted);
+                answer_read(cx, client, Some(resolved), contacted);
             }
+        }
+    }
+
+    /// Moves a read on: resolve once R replicas answered, repair the ones behind, answer.
+    fn read_progress(&mut self, cx: &mut Ctx, replica: &mut Replica, req: u64) {
+        let Some(Pending::Read(r)) = self.pending.get(&req) else {
+            return;
+        };
+        if r.repair.is_some() {
             return;
         }
         if r.responses.len() < r.needed {
@@ -368,8 +423,8 @@ impl Node {
         }
         let r = r.clone();
         // Bug seam (Bug::ReadFirstResponse): answering with the first response.
-        let by_arrival = self.bug(Bug::LwwTieByArrival);
-        let resolved = if self.bug(Bug::ReadFirstResponse) {
+        let by_arrival = cx.bug(Bug::LwwTieByArrival);
+        let resolved = if cx.bug(Bug::ReadFirstResponse) {
             r.responses.first().and_then(|(_, c)| *c)
         } else if by_arrival {
             // Bug seam (Bug::LwwTieByArrival): responses are in arrival order.
@@ -392,18 +447,18 @@ impl Node {
                 .collect(),
             None => Vec::new(),
         };
-        let mode = self.config.read_repair;
+        let mode = cx.config().read_repair;
         let (Some(best), false, false) = (resolved, behind.is_empty(), mode == ReadRepair::None)
         else {
             self.pending.remove(&req);
-            self.answer_read(r.client, r.client_req, resolved, r.contacted);
+            answer_read(cx, r.client, resolved, r.contacted);
             return;
         };
         // Bug seam (Bug::RepairFreshTimestamp): repairing with a new timestamp.
-        let repair_cell = if self.bug(Bug::RepairFreshTimestamp) {
+        let repair_cell = if cx.bug(Bug::RepairFreshTimestamp) {
             Cell {
-                timestamp: self.next_timestamp(now),
-                writer: self.id,
+                timestamp: self.clock.next_timestamp(cx),
+                writer: cx.id(),
                 value: best.value,
             }
         } else {
@@ -411,25 +466,25 @@ impl Node {
         };
         let mut waiting = Vec::new();
         for target in behind {
-            self.counters.read_repairs += 1;
-            self.trace(EventKind::ReadRepair {
+            cx.out().count().read_repairs += 1;
+            cx.out().trace(EventKind::ReadRepair {
                 target,
                 key: r.key.clone(),
             });
-            if target == self.id {
-                self.apply(&r.key, repair_cell);
-                self.sync_if_always();
+            if target == cx.id() {
+                replica.apply(cx, &r.key, repair_cell);
+                replica.sync_if_always(cx);
             } else {
                 // Async repairs use a request id nobody waits on: their acks are dropped.
                 let repair_req = if mode == ReadRepair::Blocking {
                     waiting.push(target);
                     req
                 } else {
-                    self.next_req()
+                    cx.next_req()
                 };
-                self.send(
-                    target,
-                    &Message::Write {
+                cx.out().send(
+                    Dest::Node(target),
+                    Message::Write {
                         req: repair_req,
                         key: r.key.clone(),
                         cell: repair_cell,
@@ -439,65 +494,49 @@ impl Node {
         }
         if waiting.is_empty() {
             self.pending.remove(&req);
-            self.answer_read(r.client, r.client_req, resolved, r.contacted);
+            answer_read(cx, r.client, resolved, r.contacted);
             return;
         }
-        let deadline = now.mono + self.config.request_timeout.as_micros() as u64;
+        let deadline = cx.now().mono + cx.config().request_timeout.as_micros() as u64;
         if let Some(Pending::Read(p)) = self.pending.get_mut(&req) {
             p.repair = Some((best, waiting));
             p.deadline = deadline;
         }
-        self.set_timer(deadline, Timer::Request(req));
+        cx.out().set_timer(deadline, Timer::Request(req));
     }
 
-    fn answer_read(
-        &mut self,
-        client: SocketAddr,
-        client_req: u64,
-        resolved: Option<Cell>,
-        contacted: Vec<NodeId>,
-    ) {
-        let outcome = ReplyOutcome::Read(resolved.and_then(|c| c.value));
-        let version = resolved.map(|c| (c.timestamp, c.writer));
-        self.reply(client, client_req, outcome, version, contacted);
-    }
-
-    pub(super) fn on_request_deadline(&mut self, req: u64, now: Now) {
+    /// A request's deadline passed: answer Timeout (a write may still take effect), hint the
+    /// replicas a write did not hear from, or let a hint be retried.
+    pub(super) fn on_deadline(&mut self, cx: &mut Ctx, detector: &FailureDetector, req: u64) {
         let deadline = match self.pending.get(&req) {
             Some(Pending::Write(w)) => w.deadline,
             Some(Pending::Read(r)) => r.deadline,
             Some(Pending::Hint { deadline, .. }) => *deadline,
             None => return,
         };
-        if now.mono < deadline {
+        if cx.now().mono < deadline {
             return; // an earlier timer of a request whose deadline moved
         }
         match self.pending.remove(&req) {
             Some(Pending::Write(w)) => {
                 // Bug seam (Bug::UnavailableIgnored): a write timeout reported as success.
-                if !w.replied && self.bug(Bug::UnavailableIgnored) {
+                if !w.replied && cx.bug(Bug::UnavailableIgnored) {
                     let version = Some((w.cell.timestamp, w.cell.writer));
-                    self.reply(
-                        w.client,
-                        w.client_req,
-                        ReplyOutcome::Written,
-                        version,
-                        w.sent.clone(),
-                    );
+                    reply(cx, w.client, ReplyOutcome::Written, version, w.sent.clone());
                 } else if !w.replied {
-                    self.counters.timeouts += 1;
+                    cx.out().count().timeouts += 1;
                     let outcome = ReplyOutcome::Timeout {
                         answered: w.acked.len() as u16,
                         needed: w.needed as u16,
                     };
-                    self.reply(w.client, w.client_req, outcome, None, w.sent.clone());
+                    reply(cx, w.client, outcome, None, w.sent.clone());
                 }
                 for r in w.sent.iter().filter(|r| !w.acked.contains(r)) {
-                    self.maybe_hint(*r, &w.key, w.cell, now);
+                    self.maybe_hint(cx, detector, *r, &w.key, w.cell);
                 }
             }
             Some(Pending::Read(r)) => {
-                self.counters.timeouts += 1;
+                cx.out().count().timeouts += 1;
                 let answered = match &r.repair {
                     Some((_, waiting)) => r.contacted.len() - waiting.len(),
                     None => r.responses.len(),
@@ -506,7 +545,7 @@ impl Node {
                     answered: answered as u16,
                     needed: r.needed as u16,
                 };
-                self.reply(r.client, r.client_req, outcome, None, r.contacted);
+                reply(cx, r.client, outcome, None, r.contacted);
             }
             Some(Pending::Hint { target, id, .. }) => self.hints.retry(target, id),
             None => {}
@@ -515,36 +554,55 @@ impl Node {
 
     /// Keeps a hint for a replica that missed a write, unless hints are off or the replica has
     /// been down longer than the hint window. Whether it kept one.
-    fn maybe_hint(&mut self, target: NodeId, key: &str, cell: Cell, now: Now) -> bool {
-        if !self.config.hints {
+    fn maybe_hint(
+        &mut self,
+        cx: &mut Ctx,
+        detector: &FailureDetector,
+        target: NodeId,
+        key: &str,
+        cell: Cell,
+    ) -> bool {
+        if !cx.config().hints {
             return false;
         }
-        let window = self.config.hint_window.as_micros() as u64;
-        if self.detector.down_for(target, now.mono) > window {
-            self.counters.hints_skipped += 1;
+        let window = cx.config().hint_window.as_micros() as u64;
+        if detector.down_for(target, cx.now().mono) > window {
+            cx.out().count().hints_skipped += 1;
             return false;
         }
         self.hints.store(target, key, cell);
-        self.counters.hints_stored += 1;
-        self.trace(EventKind::HintStored {
+        cx.out().count().hints_stored += 1;
+        cx.out().trace(EventKind::HintStored {
             target,
             key: key.to_string(),
         });
         true
     }
 
+    /// Replays a batch of hints to every replica that has some (on every tick).
+    pub(super) fn replay_all_hints(&mut self, cx: &mut Ctx, detector: &FailureDetector) {
+        for target in self.hints.targets() {
+            self.replay_hints(cx, detector, target);
+        }
+    }
+
     /// Sends a batch of `target`'s hints, with their original cells, if it is seen up.
-    pub(super) fn replay_hints(&mut self, target: NodeId, now: Now) {
-        if !self.detector.is_up(target) {
+    pub(super) fn replay_hints(
+        &mut self,
+        cx: &mut Ctx,
+        detector: &FailureDetector,
+        target: NodeId,
+    ) {
+        if !detector.is_up(target) {
             return;
         }
-        let deadline = now.mono + self.config.request_timeout.as_micros() as u64;
-        for (id, mut hint) in self.hints.take_batch(target, super::node::HINT_BATCH) {
+        let deadline = cx.now().mono + cx.config().request_timeout.as_micros() as u64;
+        for (id, mut hint) in self.hints.take_batch(target, HINT_BATCH) {
             // Bug seam (Bug::HintNewTimestamp): the replayed hint takes the replay time.
-            if self.bug(Bug::HintNewTimestamp) {
-                hint.cell.timestamp = self.next_timestamp(now);
+            if cx.bug(Bug::HintNewTimestamp) {
+                hint.cell.timestamp = self.clock.next_timestamp(cx);
             }
-            let req = self.next_req();
+            let req = cx.next_req();
             self.pending.insert(
                 req,
                 Pending::Hint {
@@ -554,47 +612,62 @@ impl Node {
                 },
             );
             // Bug seam (Bug::HintWrongTarget): the replay goes to the next node in node order.
-            let to = if self.bug(Bug::HintWrongTarget) {
-                NodeId(((target.index() + 1) % self.config.nodes) as u16)
+            let to = if cx.bug(Bug::HintWrongTarget) {
+                NodeId(((target.index() + 1) % cx.config().nodes) as u16)
             } else {
                 target
             };
-            self.send(
-                to,
-                &Message::Write {
+            cx.out().send(
+                Dest::Node(to),
+                Message::Write {
                     req,
                     key: hint.key,
                     cell: hint.cell,
                 },
             );
-            self.set_timer(deadline, Timer::Request(req));
+            cx.out().set_timer(deadline, Timer::Request(req));
         }
     }
+}
 
-    fn reply(
-        &mut self,
-        client: SocketAddr,
-        client_req: u64,
-        outcome: ReplyOutcome,
-        version: Option<(u64, NodeId)>,
-        replicas: Vec<NodeId>,
-    ) {
-        if self.tracing() {
-            self.trace(EventKind::Replied {
-                req: client_req,
-                outcome: format!("{outcome:?}"),
-            });
-        }
-        self.send_addr(
-            client,
-            &Message::Reply {
-                req: client_req,
-                reply: Reply {
-                    outcome,
-                    version,
-                    replicas,
-                },
-            },
-        );
+/// `nodes` in a random order drawn from this node's seeded generator (Fisher-Yates).
+fn shuffled(cx: &mut Ctx, nodes: &[NodeId]) -> Vec<NodeId> {
+    let mut v = nodes.to_vec();
+    for i in (1..v.len()).rev() {
+        let j = (cx.random() % (i as u64 + 1)) as usize;
+        v.swap(i, j);
     }
+    v
+}
+
+fn answer_read(cx: &mut Ctx, client: ReplyTo, resolved: Option<Cell>, contacted: Vec<NodeId>) {
+    let outcome = ReplyOutcome::Read(resolved.and_then(|c| c.value));
+    let version = resolved.map(|c| (c.timestamp, c.writer));
+    reply(cx, client, outcome, version, contacted);
+}
+
+fn reply(
+    cx: &mut Ctx,
+    client: ReplyTo,
+    outcome: ReplyOutcome,
+    version: Option<(u64, NodeId)>,
+    replicas: Vec<NodeId>,
+) {
+    if cx.out().tracing() {
+        cx.out().trace(EventKind::Replied {
+            req: client.req,
+            outcome: format!("{outcome:?}"),
+        });
+    }
+    cx.out().send(
+        client.to,
+        Message::Reply {
+            req: client.req,
+            reply: Reply {
+                outcome,
+                version,
+                replicas,
+            },
+        },
+    );
 }

@@ -1,10 +1,14 @@
 //! [`FailureDetector`]: timeout-based liveness from heartbeats (and any other datagram).
 //!
-//! A peer not heard from for `failure_timeout` is down; one datagram brings it back up. Like
-//! every real detector it is wrong sometimes: a partitioned-away but running peer looks down,
-//! and a peer that crashed looks up until the timeout passes.
+//! Every tick a node sends each peer a heartbeat. A peer not heard from for `failure_timeout`
+//! is down; one datagram brings it back up. Like every real detector it is wrong sometimes: a
+//! partitioned-away but running peer looks down, and a peer that crashed looks up until the
+//! timeout passes.
 
 use super::cell::NodeId;
+use super::control::EventKind;
+use super::message::Message;
+use super::outbox::{Ctx, Dest};
 
 /// Liveness of every peer as this node sees it.
 #[derive(Debug, Clone)]
@@ -14,6 +18,8 @@ pub struct FailureDetector {
     last_heard: Vec<u64>,
     up: Vec<bool>,
     down_since: Vec<u64>,
+    /// The last heartbeat's number.
+    heartbeat_seq: u64,
 }
 
 impl FailureDetector {
@@ -25,6 +31,24 @@ impl FailureDetector {
             last_heard: vec![now; nodes],
             up: vec![true; nodes],
             down_since: vec![0; nodes],
+            heartbeat_seq: 0,
+        }
+    }
+
+    /// One tick: a heartbeat to every peer in node order, then every peer silent too long is
+    /// marked down (and traced).
+    pub(super) fn tick(&mut self, cx: &mut Ctx) {
+        self.heartbeat_seq += 1;
+        let hb = Message::Heartbeat {
+            seq: self.heartbeat_seq,
+        };
+        for i in 0..self.up.len() {
+            if i != self.me.index() {
+                cx.out().send(Dest::Node(NodeId(i as u16)), hb.clone());
+            }
+        }
+        for peer in self.expire(cx.now().mono) {
+            cx.out().trace(EventKind::Down { peer });
         }
     }
 

@@ -1,6 +1,10 @@
 //! The turmoil adapter: runs each [`Node`] as a turmoil host, with one UDP socket, its timers
 //! and its commit log, all in one task.
 //!
+//! It is the only place that knows bytes and addresses: it decodes each datagram into an
+//! [`Input`] (naming the sender as a node when it comes from a node's address), and carries out
+//! the node's typed [`Effect`]s in order, encoding each message and each commit log record.
+//!
 //! On `sim.bounce(host)` turmoil runs the host closure again: the node replays its commit log
 //! from the simulated file system, recovers its clock floor and rejoins.
 //!
@@ -15,13 +19,13 @@ use std::time::Duration;
 use turmoil::net::UdpSocket;
 
 use super::cell::NodeId;
-use super::commitlog::{ClockFile, CommitLog};
+use super::commitlog::{encode_record, ClockFile, CommitLog};
 use super::config::{ConfigError, StoreConfig};
 use super::control::{
     ClientMark, ClusterControl, Delivery, Endpoint, Event, EventKind, Fate, Receiver,
 };
-use super::message::MessageKind;
-use super::node::{Effect, Input, Node, Now, Recovered, Timer};
+use super::message::{Message, MessageKind};
+use super::node::{Dest, Effect, Input, Node, Now, Recovered, Timer};
 
 /// The UDP port every node listens on.
 pub const STORE_PORT: u16 = 7000;
@@ -96,26 +100,37 @@ struct Runner {
 }
 
 impl Runner {
-    fn step(&mut self, input: Input<'_>) {
+    fn step(&mut self, input: Input) {
         let now = now(&self.control, self.id);
         let effects = self.node.handle(input, now);
         self.execute(effects, now);
+    }
+
+    /// A datagram arrived from `from`: decoded, it is the node's next input.
+    fn receive(&mut self, from: SocketAddr, bytes: &[u8]) {
+        let input = match Message::decode(bytes) {
+            Ok(msg) => {
+                let from = match self.peers.iter().position(|p| *p == from) {
+                    Some(i) => Dest::Node(NodeId(i as u16)),
+                    None => Dest::Client(from),
+                };
+                Input::Message { from, msg }
+            }
+            Err(_) => Input::Malformed,
+        };
+        self.step(input);
     }
 
     fn execute(&mut self, effects: Vec<Effect>, now: Now) {
         for e in effects {
             match e {
                 // UDP: a failed send is a lost datagram, which the protocol already tolerates.
-                Effect::Send {
-                    to,
-                    bytes,
-                    tag,
-                    kind,
-                } => {
-                    let dest = match self.peers.iter().position(|p| *p == to) {
-                        Some(i) => Endpoint::Node(NodeId(i as u16)),
-                        None => Endpoint::Client(to.port()),
+                Effect::Send { to, msg } => {
+                    let (to, dest) = match to {
+                        Dest::Node(n) => (self.peers[n.index()], Endpoint::Node(n)),
+                        Dest::Client(addr) => (addr, Endpoint::Client(addr.port())),
                     };
+                    let (bytes, tag, kind) = (msg.encode(), msg.tag(), msg.kind());
                     self.control.note_sent(kind);
                     match self
                         .control
@@ -147,8 +162,8 @@ impl Runner {
                     self.timer_seq += 1;
                     self.timers.insert((at, self.timer_seq), timer);
                 }
-                Effect::Append(record) => {
-                    if self.log.append(&record).is_err() {
+                Effect::Append { key, cell } => {
+                    if self.log.append(&encode_record(&key, &cell)).is_err() {
                         self.node.note_io_error();
                     }
                 }
@@ -282,7 +297,6 @@ pub async fn run_node(
     let peers: Vec<SocketAddr> = (0..config.nodes)
         .map(|i| node_addr(NodeId(i as u16)))
         .collect();
-    let peer_addrs = peers.clone();
     let socket = UdpSocket::bind(SocketAddr::new(
         IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         STORE_PORT,
@@ -299,7 +313,6 @@ pub async fn run_node(
         id,
         config,
         seed,
-        peers,
         recovered,
         control.counters(id),
         control.is_tracing(),
@@ -316,7 +329,7 @@ pub async fn run_node(
         timers: BTreeMap::new(),
         timer_seq: 0,
         events: Vec::new(),
-        peers: peer_addrs,
+        peers,
         outbox: BTreeMap::new(),
         held_data: 0,
         tracing,
@@ -332,10 +345,10 @@ pub async fn run_node(
             biased;
             received = r.socket.recv_from(&mut buf) => {
                 let (len, from) = received?;
-                r.step(Input::Datagram { from, bytes: &buf[..len] });
+                r.receive(from, &buf[..len]);
                 // Drain what else is queued without going back to the scheduler.
                 while let Ok((len, from)) = r.socket.try_recv_from(&mut buf) {
-                    r.step(Input::Datagram { from, bytes: &buf[..len] });
+                    r.receive(from, &buf[..len]);
                 }
             }
             _ = tokio::time::sleep(sleep_for.unwrap_or_default()), if sleep_for.is_some() => {}

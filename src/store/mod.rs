@@ -10,6 +10,11 @@
 //! - A commit log on turmoil's simulated file system with an fsync policy (always, periodic,
 //!   never), replayed on restart; per-node clocks with an offset the fault injector sets.
 //! - [`client::Client`]: get, put, delete over UDP, from a turmoil client host.
+//! - Inside a node, parts with their own state: [`replica::Replica`] (table and commit log),
+//!   [`coordinator::Coordinator`] (requests in flight, hints, the write clock),
+//!   [`antientropy::AntiEntropy`] and [`failure::FailureDetector`]. They write typed
+//!   [`Effect`]s (messages to a [`Dest`], timers, log records) into one outbox
+//!   ([`outbox`]); only [`host`] turns them into bytes, addresses and files.
 //!
 //! ```no_run
 //! use quorumlab::store::{self, client::Client, ClusterControl, NodeId, StoreConfig};
@@ -37,6 +42,7 @@
 pub mod antientropy;
 pub mod cell;
 pub mod client;
+pub mod clock;
 pub mod commitlog;
 pub mod config;
 pub mod control;
@@ -47,6 +53,8 @@ pub mod hints;
 pub mod host;
 pub mod message;
 pub mod node;
+pub mod outbox;
+pub mod replica;
 pub mod ring;
 pub mod storage;
 pub mod traffic;
@@ -62,5 +70,6 @@ pub use control::{
 };
 pub use host::{install, node_host_name, STORE_PORT};
 pub use message::MessageKind;
-pub use node::{Effect, Input, Node, Now, Timer};
+pub use node::{Input, Node};
+pub use outbox::{Dest, Effect, Now, Timer};
 pub use ring::Ring;

@@ -1,101 +1,49 @@
 //! [`Node`]: one store node as a deterministic state machine, `handle(input, now) -> effects`.
 //!
 //! The node never touches a socket, a file or a clock: the host adapter ([`super::host`]) feeds
-//! it datagrams and timer firings with the current time, and carries out the [`Effect`]s it
-//! returns, in order. Effects are ordered on purpose: a replica's `Append` and `Sync` come before
-//! the `Send` of its ack, so the fsync policy decides what an ack promises.
+//! it decoded messages and timer firings with the current time, and carries out the [`Effect`]s
+//! it returns, in order.
+//!
+//! A node is its parts, each with its own state: the [`Replica`] (table and commit log), the
+//! [`Coordinator`] (client requests in flight, hints, the write clock), [`AntiEntropy`] and the
+//! [`FailureDetector`]. This file only routes each input to the part it concerns. Parts never
+//! reach into one another's fields: they call methods, and write their effects into the one
+//! outbox of the shared context ([`super::outbox`]), so the effects come out in the order the
+//! parts wrote them.
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
-
-use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use super::antientropy::AntiEntropy;
 use super::cell::{Cell, NodeId};
-use super::commitlog::encode_record;
-use super::config::{Bug, FsyncPolicy, StoreConfig, DEFAULT_FSYNC_PERIOD};
+use super::clock::Clock;
+use super::config::{Bug, StoreConfig};
 use super::control::{Counters, EventKind};
-use super::coordinator::Pending;
+use super::coordinator::{Coordinator, ReplyTo};
 use super::failure::FailureDetector;
-use super::hints::HintStore;
-use super::message::{Message, MessageKind};
+use super::message::Message;
+use super::outbox::{Ctx, Outbox};
+pub use super::outbox::{Dest, Effect, Now, Timer};
+use super::replica::Replica;
 use super::ring::Ring;
 use super::storage::Storage;
 
-/// Hints replayed per target per tick.
-pub(super) const HINT_BATCH: usize = 32;
-
-/// The time a node is handed with each input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Now {
-    /// Monotonic time in microseconds that never goes back, not even across restarts
-    /// (simulated time since the simulation started). Timers and timeouts use it.
-    pub mono: u64,
-    /// The node's own clock in microseconds: `mono` plus the node's clock offset. Cell
-    /// timestamps and tombstone expiry use it.
-    pub wall: i64,
-}
-
-/// A timer the node asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Timer {
-    /// Heartbeats, failure detection, hint replay, tombstone GC (every heartbeat interval).
-    Tick,
-    /// Periodic commit log sync.
-    Fsync,
-    /// Start an anti-entropy round.
-    AntiEntropy,
-    /// The deadline of an internal request.
-    Request(u64),
-}
-
 /// Something that happens to a node.
-#[derive(Debug, Clone, Copy)]
-pub enum Input<'a> {
+#[derive(Debug, Clone)]
+pub enum Input {
     /// The node software started (after its commit log was replayed).
     Start,
-    /// A datagram arrived.
-    Datagram {
-        /// The sender's address.
-        from: SocketAddr,
-        /// The datagram.
-        bytes: &'a [u8],
+    /// A datagram arrived and decoded to `msg`.
+    Message {
+        /// The sender: a node when the datagram came from a node's address, else a client.
+        from: Dest,
+        /// The message.
+        msg: Message,
     },
+    /// A datagram arrived that does not decode: it is counted and dropped.
+    Malformed,
     /// A timer fired.
     Timer(Timer),
-}
-
-/// Something the host must do for the node, in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {
-    /// Send one datagram.
-    Send {
-        /// The destination.
-        to: SocketAddr,
-        /// The encoded [`Message`].
-        bytes: Vec<u8>,
-        /// The message's [`tag`](super::message::Message::tag), for the link model.
-        tag: u64,
-        /// What kind of message it is (a heartbeat says only that the sender is up, and
-        /// changes no data).
-        kind: MessageKind,
-    },
-    /// Fire `timer` when `Now::mono` reaches `at`.
-    SetTimer {
-        /// Deadline, monotonic microseconds.
-        at: u64,
-        /// The timer.
-        timer: Timer,
-    },
-    /// Append an encoded record to the commit log (pending until synced).
-    Append(Vec<u8>),
-    /// Sync the commit log.
-    Sync,
-    /// Durably record the last timestamp issued, before anything carrying it leaves the node,
-    /// so a restarted node never issues it or a smaller one again.
-    PersistClock(u64),
-    /// Record an event in the trace.
-    Trace(EventKind),
 }
 
 /// What a restarting node recovered from disk.
@@ -109,43 +57,23 @@ pub struct Recovered {
 
 /// One store node. See the module docs.
 pub struct Node {
-    pub(super) id: NodeId,
-    pub(super) config: StoreConfig,
-    pub(super) ring: Ring,
-    pub(super) peers: Vec<SocketAddr>,
-    pub(super) rng: ChaCha8Rng,
-    pub(super) storage: Storage,
-    pub(super) detector: FailureDetector,
-    pub(super) hints: HintStore,
-    pub(super) pending: BTreeMap<u64, Pending>,
-    /// Recent read reply time of each node, microseconds (0: not yet measured).
-    pub(super) snitch: Vec<u64>,
-    next_req: u64,
-    last_ts: u64,
-    heartbeat_seq: u64,
-    unsynced: bool,
-    pub(super) ae_next: usize,
-    pub(super) counters: Counters,
-    tracing: bool,
-    fx: Vec<Effect>,
+    cx: Ctx,
+    replica: Replica,
+    coordinator: Coordinator,
+    anti_entropy: AntiEntropy,
+    detector: FailureDetector,
+    /// Commit log records replayed at start, for the start event.
     replayed: u64,
-    /// Monotonic time of the input being handled.
-    now_mono: u64,
-    /// Subtracted from the node clock for timestamps: zero unless the planted
-    /// [`Bug::ClockResetOnRestart`] makes the clock restart from zero.
-    clock_base: u64,
 }
 
 impl Node {
-    /// A node rebuilt from what it recovered. `peers[i]` is node `i`'s address; `seed` is the
-    /// scenario seed (it fixes the ring and this node's RNG stream); `counters` continue the
-    /// node's counters from before a restart; `tracing` turns trace effects on.
-    #[allow(clippy::too_many_arguments)]
+    /// A node rebuilt from what it recovered. `seed` is the scenario seed (it fixes the ring
+    /// and this node's RNG stream); `counters` continue the node's counters from before a
+    /// restart; `tracing` turns trace effects on.
     pub fn new(
         id: NodeId,
         config: StoreConfig,
         seed: u64,
-        peers: Vec<SocketAddr>,
         recovered: Recovered,
         counters: Counters,
         tracing: bool,
@@ -191,301 +119,157 @@ impl Node {
         let mut counters = counters;
         counters.starts += 1;
         counters.replayed_records += recovered.records.len() as u64;
+        let coordinator = Coordinator::new(config.nodes, Clock::new(floor, clock_base));
+        // Request ids start from the start time, so a restarted node never reuses one that a
+        // late reply could still carry.
+        let last_req = now.mono.saturating_mul(1000) + 1;
+        let out = Outbox::new(counters, tracing);
         Node {
-            id,
-            ring,
-            peers,
-            rng,
-            storage,
+            cx: Ctx::new(id, config, ring, rng, last_req, now, out),
+            replica: Replica::new(storage),
+            coordinator,
+            anti_entropy: AntiEntropy::new(id),
             detector,
-            hints: HintStore::new(),
-            pending: BTreeMap::new(),
-            snitch: vec![0; config.nodes],
-            next_req: now.mono.saturating_mul(1000) + 1,
-            last_ts: floor,
-            heartbeat_seq: 0,
-            unsynced: false,
-            ae_next: id.index() + 1,
-            counters,
-            tracing,
-            fx: Vec::new(),
             replayed: recovered.records.len() as u64,
-            now_mono: now.mono,
-            clock_base,
-            config,
         }
     }
 
     /// This node's id.
     pub fn id(&self) -> NodeId {
-        self.id
+        self.cx.id()
     }
 
     /// Whether the node has work in hand that will send messages without any new input: a
     /// request still waiting for replicas, or hints to replay.
     pub fn busy(&self) -> bool {
-        !self.pending.is_empty() || !self.hints.is_empty()
+        self.coordinator.busy()
     }
 
     /// The node's counters (including those carried over from before restarts).
     pub fn counters(&self) -> &Counters {
-        &self.counters
+        self.cx.outbox().counters()
     }
 
     /// Counts a file system error the host met while carrying out an effect.
     pub fn note_io_error(&mut self) {
-        self.counters.io_errors += 1;
+        self.cx.out().count().io_errors += 1;
     }
 
     /// The node's stored cell for `key`.
     pub fn cell(&self, key: &str) -> Option<&Cell> {
-        self.storage.get(key)
+        self.replica.get(key)
     }
 
     /// Number of hints this node holds.
     pub fn hint_count(&self) -> usize {
-        self.hints.len()
+        self.coordinator.hint_count()
     }
 
     /// Handles one input at time `now` and returns what the host must do, in order.
-    pub fn handle(&mut self, input: Input<'_>, now: Now) -> Vec<Effect> {
-        self.now_mono = now.mono;
+    pub fn handle(&mut self, input: Input, now: Now) -> Vec<Effect> {
+        self.cx.set_now(now);
         match input {
-            Input::Start => self.on_start(now),
-            Input::Datagram { from, bytes } => self.on_datagram(from, bytes, now),
-            Input::Timer(t) => self.on_timer(t, now),
+            Input::Start => self.on_start(),
+            Input::Message { from, msg } => {
+                self.cx.out().count().datagrams_received += 1;
+                self.on_message(from, msg);
+            }
+            Input::Malformed => {
+                let count = self.cx.out().count();
+                count.datagrams_received += 1;
+                count.malformed_dropped += 1;
+            }
+            Input::Timer(t) => self.on_timer(t),
         }
-        std::mem::take(&mut self.fx)
+        self.cx.out().take()
     }
 
-    fn on_start(&mut self, now: Now) {
-        self.trace(EventKind::Start {
+    fn on_start(&mut self) {
+        let cx = &mut self.cx;
+        let clock_floor = self.coordinator.clock_floor();
+        cx.out().trace(EventKind::Start {
             replayed: self.replayed,
-            clock_floor: self.last_ts,
+            clock_floor,
         });
-        let hb = self.config.heartbeat_interval.as_micros() as u64;
+        let hb = cx.config().heartbeat_interval.as_micros() as u64;
         // Spread the nodes' ticks so they do not all fire in the same instant.
-        let jitter = self.rng.next_u64() % hb.max(1);
-        self.set_timer(now.mono + jitter, Timer::Tick);
-        if let FsyncPolicy::Periodic { period } = self.config.fsync {
-            self.set_timer(now.mono + period.as_micros() as u64, Timer::Fsync);
-        }
-        if self.config.anti_entropy {
-            let ae = self.config.anti_entropy_interval.as_micros() as u64;
-            let jitter = self.rng.next_u64() % ae.max(1);
-            self.set_timer(now.mono + ae + jitter, Timer::AntiEntropy);
-        }
+        let jitter = cx.random() % hb.max(1);
+        let at = cx.now().mono + jitter;
+        cx.out().set_timer(at, Timer::Tick);
+        self.replica.start(cx);
+        self.anti_entropy.start(cx);
     }
 
-    pub(super) fn node_of(&self, addr: SocketAddr) -> Option<NodeId> {
-        self.peers
-            .iter()
-            .position(|p| *p == addr)
-            .map(|i| NodeId(i as u16))
-    }
-
-    fn on_datagram(&mut self, from: SocketAddr, bytes: &[u8], now: Now) {
-        self.counters.datagrams_received += 1;
-        let msg = match Message::decode(bytes) {
-            Ok(m) => m,
-            Err(_) => {
-                self.counters.malformed_dropped += 1;
-                return;
-            }
+    fn on_message(&mut self, from: Dest, msg: Message) {
+        let cx = &mut self.cx;
+        let peer = match from {
+            Dest::Node(p) => Some(p),
+            Dest::Client(_) => None,
         };
-        let peer = self.node_of(from);
+        // Any datagram from a peer shows it is up; one that was down gets its hints back.
         if let Some(p) = peer {
-            if p != self.id && self.detector.heard(p, now.mono) {
-                self.trace(EventKind::Up { peer: p });
-                self.replay_hints(p, now);
+            if p != cx.id() && self.detector.heard(p, cx.now().mono) {
+                cx.out().trace(EventKind::Up { peer: p });
+                self.coordinator.replay_hints(cx, &self.detector, p);
             }
         }
+        let (replica, detector) = (&mut self.replica, &self.detector);
         match (msg, peer) {
-            (Message::Request { req, op, level }, _) => self.coordinate(from, req, op, level, now),
-            (Message::LocalRead { req, key }, _) => {
-                let cell = self.storage.get(&key).copied();
-                self.send_addr(from, &Message::LocalCell { req, cell });
+            (Message::Request { req, op, level }, _) => {
+                let client = ReplyTo::new(from, req);
+                self.coordinator
+                    .coordinate(cx, replica, detector, client, op, level)
             }
+            (Message::LocalRead { req, key }, _) => replica.on_local_read(cx, from, req, &key),
             (Message::Heartbeat { .. }, Some(_)) => {}
             (Message::Write { req, key, cell }, Some(p)) => {
-                self.apply(&key, cell);
-                self.sync_if_always();
-                self.send(p, &Message::WriteAck { req });
+                replica.on_write(cx, p, req, &key, cell)
             }
-            (Message::WriteAck { req }, Some(p)) => self.on_write_ack(p, req, now),
-            (Message::Read { req, key }, Some(p)) => {
-                let cell = self.storage.get(&key).copied();
-                self.send(p, &Message::ReadReply { req, cell });
+            (Message::WriteAck { req }, Some(p)) => self.coordinator.on_write_ack(cx, p, req),
+            (Message::Read { req, key }, Some(p)) => replica.on_read(cx, p, req, &key),
+            (Message::ReadReply { req, cell }, Some(p)) => {
+                self.coordinator.on_read_reply(cx, replica, p, req, cell)
             }
-            (Message::ReadReply { req, cell }, Some(p)) => self.on_read_reply(p, req, cell, now),
-            (Message::AeDigest { round, buckets }, Some(p)) => self.on_ae_digest(p, round, buckets),
-            (Message::AeCells { round, cells, want }, Some(p)) => {
-                self.on_ae_cells(p, round, cells, want)
+            (Message::AeDigest { round, buckets }, Some(p)) => {
+                self.anti_entropy.on_digest(cx, replica, p, round, buckets)
             }
-            (Message::AePush { cells, .. }, Some(_)) => self.on_ae_push(cells),
-            _ => self.counters.unexpected_dropped += 1,
+            (Message::AeCells { round, cells, want }, Some(p)) => self
+                .anti_entropy
+                .on_cells(cx, replica, p, round, cells, want),
+            (Message::AePush { cells, .. }, Some(_)) => {
+                self.anti_entropy.on_push(cx, replica, cells)
+            }
+            // Replica messages from a host that is not a node, and replies nobody coordinates.
+            _ => cx.out().count().unexpected_dropped += 1,
         }
     }
 
-    fn on_timer(&mut self, timer: Timer, now: Now) {
+    fn on_timer(&mut self, timer: Timer) {
+        let cx = &mut self.cx;
         match timer {
-            Timer::Tick => self.on_tick(now),
-            Timer::Fsync => {
-                if self.unsynced {
-                    self.sync();
-                }
-                if let FsyncPolicy::Periodic { period } = self.config.fsync {
-                    self.set_timer(now.mono + period.as_micros() as u64, Timer::Fsync);
-                }
+            Timer::Tick => {
+                self.detector.tick(cx);
+                self.coordinator.replay_all_hints(cx, &self.detector);
+                self.replica.drop_expired_tombstones(cx);
+                let hb = cx.config().heartbeat_interval.as_micros() as u64;
+                let at = cx.now().mono + hb;
+                cx.out().set_timer(at, Timer::Tick);
             }
-            Timer::AntiEntropy => {
-                self.start_anti_entropy(now);
-                let ae = self.config.anti_entropy_interval.as_micros() as u64;
-                self.set_timer(now.mono + ae, Timer::AntiEntropy);
-            }
-            Timer::Request(req) => self.on_request_deadline(req, now),
+            Timer::Fsync => self.replica.on_fsync_timer(cx),
+            Timer::AntiEntropy => self
+                .anti_entropy
+                .on_timer(cx, &self.replica, &self.detector),
+            Timer::Request(req) => self.coordinator.on_deadline(cx, &self.detector, req),
         }
-    }
-
-    fn on_tick(&mut self, now: Now) {
-        self.heartbeat_seq += 1;
-        let hb = Message::Heartbeat {
-            seq: self.heartbeat_seq,
-        };
-        let tag = hb.tag();
-        let hb = hb.encode();
-        for i in 0..self.peers.len() {
-            if i != self.id.index() {
-                self.counters.messages_sent += 1;
-                self.fx.push(Effect::Send {
-                    to: self.peers[i],
-                    bytes: hb.clone(),
-                    tag,
-                    kind: MessageKind::Heartbeat,
-                });
-            }
-        }
-        for peer in self.detector.expire(now.mono) {
-            self.trace(EventKind::Down { peer });
-        }
-        for target in self.hints.targets() {
-            self.replay_hints(target, now);
-        }
-        let grace = self.config.tombstone_grace.as_micros() as u64;
-        for key in self
-            .storage
-            .drop_expired_tombstones(now.wall.max(0) as u64, grace)
-        {
-            self.counters.tombstones_dropped += 1;
-            self.trace(EventKind::TombstoneDropped { key });
-        }
-        let hb = self.config.heartbeat_interval.as_micros() as u64;
-        self.set_timer(now.mono + hb, Timer::Tick);
-    }
-
-    /// The next cell timestamp: the node clock, forced strictly above every timestamp this node
-    /// issued before, restarts included.
-    pub(super) fn next_timestamp(&mut self, now: Now) -> u64 {
-        let clock = (now.wall.max(0) as u64).saturating_sub(self.clock_base);
-        let ts = clock.max(self.last_ts + 1);
-        self.last_ts = ts;
-        // The exact value, not a lease ahead of it: a restarted node resumes from its real
-        // clock instead of jumping ahead of the other nodes' clocks (which would let its next
-        // writes silently win over later writes elsewhere).
-        self.fx.push(Effect::PersistClock(ts));
-        ts
-    }
-
-    pub(super) fn next_req(&mut self) -> u64 {
-        self.next_req += 1;
-        self.next_req
-    }
-
-    /// Merges a cell into this replica: logged before applied; returns whether it was newer.
-    pub(super) fn apply(&mut self, key: &str, cell: Cell) -> bool {
-        if !self.storage.would_apply(key, &cell) {
-            return false;
-        }
-        self.fx.push(Effect::Append(encode_record(key, &cell)));
-        self.counters.log_appends += 1;
-        self.unsynced = true;
-        self.storage.apply(key, cell);
-        if self.tracing {
-            self.trace(EventKind::Applied {
-                key: key.to_string(),
-                timestamp: cell.timestamp,
-                writer: cell.writer,
-                tombstone: cell.is_tombstone(),
-            });
-        }
-        true
-    }
-
-    /// Under `fsync: always`, syncs what was appended before anything is acknowledged.
-    pub(super) fn sync_if_always(&mut self) {
-        if self.config.fsync == FsyncPolicy::Always && self.unsynced {
-            // Bug seam (Bug::AckBeforeSync): the sync is put off to a timer, so the ack that
-            // follows leaves before the log is durable.
-            if self.bug(Bug::AckBeforeSync) {
-                let at = self.now_mono + DEFAULT_FSYNC_PERIOD.as_micros() as u64;
-                self.set_timer(at, Timer::Fsync);
-                return;
-            }
-            self.sync();
-        }
-    }
-
-    /// Whether a planted bug is switched on.
-    pub(super) fn bug(&self, bug: Bug) -> bool {
-        self.config.bugs.contains(&bug)
-    }
-
-    fn sync(&mut self) {
-        self.fx.push(Effect::Sync);
-        self.counters.log_syncs += 1;
-        self.unsynced = false;
-    }
-
-    pub(super) fn send(&mut self, to: NodeId, msg: &Message) {
-        if let Some(addr) = self.peers.get(to.index()).copied() {
-            self.send_addr(addr, msg);
-        }
-    }
-
-    pub(super) fn send_addr(&mut self, to: SocketAddr, msg: &Message) {
-        self.counters.messages_sent += 1;
-        self.fx.push(Effect::Send {
-            to,
-            bytes: msg.encode(),
-            tag: msg.tag(),
-            kind: msg.kind(),
-        });
-    }
-
-    pub(super) fn set_timer(&mut self, at: u64, timer: Timer) {
-        self.fx.push(Effect::SetTimer { at, timer });
-    }
-
-    pub(super) fn trace(&mut self, kind: EventKind) {
-        if self.tracing {
-            self.fx.push(Effect::Trace(kind));
-        }
-    }
-
-    pub(super) fn tracing(&self) -> bool {
-        self.tracing
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::config::ConsistencyLevel;
+    use crate::store::config::{ConsistencyLevel, FsyncPolicy};
     use crate::store::message::{Op, ReplyOutcome};
-
-    fn addr(i: u16) -> SocketAddr {
-        SocketAddr::from(([10, 0, 0, i as u8 + 1], 7000))
-    }
+    use std::net::SocketAddr;
 
     fn now(ms: u64) -> Now {
         Now {
@@ -495,12 +279,10 @@ mod tests {
     }
 
     fn node(id: u16, config: &StoreConfig) -> Node {
-        let peers = (0..config.nodes as u16).map(addr).collect();
         let mut n = Node::new(
             NodeId(id),
             config.clone(),
             1,
-            peers,
             Recovered::default(),
             Counters::default(),
             true,
@@ -510,10 +292,17 @@ mod tests {
         n
     }
 
-    fn sent(fx: &[Effect]) -> Vec<(SocketAddr, Message)> {
+    fn from_node(i: u16, msg: Message) -> Input {
+        Input::Message {
+            from: Dest::Node(NodeId(i)),
+            msg,
+        }
+    }
+
+    fn sent(fx: &[Effect]) -> Vec<(Dest, Message)> {
         fx.iter()
             .filter_map(|e| match e {
-                Effect::Send { to, bytes, .. } => Some((*to, Message::decode(bytes).unwrap())),
+                Effect::Send { to, msg } => Some((*to, msg.clone())),
                 _ => None,
             })
             .collect()
@@ -535,7 +324,7 @@ mod tests {
             .unwrap();
         let replicas = ring.replicas(&key, 3);
         let mut coord = node(0, &config);
-        let client = SocketAddr::from(([10, 9, 9, 9], 5000));
+        let client = Dest::Client(SocketAddr::from(([10, 9, 9, 9], 5000)));
         let req = Message::Request {
             req: 1,
             op: Op::Put {
@@ -543,18 +332,17 @@ mod tests {
                 value: 5,
             },
             level: Some(ConsistencyLevel::All),
-        }
-        .encode();
+        };
         let fx = coord.handle(
-            Input::Datagram {
+            Input::Message {
                 from: client,
-                bytes: &req,
+                msg: req,
             },
             now(10),
         );
         let append = fx
             .iter()
-            .position(|e| matches!(e, Effect::Append(_)))
+            .position(|e| matches!(e, Effect::Append { key: k, .. } if *k == key))
             .unwrap();
         let sync = fx.iter().position(|e| *e == Effect::Sync).unwrap();
         let first_send = fx
@@ -563,73 +351,61 @@ mod tests {
             .unwrap();
         assert!(append < sync && sync < first_send);
         let writes = sent(&fx);
-        assert_eq!(writes.len(), 2);
-        assert!(writes
-            .iter()
-            .all(|(_, m)| matches!(m, Message::Write { .. })));
+        let to: Vec<Dest> = writes.iter().map(|(to, _)| *to).collect();
+        assert_eq!(to, [Dest::Node(replicas[1]), Dest::Node(replicas[2])]);
         let Message::Write { req: rid, cell, .. } = writes[0].1.clone() else {
-            unreachable!()
+            panic!("{writes:?}")
         };
+        assert!(writes[1].1 == writes[0].1, "one cell to every replica");
         assert_eq!(cell.writer, NodeId(0));
+        assert_eq!(cell.value, Some(5));
 
         let mut replica = node(replicas[1].0, &config);
-        let fx = replica.handle(
-            Input::Datagram {
-                from: addr(0),
-                bytes: &writes[0].1.encode(),
-            },
-            now(11),
+        let fx = replica.handle(from_node(0, writes[0].1.clone()), now(11));
+        assert_eq!(
+            fx,
+            [
+                Effect::Append {
+                    key: key.clone(),
+                    cell
+                },
+                Effect::Trace(EventKind::Applied {
+                    key: key.clone(),
+                    timestamp: cell.timestamp,
+                    writer: NodeId(0),
+                    tombstone: false,
+                }),
+                Effect::Sync,
+                Effect::Send {
+                    to: Dest::Node(NodeId(0)),
+                    msg: Message::WriteAck { req: rid }
+                },
+            ]
         );
-        assert!(matches!(fx[0], Effect::Append(_)));
-        assert!(fx.contains(&Effect::Sync));
-        assert_eq!(sent(&fx), vec![(addr(0), Message::WriteAck { req: rid })]);
 
-        let ack = Message::WriteAck { req: rid }.encode();
-        let fx = coord.handle(
-            Input::Datagram {
-                from: addr(replicas[1].0),
-                bytes: &ack,
-            },
-            now(12),
-        );
+        let ack = Message::WriteAck { req: rid };
+        let fx = coord.handle(from_node(replicas[1].0, ack.clone()), now(12));
         assert!(sent(&fx).is_empty(), "two of three acks is not all");
-        let fx = coord.handle(
-            Input::Datagram {
-                from: addr(replicas[2].0),
-                bytes: &ack,
-            },
-            now(12),
-        );
+        let fx = coord.handle(from_node(replicas[2].0, ack.clone()), now(12));
         let replies = sent(&fx);
-        assert_eq!(replies.len(), 1);
-        let Message::Reply { req: 1, reply } = &replies[0].1 else {
+        let [(to, Message::Reply { req: 1, reply })] = &replies[..] else {
             panic!("{replies:?}")
         };
+        assert_eq!(*to, client);
         assert_eq!(reply.outcome, ReplyOutcome::Written);
+        assert_eq!(reply.version, Some((cell.timestamp, NodeId(0))));
         // A duplicate ack is stale, not a second reply.
-        let fx = coord.handle(
-            Input::Datagram {
-                from: addr(replicas[2].0),
-                bytes: &ack,
-            },
-            now(13),
-        );
+        let fx = coord.handle(from_node(replicas[2].0, ack), now(13));
         assert!(sent(&fx).is_empty());
         assert_eq!(coord.counters().stale_replies, 1);
     }
 
+    /// A datagram that did not decode is counted, and changes nothing else.
     #[test]
-    fn timestamps_are_strictly_increasing_even_when_the_clock_goes_back() {
+    fn a_malformed_datagram_is_counted_and_dropped() {
         let mut n = node(0, &StoreConfig::default());
-        let a = n.next_timestamp(now(100));
-        let b = n.next_timestamp(Now {
-            mono: 101_000,
-            wall: 50_000,
-        });
-        assert!(b > a);
-        assert!(n
-            .fx
-            .iter()
-            .any(|e| matches!(e, Effect::PersistClock(m) if *m == b)));
+        assert!(n.handle(Input::Malformed, now(5)).is_empty());
+        assert_eq!(n.counters().datagrams_received, 1);
+        assert_eq!(n.counters().malformed_dropped, 1);
     }
 }
