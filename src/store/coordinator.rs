@@ -1,5 +1,12 @@
 //! [`Coordinator`]: this node as the coordinator of client requests: writes and reads at a
 //! consistency level, read repair, hints for replicas that missed a write, and hint replay.
+//!
+//! Every request follows the same shape: decide up front whether it can be tried at all (a
+//! level above RF is rejected, too few live replicas is Unavailable, and in both cases nothing
+//! is sent, so the client knows the request did not take effect), send to the replicas, keep a
+//! pending entry under a fresh request id with a deadline timer, and move it on as replies
+//! come in. A reply that matches no pending entry, or comes from a replica the entry did not
+//! ask, is stale: counted and dropped, never an error, because UDP delivers late and twice.
 
 use std::collections::BTreeMap;
 
@@ -131,10 +138,12 @@ impl Coordinator {
                 key: op.key().to_string(),
             });
         }
+        // A request without a level runs at the store's configured one for its kind.
         let level = level.unwrap_or(match op {
             Op::Get { .. } => cx.config().read,
             _ => cx.config().write,
         });
+        // A level the store cannot meet (above RF) is rejected before anything is sent.
         let needed = match cx.config().check_level(level) {
             Ok(n) => n,
             Err(e) => {
@@ -143,6 +152,8 @@ impl Coordinator {
                 return;
             }
         };
+        // Liveness is this node's failure detector's opinion, and may be wrong either way: a
+        // replica wrongly seen up makes the request time out instead of failing fast.
         let replicas = cx.ring().replicas(op.key(), cx.config().rf);
         let alive: Vec<NodeId> = replicas
             .iter()
@@ -158,6 +169,9 @@ impl Coordinator {
         } else {
             alive.len()
         };
+        // Fail fast, like Cassandra's UnavailableException: with too few replicas seen up the
+        // request could only time out, and failing before sending tells the client for sure
+        // that nothing was written (a fail, where a timeout would be an info).
         // Bug seam (Bug::UnavailableIgnored): sending despite too few live replicas.
         if available < needed && !cx.bug(Bug::UnavailableIgnored) {
             cx.out().count().unavailable += 1;
@@ -168,6 +182,8 @@ impl Coordinator {
             reply(cx, client, outcome, None, Vec::new());
             return;
         }
+        // The request id is drawn only now, for requests that will be sent: ids travel in
+        // messages, so drawing one for a rejected request would shift every later id.
         let deadline = cx.now().mono + cx.config().request_timeout.as_micros() as u64;
         let req = cx.next_req();
         let (key, value) = match op {
@@ -188,6 +204,8 @@ impl Coordinator {
             Op::Put { key, value } => (key, Some(value)),
             Op::Delete { key } => (key, None),
         };
+        // The coordinator stamps the write: its clock and its id decide last-write-wins for
+        // this cell on every replica, whatever order the replicas see writes in.
         let cell = Cell {
             timestamp: self.clock.next_timestamp(cx),
             writer: cx.id(),
@@ -241,9 +259,13 @@ impl Coordinator {
                 contacted.extend(others);
             }
         }
+        // Exactly R replicas are asked, no spare: a lost read or a slow replica makes the read
+        // wait for its deadline (there is no speculative retry).
         contacted.truncate(read.needed);
         let mut responses = Vec::with_capacity(read.needed);
         for r in &contacted {
+            // The local replica answers in place: its response is in before any other, and a
+            // read at `one` it can answer completes within this input.
             if *r == me {
                 responses.push((me, replica.get(&read.key).copied()));
             } else {
@@ -287,17 +309,24 @@ impl Coordinator {
         let (key, cell) = (write.key.clone(), write.cell);
         for r in replicas {
             if r == me {
+                // The local replica is written (and under `fsync: always` synced) before any
+                // message leaves, and counts as an ack at once.
                 replica.apply(cx, &key, cell);
                 replica.sync_if_always(cx);
                 write.sent.push(r);
                 write.acked.push(r);
             } else if detector.is_up(r) {
+                // Only replicas seen up are sent the write and counted in `sent`; the deadline
+                // hints those of them that never acked.
                 let key = key.clone();
                 cx.out()
                     .send(Dest::Node(r), Message::Write { req, key, cell });
                 write.sent.push(r);
             } else if self.maybe_hint(cx, detector, r, &key, cell) && cx.bug(Bug::HintsCountAsAcks)
             {
+                // This replica was seen down: not sent the write (it would be lost), only
+                // hinted, and in a correct store that never counts towards W, since a hint is
+                // not a replica's copy.
                 // Bug seam (Bug::HintsCountAsAcks): the stored hint counts as the replica's ack.
                 write.sent.push(r);
                 write.acked.push(r);
@@ -322,6 +351,8 @@ impl Coordinator {
         } else {
             None
         };
+        // The entry stays after the answer until every replica it went to acked: the deadline
+        // then hints the ones that did not, so a write acked at W still reaches all RF.
         let done = w.replied && w.acked.len() == w.sent.len();
         if let Some((client, cell, sent)) = answer {
             let version = Some((cell.timestamp, cell.writer));
@@ -336,6 +367,8 @@ impl Coordinator {
     pub(super) fn on_write_ack(&mut self, cx: &mut Ctx, from: NodeId, req: u64) {
         match self.pending.get_mut(&req) {
             Some(Pending::Write(w)) => {
+                // Only a replica the write went to, and only once: a duplicated datagram must
+                // not count twice towards W.
                 if w.sent.contains(&from) && !w.acked.contains(&from) {
                     w.acked.push(from);
                     self.write_progress(cx, req);
@@ -343,6 +376,7 @@ impl Coordinator {
                     cx.out().count().stale_replies += 1;
                 }
             }
+            // A blocking read repair reuses the read's request id, so its acks land here.
             Some(Pending::Read(r)) => match &mut r.repair {
                 Some((_, waiting)) if waiting.contains(&from) => {
                     waiting.retain(|n| *n != from);
@@ -350,6 +384,8 @@ impl Coordinator {
                 }
                 _ => cx.out().count().stale_replies += 1,
             },
+            // A hint is delivered only when its own target acks it (not the node a wrong replay
+            // went to).
             Some(Pending::Hint { target, id, .. }) if *target == from => {
                 let (target, id) = (*target, *id);
                 self.pending.remove(&req);
@@ -373,13 +409,16 @@ impl Coordinator {
         cell: Option<Cell>,
     ) {
         match self.pending.get_mut(&req) {
+            // Responses count only while the read is still collecting them, from a replica it
+            // asked, once each; after resolution a late response changes nothing.
             Some(Pending::Read(r))
                 if r.repair.is_none()
                     && r.contacted.contains(&from)
                     && !r.responses.iter().any(|(n, _)| *n == from) =>
             {
                 r.responses.push((from, cell));
-                // The snitch's view of this replica: a moving average of its reply times.
+                // The snitch's view of this replica: a moving average of its reply times, the
+                // first sample taken as it is.
                 let sample = cx.now().mono.saturating_sub(r.sent_at);
                 if let Some(avg) = self.snitch.get_mut(from.index()) {
                     *avg = if *avg == 0 {
@@ -411,19 +450,31 @@ impl Coordinator {
     }
 
     /// Moves a read on: resolve once R replicas answered, repair the ones behind, answer.
+    ///
+    /// The read answers with the newest cell among R responses. With W + R > RF every write
+    /// acked at W is on at least one of them, which is what makes quorum reads see acked
+    /// writes; the replicas found behind are written the resolved cell back (read repair), and
+    /// with blocking repair the client hears only after they acked, so that once a read has
+    /// returned a value, any later read of R replicas finds it (monotonic reads).
     fn read_progress(&mut self, cx: &mut Ctx, replica: &mut Replica, req: u64) {
         let Some(Pending::Read(r)) = self.pending.get(&req) else {
             return;
         };
+        // Already resolved, waiting for repair acks: those move it on (`repair_progress`).
         if r.repair.is_some() {
             return;
         }
+        // Fewer than R answers is no answer at all: the level promises R replicas' views, and
+        // the deadline turns a read that never gets them into a Timeout.
         if r.responses.len() < r.needed {
             return;
         }
+        // A copy, so the entry can be removed or updated while repairs are sent.
         let r = r.clone();
         // Bug seam (Bug::ReadFirstResponse): answering with the first response.
         let by_arrival = cx.bug(Bug::LwwTieByArrival);
+        // Resolve by last-write-wins on (timestamp, writer), the same rule every replica merges
+        // by, so the answer is the cell the replicas converge to. `None`: no replica has it.
         let resolved = if cx.bug(Bug::ReadFirstResponse) {
             r.responses.first().and_then(|(_, c)| *c)
         } else if by_arrival {
@@ -432,6 +483,9 @@ impl Coordinator {
         } else {
             resolve(r.responses.iter().map(|(_, c)| c.as_ref()))
         };
+        // Behind: the responders whose cell the resolved one would replace, a missing cell
+        // included. Under the planted arrival-order tie rule an equal cell also "loses" to
+        // itself, so the resolved cell's own holders are left out by hand.
         let behind: Vec<NodeId> = match resolved {
             Some(best) => r
                 .responses
@@ -447,6 +501,8 @@ impl Coordinator {
                 .collect(),
             None => Vec::new(),
         };
+        // Answer at once when there is nothing to repair: the key is absent everywhere asked,
+        // every responder is up to date, or read repair is off.
         let mode = cx.config().read_repair;
         let (Some(best), false, false) = (resolved, behind.is_empty(), mode == ReadRepair::None)
         else {
@@ -454,6 +510,9 @@ impl Coordinator {
             answer_read(cx, r.client, resolved, r.contacted);
             return;
         };
+        // The repair writes the resolved cell itself, timestamp and writer unchanged: a repair
+        // only spreads a write that happened, and can never win over a later write it did not
+        // see (which a fresh timestamp would).
         // Bug seam (Bug::RepairFreshTimestamp): repairing with a new timestamp.
         let repair_cell = if cx.bug(Bug::RepairFreshTimestamp) {
             Cell {
@@ -472,9 +531,12 @@ impl Coordinator {
                 key: r.key.clone(),
             });
             if target == cx.id() {
+                // This node's own replica is repaired in place, and synced as the policy says
+                // before the answer can leave: nothing to wait for.
                 replica.apply(cx, &r.key, repair_cell);
                 replica.sync_if_always(cx);
             } else {
+                // Blocking repairs reuse the read's id, so their acks find this entry.
                 // Async repairs use a request id nobody waits on: their acks are dropped.
                 let repair_req = if mode == ReadRepair::Blocking {
                     waiting.push(target);
@@ -492,11 +554,16 @@ impl Coordinator {
                 );
             }
         }
+        // Nothing to wait for (async repair, or only the local replica was behind): answer now.
         if waiting.is_empty() {
             self.pending.remove(&req);
             answer_read(cx, r.client, resolved, r.contacted);
             return;
         }
+        // Wait for the repairs' acks with a fresh deadline: the repair is a write of its own and
+        // gets a full request timeout. The read's first timer still fires, and is ignored
+        // because the deadline moved. The answer keeps the resolved cell (`best`), what the
+        // replicas had, even where the planted bug repaired with another.
         let deadline = cx.now().mono + cx.config().request_timeout.as_micros() as u64;
         if let Some(Pending::Read(p)) = self.pending.get_mut(&req) {
             p.repair = Some((best, waiting));
@@ -518,6 +585,9 @@ impl Coordinator {
             return; // an earlier timer of a request whose deadline moved
         }
         match self.pending.remove(&req) {
+            // A write past its deadline: a Timeout if the client was not answered yet (it may
+            // still take effect: some replicas have it), and in any case a hint for every
+            // replica that never acked, answered or not.
             Some(Pending::Write(w)) => {
                 // Bug seam (Bug::UnavailableIgnored): a write timeout reported as success.
                 if !w.replied && cx.bug(Bug::UnavailableIgnored) {
@@ -535,6 +605,8 @@ impl Coordinator {
                     self.maybe_hint(cx, detector, *r, &w.key, w.cell);
                 }
             }
+            // A read past its deadline was never answered (answering removes it): Timeout,
+            // saying how many replicas did answer.
             Some(Pending::Read(r)) => {
                 cx.out().count().timeouts += 1;
                 let answered = match &r.repair {
@@ -547,6 +619,7 @@ impl Coordinator {
                 };
                 reply(cx, r.client, outcome, None, r.contacted);
             }
+            // An unacked hint stays held and goes out again with a later batch.
             Some(Pending::Hint { target, id, .. }) => self.hints.retry(target, id),
             None => {}
         }
@@ -565,6 +638,8 @@ impl Coordinator {
         if !cx.config().hints {
             return false;
         }
+        // Past the hint window (Cassandra's max_hint_window) the replica is left to read repair
+        // and anti-entropy: hints for a long-dead node would only pile up.
         let window = cx.config().hint_window.as_micros() as u64;
         if detector.down_for(target, cx.now().mono) > window {
             cx.out().count().hints_skipped += 1;
@@ -593,9 +668,12 @@ impl Coordinator {
         detector: &FailureDetector,
         target: NodeId,
     ) {
+        // A replica seen down would lose the batch; it is tried when heard from again.
         if !detector.is_up(target) {
             return;
         }
+        // A bounded batch per tick, each hint under its own request id and deadline: the ack
+        // of each delivers exactly that hint, and one that gets none is retried later.
         let deadline = cx.now().mono + cx.config().request_timeout.as_micros() as u64;
         for (id, mut hint) in self.hints.take_batch(target, HINT_BATCH) {
             // Bug seam (Bug::HintNewTimestamp): the replayed hint takes the replay time.
