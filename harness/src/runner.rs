@@ -399,7 +399,7 @@ async fn final_reads(
             // An unreachable replica is recorded as such, not as one holding nothing.
             cells.push(match session.local_copy(node, &key).await {
                 Ok(cell) => json!({"node": node, "cell": cell}),
-                Err(e) => json!({"node": node, "error": e}),
+                Err(e) => json!({"node": node, "error": e.to_string()}),
             });
         }
         final_state

@@ -230,7 +230,8 @@ pub trait Session {
     /// Performs one operation through `node` as coordinator (or entry point).
     fn call<'a>(&'a self, node: usize, request: Request<'a>) -> LocalFuture<'a, Reply>;
 
-    /// `node`'s own copy of `key`, read without coordination, or why it could not be had. The
+    /// `node`'s own copy of `key`, read without coordination, or why it could not be had (the
+    /// history records the reason as the replica's `error`). The
     /// final phase records it for convergence, which wants the history format's replica cell:
     /// `{"timestamp": t, "writer": n, "value": v}` (integers; `value` null for a delete), where
     /// the greatest `(timestamp, writer)` is the copy that should win, or `null` when the node
@@ -239,7 +240,24 @@ pub trait Session {
         &'a self,
         node: usize,
         key: &'a str,
-    ) -> LocalFuture<'a, Result<Value, String>>;
+    ) -> LocalFuture<'a, Result<Value, Unreachable>>;
+}
+
+/// Why a node's own copy of a key could not be read (it did not answer, say).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct Unreachable {
+    /// Why, in words; the history records it as the replica's `error`.
+    pub reason: String,
+}
+
+impl Unreachable {
+    /// A copy that could not be had, for `reason`.
+    pub fn new(reason: impl Into<String>) -> Unreachable {
+        Unreachable {
+            reason: reason.into(),
+        }
+    }
 }
 
 /// A client operation.

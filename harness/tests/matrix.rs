@@ -348,3 +348,52 @@ fn every_predicted_break_names_a_mechanism_some_workload_aims_at() {
         }
     }
 }
+
+#[test]
+fn leader_follower_theory_follows_the_design() {
+    use quorumlab_harness::matrix::system_cells;
+    let specs = system_cells(Profile::Quick, "leader-follower");
+    assert_eq!(specs.len(), 12, "four settings, three fault profiles");
+    for spec in &specs {
+        // Every cell's configuration is one the system accepts.
+        quorumlab_harness::systems::build(&spec.system_config())
+            .unwrap_or_else(|e| panic!("{}: {e}", spec.slug()));
+        let breaks: Vec<Guarantee> = Guarantee::ALL
+            .iter()
+            .copied()
+            .filter(|g| spec.predict(*g).can_break())
+            .collect();
+        let lf = spec.leader_follower();
+        let faults = spec.faults != FaultProfile::None;
+        let expected: Vec<Guarantee> = if lf.sync_followers == 0 && faults
+            || !lf.fencing && spec.faults == FaultProfile::Partition
+        {
+            Guarantee::ALL.to_vec()
+        } else if lf.follower_reads {
+            vec![
+                Guarantee::Linearizable,
+                Guarantee::NoStaleReads,
+                Guarantee::ReadYourWrites,
+                Guarantee::MonotonicReads,
+            ]
+        } else {
+            Vec::new()
+        };
+        assert_eq!(breaks, expected, "{}", spec.slug());
+        for g in &breaks {
+            let m = spec.predict(*g).mechanism.unwrap();
+            assert!(
+                Workload::ALL.iter().any(|w| w.aims_at(m)),
+                "{}: no workload aims at {m:?}",
+                spec.slug()
+            );
+        }
+    }
+    // The linearizable setting is predicted to keep everything everywhere.
+    assert!(specs
+        .iter()
+        .filter(|s| s.setting == "sync1-leader-fenced")
+        .all(|s| Guarantee::ALL.iter().all(|g| !s.predict(*g).can_break())));
+    // No other system has cells of its own.
+    assert!(system_cells(Profile::Quick, "leaderless").is_empty());
+}

@@ -20,7 +20,7 @@ use quorumlab_harness::scenario::{
 use quorumlab_harness::strategy::{parse_fault_list, ScenarioShape};
 use quorumlab_harness::system::{
     Account, Cluster, Env, Events, FaultChange, FaultClass, LocalFuture, Outcome, Reply, Request,
-    RequestKind, Session, System, SystemError,
+    RequestKind, Session, System, SystemError, Unreachable,
 };
 use serde_json::{json, Value};
 use turmoil::net::UdpSocket;
@@ -230,12 +230,12 @@ impl Session for Client {
         &'a self,
         node: usize,
         key: &'a str,
-    ) -> LocalFuture<'a, Result<Value, String>> {
+    ) -> LocalFuture<'a, Result<Value, Unreachable>> {
         Box::pin(async move {
             let rest = self
                 .ask(node, &format!("get {{id}} {key}"))
                 .await
-                .ok_or("no reply within 100 ms")?;
+                .ok_or_else(|| Unreachable::new("no reply within 100 ms"))?;
             let int = |i: usize| rest.get(i).and_then(|v| v.parse::<i64>().ok());
             Ok(match (int(0), int(1), int(2)) {
                 (Some(t), Some(w), Some(v)) => json!({"timestamp": t, "writer": w, "value": v}),

@@ -14,7 +14,9 @@ use turmoil::net::UdpSocket;
 use super::links::{End, Links};
 use super::node::PORT;
 use super::wire::{self, Answer, ClientOp, Message};
-use crate::system::{LocalFuture, Outcome, Phase, Reply, Request, RequestKind, Session};
+use crate::system::{
+    LocalFuture, Outcome, Phase, Reply, Request, RequestKind, Session, Unreachable,
+};
 
 /// One client's session.
 pub struct LfSession {
@@ -143,7 +145,7 @@ impl Session for LfSession {
         &'a self,
         node: usize,
         key: &'a str,
-    ) -> LocalFuture<'a, Result<Value, String>> {
+    ) -> LocalFuture<'a, Result<Value, Unreachable>> {
         Box::pin(async move {
             let key = key.to_string();
             match self.ask(node, |id| Message::LocalCopy { id, key }).await {
@@ -153,10 +155,10 @@ impl Session for LfSession {
                     "writer": c.writer,
                     "value": c.value,
                 })),
-                _ => Err(format!(
+                _ => Err(Unreachable::new(format!(
                     "node {node} did not answer within {} ms",
                     self.timeout.as_millis()
-                )),
+                ))),
             }
         })
     }

@@ -880,6 +880,9 @@ impl Node {
             out: Vec::new(),
             failed: None,
         };
+        // Every start is counted, as the reference store counts its: more starts than nodes
+        // means some node restarted, which the matrix reports per scenario.
+        node.shared.borrow_mut().count("starts");
         if !first_start {
             node.shared.borrow_mut().event(id, "restart", json!({}));
         }

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::scenario::NetworkConfig;
 use crate::system::{
     Account, Cluster, Env, Events, FaultChange, FaultClass, LinkState, LocalFuture, Outcome, Phase,
-    Reply, Request, RequestKind, Session, Settle, System, SystemError,
+    Reply, Request, RequestKind, Session, Settle, System, SystemError, Unreachable,
 };
 
 pub mod trace;
@@ -193,11 +193,15 @@ impl Session for LeaderlessSession {
         })
     }
 
-    fn local_copy<'a>(&'a self, n: usize, key: &'a str) -> LocalFuture<'a, Result<Value, String>> {
+    fn local_copy<'a>(
+        &'a self,
+        n: usize,
+        key: &'a str,
+    ) -> LocalFuture<'a, Result<Value, Unreachable>> {
         Box::pin(async move {
             match self.client.try_local_cell(node(n), key).await {
                 Ok(cell) => Ok(cell_json(&cell)),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(Unreachable::new(e.to_string())),
             }
         })
     }
