@@ -396,11 +396,9 @@ impl Cluster for LfCluster {
 mod tests {
     use super::*;
 
-    /// The configuration, or the error's message.
-    fn parse(v: Value) -> Result<Config, String> {
-        Config::from_json(&v)
-            .and_then(|c| c.validate(3).map(|()| c))
-            .map_err(|e| e.message)
+    /// The configuration, validated for three nodes.
+    fn parse(v: Value) -> Result<Config, SystemError> {
+        Config::from_json(&v).and_then(|c| c.validate(3).map(|()| c))
     }
 
     #[test]
@@ -428,19 +426,19 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let e = parse(json!({"rff": 3})).unwrap_err();
+        let e = parse(json!({"rff": 3})).unwrap_err().message;
         assert!(e.contains("unknown field `rff`"), "{e}");
-        let e = parse(json!({"rf": 4})).unwrap_err();
+        let e = parse(json!({"rf": 4})).unwrap_err().message;
         assert!(e.contains("`rf`") && e.contains("3 nodes"), "{e}");
-        let e = parse(json!({"rf": 0})).unwrap_err();
+        let e = parse(json!({"rf": 0})).unwrap_err().message;
         assert!(e.contains("`rf`"), "{e}");
-        let e = parse(json!({"sync_followers": 3})).unwrap_err();
+        let e = parse(json!({"sync_followers": 3})).unwrap_err().message;
         assert!(e.contains("`sync_followers`"), "{e}");
-        let e = parse(json!({"fencing": true, "replication": "quorum"})).unwrap_err();
+        let e = parse(json!({"fencing": true, "replication": "quorum"})).unwrap_err().message;
         assert!(e.contains("`replication`") && e.contains("quorum"), "{e}");
-        let e = parse(json!({"rf": "three"})).unwrap_err();
+        let e = parse(json!({"rf": "three"})).unwrap_err().message;
         assert!(e.contains("`rf`"), "{e}");
-        let e = parse(json!([1])).unwrap_err();
+        let e = parse(json!([1])).unwrap_err().message;
         assert!(e.contains("JSON object"), "{e}");
     }
 

@@ -126,18 +126,13 @@ impl Cx<'_> {
         self.shared.borrow_mut().event(self.me, what, fields);
     }
 
-    /// Answers a client: `version` is the (timestamp, writer) written or read.
-    #[allow(clippy::too_many_arguments)]
-    fn reply(
-        &mut self,
-        client: SocketAddr,
-        id: u64,
-        answer: Answer,
-        read: Option<i64>,
-        version: Option<(i64, usize)>,
-        leader: Option<usize>,
-        term: u64,
-    ) {
+    /// Answers a client, telling it what `told` says besides the answer.
+    fn reply(&mut self, client: SocketAddr, id: u64, answer: Answer, told: Told, term: u64) {
+        let Told {
+            read,
+            version,
+            leader,
+        } = told;
         if let Answer::Fail(reason) = &answer {
             if reason.starts_with("unavailable") {
                 self.count("unavailable");
@@ -154,6 +149,36 @@ impl Cx<'_> {
         };
         self.send(Dest::Client(client), msg);
     }
+}
+
+/// What a client's answer carries besides the answer: the value read, the version written or
+/// read as (timestamp, writer), and the leader it was answered under.
+#[derive(Default)]
+struct Told {
+    read: Option<i64>,
+    version: Option<(i64, usize)>,
+    leader: Option<usize>,
+}
+
+/// An append from a leader, as a replica handles it: the entries after `prev_index`.
+struct Append {
+    term: u64,
+    from: usize,
+    prev_index: u64,
+    prev_term: u64,
+    entries: Vec<Entry>,
+    leader_commit: u64,
+    round: u64,
+}
+
+/// A follower's answer to an append, as its leader handles it.
+struct Acked {
+    term: u64,
+    from: usize,
+    ok: bool,
+    last: u64,
+    commit: u64,
+    round: u64,
 }
 
 /// A client write the leader logged and has not answered yet.
@@ -302,15 +327,12 @@ impl Replica {
             cell.and_then(|c| c.value),
             cell.map(|c| (c.timestamp, c.writer)),
         );
-        cx.reply(
-            client,
-            id,
-            Answer::Ok,
+        let told = Told {
             read,
             version,
-            self.leader,
-            self.term(),
-        );
+            leader: self.leader,
+        };
+        cx.reply(client, id, Answer::Ok, told, self.term());
     }
 
     /// Moves to a newer term: no vote in it yet, no known leader. A leader steps down.
@@ -346,7 +368,7 @@ impl Replica {
                  committed: it may still commit",
                 cx.me, self.p, w.term
             );
-            cx.reply(w.client, w.id, Answer::Info(reason), None, None, None, term);
+            cx.reply(w.client, w.id, Answer::Info(reason), Told::default(), term);
         }
         for r in lead.reads {
             let reason = format!(
@@ -354,7 +376,7 @@ impl Replica {
                  was confirmed",
                 cx.me, self.p
             );
-            cx.reply(r.client, r.id, Answer::Fail(reason), None, None, None, term);
+            cx.reply(r.client, r.id, Answer::Fail(reason), Told::default(), term);
         }
     }
 
@@ -492,10 +514,15 @@ impl Replica {
             let entry = self.durable.log.get(index as usize - 1);
             if entry.is_some_and(|e| e.term == w.term && e.writer == cx.me) {
                 let version = Some((stamp(w.term, index), cx.me));
-                cx.reply(w.client, w.id, Answer::Ok, None, version, Some(cx.me), term);
+                let told = Told {
+                    version,
+                    leader: Some(cx.me),
+                    ..Told::default()
+                };
+                cx.reply(w.client, w.id, Answer::Ok, told, term);
             } else {
                 let reason = format!("entry {index} was replaced before it committed");
-                cx.reply(w.client, w.id, Answer::Info(reason), None, None, None, term);
+                cx.reply(w.client, w.id, Answer::Info(reason), Told::default(), term);
             }
         }
         self.answer_confirmed_reads(cx);
@@ -627,18 +654,16 @@ impl Replica {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn on_append(
-        &mut self,
-        cx: &mut Cx<'_>,
-        term: u64,
-        from: usize,
-        prev_index: u64,
-        prev_term: u64,
-        entries: Vec<Entry>,
-        leader_commit: u64,
-        round: u64,
-    ) {
+    fn on_append(&mut self, cx: &mut Cx<'_>, append: Append) {
+        let Append {
+            term,
+            from,
+            prev_index,
+            prev_term,
+            entries,
+            leader_commit,
+            round,
+        } = append;
         let reply = |r: &Replica, cx: &mut Cx<'_>, ok: bool, last: u64| {
             let msg = Message::AppendReply {
                 p: r.p,
@@ -716,17 +741,15 @@ impl Replica {
         reply(self, cx, true, matched);
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn on_append_reply(
-        &mut self,
-        cx: &mut Cx<'_>,
-        term: u64,
-        from: usize,
-        ok: bool,
-        last: u64,
-        commit: u64,
-        round: u64,
-    ) {
+    fn on_append_reply(&mut self, cx: &mut Cx<'_>, acked: Acked) {
+        let Acked {
+            term,
+            from,
+            ok,
+            last,
+            commit,
+            round,
+        } = acked;
         if term > self.term() {
             self.adopt_term(cx, term);
             return;
@@ -805,7 +828,11 @@ impl Replica {
         let due = now >= lead.last_broadcast + cx.cfg.heartbeat().as_millis() as u64;
         let term = self.term();
         for (client, id, answer) in answers {
-            cx.reply(client, id, answer, None, None, Some(cx.me), term);
+            let told = Told {
+                leader: Some(cx.me),
+                ..Told::default()
+            };
+            cx.reply(client, id, answer, told, term);
         }
         if due {
             self.broadcast(cx);
@@ -1037,9 +1064,16 @@ impl Node {
                 commit,
                 round,
             } => self.with_replica(p, |r, cx| {
-                r.on_append(
-                    cx, term, from, prev_index, prev_term, entries, commit, round,
-                )
+                let append = Append {
+                    term,
+                    from,
+                    prev_index,
+                    prev_term,
+                    entries,
+                    leader_commit: commit,
+                    round,
+                };
+                r.on_append(cx, append)
             }),
             Message::AppendReply {
                 p,
@@ -1050,7 +1084,15 @@ impl Node {
                 commit,
                 round,
             } => self.with_replica(p, |r, cx| {
-                r.on_append_reply(cx, term, from, ok, last, commit, round)
+                let acked = Acked {
+                    term,
+                    from,
+                    ok,
+                    last,
+                    commit,
+                    round,
+                };
+                r.on_append_reply(cx, acked)
             }),
             // Answers are for clients; a node has none to wait for.
             Message::Reply { .. } | Message::Copy { .. } => {}
@@ -1128,7 +1170,7 @@ impl Node {
         let reason = format!("unavailable: node {} for partition {p}: {why}", self.id);
         let mut parts = self.cx_parts();
         let mut cx = parts.cx();
-        cx.reply(client, id, Answer::Fail(reason), None, None, None, term);
+        cx.reply(client, id, Answer::Fail(reason), Told::default(), term);
     }
 
     /// Runs the replicas' timers (each acts only on what is due).
