@@ -434,7 +434,9 @@ mod tests {
         assert!(e.contains("`rf`"), "{e}");
         let e = parse(json!({"sync_followers": 3})).unwrap_err().message;
         assert!(e.contains("`sync_followers`"), "{e}");
-        let e = parse(json!({"fencing": true, "replication": "quorum"})).unwrap_err().message;
+        let e = parse(json!({"fencing": true, "replication": "quorum"}))
+            .unwrap_err()
+            .message;
         assert!(e.contains("`replication`") && e.contains("quorum"), "{e}");
         let e = parse(json!({"rf": "three"})).unwrap_err().message;
         assert!(e.contains("`rf`"), "{e}");
