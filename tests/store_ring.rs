@@ -48,9 +48,15 @@ proptest! {
         }
         let fraction = moved as f64 / total as f64;
         let expected = 1.0 / (nodes + 1) as f64;
+        // The new node's share is the sum of the arcs its vnodes cut: its relative spread is
+        // about 1/sqrt(vnodes) (12.5% at 64), plus the sampling noise of `total` keys. Six
+        // spreads either way is a bound no correct ring misses in a lifetime of CI runs, and a
+        // ring that remapped every key (moving 1 - 1/N of them) would miss by far.
+        let spread = expected / (vnodes as f64).sqrt()
+            + (expected * (1.0 - expected) / total as f64).sqrt();
         prop_assert!(
-            fraction > expected * 0.5 && fraction < expected * 1.6,
-            "moved {:.3} of keys, expected about {:.3}", fraction, expected
+            (fraction - expected).abs() < 6.0 * spread,
+            "moved {:.3} of keys, expected about {:.3} (spread {:.3})", fraction, expected, spread
         );
     }
 }
