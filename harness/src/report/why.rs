@@ -63,10 +63,17 @@ fn applied_on(history: &History, key: &str, cell: (u64, u64), before_ns: u64) ->
     if events.get("recorded")?.as_u64()? != list.len() as u64 {
         return None;
     }
+    let is_apply =
+        |e: &serde_json::Value| e.get("event").and_then(|v| v.as_str()) == Some("applied");
+    // A system that traces no writes applied (a store of its own, with events of its own
+    // kinds) says nothing of where a write was, least of all that it was nowhere.
+    if !list.iter().any(is_apply) {
+        return None;
+    }
     let mut nodes = BTreeSet::new();
     for e in list {
         let time = e.get("time").and_then(|t| t.as_u64()).unwrap_or(u64::MAX);
-        if time >= before_ns || e.get("event").and_then(|v| v.as_str()) != Some("applied") {
+        if time >= before_ns || !is_apply(e) {
             continue;
         }
         let same = e.get("key").and_then(|k| k.as_str()) == Some(key)
@@ -265,6 +272,13 @@ mod tests {
         let mut h = History::from_json_str(CASE).unwrap();
         h.extra["events"]["recorded"] = serde_json::json!(9);
         let t = layout::timeline(&h);
+        assert!(!sentence(&h, &v, &t.bands).unwrap().contains("applied"));
+        // Nor can a trace of other kinds of events (another system's): it records no apply.
+        let mut h = History::from_json_str(CASE).unwrap();
+        let list = h.extra["events"]["list"].as_array_mut().unwrap();
+        list.retain(|e| e["event"] != "applied");
+        let n = list.len();
+        h.extra["events"]["recorded"] = serde_json::json!(n);
         assert!(!sentence(&h, &v, &t.bands).unwrap().contains("applied"));
     }
 
