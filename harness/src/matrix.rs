@@ -1885,21 +1885,38 @@ impl MatrixReport {
 
         out.push_str("## Against theory\n\n");
         let searches = self.searches();
-        let total: usize = searches.len() * COLUMNS.len();
-        let predicted_breaks = searches
-            .iter()
-            .flat_map(|(_, c)| c.guarantees.values())
-            .filter(|g| g.predicted == "breaks")
-            .count();
-        let found = searches
-            .iter()
-            .flat_map(|(_, c)| c.guarantees.values())
-            .filter(|g| g.predicted == "breaks" && g.broken)
-            .count();
-        out.push_str(&format!(
-            "Of {total} (cell, guarantee) pairs, theory predicts {predicted_breaks} can break; \
-             the search broke {found} of those.\n\n"
-        ));
+        // (pairs, predicted to break, of those broken) over some cells' searches.
+        let tally = |cells: &mut dyn Iterator<Item = &CellSearch>| {
+            let (mut total, mut predicted, mut found) = (0usize, 0usize, 0usize);
+            for c in cells {
+                total += COLUMNS.len();
+                for g in c.guarantees.values().filter(|g| g.predicted == "breaks") {
+                    predicted += 1;
+                    found += g.broken as usize;
+                }
+            }
+            (total, predicted, found)
+        };
+        let (total, predicted_breaks, found) = tally(&mut self.cells.iter().map(|c| &c.search));
+        if !self.cells.is_empty() {
+            out.push_str(&format!(
+                "Of {total} (cell, guarantee) pairs, theory predicts {predicted_breaks} can break; \
+                 the search broke {found} of those.{}\n\n",
+                if self.system_cells.is_empty() {
+                    ""
+                } else {
+                    " (The leaderless store's cells.)"
+                }
+            ));
+        }
+        if !self.system_cells.is_empty() {
+            let (total, predicted_breaks, found) =
+                tally(&mut self.system_cells.iter().map(|c| &c.search));
+            out.push_str(&format!(
+                "Leader-follower: of {total} (cell, guarantee) pairs, theory predicts \
+                 {predicted_breaks} can break; the search broke {found} of those.\n\n"
+            ));
+        }
         let dis = self.disagreements();
         if dis.is_empty() {
             out.push_str(

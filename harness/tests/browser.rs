@@ -384,6 +384,12 @@ fn the_matrix_page_links_every_break_to_an_existing_report() {
     assert!(dom.contains("td class=\"cell breaks"));
     assert!(dom.contains("td class=\"cell holds"));
     assert!(dom.contains("id=\"pbs-plot\"") && dom.contains("id=\"stale-plot\""));
+    // The second system's cells sit in their own table, under their own headings.
+    assert!(
+        dom.contains("<h2>Leader-follower</h2>"),
+        "the leader-follower group"
+    );
+    assert!(dom.contains("<th>replication</th><th>reads</th><th>fencing</th>"));
     let colours = screenshot_colours(&browser, &page, &dir.join("matrix.png"));
     assert!(
         colours > 50,

@@ -397,3 +397,18 @@ fn leader_follower_theory_follows_the_design() {
     // No other system has cells of its own.
     assert!(system_cells(Profile::Quick, "leaderless").is_empty());
 }
+
+#[test]
+fn a_report_read_back_writes_the_same_bytes() {
+    // `matrix merge` joins shard files read from JSON: what it writes must be what the
+    // unsharded run wrote, to the last digit of every rate.
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/consistency-matrix.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let report: MatrixReport = serde_json::from_str(&text).unwrap();
+    assert_eq!(report.to_json(), text);
+    assert!(
+        !report.system_cells.is_empty(),
+        "the committed matrix holds both systems"
+    );
+}
