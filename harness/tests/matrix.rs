@@ -288,6 +288,29 @@ fn theory_follows_the_quorum_rules() {
         &cell(2, 2, ReadRepair::Blocking, FaultProfile::Partition),
         Convergence
     ));
+    // One replica cannot diverge from others, whatever crashes, loss or missing hints do; it
+    // can still forget an acknowledged write (amnesia) or keep an earlier one (reorder).
+    let single = |hints, faults| CellSpec {
+        rf: 1,
+        r: 1,
+        w: 1,
+        read_repair: ReadRepair::None,
+        hints,
+        anti_entropy: false,
+        faults,
+    };
+    for faults in [
+        FaultProfile::CrashFsyncAlways,
+        FaultProfile::Loss,
+        FaultProfile::Partition,
+    ] {
+        assert!(!breaks(&single(false, faults), Convergence), "{faults:?}");
+    }
+    assert!(breaks(
+        &single(true, FaultProfile::CrashFsyncPeriodic),
+        Convergence
+    ));
+    assert!(breaks(&single(true, FaultProfile::Skew), Convergence));
 }
 
 #[test]
