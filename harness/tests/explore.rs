@@ -145,6 +145,14 @@ fn the_cli_explore_saves_a_case_and_prints_its_replay_command() {
         stdout.contains(&format!("report: {}", report.display())),
         "{stdout}"
     );
+    // stderr is a pipe here, as in a CI log: no bar, but a line when the search finds its
+    // violation (and one every ten seconds of a longer search).
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("explore: violation at case") && stderr.contains("; shrinking"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\r'), "no bar drawn into a log: {stderr}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

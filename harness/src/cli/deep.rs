@@ -128,6 +128,8 @@ fn run_inner(args: &DeepArgs) -> anyhow::Result<ExitCode> {
 /// Runs the cases on `threads` workers; each simulation stays on one thread, so results do not
 /// depend on the thread count. Returns the outcomes in case order.
 fn run_all(cases: &[DeepCase], options: &DeepOptions, threads: usize) -> Vec<CaseOutcome> {
+    // One line per finished case: a deep case runs for minutes, so every line is news.
+    let clock = super::progress::Lines::default();
     quorumlab::jobs::run_with_progress(
         cases,
         threads,
@@ -139,7 +141,14 @@ fn run_all(cases: &[DeepCase], options: &DeepOptions, threads: usize) -> Vec<Cas
                 CaseOutcome::Nondeterministic { .. } => "NONDETERMINISTIC",
                 CaseOutcome::Error(_) => "ERROR",
             };
-            eprintln!("[{}/{}] {} {word}", f.done, f.total, cases[f.index].name);
+            let (done, total) = (f.done as u64, f.total as u64);
+            eprintln!(
+                "[{done}/{total}] {} {word} ({:.0} s elapsed, {}, ETA {})",
+                cases[f.index].name,
+                clock.elapsed_secs(),
+                clock.rate(done),
+                clock.eta(done, total)
+            );
         },
     )
 }

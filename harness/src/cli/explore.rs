@@ -42,33 +42,92 @@ fn parse_guarantee_list(s: &str) -> Result<GuaranteeList, String> {
 }
 
 /// The progress bar, and the statistics of the search's cases (not of its shrink steps).
-struct Bar(
-    Option<ProgressBar>,
-    RefCell<crate::summary::Tally>,
-    std::cell::Cell<bool>,
-);
+/// The search's progress: a bar where stderr is a terminal, timed lines where it is not (a CI
+/// log), and the statistics of the search cases run.
+struct Bar {
+    bar: Option<ProgressBar>,
+    lines: Option<RefCell<super::progress::Lines>>,
+    cases: u32,
+    tally: RefCell<crate::summary::Tally>,
+    shrinking: std::cell::Cell<bool>,
+}
+
+impl Bar {
+    fn new(cases: u32) -> Bar {
+        let terminal = std::io::stderr().is_terminal();
+        let bar = terminal.then(|| {
+            let b = ProgressBar::new(cases as u64);
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:30}] {pos}/{len} cases {msg}",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+            b
+        });
+        Bar {
+            bar,
+            lines: (!terminal).then(Default::default),
+            cases,
+            tally: RefCell::default(),
+            shrinking: Default::default(),
+        }
+    }
+
+    /// A timed line for the log, when one is due (or `force`d).
+    fn line(&self, force: bool, text: impl FnOnce(&super::progress::Lines) -> String) {
+        if let Some(lines) = &self.lines {
+            let mut lines = lines.borrow_mut();
+            if lines.due(force) {
+                eprintln!("explore: {}", text(&lines));
+            }
+        }
+    }
+}
 
 impl Progress for Bar {
     fn case_run(&self, history: &quorumlab::history::History) {
-        if !self.2.get() {
-            self.1.borrow_mut().add(history);
+        if !self.shrinking.get() {
+            self.tally.borrow_mut().add(history);
         }
     }
     fn case_done(&self, n: u32) {
-        if let Some(b) = &self.0 {
+        if let Some(b) = &self.bar {
             b.set_position(n as u64);
         }
+        self.line(false, |l| {
+            format!(
+                "{n}/{} cases ({}), {:.0} s elapsed, ETA {}",
+                self.cases,
+                l.rate(n as u64),
+                l.elapsed_secs(),
+                l.eta(n as u64, self.cases as u64)
+            )
+        });
     }
     fn shrinking(&self, n: u32) {
-        self.2.set(true);
-        if let Some(b) = &self.0 {
+        self.shrinking.set(true);
+        if let Some(b) = &self.bar {
             b.set_message(format!("violation at case {n}; shrinking"));
         }
+        self.line(true, |l| {
+            format!(
+                "violation at case {n} after {:.0} s; shrinking",
+                l.elapsed_secs()
+            )
+        });
     }
     fn shrink_step(&self, steps: u32, ops: usize) {
-        if let Some(b) = &self.0 {
+        if let Some(b) = &self.bar {
             b.set_message(format!("shrinking: step {steps}, {ops} client ops"));
         }
+        self.line(false, |l| {
+            format!(
+                "shrinking: step {steps}, {ops} client ops, {:.0} s elapsed",
+                l.elapsed_secs()
+            )
+        });
     }
 }
 
@@ -98,21 +157,12 @@ fn run_inner(args: &ExploreArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         max_shrink_iters: args.max_shrink_iters,
     };
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let b = ProgressBar::new(args.cases as u64);
-        b.set_style(
-            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} cases {msg}")
-                .expect("a valid template")
-                .progress_chars("=> "),
-        );
-        b
-    });
-    let progress = Bar(bar, RefCell::default(), Default::default());
+    let progress = Bar::new(args.cases);
     let outcome = explore(&options, &progress);
-    if let Some(b) = &progress.0 {
+    if let Some(b) = &progress.bar {
         b.finish_and_clear();
     }
-    let tally = progress.1.borrow();
+    let tally = progress.tally.borrow();
     if tally.runs() > 0 {
         println!(
             "statistics of the {} search case(s) run, times in simulated ms:",

@@ -304,8 +304,7 @@ fn run_inner(args: MatrixArgs) -> anyhow::Result<()> {
 
 /// Timed progress lines for a log (stderr not a terminal): one every 10 s of wall time.
 struct ProgressLines {
-    start: std::time::Instant,
-    last: std::time::Instant,
+    clock: super::progress::Lines,
     total: usize,
     done: usize,
     cases: u64,
@@ -313,10 +312,8 @@ struct ProgressLines {
 
 impl ProgressLines {
     fn new(total: usize) -> Self {
-        let now = std::time::Instant::now();
         ProgressLines {
-            start: now,
-            last: now,
+            clock: Default::default(),
             total,
             done: 0,
             cases: 0,
@@ -334,25 +331,17 @@ impl ProgressLines {
                 cell
             }
         };
-        let now = std::time::Instant::now();
-        if now.duration_since(self.last).as_secs() < 10 && self.done < self.total {
+        if !self.clock.due(self.done == self.total) {
             return;
         }
-        self.last = now;
-        let secs = now.duration_since(self.start).as_secs_f64().max(0.001);
-        let eta = if self.done == 0 {
-            "unknown".to_string()
-        } else {
-            let left = secs / self.done as f64 * (self.total - self.done) as f64;
-            format!("{}m{:02}s", left as u64 / 60, left as u64 % 60)
-        };
         eprintln!(
-            "matrix: {}/{} cells, {} scenarios ({:.1}/s), {:.0} s elapsed, ETA {eta}; last: {cell}",
+            "matrix: {}/{} cells, {} scenarios ({}), {:.0} s elapsed, ETA {}; last: {cell}",
             self.done,
             self.total,
             self.cases,
-            self.cases as f64 / secs,
-            secs
+            self.clock.rate(self.cases),
+            self.clock.elapsed_secs(),
+            self.clock.eta(self.done as u64, self.total as u64),
         );
     }
 }

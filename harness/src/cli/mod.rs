@@ -5,6 +5,7 @@ pub mod config;
 pub mod deep;
 pub mod explore;
 pub mod matrix;
+pub mod progress;
 pub mod replay;
 pub mod report;
 pub mod run;
