@@ -47,6 +47,9 @@ pub struct Nemesis {
     /// (time in ms, edge, fault index), sorted; `next` points at the first not yet applied.
     events: Vec<(u64, Edge, usize)>,
     next: usize,
+    /// The faults armed by a write (`Fault::after_write`), by the value it writes, until it is
+    /// issued.
+    armed_by: BTreeMap<i64, Vec<usize>>,
     active: Vec<bool>,
     links: BTreeMap<(usize, usize), LinkState>,
     client_links_held: BTreeMap<usize, bool>,
@@ -63,9 +66,16 @@ impl Nemesis {
     pub fn new(scenario: &Scenario, hosts: Vec<String>) -> Self {
         let nodes = scenario.system.nodes();
         let mut events = Vec::with_capacity(scenario.faults.len() * 2);
+        let mut armed_by: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
         for (i, f) in scenario.faults.iter().enumerate() {
-            events.push((f.at_ms, Edge::Start, i));
-            events.push((f.at_ms.saturating_add(f.kind.duration_ms()), Edge::End, i));
+            match f.after_write {
+                // Scheduled once its write is issued (see `arm`).
+                Some(value) => armed_by.entry(value).or_default().push(i),
+                None => {
+                    events.push((f.at_ms, Edge::Start, i));
+                    events.push((f.at_ms.saturating_add(f.kind.duration_ms()), Edge::End, i));
+                }
+            }
         }
         events.sort();
         let mut links = BTreeMap::new();
@@ -81,6 +91,7 @@ impl Nemesis {
             faults: scenario.faults.clone(),
             events,
             next: 0,
+            armed_by,
             active: vec![false; scenario.faults.len()],
             links,
             client_links_held: BTreeMap::new(),
@@ -89,6 +100,32 @@ impl Nemesis {
             down: vec![false; nodes],
             clock_offsets: vec![0; nodes],
             log: Vec::new(),
+        }
+    }
+
+    /// Whether some fault waits for a write to be issued (see [`Nemesis::write_issued`]).
+    pub fn waits_for_writes(&self) -> bool {
+        !self.armed_by.is_empty()
+    }
+
+    /// A client issued the put of `value` at `at_ms`: the faults it arms are scheduled from
+    /// then. A value written twice arms them once, at its first put.
+    pub fn write_issued(&mut self, value: i64, at_ms: u64) {
+        let Some(faults) = self.armed_by.remove(&value) else {
+            return;
+        };
+        for i in faults {
+            let f = &self.faults[i];
+            let start = at_ms.saturating_add(f.at_ms);
+            for event in [
+                (start, Edge::Start, i),
+                (start.saturating_add(f.kind.duration_ms()), Edge::End, i),
+            ] {
+                // Among the events still to come, in order; never before `next`, so an event
+                // due already is applied at the next `apply_due`.
+                let at = self.next + self.events[self.next..].partition_point(|e| *e < event);
+                self.events.insert(at, event);
+            }
         }
     }
 
@@ -142,6 +179,7 @@ impl Nemesis {
             }
         }
         self.next = self.events.len();
+        self.armed_by.clear();
         self.reconcile(sim, cluster, clients);
     }
 
@@ -464,5 +502,39 @@ mod tests {
         let c = cut(&PartitionShape::Bridge { node: 0 }, 5);
         assert!(c.iter().all(|&(a, b)| a != 0 && b != 0));
         assert_eq!(c, vec![(1, 3), (1, 4), (2, 3), (2, 4)]);
+    }
+
+    #[test]
+    fn a_fault_armed_by_a_write_is_scheduled_from_when_that_write_is_issued() {
+        use crate::scenario::Fault;
+        use crate::strategy::ScenarioShape;
+        use crate::systems::leaderless::StoreConfig;
+        let mut s = crate::explore::generate(&ScenarioShape::new(StoreConfig::default(), &[]), 1);
+        let crash = |node| FaultKind::Crash {
+            node,
+            count: 1,
+            down_ms: 20,
+        };
+        s.faults = vec![
+            Fault::at(100, crash(0)),
+            Fault {
+                after_write: Some(77),
+                ..Fault::at(8, crash(1))
+            },
+        ];
+        let mut n = Nemesis::new(&s, vec![]);
+        assert!(n.waits_for_writes());
+        assert_eq!(n.next_event_ms(), Some(100), "the armed fault waits");
+        // Another value arms nothing; the put of 77 at 40 ms starts its crash at 48 ms,
+        // ahead of the one timed by the clock, and ends it 20 ms later.
+        n.write_issued(5, 30);
+        assert_eq!(n.next_event_ms(), Some(100));
+        n.write_issued(77, 40);
+        assert!(!n.waits_for_writes());
+        let times: Vec<u64> = n.events.iter().map(|e| e.0).collect();
+        assert_eq!(times, vec![48, 68, 100, 120]);
+        // A second put of the same value arms nothing again.
+        n.write_issued(77, 60);
+        assert_eq!(n.events.len(), 4);
     }
 }

@@ -201,6 +201,13 @@ fn run_through(
     let cluster = system.install(&mut sim, &env)?;
 
     let recorder: Shared<Recorder> = Rc::default();
+    // The puts issued since the last step, as (value, ms), for the faults a write arms; `None`
+    // when no fault waits for one.
+    let issued_writes: Option<Shared<Vec<(i64, u64)>>> = scenario
+        .faults
+        .iter()
+        .any(|f| f.after_write.is_some())
+        .then(Rc::default);
     let final_state: Shared<Map<String, serde_json::Value>> = Rc::default();
     let workload_done = Rc::new(Cell::new(false));
     let final_go = Rc::new(Cell::new(false));
@@ -212,6 +219,7 @@ fn run_through(
         // made memory grow with the square of the client count.
         let scenario = Rc::new(scenario.clone());
         let (rec, final_state) = (recorder.clone(), final_state.clone());
+        let issued_writes = issued_writes.clone();
         let (workload_done, final_go) = (workload_done.clone(), final_go.clone());
         let cluster = Rc::clone(&cluster);
         sim.client(CLIENT_HOST, async move {
@@ -224,6 +232,7 @@ fn run_through(
                     session,
                     Rc::clone(&scenario),
                     rec.clone(),
+                    issued_writes.clone(),
                     issue_until,
                 ));
             }
@@ -243,6 +252,11 @@ fn run_through(
     let mut nemesis = Nemesis::new(scenario, hosts);
     while !workload_done.get() {
         let now = sim.elapsed();
+        if let Some(issued) = &issued_writes {
+            for (value, at_ms) in issued.borrow_mut().drain(..) {
+                nemesis.write_issued(value, at_ms);
+            }
+        }
         nemesis.apply_due(
             now.as_millis() as u64,
             now.as_nanos() as u64,
@@ -331,6 +345,7 @@ async fn client_task(
     session: Box<dyn Session>,
     scenario: Rc<Scenario>,
     rec: Shared<Recorder>,
+    issued_writes: Option<Shared<Vec<(i64, u64)>>>,
     issue_until: Option<Duration>,
 ) -> turmoil::Result {
     let mut process = ci as u64;
@@ -351,6 +366,10 @@ async fn client_task(
             PlannedKind::Get => (OpKind::Get, None, RequestKind::Get),
             PlannedKind::Put => {
                 let v = scenario.put_value(ci, i);
+                if let Some(issued) = &issued_writes {
+                    let ms = turmoil::sim_elapsed().unwrap_or_default().as_millis() as u64;
+                    issued.borrow_mut().push((v, ms));
+                }
                 (OpKind::Put, Some(v), RequestKind::Put(v))
             }
             PlannedKind::Delete => (OpKind::Delete, None, RequestKind::Delete),

@@ -136,6 +136,24 @@ pub struct NetworkConfig {
     /// nodes' own. Default: the same as between nodes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_latency_ms: Option<(u64, u64)>,
+    /// Nodes whose write path is slow (a loaded commit-log disk, a long mutation queue). Default
+    /// none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slow_writes: Vec<SlowWrite>,
+}
+
+/// A node slow to take writes: every message that writes to it (a coordinator's write, a
+/// replayed hint, a read repair, an anti-entropy push; a leader's append to a follower) reaches
+/// it `extra_ms` late, while reads it answers and everything else it is sent keep the usual
+/// delay. A write the node coordinates itself is applied locally at once. This is how a write
+/// stays on one replica while the others still lack it, so reads through different replica
+/// sets disagree for as long as the write is in flight.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct SlowWrite {
+    /// The node (index modulo the node count).
+    pub node: u16,
+    /// Extra one-way delay of each write message to it, ms.
+    pub extra_ms: u64,
 }
 
 /// A directed link between nodes slower than the rest: every message from `from` to `to` takes
@@ -171,6 +189,7 @@ impl Default for NetworkConfig {
             tail_ms: 0,
             slow_links: Vec::new(),
             client_latency_ms: None,
+            slow_writes: Vec::new(),
         }
     }
 }
@@ -193,6 +212,12 @@ impl NetworkConfig {
                 .slow_links
                 .iter()
                 .map(|l| l.extra_ms)
+                .max()
+                .unwrap_or(0)
+            + self
+                .slow_writes
+                .iter()
+                .map(|w| w.extra_ms)
                 .max()
                 .unwrap_or(0)
     }
@@ -251,10 +276,29 @@ pub enum PlannedKind {
 /// A fault and when it starts.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct Fault {
-    /// Simulated milliseconds since the start of the run.
+    /// Simulated milliseconds since the start of the run, or, with `after_write`, since that
+    /// write was issued.
     pub at_ms: u64,
     /// What happens.
     pub kind: FaultKind,
+    /// Arms the fault on a write instead of the clock: it starts `at_ms` after a client issues
+    /// the put of this value, and never if none does. A crash timed this way lands in the
+    /// middle of that write however late the client issued it (a client issues an op late
+    /// when its previous op is still in flight), and stays paired with it when shrinking moves
+    /// or removes other ops.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_write: Option<i64>,
+}
+
+impl Fault {
+    /// `kind`, starting `at_ms` simulated milliseconds after the start of the run.
+    pub fn at(at_ms: u64, kind: FaultKind) -> Fault {
+        Fault {
+            at_ms,
+            kind,
+            after_write: None,
+        }
+    }
 }
 
 /// The faults the nemesis can inject. Node indices are taken modulo the node count.
@@ -654,6 +698,18 @@ pub mod limits {
             at_most(
                 &format!("network.slow_links[{i}].extra_ms"),
                 l.extra_ms,
+                MAX_LATENCY_MS,
+            )?;
+        }
+        at_most(
+            "network.slow_writes",
+            s.network.slow_writes.len() as u64,
+            MAX_NODES,
+        )?;
+        for (i, w) in s.network.slow_writes.iter().enumerate() {
+            at_most(
+                &format!("network.slow_writes[{i}].extra_ms"),
+                w.extra_ms,
                 MAX_LATENCY_MS,
             )?;
         }

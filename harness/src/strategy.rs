@@ -472,11 +472,16 @@ fn fault_strategy(shape: &ScenarioShape) -> BoxedStrategy<Fault> {
                 percent: 1,
                 duration_ms: 0,
             },
+            after_write: None,
         })
         .boxed();
     }
     (0..=horizon, proptest::strategy::Union::new(choices))
-        .prop_map(|(at_ms, kind)| Fault { at_ms, kind })
+        .prop_map(|(at_ms, kind)| Fault {
+            at_ms,
+            kind,
+            after_write: None,
+        })
         .no_shrink()
         .boxed()
 }

@@ -16,21 +16,21 @@ fn scenario() -> Scenario {
     };
     let mut s = generate(&shape, 7);
     s.faults = vec![
-        Fault {
-            at_ms: 50,
-            kind: FaultKind::Partition {
+        Fault::at(
+            50,
+            FaultKind::Partition {
                 shape: PartitionShape::Halves { mask: 0b00101 },
                 duration_ms: 200,
             },
-        },
-        Fault {
-            at_ms: 300,
-            kind: FaultKind::Crash {
+        ),
+        Fault::at(
+            300,
+            FaultKind::Crash {
                 node: 1,
                 count: 1,
                 down_ms: 200,
             },
-        },
+        ),
     ];
     s
 }
@@ -132,4 +132,63 @@ fn a_rerun_records_the_same_events_and_counts() {
     let a = run(&scenario()).expect("the run");
     let b = run(&scenario()).expect("the rerun");
     assert_eq!(a.history.to_json_string(), b.history.to_json_string());
+}
+
+#[test]
+fn a_crash_armed_by_a_write_starts_that_long_after_the_write_is_issued() {
+    let mut s = scenario();
+    // Every op after 200 ms goes; the put of client 0 nearest 100 ms arms a crash of its
+    // coordinator 7 ms after it is issued, however late its client issues it.
+    for c in &mut s.clients {
+        c.ops.retain(|o| o.at_ms < 200);
+    }
+    let (ci, i) = s
+        .clients
+        .iter()
+        .enumerate()
+        .flat_map(|(ci, c)| c.ops.iter().enumerate().map(move |(i, o)| (ci, i, o)))
+        .filter(|(_, _, o)| o.kind == quorumlab_harness::scenario::PlannedKind::Put)
+        .min_by_key(|(_, _, o)| o.at_ms.abs_diff(100))
+        .map(|(ci, i, _)| (ci, i))
+        .expect("a put");
+    let value = s.put_value(ci, i);
+    s.faults = vec![Fault {
+        after_write: Some(value),
+        ..Fault::at(
+            7,
+            FaultKind::Crash {
+                node: 2,
+                count: 1,
+                down_ms: 30,
+            },
+        )
+    }];
+    let out = run(&s).unwrap();
+    let put = out
+        .history
+        .ops
+        .iter()
+        .find(|o| o.value == Some(quorumlab::history::Value::Int(value)))
+        .expect("the put ran");
+    let log = field(&out.history, "nemesis").as_array().unwrap();
+    let start = log
+        .iter()
+        .find(|e| e["action"] == "start")
+        .expect("the crash started");
+    let started = start["time"].as_u64().unwrap();
+    // The nemesis applies events between 1 ms steps, so the crash starts within the step
+    // after its time.
+    let due = put.invoke / 1_000_000 * 1_000_000 + 7_000_000;
+    assert!(
+        (due..=due + 1_000_000).contains(&started),
+        "put issued at {} ns, crash at {started} ns",
+        put.invoke
+    );
+    // Without the put, the crash never happens.
+    s.clients[ci].ops.remove(i);
+    let out = run(&s).unwrap();
+    assert!(field(&out.history, "nemesis")
+        .as_array()
+        .unwrap()
+        .is_empty());
 }

@@ -211,14 +211,14 @@ fn a_leader_crash_is_unavailable_until_the_failover_ends() {
         })
         .collect();
     let crash_ms = 300;
-    s.faults = vec![Fault {
-        at_ms: crash_ms,
-        kind: FaultKind::Crash {
+    s.faults = vec![Fault::at(
+        crash_ms,
+        FaultKind::Crash {
             node: leader,
             count: 1,
             down_ms: 5000,
         },
-    }];
+    )];
     let out = quorumlab_harness::runner::run(&s).unwrap();
     let ms = |ns: u64| ns / 1_000_000;
     let workload: Vec<_> = out

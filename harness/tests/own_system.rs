@@ -352,13 +352,13 @@ fn a_partition_during_gossip_leaves_the_copies_apart() {
             },
         ],
     }];
-    s.faults = vec![Fault {
-        at_ms: 0,
-        kind: FaultKind::Partition {
+    s.faults = vec![Fault::at(
+        0,
+        FaultKind::Partition {
             shape: PartitionShape::Isolate { node: 0 },
             duration_ms: 200,
         },
-    }];
+    )];
     let out = quorumlab_harness::runner::run(&s).unwrap();
     let judged = quorumlab_harness::verdict::judge(&out.history, &[Guarantee::Convergence]);
     let finding = &judged.findings[&Guarantee::Convergence];

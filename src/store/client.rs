@@ -114,7 +114,7 @@ impl Client {
             let now_us = turmoil::sim_elapsed().unwrap_or_default().as_micros() as u64;
             let (from, dest) = (Endpoint::Client(port), Endpoint::Node(node));
             control.note_sent(msg.kind());
-            match control.fate(from, dest, now_us, msg.tag()) {
+            match control.fate(from, dest, now_us, msg.tag(), msg.kind()) {
                 Fate::Drop => {
                     control.note_delivery(msg.kind(), Delivery::Lost);
                     return Ok(());

@@ -187,6 +187,11 @@ pub struct LinkModel {
     /// Shortest and longest delay between a client and a node, when it differs from the
     /// nodes' own `min_ms..=max_ms`.
     pub client_ms: Option<(u64, u64)>,
+    /// Nodes slow to take writes: `(node, extra_ms)` adds `extra_ms` to every message that
+    /// writes to `node` ([`MessageKind::Write`] and [`MessageKind::AePush`]: a coordinator's
+    /// write, a replayed hint, a read repair, an anti-entropy push), as a loaded commit-log
+    /// disk would; reads it answers are not slowed.
+    pub slow_writes: Vec<(NodeId, u64)>,
 }
 
 /// One end of a message: a node, or a client socket (by port).
@@ -321,9 +326,16 @@ impl ClusterControl {
         self.lock().raised_max_ms = max_ms;
     }
 
-    /// The fate of a message from `from` to `to` with this [`tag`](super::message::Message::tag),
-    /// sent at `now_us`.
-    pub fn fate(&self, from: Endpoint, to: Endpoint, now_us: u64, tag: u64) -> Fate {
+    /// The fate of a message of `kind` from `from` to `to` with this
+    /// [`tag`](super::message::Message::tag), sent at `now_us`.
+    pub fn fate(
+        &self,
+        from: Endpoint,
+        to: Endpoint,
+        now_us: u64,
+        tag: u64,
+        kind: MessageKind,
+    ) -> Fate {
         let s = self.lock();
         let Some(m) = &s.links else {
             return Fate::Deliver(0);
@@ -352,6 +364,13 @@ impl ClusterControl {
                 };
                 if matches(a, from) && matches(b, to) {
                     ms += extra;
+                }
+            }
+            if matches!(kind, MessageKind::Write | MessageKind::AePush) {
+                for (node, extra) in &m.slow_writes {
+                    if to.node() == Some(*node) {
+                        ms += extra;
+                    }
                 }
             }
         }
@@ -554,5 +573,50 @@ impl ClusterControl {
             out.push('\n');
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(slow_writes: Vec<(NodeId, u64)>) -> LinkModel {
+        LinkModel {
+            seed: 9,
+            min_ms: 2,
+            max_ms: 2,
+            tail_percent: 0,
+            tail_ms: 0,
+            slow: Vec::new(),
+            client_ms: None,
+            slow_writes,
+        }
+    }
+
+    #[test]
+    fn a_slow_write_path_delays_only_the_writes_sent_to_that_node() {
+        let control = ClusterControl::without_trace(3);
+        control.set_link_model(model(vec![(NodeId(1), 40)]));
+        let fate = |to: Endpoint, kind| control.fate(Endpoint::Node(NodeId(0)), to, 0, 7, kind);
+        let (slow, fast) = (Endpoint::Node(NodeId(1)), Endpoint::Node(NodeId(2)));
+        // Writes of every kind to the slow node wait; reads and answers do not, and nothing
+        // sent to another node or a client does.
+        assert_eq!(fate(slow, MessageKind::Write), Fate::Deliver(42_000));
+        assert_eq!(fate(slow, MessageKind::AePush), Fate::Deliver(42_000));
+        for kind in [
+            MessageKind::Read,
+            MessageKind::WriteAck,
+            MessageKind::Heartbeat,
+        ] {
+            assert_eq!(fate(slow, kind), Fate::Deliver(2_000), "{kind:?}");
+        }
+        assert_eq!(fate(fast, MessageKind::Write), Fate::Deliver(2_000));
+        assert_eq!(
+            fate(Endpoint::Client(9), MessageKind::Reply),
+            Fate::Deliver(2_000)
+        );
+        // What the slow node sends is not slowed.
+        let from_slow = control.fate(slow, fast, 0, 7, MessageKind::Write);
+        assert_eq!(from_slow, Fate::Deliver(2_000));
     }
 }

@@ -134,7 +134,7 @@ impl Runner {
                     self.control.note_sent(kind);
                     match self
                         .control
-                        .fate(Endpoint::Node(self.id), dest, now.mono, tag)
+                        .fate(Endpoint::Node(self.id), dest, now.mono, tag, kind)
                     {
                         Fate::Drop => self.note_fate(dest, kind, now.mono, 0, Delivery::Lost),
                         Fate::Deliver(0) => self.hand_off(Held {

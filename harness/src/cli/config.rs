@@ -5,7 +5,7 @@ use crate::systems::leaderless::{
     Bug, ConsistencyLevel, FsyncPolicy, ReadRepair, ReplicaChoice, StoreConfig,
 };
 
-use crate::scenario::{limits, NetworkConfig, SlowLink, SystemConfig};
+use crate::scenario::{limits, NetworkConfig, SlowLink, SlowWrite, SystemConfig};
 use crate::strategy::{parse_fault_list, FaultChoice, ScenarioShape};
 
 /// Store, workload and fault flags. Store defaults are the store's own (Cassandra-like).
@@ -86,6 +86,11 @@ pub struct ConfigFlags {
     /// (repeatable).
     #[arg(long = "slow-node", value_parser = parse_slow_node)]
     pub slow_node: Vec<(u16, u64)>,
+    /// A replica slow to take writes (a loaded commit-log disk): NODE:MS adds MS ms to every
+    /// write sent to node NODE (a coordinator's write, a hint, a read repair), not to the reads
+    /// it answers (repeatable).
+    #[arg(long = "slow-writes", value_parser = parse_slow_node)]
+    pub slow_writes: Vec<(u16, u64)>,
     /// Which replicas a coordinator reads from: ordered (itself, then ring order), shuffled
     /// (random per read), snitch (fastest recent replies first) or random (the PBS model:
     /// writes also go to exactly W random replicas, without hints).
@@ -234,6 +239,14 @@ impl ConfigFlags {
             self.slow_node.len() as u64,
             limits::MAX_NODES * limits::MAX_NODES,
         )?;
+        for &(_, ms) in &self.slow_writes {
+            over("--slow-writes (ms)", ms, limits::MAX_LATENCY_MS)?;
+        }
+        over(
+            "--slow-writes (count)",
+            self.slow_writes.len() as u64,
+            limits::MAX_NODES,
+        )?;
         let nodes = self.nodes.unwrap_or(StoreConfig::default().nodes) as u64;
         over(
             "--nodes x --keys (final reads)",
@@ -293,6 +306,11 @@ impl ConfigFlags {
                         to: None,
                         extra_ms,
                     })
+                    .collect(),
+                slow_writes: self
+                    .slow_writes
+                    .iter()
+                    .map(|&(node, extra_ms)| SlowWrite { node, extra_ms })
                     .collect(),
                 ..NetworkConfig::latency(self.latency.0, self.latency.1)
             },

@@ -55,7 +55,7 @@ impl LfSession {
         // The request's delay on the way to the node: the node delays its answers itself.
         let delay = self
             .links
-            .delay_ms(End::Client, End::Node(node), &msg.delay_key());
+            .delay_ms(End::Client, End::Node(node), &msg.delay_key(), false);
         tokio::time::sleep(Duration::from_millis(delay)).await;
         let to = SocketAddr::new(turmoil::lookup(self.hosts.get(node)?.as_str()), PORT);
         self.socket.send_to(&bytes, to).await.ok()?;

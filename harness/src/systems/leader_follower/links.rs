@@ -27,6 +27,8 @@ pub struct Links {
     tail_ms: u64,
     /// (from, to, extra ms); `None` matches any node.
     slow: Vec<(Option<usize>, Option<usize>, u64)>,
+    /// (node, extra ms) on every message that writes to the node (an append with entries).
+    slow_writes: Vec<(usize, u64)>,
 }
 
 impl Links {
@@ -49,11 +51,17 @@ impl Links {
                 .iter()
                 .map(|l| (l.from.map(at), l.to.map(at), l.extra_ms))
                 .collect(),
+            slow_writes: net
+                .slow_writes
+                .iter()
+                .map(|w| (at(w.node), w.extra_ms))
+                .collect(),
         }
     }
 
-    /// The delay, in ms, of the message `bytes` from `from` to `to`.
-    pub fn delay_ms(&self, from: End, to: End, bytes: &[u8]) -> u64 {
+    /// The delay, in ms, of the message `bytes` from `from` to `to`; `write` when it writes
+    /// to its receiver (the scenario's slow writes apply).
+    pub fn delay_ms(&self, from: End, to: End, bytes: &[u8], write: bool) -> u64 {
         let code = |e: End| match e {
             End::Node(n) => n as u64,
             End::Client => u64::MAX,
@@ -79,6 +87,13 @@ impl Links {
                     ms += extra;
                 }
             }
+            if write {
+                for (node, extra) in &self.slow_writes {
+                    if *node == b {
+                        ms += extra;
+                    }
+                }
+            }
         }
         ms
     }
@@ -93,14 +108,30 @@ mod tests {
         let links = Links::new(&NetworkConfig::default(), 5, 3);
         let mut seen = std::collections::BTreeSet::new();
         for i in 0..200u32 {
-            let d = links.delay_ms(End::Node(0), End::Node(1), &i.to_le_bytes());
+            let d = links.delay_ms(End::Node(0), End::Node(1), &i.to_le_bytes(), false);
             assert!((1..=5).contains(&d));
             seen.insert(d);
             assert_eq!(
                 d,
-                links.delay_ms(End::Node(0), End::Node(1), &i.to_le_bytes())
+                links.delay_ms(End::Node(0), End::Node(1), &i.to_le_bytes(), false)
             );
         }
         assert_eq!(seen.len(), 5, "every delay in the range occurs");
+    }
+
+    #[test]
+    fn a_slow_write_path_delays_only_writes_to_that_node() {
+        let net = NetworkConfig {
+            slow_writes: vec![crate::scenario::SlowWrite {
+                node: 6, // modulo 3: node 0
+                extra_ms: 50,
+            }],
+            ..NetworkConfig::latency(2, 2)
+        };
+        let links = Links::new(&net, 5, 3);
+        assert_eq!(links.delay_ms(End::Node(1), End::Node(0), b"x", true), 52);
+        assert_eq!(links.delay_ms(End::Node(1), End::Node(0), b"x", false), 2);
+        assert_eq!(links.delay_ms(End::Node(1), End::Node(2), b"x", true), 2);
+        assert_eq!(links.delay_ms(End::Client, End::Node(0), b"x", true), 2);
     }
 }

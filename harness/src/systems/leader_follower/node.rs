@@ -1195,7 +1195,11 @@ impl Node {
                 Dest::Node(n) => (self.addrs[n], End::Node(n)),
                 Dest::Client(a) => (a, End::Client),
             };
-            let due = now + self.links.delay_ms(End::Node(self.id), end, &delay_key);
+            let writes = matches!(&msg, Message::Append { entries, .. } if !entries.is_empty());
+            let due = now
+                + self
+                    .links
+                    .delay_ms(End::Node(self.id), end, &delay_key, writes);
             self.shared.borrow_mut().sent(msg.kind());
             self.outbox.insert((due, self.seq), (addr, bytes));
             self.seq += 1;

@@ -92,6 +92,11 @@ fn link_model(net: &NetworkConfig, seed: u64, nodes: usize) -> LinkModel {
             .map(|l| (l.from.map(at), l.to.map(at), l.extra_ms))
             .collect(),
         client_ms: net.client_latency_ms,
+        slow_writes: net
+            .slow_writes
+            .iter()
+            .map(|w| (at(w.node), w.extra_ms))
+            .collect(),
     }
 }
 
