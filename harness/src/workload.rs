@@ -11,7 +11,9 @@ use proptest::prelude::*;
 use proptest::strategy::BoxedStrategy;
 use serde::Serialize;
 
-use crate::scenario::{FaultKind, NetworkConfig, PlannedKind, Scenario, SlowLink, SystemConfig};
+use crate::scenario::{
+    FaultKind, NetworkConfig, PlannedKind, Scenario, SlowLink, SlowWrite, SystemConfig,
+};
 use crate::strategy::{read_after_write, scenario, FaultChoice, ScenarioShape};
 use crate::theory::Mechanism;
 
@@ -31,10 +33,11 @@ pub enum Workload {
     /// a write that node coordinates is acknowledged while it is still in flight to the other
     /// replicas, and reads through other coordinators reach them first.
     SlowReplica,
-    /// Many short faults (2 to 30 ms) over eight keys: faults that begin in the middle of a
-    /// write and end before the failure detector notices, leaving the write on fewer than W
-    /// replicas (often as the key's last write); every crash takes the coordinator of a write
-    /// just after it was issued.
+    /// Many short faults (2 to 30 ms) over eight keys, and three nodes slow to take writes:
+    /// faults that begin in the middle of a write and end before the failure detector notices,
+    /// leaving the write on fewer than W replicas (often as the key's last op); every crash
+    /// takes the coordinator of a write just after it was issued, while its sends to the slow
+    /// replicas still wait in its queue.
     PartialWrites,
     /// Faults that last 1.5 to 3 times the failure timeout over a 3 s workload: replicas are
     /// marked down, requests answer Unavailable, hints are stored and replayed while new writes
@@ -50,11 +53,16 @@ pub enum Workload {
     /// through different replica sets, so a write that reached one replica first is seen by one
     /// read and missed by the next; the register workload Jepsen runs.
     ReadMostly,
+    /// Six clients on one key, 70% reads, 3 ms think time, and three of the nodes slow to take
+    /// writes (20 to 150 ms more on every write sent to them, as a loaded commit-log disk
+    /// would; their reads stay fast): a write lands on a fast replica at once and on the slow
+    /// ones much later, so for that long one read set sees it and another does not.
+    SlowWrites,
 }
 
 impl Workload {
     /// Every workload, in the order a search cycles through them.
-    pub const ALL: [Workload; 8] = [
+    pub const ALL: [Workload; 9] = [
         Workload::Standard,
         Workload::HotKey,
         Workload::ReadAfterWrite,
@@ -63,6 +71,7 @@ impl Workload {
         Workload::DownPath,
         Workload::PowerFailure,
         Workload::ReadMostly,
+        Workload::SlowWrites,
     ];
 
     /// The workload's name.
@@ -76,6 +85,7 @@ impl Workload {
             Workload::DownPath => "down-path",
             Workload::PowerFailure => "power-failure",
             Workload::ReadMostly => "read-mostly",
+            Workload::SlowWrites => "slow-writes",
         }
     }
 
@@ -88,7 +98,10 @@ impl Workload {
             // A read that misses a completed write, or sees one in flight that a later read
             // misses: reads racing writes on shared keys, with writes kept in flight.
             Mechanism::NotStrict | Mechanism::Inversion | Mechanism::Reorder => {
-                matches!(self, HotKey | ReadAfterWrite | SlowReplica | ReadMostly)
+                matches!(
+                    self,
+                    HotKey | ReadAfterWrite | SlowReplica | ReadMostly | SlowWrites
+                )
             }
             // A replica forgetting a write: crashes that land between a write and its sync.
             Mechanism::Amnesia => matches!(self, PartialWrites | PowerFailure),
@@ -108,7 +121,10 @@ impl Workload {
             }
             // A follower behind its leader: reads racing writes on shared keys.
             Mechanism::FollowerLag => {
-                matches!(self, HotKey | ReadAfterWrite | SlowReplica | ReadMostly)
+                matches!(
+                    self,
+                    HotKey | ReadAfterWrite | SlowReplica | ReadMostly | SlowWrites
+                )
             }
         }
     }
@@ -191,6 +207,16 @@ impl Workload {
                 network: tail(),
                 ..base
             },
+            Workload::SlowWrites => ScenarioShape {
+                clients: 6,
+                ops: 48,
+                keys: 1,
+                think_ms: 3,
+                get_percent: 70,
+                put_percent: 25,
+                network: tail(),
+                ..base
+            },
             Workload::PowerFailure => ScenarioShape {
                 clients: 3,
                 ops: 24,
@@ -232,7 +258,12 @@ impl Workload {
                     })
                     .boxed()
             }
-            Workload::PartialWrites => scenario(shape).prop_map(crash_coordinators).boxed(),
+            Workload::SlowWrites => with_slow_writes(scenario(shape).boxed(), shape),
+            // The writes the crashed coordinators leave behind wait in its queue for the slow
+            // replicas, so the crash cuts them off instead of racing a 1 to 5 ms send.
+            Workload::PartialWrites => {
+                with_slow_writes(scenario(shape).prop_map(crash_coordinators).boxed(), shape)
+            }
             Workload::PowerFailure => {
                 let third = (shape.horizon_ms() / 3).max(1);
                 scenario(shape)
@@ -254,6 +285,32 @@ impl Workload {
     }
 }
 
+/// `scenarios` with three nodes of five (all but two, at least one) slow to take writes, 20 to
+/// 150 ms each: for most keys two of the three replicas are slow and one is fast, the shape at
+/// R = 2 where one read set holds a write and another, the two slow replicas, does not. The
+/// slow nodes and delays do not shrink: they are the race.
+fn with_slow_writes(
+    scenarios: BoxedStrategy<Scenario>,
+    shape: &ScenarioShape,
+) -> BoxedStrategy<Scenario> {
+    let nodes: Vec<u16> = (0..shape.system.nodes().max(1) as u16).collect();
+    let slow = nodes.len().saturating_sub(2).clamp(1, 3);
+    let picks = (
+        proptest::sample::subsequence(nodes, slow),
+        proptest::collection::vec(20u64..=150, slow),
+    );
+    (scenarios, picks.no_shrink())
+        .prop_map(|(mut s, (slow, extra))| {
+            s.network.slow_writes = slow
+                .into_iter()
+                .zip(extra)
+                .map(|(node, extra_ms)| SlowWrite { node, extra_ms })
+                .collect();
+            s
+        })
+        .boxed()
+}
+
 /// A long tail on every link: 10% of messages take up to 100 ms more.
 fn tail() -> NetworkConfig {
     NetworkConfig {
@@ -263,26 +320,45 @@ fn tail() -> NetworkConfig {
     }
 }
 
-/// Makes each crash a single node's, on the coordinator of the first write planned at or after
-/// the crash's drawn time, 0 to 5 ms after that write is issued: the coordinator dies with the
-/// write applied locally and its messages to the other replicas still queued. Choosing the
-/// write by time rather than by position keeps the pairing when shrinking removes other ops.
+/// Makes each crash a single node's, on the coordinator of a put planned at or after the
+/// crash's drawn time, armed by that put (`Fault::after_write`) to start 6 to 15 ms after the
+/// client issues it, once the request has reached the coordinator: it dies with the write
+/// applied locally and its messages to the slow replicas still queued. Every other crash takes
+/// the first such put; the rest take the first that is its key's last planned op (no later
+/// write hides it, no later read repairs it), so the replicas it missed stay behind for good:
+/// a divergence only anti-entropy would mend. Arming the crash on the put rather than the
+/// clock keeps it in the middle of the write however late the client issues it, and keeps the
+/// pairing when shrinking removes other ops.
 fn crash_coordinators(mut s: Scenario) -> Scenario {
-    let mut puts: Vec<(u32, u16)> = s
-        .clients
-        .iter()
-        .flat_map(|c| c.ops.iter())
-        .filter(|o| o.kind != PlannedKind::Get)
-        .map(|o| (o.at_ms, o.coordinator))
-        .collect();
-    puts.sort_unstable();
+    // (planned at, coordinator, key, the value it writes if it is a put) of every op, in
+    // planned order.
+    let mut ops: Vec<(u32, u16, u32, Option<i64>)> = Vec::new();
+    for (ci, plan) in s.clients.iter().enumerate() {
+        for (i, o) in plan.ops.iter().enumerate() {
+            let put = (o.kind == PlannedKind::Put).then(|| s.put_value(ci, i));
+            ops.push((o.at_ms, o.coordinator, o.key, put));
+        }
+    }
+    ops.sort_unstable();
+    // A write no later op of its key writes over or reads (and so repairs).
+    let last = |i: usize| !ops[i + 1..].iter().any(|p| p.2 == ops[i].2);
+    let mut crashes = 0;
     for f in &mut s.faults {
         if let FaultKind::Crash { node, count, .. } = &mut f.kind {
             *count = 1;
             let drawn = f.at_ms;
-            if let Some(&(at, coordinator)) = puts.iter().find(|(at, _)| *at as u64 >= drawn) {
-                f.at_ms = at as u64 + drawn % 6;
-                *node = coordinator;
+            let mut later =
+                (0..ops.len()).filter(|&i| ops[i].3.is_some() && ops[i].0 as u64 >= drawn);
+            let pick = if crashes % 2 == 0 {
+                later.next()
+            } else {
+                later.find(|&i| last(i))
+            };
+            crashes += 1;
+            if let Some(i) = pick {
+                f.at_ms = 6 + drawn % 10;
+                f.after_write = ops[i].3;
+                *node = ops[i].1;
             }
         }
     }
