@@ -11,13 +11,15 @@
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-use crate::systems::leaderless::{Bug, ConsistencyLevel, FsyncPolicy, ReadRepair, StoreConfig};
+use crate::systems::leaderless::{
+    Bug, ConsistencyLevel, FsyncPolicy, ReadRepair, ReplicaChoice, StoreConfig,
+};
 use quorumlab::check::Guarantee;
 
 use crate::case::Case;
 use crate::explore::{explore, ExploreOptions, Outcome, Progress};
 use crate::runner::RunError;
-use crate::scenario::{NetworkConfig, SystemConfig};
+use crate::scenario::{NetworkConfig, SlowWrite, SystemConfig};
 use crate::strategy::{FaultChoice, ScenarioShape};
 
 pub mod table;
@@ -130,6 +132,15 @@ impl Canary {
         }
         if self.shape.settle_ms != ScenarioShape::new(StoreConfig::default(), &[]).settle_ms {
             out += &format!(" --settle-ms {}", self.shape.settle_ms);
+        }
+        for w in &self.shape.network.slow_writes {
+            out += &format!(" --slow-writes {}:{}", w.node, w.extra_ms);
+        }
+        if self.shape.network.tail_percent > 0 {
+            out += &format!(
+                " --tail {}:{}",
+                self.shape.network.tail_percent, self.shape.network.tail_ms
+            );
         }
         if self.store().replica_choice != StoreConfig::default().replica_choice {
             out += &format!(
@@ -348,6 +359,40 @@ pub fn catalog() -> Vec<Canary> {
                       timeout, the bug acknowledges writes that only one replica holds",
                 expect: vec![Linearizable],
                 shape: down_path(quorum_store(), PARTITIONS),
+            },
+            Bug::PartialReadRepair => Canary {
+                bug,
+                mimics: "a read repair loop that stops after its first target (a `break` left \
+                         in, or repairs collected in a map keyed by the key, not the replica)",
+                why: "at RF 5 with quorum reads and writes and blocking repair, a read that \
+                      saw a write on one replica must leave it on the three it asked, so \
+                      that every later read of three meets it; with four replicas slow to \
+                      take writes, a write sits on one replica long enough for a read to see \
+                      it and, repaired onto only one more, for a later read to miss both",
+                expect: vec![Linearizable],
+                shape: ScenarioShape {
+                    clients: 6,
+                    ops: 48,
+                    keys: 1,
+                    think_ms: 3,
+                    network: NetworkConfig {
+                        slow_writes: (0..5)
+                            .map(|node| SlowWrite {
+                                node,
+                                extra_ms: 20 + 20 * u64::from(node),
+                            })
+                            .collect(),
+                        ..NetworkConfig::latency(1, 5)
+                    },
+                    ..shape(
+                        StoreConfig {
+                            rf: 5,
+                            replica_choice: ReplicaChoice::Shuffled,
+                            ..quorum_store()
+                        },
+                        &[],
+                    )
+                },
             },
         })
         .collect()

@@ -117,7 +117,10 @@ impl Workload {
             // every moment, so any crash that takes the leader loses one), and power failures
             // after which the replicas elect afresh.
             Mechanism::Failover => {
-                matches!(self, HotKey | PartialWrites | DownPath | PowerFailure)
+                matches!(
+                    self,
+                    HotKey | PartialWrites | DownPath | PowerFailure | SlowWrites
+                )
             }
             // A follower behind its leader: reads racing writes on shared keys.
             Mechanism::FollowerLag => {

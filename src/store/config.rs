@@ -245,11 +245,15 @@ pub enum Bug {
     /// level ANY applied at every level (coordinator.rs, availability and write send). It acts
     /// only once a replica is marked down.
     HintsCountAsAcks,
+    /// Read repair writes the resolved cell back to only the first replica it found behind
+    /// (a repair loop that stops after its first target), so a read that saw a write on one
+    /// replica leaves it on two, not on the R it asked (coordinator.rs, read repair).
+    PartialReadRepair,
 }
 
 impl Bug {
     /// Every planted bug, in catalog order.
-    pub const ALL: [Bug; 12] = [
+    pub const ALL: [Bug; 13] = [
         Bug::AckEarly,
         Bug::ReadFirstResponse,
         Bug::RepairFreshTimestamp,
@@ -262,6 +266,7 @@ impl Bug {
         Bug::ClockResetOnRestart,
         Bug::HintWrongTarget,
         Bug::HintsCountAsAcks,
+        Bug::PartialReadRepair,
     ];
 
     /// Every bug's name, comma-separated, in catalog order.
@@ -284,6 +289,7 @@ impl Bug {
             Bug::ClockResetOnRestart => "clock-reset-on-restart",
             Bug::HintWrongTarget => "hint-wrong-target",
             Bug::HintsCountAsAcks => "hints-count-as-acks",
+            Bug::PartialReadRepair => "partial-read-repair",
         }
     }
 }

@@ -523,6 +523,12 @@ impl Coordinator {
         } else {
             best
         };
+        // Bug seam (Bug::PartialReadRepair): only the first replica behind is repaired.
+        let behind = if cx.bug(Bug::PartialReadRepair) {
+            behind.into_iter().take(1).collect()
+        } else {
+            behind
+        };
         let mut waiting = Vec::new();
         for target in behind {
             cx.out().count().read_repairs += 1;

@@ -49,7 +49,7 @@ pub struct ConfigFlags {
     /// Plant store bugs (comma-separated or repeated): ack-early, read-first-response,
     /// repair-fresh-timestamp, ring-off-by-one, tombstone-lost-on-replay, ack-before-sync,
     /// hint-new-timestamp, lww-tie-by-arrival, unavailable-ignored, clock-reset-on-restart,
-    /// hint-wrong-target, hints-count-as-acks.
+    /// hint-wrong-target, hints-count-as-acks, partial-read-repair.
     #[arg(long = "bug", value_delimiter = ',', value_parser = parse_bug)]
     pub bugs: Vec<Bug>,
     /// Concurrent clients, each with one op in flight.
