@@ -1,11 +1,16 @@
 //! The HTML reports as a person sees them: Debian's chromium, headless, loads a page, and the
 //! tests read the DOM its script built and count the colours of a screenshot.
 //!
-//! ci/setup-browser installs chromium (ci/test runs it first). Where there is none, each test
-//! says so and passes without checking; set QUORUMLAB_CHROMIUM to use another browser binary.
-//! Render times are printed (run with `--no-capture` to see them), never asserted.
+//! The browser is the one ci/setup-browser finds (ci/test passes it as QUORUMLAB_CHROMIUM, and
+//! then a browser that cannot run fails the test); where there is none and none was asked for,
+//! each test prints SKIPPED and returns. Render times are printed (run with `--no-capture` to
+//! see them), never asserted.
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+mod chromium;
+
+use chromium::{chromium, repo, Chromium};
 
 /// The first committed matrix case that breaks linearizability with the explanation by the
 /// longest linearizable prefix and has a crash to draw (the matrix renames its cases whenever
@@ -28,60 +33,8 @@ fn case_with_prefix_witness_and_crash() -> PathBuf {
         .expect("a committed matrix case with a prefix witness and a crash")
 }
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 fn quorumlab() -> Command {
     Command::new(env!("CARGO_BIN_EXE_quorumlab"))
-}
-
-/// The browser, or `None` with the reason printed.
-fn chromium() -> Option<String> {
-    let candidates = [
-        std::env::var("QUORUMLAB_CHROMIUM").unwrap_or_default(),
-        "chromium".to_string(),
-        "chromium-browser".to_string(),
-    ];
-    for c in candidates.iter().filter(|c| !c.is_empty()) {
-        let ok = Command::new(c)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if ok {
-            return Some(c.clone());
-        }
-    }
-    eprintln!(
-        "SKIPPED: no chromium on PATH (run ci/setup-browser as root, or set QUORUMLAB_CHROMIUM)"
-    );
-    None
-}
-
-fn headless(browser: &str) -> Command {
-    let mut c = Command::new(browser);
-    // --no-sandbox: CI runs as root, where chromium's sandbox refuses to start.
-    c.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--hide-scrollbars",
-        "--no-first-run",
-        "--window-size=1280,900",
-    ]);
-    c
-}
-
-/// The DOM after the page's script ran.
-fn dom(browser: &str, page: &Path, hash: &str) -> String {
-    let url = format!("file://{}{hash}", page.display());
-    let out = headless(browser)
-        .arg("--dump-dom")
-        .arg(&url)
-        .output()
-        .expect("chromium runs");
-    assert!(out.status.success(), "chromium --dump-dom {url} failed");
-    String::from_utf8(out.stdout).expect("the DOM is UTF-8")
 }
 
 /// Text of an element as the DOM dump escapes it.
@@ -93,13 +46,8 @@ fn unescape(s: &str) -> String {
 }
 
 /// Distinct colours in a screenshot of the page.
-fn screenshot_colours(browser: &str, page: &Path, png: &Path) -> usize {
-    let out = headless(browser)
-        .arg(format!("--screenshot={}", png.display()))
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("chromium runs");
-    assert!(out.status.success(), "chromium --screenshot failed");
+fn screenshot_colours(browser: &Chromium, page: &Path, png: &Path) -> usize {
+    browser.screenshot(page, png);
     let decoder = png::Decoder::new(std::io::BufReader::new(
         std::fs::File::open(png).expect("the screenshot exists"),
     ));
@@ -148,7 +96,7 @@ fn a_saved_case_shows_every_op_its_witness_and_its_faults() {
     let dir = scratch("case");
     report(&[&case], &dir);
     let page = dir.join(name.replace(".json", ".html"));
-    let dom = dom(&browser, &page, "");
+    let dom = browser.dom(&page, "");
     let bars = dom.matches("<rect class=\"op ").count();
     assert_eq!(bars, history.ops.len(), "one bar per op");
     assert!(
@@ -173,7 +121,7 @@ fn a_saved_case_shows_every_op_its_witness_and_its_faults() {
     let text = std::fs::read_to_string(&case).unwrap();
     let lines: Vec<&str> = text.lines().filter(|l| l.trim().starts_with('{')).collect();
     for i in [0, history.ops.len() / 2, history.ops.len() - 1] {
-        let d = crate::dom(&browser, &page, &format!("#record={i}"));
+        let d = browser.dom(&page, &format!("#record={i}"));
         let shown = d
             .split("<pre id=\"tip\">")
             .nth(1)
@@ -237,7 +185,7 @@ fn a_shrunk_case_draws_its_messages_and_says_what_the_store_did() {
         .iter()
         .filter(|e| e["event"] == "sent" && e["fate"] != "delivered" && e["fate"] != "held")
         .count();
-    let dom = dom(&browser, &case.with_extension("html"), "");
+    let dom = browser.dom(&case.with_extension("html"), "");
     // The drawn diagram only (the page's script holds the same markup as strings).
     let drawn = dom
         .split("<div id=\"diagram\">")
@@ -300,12 +248,12 @@ fn synthetic(n: usize) -> String {
 
 /// Writes a synthetic history of `n` ops and its report; returns the report's DOM after the
 /// page's own benchmark (`#bench`) ran.
-fn large(browser: &str, n: usize) -> String {
+fn large(browser: &Chromium, n: usize) -> String {
     let dir = scratch(&format!("ops-{n}"));
     let file = dir.join(format!("ops-{n}.json"));
     std::fs::write(&file, synthetic(n)).unwrap();
     report(&[&file], &dir);
-    let d = dom(browser, &dir.join(format!("ops-{n}.html")), "#bench");
+    let d = browser.dom(&dir.join(format!("ops-{n}.html")), "#bench");
     eprintln!(
         "{n} ops: first draw {:?} ms (page loaded at {:?} ms), redraw at a pan position {:?} ms",
         body_number(&d, "data-render-ms"),
@@ -363,7 +311,7 @@ fn the_matrix_page_links_every_break_to_an_existing_report() {
     let refs: Vec<&Path> = cases.iter().map(PathBuf::as_path).collect();
     report(&refs, &dir.join("histories/matrix"));
     let page = docs.join("consistency-matrix.html");
-    let dom = dom(&browser, &page, "");
+    let dom = browser.dom(&page, "");
     let links: Vec<&str> = dom
         .split("<a class=\"case\" href=\"")
         .skip(1)
@@ -432,7 +380,7 @@ fn the_matrix_page_plots_t_visibility_for_the_probe_cells() {
         "{}",
         String::from_utf8_lossy(&st.stderr)
     );
-    let dom = dom(&browser, &dir.join("docs/consistency-matrix.html"), "");
+    let dom = browser.dom(&dir.join("docs/consistency-matrix.html"), "");
     let plot = dom
         .split("id=\"tvis-plot\"")
         .nth(1)
