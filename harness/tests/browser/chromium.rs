@@ -1,10 +1,25 @@
-//! Chromium, headless: which one, and how to run it on a page.
+//! Chromium, headless: which one, and two ways to drive it.
+//!
+//! - One-shot runs (`--dump-dom`, `--screenshot`): the page's own script runs, then the DOM or
+//!   the pixels are read back.
+//! - A [`Page`] held open over the DevTools protocol (`--remote-debugging-pipe`): a test runs
+//!   script in it, clicking and dragging as a person would, and reads back what it returns.
 //!
 //! Which browser: `QUORUMLAB_CHROMIUM` when it is set (ci/test sets it to what ci/setup-browser
 //! found), and then it must run or the test fails; else the lookup of `ci/setup-browser --find`,
 //! and where that finds none the test says SKIPPED and returns.
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+/// How long one DevTools call may take before the test gives up on the browser.
+const ANSWER_WITHIN: Duration = Duration::from_secs(120);
 
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -98,5 +113,175 @@ impl Chromium {
             .output()
             .expect("chromium runs");
         assert!(out.status.success(), "chromium --screenshot failed");
+    }
+
+    /// `page` opened with `hash` in a window of `width` by `height`, held open for scripts,
+    /// once it has loaded.
+    pub fn open(&self, page: &Path, hash: &str, width: u32, height: u32) -> Page {
+        let profile = std::env::temp_dir().join(format!(
+            "quorumlab-chromium-{}-{}",
+            std::process::id(),
+            PROFILES.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        ));
+        let (their_in, our_out) = pipe();
+        let (our_in, their_out) = pipe();
+        let (a, b) = (their_in.as_raw_fd(), their_out.as_raw_fd());
+        let mut cmd = self.headless(width, height);
+        cmd.arg("--remote-debugging-pipe")
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg("about:blank")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // The protocol runs over fds 3 (commands in) and 4 (answers out). Copy both above 4
+        // first, so that neither dup2 overwrites the other's source; the copies close on exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let a2 = libc::fcntl(a, libc::F_DUPFD_CLOEXEC, 10);
+                let b2 = libc::fcntl(b, libc::F_DUPFD_CLOEXEC, 10);
+                if a2 < 0 || b2 < 0 || libc::dup2(a2, 3) < 0 || libc::dup2(b2, 4) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("chromium starts");
+        drop((their_in, their_out));
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            let mut from = std::fs::File::from(our_in);
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 1 << 16];
+            loop {
+                match from.read(&mut chunk) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+                while let Some(end) = buf.iter().position(|&c| c == 0) {
+                    let msg: Vec<u8> = buf.drain(..=end).collect();
+                    let Ok(v) = serde_json::from_slice::<Value>(&msg[..end]) else {
+                        continue;
+                    };
+                    if tx.send(v).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        let mut p = Page {
+            child,
+            to: std::fs::File::from(our_out),
+            from: rx,
+            session: None,
+            next: 0,
+            profile,
+        };
+        // A tab in the window --window-size made.
+        let target = p.call("Target.createTarget", json!({"url": "about:blank"}));
+        let attached = p.call(
+            "Target.attachToTarget",
+            json!({"targetId": target["targetId"], "flatten": true}),
+        );
+        p.session = Some(
+            attached["sessionId"]
+                .as_str()
+                .expect("a session id")
+                .to_string(),
+        );
+        // The page's viewport is exactly the size asked for, whatever the window around it.
+        p.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}),
+        );
+        let url = format!("file://{}{hash}", page.display());
+        p.call("Page.navigate", json!({ "url": url }));
+        p.eval(
+            "new Promise(function (done) { (function wait() { \
+               if (location.protocol === 'file:' && document.readyState === 'complete') done(true); \
+               else setTimeout(wait, 10); })(); })",
+        );
+        p
+    }
+}
+
+static PROFILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A pipe whose two ends close on exec: (read end, write end).
+fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills both fds on success; each is owned once.
+    unsafe {
+        assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC), 0, "pipe2");
+        (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
+    }
+}
+
+/// A page held open in a browser of its own, driven over the DevTools protocol.
+pub struct Page {
+    child: Child,
+    to: std::fs::File,
+    from: Receiver<Value>,
+    session: Option<String>,
+    next: u64,
+    profile: PathBuf,
+}
+
+impl Page {
+    /// One DevTools call, in the page's session once attached; its result.
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next += 1;
+        let mut msg = json!({"id": self.next, "method": method, "params": params});
+        if let Some(s) = &self.session {
+            msg["sessionId"] = json!(s);
+        }
+        let mut bytes = msg.to_string().into_bytes();
+        bytes.push(0);
+        self.to.write_all(&bytes).expect("writing to chromium");
+        loop {
+            let m = self
+                .from
+                .recv_timeout(ANSWER_WITHIN)
+                .unwrap_or_else(|e| panic!("chromium did not answer {method}: {e}"));
+            if m["id"] == json!(self.next) {
+                if let Some(e) = m.get("error") {
+                    panic!("chromium refused {method}: {e}");
+                }
+                return m["result"].clone();
+            }
+        }
+    }
+
+    /// Runs the expression `js` in the page (awaiting it when it is a promise) and returns its
+    /// value as JSON.
+    pub fn eval(&mut self, js: &str) -> Value {
+        let r = self.call(
+            "Runtime.evaluate",
+            json!({"expression": js, "awaitPromise": true, "returnByValue": true}),
+        );
+        if let Some(e) = r.get("exceptionDetails") {
+            panic!("the page's script failed: {e}\nscript: {js}");
+        }
+        r["result"]["value"].clone()
+    }
+}
+
+impl Drop for Page {
+    fn drop(&mut self) {
+        // Asked to close, the browser ends its own helper processes first, so nothing is still
+        // writing to the profile when it is removed; killed, the helpers outlive it briefly.
+        let mut close = json!({"id": 0, "method": "Browser.close"})
+            .to_string()
+            .into_bytes();
+        close.push(0);
+        let _ = self.to.write_all(&close);
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
