@@ -10,6 +10,7 @@ use std::process::Command;
 
 mod chromium;
 mod matrix;
+mod timings;
 
 use chromium::{chromium, repo, Chromium};
 
@@ -73,12 +74,6 @@ fn screenshot_colours(browser: &Chromium, page: &Path, png: &Path) -> usize {
     let px = info.color_type.samples();
     let colours: std::collections::BTreeSet<&[u8]> = buf[..info.buffer_size()].chunks(px).collect();
     colours.len()
-}
-
-/// A number in an attribute of the body, e.g. `data-render-ms="12.5"`.
-fn body_number(dom: &str, attr: &str) -> Option<f64> {
-    let at = dom.find(&format!("{attr}=\""))? + attr.len() + 2;
-    dom[at..].split('"').next()?.parse().ok()
 }
 
 /// Writes the reports of `files` into `out`.
@@ -464,75 +459,4 @@ fn the_fault_table_lists_the_nodes_each_fault_touched() {
         assert!(dom.contains(&title), "{title}");
     }
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// A history of `n` ops over 4 keys and 16 clients, every op 3 ms long, with two crash
-/// windows; its verdict is given, so the report does not judge it.
-fn synthetic(n: usize) -> String {
-    let mut s = String::from(
-        r#"{"format": "quorumlab-history/1", "verdict": {"linearizable": true}, "witnesses": {}, "nemesis": [
-{"time": 100000000, "action": "start", "index": 0, "fault": "crash", "detail": {"nodes": [1], "down_ms": 50}},
-{"time": 150000000, "action": "end", "index": 0, "fault": "crash", "detail": {"nodes": [1], "down_ms": 50}},
-{"time": 900000000, "action": "start", "index": 1, "fault": "partition", "detail": {"sides": [[0, 2], [1, 3, 4]], "bridge": null, "duration_ms": 100}},
-{"time": 1000000000, "action": "end", "index": 1, "fault": "partition", "detail": {"sides": [[0, 2], [1, 3, 4]], "bridge": null, "duration_ms": 100}}], "ops": ["#,
-    );
-    for i in 0..n {
-        let client = i % 16;
-        let invoke = (i / 16) as u64 * 4_000_000 + client as u64 * 100;
-        let key = format!("k{}", i % 4);
-        let op = if i % 3 == 0 {
-            format!(
-                r#"{{"id": {i}, "client": {client}, "kind": "put", "key": "{key}", "value": {i}, "invoke": {invoke}, "complete": {}, "outcome": "ok", "coordinator": {}}}"#,
-                invoke + 3_000_000,
-                i % 5
-            )
-        } else {
-            format!(
-                r#"{{"id": {i}, "client": {client}, "kind": "get", "key": "{key}", "invoke": {invoke}, "complete": {}, "outcome": "ok", "read": null}}"#,
-                invoke + 3_000_000
-            )
-        };
-        s.push_str(if i == 0 { "\n" } else { ",\n" });
-        s.push_str(&op);
-    }
-    s.push_str("\n]}\n");
-    s
-}
-
-/// Writes a synthetic history of `n` ops and its report; returns the report's DOM after the
-/// page's own benchmark (`#bench`) ran.
-fn large(browser: &Chromium, n: usize) -> String {
-    let dir = scratch(&format!("ops-{n}"));
-    let file = dir.join(format!("ops-{n}.json"));
-    std::fs::write(&file, synthetic(n)).unwrap();
-    report(&[&file], &dir);
-    let d = browser.dom(&dir.join(format!("ops-{n}.html")), "#bench");
-    eprintln!(
-        "{n} ops: first draw {:?} ms (page loaded at {:?} ms), redraw at a pan position {:?} ms",
-        body_number(&d, "data-render-ms"),
-        body_number(&d, "data-load-ms"),
-        body_number(&d, "data-pan-draw-ms"),
-    );
-    let _ = std::fs::remove_dir_all(&dir);
-    d
-}
-
-#[test]
-fn ten_thousand_ops_are_each_drawn() {
-    let Some(browser) = chromium() else { return };
-    let d = large(&browser, 10_000);
-    assert_eq!(d.matches("<rect class=\"op ").count(), 10_000);
-    assert!(d.contains("<rect class=\"band fault-partition\""));
-}
-
-#[test]
-fn a_hundred_thousand_ops_render_as_density() {
-    let Some(browser) = chromium() else { return };
-    let d = large(&browser, 100_000);
-    assert!(d.contains("drawn as density per lane"), "aggregated");
-    assert!(d.contains("<rect class=\"agg"));
-    assert!(
-        body_number(&d, "data-render-ms").is_some(),
-        "the script finished"
-    );
 }
