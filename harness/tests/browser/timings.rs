@@ -162,6 +162,6 @@ fn a_hundred_thousand_ops_render_as_density_and_pan() {
             note.as_str().unwrap().contains("drawn as density per lane"),
             "aggregated: {note}"
         );
-        assert!(count(p, "#timeline rect.agg") > 0);
+        assert!(count(p, "#timeline path.agg") > 0);
     });
 }
