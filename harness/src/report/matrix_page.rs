@@ -33,6 +33,8 @@ struct Row {
 #[derive(Serialize)]
 struct Group {
     title: &'static str,
+    /// The section's id, so a link can open the page at it.
+    id: &'static str,
     heads: Vec<String>,
     rows: Vec<Row>,
 }
@@ -136,7 +138,10 @@ fn groups(report: &MatrixReport, prefix: &str) -> Vec<Group> {
             .map(String::from)
             .to_vec()
     };
-    for (title, strong) in [("R + W > RF", true), ("R + W ≤ RF", false)] {
+    for (title, id, strong) in [
+        ("R + W > RF", "quorums-overlap", true),
+        ("R + W ≤ RF", "quorums-may-miss", false),
+    ] {
         let mut rows = Vec::new();
         for c in report
             .cells
@@ -160,6 +165,7 @@ fn groups(report: &MatrixReport, prefix: &str) -> Vec<Group> {
         if !rows.is_empty() {
             out.push(Group {
                 title,
+                id,
                 heads: leaderless_heads(),
                 rows,
             });
@@ -186,6 +192,7 @@ fn groups(report: &MatrixReport, prefix: &str) -> Vec<Group> {
             .collect();
         out.push(Group {
             title: "Leader-follower",
+            id: "leader-follower",
             heads: ["replication", "reads", "fencing", "faults"]
                 .map(String::from)
                 .to_vec(),

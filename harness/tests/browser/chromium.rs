@@ -265,6 +265,37 @@ impl Page {
     }
 }
 
+impl Page {
+    /// A PNG of what the page shows now, written to `png`.
+    pub fn screenshot(&mut self, png: &Path) {
+        let shot = self.call("Page.captureScreenshot", json!({"format": "png"}));
+        let bytes = base64(shot["data"].as_str().expect("the PNG, in base64"));
+        std::fs::write(png, bytes).unwrap_or_else(|e| panic!("writing {}: {e}", png.display()));
+    }
+}
+
+/// Standard base64 (with padding) decoded: how the protocol carries binary data.
+fn base64(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {:?}", c as char),
+    };
+    let digits: Vec<u8> = text.bytes().filter(|&c| c != b'=').map(value).collect();
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for chunk in digits.chunks(4) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &d)| n | (d as u32) << (18 - 6 * i));
+        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    out
+}
+
 impl Drop for Page {
     fn drop(&mut self) {
         // Asked to close, the browser ends its own helper processes first, so nothing is still

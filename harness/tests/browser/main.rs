@@ -10,6 +10,7 @@ use std::process::Command;
 
 mod chromium;
 mod matrix;
+mod screenshots;
 mod timings;
 
 use chromium::{chromium, repo, Chromium};
