@@ -159,6 +159,85 @@ fn nextest_ci_profile_writes_junit() {
     assert!(src.contains("path = \"junit.xml\""), "{src}");
 }
 
+// ---- the browser for the report tests --------------------------------------------------------
+
+/// `ci/setup-browser --find` with `PATH` and `QUORUMLAB_CHROMIUM` as given.
+fn find_browser(path: &Path, chromium: Option<&Path>) -> Output {
+    // bash by its path: the PATH given holds only the stand-in browsers.
+    let mut cmd = Command::new("/bin/bash");
+    cmd.arg(repo().join("ci/setup-browser"))
+        .arg("--find")
+        .env("PATH", path);
+    match chromium {
+        Some(c) => cmd.env("QUORUMLAB_CHROMIUM", c),
+        None => cmd.env_remove("QUORUMLAB_CHROMIUM"),
+    };
+    cmd.output().expect("running ci/setup-browser")
+}
+
+/// A stand-in browser: a script named `name` in `dir` that answers `--version` with `status`.
+fn fake_browser(dir: &Path, name: &str, status: i32) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\necho Fake 1.0\nexit {status}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+fn setup_browser_finds_what_the_tests_use_and_says_why_when_it_cannot() {
+    let dir = scratch("browser-path");
+    // On PATH: chromium first, then chromium-browser; a browser that cannot run is passed over.
+    fake_browser(&dir, "chromium-browser", 0);
+    let out = find_browser(&dir, None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        said.lines().last(),
+        Some(&*dir.join("chromium-browser").to_string_lossy())
+    );
+    fake_browser(&dir, "chromium", 1);
+    let out = find_browser(&dir, None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("chromium-browser\n"));
+    // google-chrome is not looked for: the tests would not use it.
+    let other = scratch("browser-chrome");
+    fake_browser(&other, "google-chrome", 0);
+    let out = find_browser(&other, None);
+    assert_eq!(out.status.code(), Some(3), "none found: {}", text(&out));
+    assert!(text(&out).contains("no chromium"), "{}", text(&out));
+    // QUORUMLAB_CHROMIUM, when set, is the only candidate, and one that does not run is an
+    // error, not a skip.
+    let mine = fake_browser(&other, "my-browser", 0);
+    let out = find_browser(&dir, Some(&mine));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("my-browser\n"));
+    let out = find_browser(&dir, Some(&other.join("missing")));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("does not run"), "{}", text(&out));
+}
+
+#[test]
+fn ci_test_hands_the_browser_to_the_tests_and_never_skips_them_quietly() {
+    let test = std::fs::read_to_string(repo().join("ci/test")).expect("ci/test");
+    assert!(
+        test.contains("export QUORUMLAB_CHROMIUM"),
+        "ci/test passes the browser it found to the tests"
+    );
+    assert!(
+        test.contains("-E 'not binary(browser)'"),
+        "without a browser the browser tests are left out, not run to a pass"
+    );
+    assert!(
+        test.matches("SKIPPED: the browser tests").count() >= 2,
+        "a skip is said before the tests and again at the end"
+    );
+    assert!(
+        test.contains("wait \"$browser_pid\" || browser_rc=$?"),
+        "ci/test looks at ci/setup-browser's exit status"
+    );
+}
+
 // ---- ci/deep's case list ----------------------------------------------------------------------
 
 #[test]

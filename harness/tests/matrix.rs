@@ -435,3 +435,36 @@ fn a_report_read_back_writes_the_same_bytes() {
         "the committed matrix holds both systems"
     );
 }
+
+#[test]
+fn the_page_counts_the_case_reports_it_wrote_beside_the_cases() {
+    let root = scratch("page-count");
+    let (out, ex) = (root.join("docs"), root.join("ex"));
+    std::fs::create_dir_all(&ex).unwrap();
+    // The page's directory exists already: `matrix` writes the Markdown and JSON there first.
+    std::fs::create_dir_all(&out).unwrap();
+    let case = r#"{"format": "quorumlab-history/1", "verdict": {"linearizable": true}, "witnesses": {}, "ops": [
+{"id": 0, "client": 0, "kind": "put", "key": "k", "value": 1, "invoke": 0, "complete": 1000000, "outcome": "ok"}]}
+"#;
+    for name in ["a.json", "b.json"] {
+        std::fs::write(ex.join(name), case).unwrap();
+    }
+    let report = MatrixReport {
+        profile: Profile::Quick,
+        budget: Profile::Quick.budget(),
+        shard: None,
+        cells: Vec::new(),
+        probes: Vec::new(),
+        // One example whose file was never copied here: it has no report, and is not counted.
+        examples: vec!["a.json".into(), "b.json".into(), "gone.json".into()],
+        systems: vec!["leaderless".into()],
+        system_cells: Vec::new(),
+    };
+    let written =
+        quorumlab_harness::report::matrix_page::write(&report, &out, &ex, "", "../").unwrap();
+    assert_eq!(written.reports, 2);
+    assert_eq!(written.page, out.join("consistency-matrix.html"));
+    assert!(ex.join("a.html").is_file() && ex.join("b.html").is_file());
+    assert!(!ex.join("gone.html").exists());
+    std::fs::remove_dir_all(&root).ok();
+}

@@ -172,6 +172,17 @@ fn check(file: &std::path::Path, known: Option<&std::path::Path>) -> anyhow::Res
     Ok(ok)
 }
 
+/// The case reports' line, then the page's.
+fn print_written(w: &report::matrix_page::Written, examples: &std::path::Path) {
+    println!(
+        "wrote {} case report{} beside the cases in {}",
+        w.reports,
+        if w.reports == 1 { "" } else { "s" },
+        examples.display()
+    );
+    println!("wrote {}", w.page.display());
+}
+
 fn run_inner(args: MatrixArgs) -> anyhow::Result<()> {
     if let Some(MatrixAction::Check { file, known }) = &args.action {
         if check(file, known.as_deref())? {
@@ -204,14 +215,14 @@ fn run_inner(args: MatrixArgs) -> anyhow::Result<()> {
         )? {
             println!("wrote {}", p.display());
         }
-        let page = report::matrix_page::write(
+        let written = report::matrix_page::write(
             &report,
             &out,
             examples,
             &old_manifest,
             &link_prefix(&out, std::path::Path::new("histories")),
         )?;
-        println!("wrote {}", page.display());
+        print_written(&written, examples);
         return Ok(());
     }
     let mut budget = args.profile.budget();
@@ -284,14 +295,14 @@ fn run_inner(args: MatrixArgs) -> anyhow::Result<()> {
         println!("wrote {}", p.display());
     }
     // Beside the Markdown: the same cells as a page, each break linking its case's report.
-    let page = report::matrix_page::write(
+    let written = report::matrix_page::write(
         &report,
         &args.out,
         &args.examples,
         &old_manifest,
         &link_prefix(&args.out, &args.examples),
     )?;
-    println!("wrote {}", page.display());
+    print_written(&written, &args.examples);
     let dis = report.disagreements();
     if !dis.is_empty() {
         eprintln!(

@@ -33,6 +33,8 @@ struct Row {
 #[derive(Serialize)]
 struct Group {
     title: &'static str,
+    /// The section's id, so a link can open the page at it.
+    id: &'static str,
     heads: Vec<String>,
     rows: Vec<Row>,
 }
@@ -136,7 +138,10 @@ fn groups(report: &MatrixReport, prefix: &str) -> Vec<Group> {
             .map(String::from)
             .to_vec()
     };
-    for (title, strong) in [("R + W > RF", true), ("R + W ≤ RF", false)] {
+    for (title, id, strong) in [
+        ("R + W > RF", "quorums-overlap", true),
+        ("R + W ≤ RF", "quorums-may-miss", false),
+    ] {
         let mut rows = Vec::new();
         for c in report
             .cells
@@ -160,6 +165,7 @@ fn groups(report: &MatrixReport, prefix: &str) -> Vec<Group> {
         if !rows.is_empty() {
             out.push(Group {
                 title,
+                id,
                 heads: leaderless_heads(),
                 rows,
             });
@@ -186,6 +192,7 @@ fn groups(report: &MatrixReport, prefix: &str) -> Vec<Group> {
             .collect();
         out.push(Group {
             title: "Leader-follower",
+            id: "leader-follower",
             heads: ["replication", "reads", "fencing", "faults"]
                 .map(String::from)
                 .to_vec(),
@@ -490,16 +497,26 @@ pub fn render(report: &MatrixReport, prefix: &str) -> String {
         .expect("the matrix template renders")
 }
 
+/// What [`write()`] wrote.
+#[derive(Debug)]
+pub struct Written {
+    /// The matrix's page: `consistency-matrix.html`, or a shard's page.
+    pub page: PathBuf,
+    /// How many case reports were written, each beside its case in the examples directory.
+    pub reports: usize,
+}
+
 /// Writes the report of every example the matrix links (beside it), removes the reports of
 /// examples a previous run listed in `old_manifest` and this one dropped, and writes
-/// `consistency-matrix.html` in `dir`. Returns the page's path.
+/// `consistency-matrix.html` in `dir`.
 pub fn write(
     report: &MatrixReport,
     dir: &Path,
     examples_dir: &Path,
     old_manifest: &str,
     prefix: &str,
-) -> anyhow::Result<PathBuf> {
+) -> anyhow::Result<Written> {
+    let mut reports = 0;
     for name in &report.examples {
         let case = examples_dir.join(name);
         // A merge runs where the shards' examples may not have been copied: say so, go on.
@@ -511,6 +528,7 @@ pub fn write(
             continue;
         }
         super::write_beside(&case)?;
+        reports += 1;
     }
     if report.shard.is_none() {
         for name in old_manifest.lines().map(str::trim) {
@@ -531,7 +549,10 @@ pub fn write(
     });
     crate::fsutil::write_atomic(&path, render(report, prefix).as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
-    Ok(path)
+    Ok(Written {
+        page: path,
+        reports,
+    })
 }
 
 /// The manifest the examples directory holds now (empty when there is none), read before a

@@ -1,13 +1,15 @@
 "use strict";
 // Draws the timeline from the JSON island #report-data. Times are simulated ms.
-// Panning and zooming move the drawn groups with an SVG transform at once, and redraw the bars
-// of the visible window when the gesture rests, so a 10,000-op page pans at frame rate; a key
-// with more visible ops than AGG is drawn as per-lane density until zoomed in.
+// Each key's bars, axis and bands are drawn in an SVG of their own, which the browser keeps as
+// a layer: panning and zooming only move and stretch that layer (a CSS transform, no repaint)
+// and the bars of the visible window are redrawn once the gesture rests, so a 10,000-op page
+// pans at frame rate. Past AGG ops in view, the keys with the most are drawn as per-lane
+// density (a path per shade) until zoomed in.
 (function () {
   const started = performance.now();
   const D = JSON.parse(document.getElementById("report-data").textContent);
   const NS = "http://www.w3.org/2000/svg";
-  const LANE = 22, AXIS = 20, LEFT = 96, AGG = 20000, REST_MS = 120;
+  const LANE = 22, AXIS = 20, LEFT = 96, AGG = 10000, REST_MS = 120;
   const root = document.getElementById("timeline");
   const tip = document.getElementById("tip");
   const pad = Math.max((D.t1 - D.t0) * 0.02, 0.001);
@@ -74,7 +76,7 @@
   }
 
   function build() {
-    D.sections.forEach(function (s, si) {
+    D.sections.forEach(function (s) {
       expand(s);
       const box = document.createElement("section");
       box.className = "key";
@@ -87,30 +89,50 @@
       note.hidden = true;
       box.appendChild(note);
       const height = AXIS + s.lanes.length * LANE + 2;
-      const svg = el("svg", { class: "lanes", height: height }, box);
-      const clip = el("rect", { x: LEFT, y: 0, height: height, width: 10 }, el("clipPath", { id: "clip" + si }, svg));
+      const frame = document.createElement("div");
+      frame.className = "lanes-box";
+      box.appendChild(frame);
+      // The lanes and their labels stay put; the plot beside the labels is what moves.
+      const svg = el("svg", { class: "lanes", height: height }, frame);
       const bg = el("g", { class: "bg" }, svg);
       s.lanes.forEach(function (c, i) {
         el("rect", { class: "lane " + (i % 2 ? "odd" : "even"), x: 0, y: AXIS + i * LANE, height: LANE, width: "100%" }, bg);
         el("text", { class: "lane-label", x: 4, y: AXIS + i * LANE + 15 }, bg).textContent = "client " + c;
       });
-      const plot = el("g", { "clip-path": "url(#clip" + si + ")" }, svg);
+      const pan = document.createElement("div");
+      pan.className = "pan";
+      pan.style.left = LEFT + "px";
+      pan.style.height = height + "px";
+      frame.appendChild(pan);
+      const plot = el("svg", { class: "moving", height: height }, pan);
       const moving = [el("g", { class: "axis" }, plot), el("g", { class: "bands" }, plot), el("g", { class: "bars" }, plot)];
       root.appendChild(box);
-      secs.push({ s: s, svg: svg, clip: clip, moving: moving, note: note, lanesH: s.lanes.length * LANE });
+      secs.push({ s: s, svg: svg, plot: plot, moving: moving, note: note, lanesH: s.lanes.length * LANE });
     });
   }
 
   function draw() {
     const W = width(), pw = W - LEFT, k = pw / (view[1] - view[0]);
-    const X = function (t) { return LEFT + (t - view[0]) * k; };
+    // x within the plot, which starts right of the lane labels.
+    const X = function (t) { return (t - view[0]) * k; };
     const step = niceStep(view[1] - view[0], pw / 110);
     const openEnd = full[1];
-    secs.forEach(function (sec) {
+    const inView = secs.map(function (sec) {
+      return sec.s.bars.filter(function (b) { return (b[4] === null ? openEnd : b[4]) >= view[0] && b[3] <= view[1]; });
+    });
+    // Op by op for the keys with the fewest ops in view, as long as the page stays within AGG
+    // ops drawn one by one; density for the rest.
+    const dense = new Set();
+    let budget = AGG;
+    secs.map(function (_, i) { return i; })
+      .sort(function (a, b) { return inView[a].length - inView[b].length || a - b; })
+      .forEach(function (i) { if (inView[i].length <= budget) budget -= inView[i].length; else dense.add(i); });
+    secs.forEach(function (sec, si) {
       const [axis, bands, bars] = sec.moving;
       sec.svg.setAttribute("width", W);
-      sec.clip.setAttribute("width", pw);
-      for (const g of sec.moving) { g.removeAttribute("transform"); g.replaceChildren(); }
+      sec.plot.setAttribute("width", pw);
+      sec.plot.style.transform = "";
+      for (const g of sec.moving) g.replaceChildren();
       for (let t = Math.ceil(view[0] / step) * step; t <= view[1]; t += step) {
         const x = X(t);
         el("line", { x1: x, x2: x, y1: AXIS - 4, y2: AXIS + sec.lanesH }, axis);
@@ -121,9 +143,9 @@
         const r = el("rect", { class: "band fault-" + b.fault, "data-index": b.index, x: X(b.start), y: AXIS, width: Math.max(X(b.end) - X(b.start), 2), height: sec.lanesH }, bands);
         el("title", {}, r).textContent = b.fault + " " + fmt(b.start) + " to " + fmt(b.end) + " ms: " + b.touched;
       }
-      const visible = sec.s.bars.filter(function (b) { return (b[4] === null ? openEnd : b[4]) >= view[0] && b[3] <= view[1]; });
-      sec.note.hidden = visible.length <= AGG;
-      if (visible.length > AGG) { aggregate(sec, visible, X, pw, bars); return; }
+      const visible = inView[si];
+      sec.note.hidden = !dense.has(si);
+      if (dense.has(si)) { aggregate(sec, visible, X, pw, bars); return; }
       // One markup string parsed once is several times faster than an element per call.
       const parts = [];
       for (const b of visible) {
@@ -134,7 +156,7 @@
         if (m) cls += " " + m; else if (marks.size) cls += " dim";
         parts.push('<rect class="' + cls + '" x="' + x0.toFixed(1) + '" y="' + y + '" width="' + w.toFixed(1) + '" height="' + (LANE - 6) + '" data-i="' + b[0] + '" data-id="' + b[1] + '"></rect>');
         if (w > 6.5 * b[6].length + 8) {
-          parts.push('<text class="op-label" x="' + (Math.max(x0, LEFT) + 3).toFixed(1) + '" y="' + (y + 12) + '">' + escapeText(b[6]) + "</text>");
+          parts.push('<text class="op-label" x="' + (Math.max(x0, 0) + 3).toFixed(1) + '" y="' + (y + 12) + '">' + escapeText(b[6]) + "</text>");
         }
       }
       bars.innerHTML = parts.join("");
@@ -143,34 +165,45 @@
     document.getElementById("view-range").textContent = fmt(view[0]) + " to " + fmt(view[1]) + " ms";
   }
 
-  // Too many ops to draw one by one: each lane's ops counted in 3-pixel columns.
+  // Too many ops to draw one by one: each lane's ops counted in 3-pixel columns, each column
+  // shaded by its count in one of SHADES steps, and one path per shade and outcome (a few
+  // dozen elements, where a rectangle per column made thousands).
+  const SHADES = 8;
   function aggregate(sec, visible, X, pw, g) {
     const cols = Math.ceil(pw / 3), lanes = sec.s.lanes.length;
     const counts = new Uint32Array(cols * lanes), bad = new Uint32Array(cols * lanes);
     for (const b of visible) {
-      const c = Math.min(cols - 1, Math.max(0, Math.floor((X(b[3]) - LEFT) / 3)));
+      const c = Math.min(cols - 1, Math.max(0, Math.floor(X(b[3]) / 3)));
       counts[b[2] * cols + c]++;
       if (b[5] !== "ok") bad[b[2] * cols + c]++;
     }
     let max = 1;
     for (const n of counts) max = Math.max(max, n);
-    const parts = [];
+    const paths = new Map();
     for (let l = 0; l < lanes; l++) for (let c = 0; c < cols; c++) {
       const n = counts[l * cols + c];
       if (!n) continue;
-      parts.push('<rect class="agg' + (bad[l * cols + c] * 2 > n ? " bad" : "") + '" x="' + (LEFT + c * 3) + '" y="' + (AXIS + l * LANE + 3) + '" width="3" height="' + (LANE - 6) + '" fill-opacity="' + (0.2 + 0.8 * n / max).toFixed(2) + '"></rect>');
+      const cls = bad[l * cols + c] * 2 > n ? "agg bad" : "agg", shade = Math.ceil(SHADES * n / max);
+      const key = cls + shade;
+      if (!paths.has(key)) paths.set(key, { cls: cls, shade: shade, d: [] });
+      paths.get(key).d.push("M" + c * 3 + " " + (AXIS + l * LANE + 3) + "h3v" + (LANE - 6) + "h-3z");
+    }
+    const parts = [];
+    for (const p of paths.values()) {
+      parts.push('<path class="' + p.cls + '" fill-opacity="' + (0.2 + 0.8 * p.shade / SHADES).toFixed(2) + '" d="' + p.d.join("") + '"></path>');
     }
     g.innerHTML = parts.join("");
-    sec.note.textContent = visible.length + " ops in view, drawn as density per lane; zoom in below " + AGG + " to see each op.";
+    sec.note.textContent = visible.length + " ops in view, drawn as density per lane; zoom in to below " + AGG + " ops in view to see each op.";
   }
 
-  // Moves what was drawn for `drawn` to where `view` puts it, without redrawing.
+  // Moves what was drawn for `drawn` to where `view` puts it, without redrawing: a point drawn
+  // at x for time t belongs at (t - view[0]) * kv = x * kv / kd + (drawn[0] - view[0]) * kv.
   let rest = null;
   function move() {
     if (!drawn) return draw();
     const pw = width() - LEFT, kd = pw / (drawn[1] - drawn[0]), kv = pw / (view[1] - view[0]);
-    const t = "translate(" + (LEFT + (drawn[0] - view[0]) * kv) + " 0) scale(" + kv / kd + " 1) translate(" + -LEFT + " 0)";
-    for (const sec of secs) for (const g of sec.moving) g.setAttribute("transform", t);
+    const t = "translateX(" + ((drawn[0] - view[0]) * kv).toFixed(2) + "px) scaleX(" + kv / kd + ")";
+    for (const sec of secs) sec.plot.style.transform = t;
     clearTimeout(rest);
     rest = setTimeout(draw, REST_MS);
   }
