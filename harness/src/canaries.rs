@@ -502,6 +502,7 @@ pub fn search(
     max_shrink_iters: u32,
 ) -> Result<Search, RunError> {
     let options = ExploreOptions {
+        workload: Default::default(),
         shape: canary.planted(),
         expect: canary.expect.clone(),
         cases,
@@ -550,6 +551,7 @@ pub fn search(
 /// claimed guarantees, `Err` with the shrunk case when one did not (a false alarm).
 pub fn clean(canary: &Canary, seed: u64, cases: u32) -> Result<Result<u32, Box<Case>>, RunError> {
     let options = ExploreOptions {
+        workload: Default::default(),
         shape: canary.shape.clone(),
         expect: canary.expect.clone(),
         cases,

@@ -292,6 +292,7 @@ pub fn run_case(case: &DeepCase, options: &DeepOptions) -> CaseOutcome {
         Err(e) => return CaseOutcome::Error(e),
     }
     let explore_options = ExploreOptions {
+        workload: Default::default(),
         shape: case.shape.clone(),
         expect: case.expect.clone(),
         cases: options.cases,

@@ -10,13 +10,17 @@ use crate::scenario::Scenario;
 use crate::shrink::{Keep, ShrinkTest};
 use crate::strategy::{scenario, ScenarioShape};
 use crate::verdict::judge;
+use crate::workload::WorkloadChoice;
 use quorumlab::check::Guarantee;
 
 /// What to explore.
 #[derive(Clone, Debug)]
 pub struct ExploreOptions {
-    /// The shape of generated scenarios.
+    /// The shape of generated scenarios: the system, faults and, with
+    /// [`WorkloadChoice::Flags`], everything else.
     pub shape: ScenarioShape,
+    /// Which workloads generate the scenarios.
+    pub workload: WorkloadChoice,
     /// The guarantees that should hold.
     pub expect: Vec<Guarantee>,
     /// How many scenarios to try.
@@ -112,7 +116,7 @@ pub fn explore(options: &ExploreOptions, progress: &dyn Progress) -> Result<Outc
     let shrink = RefCell::new(None::<ShrinkTest>);
     let expect = options.expect.clone();
 
-    let result = runner.run(&scenario(&options.shape), |s| {
+    let result = runner.run(&options.workload.strategy(&options.shape), |s| {
         if let Some(test) = shrink.borrow_mut().as_mut() {
             let runs = test.runs();
             let fails = test.check(&s);

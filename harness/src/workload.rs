@@ -33,7 +33,7 @@ pub enum Workload {
     /// a write that node coordinates is acknowledged while it is still in flight to the other
     /// replicas, and reads through other coordinators reach them first.
     SlowReplica,
-    /// Many short faults (2 to 30 ms) over eight keys, and three nodes slow to take writes:
+    /// Many short faults (2 to 30 ms) over eight keys, and most nodes slow to take writes:
     /// faults that begin in the middle of a write and end before the failure detector notices,
     /// leaving the write on fewer than W replicas (often as the key's last op); every crash
     /// takes the coordinator of a write just after it was issued, while its sends to the slow
@@ -53,10 +53,11 @@ pub enum Workload {
     /// through different replica sets, so a write that reached one replica first is seen by one
     /// read and missed by the next; the register workload Jepsen runs.
     ReadMostly,
-    /// Six clients on one key, 70% reads, 3 ms think time, and three of the nodes slow to take
-    /// writes (20 to 150 ms more on every write sent to them, as a loaded commit-log disk
-    /// would; their reads stay fast): a write lands on a fast replica at once and on the slow
-    /// ones much later, so for that long one read set sees it and another does not.
+    /// Six clients on one key, 70% reads, 3 ms think time, a long tail, and all nodes but two,
+    /// all but one, or all of them slow to take writes (20 to 150 ms more on every write sent
+    /// to them, as a loaded commit-log disk would; their reads stay fast): a write lands on a
+    /// fast replica (or its coordinator) at once and on the slow ones much later, so for that
+    /// long one read set sees it and another does not.
     SlowWrites,
 }
 
@@ -288,19 +289,108 @@ impl Workload {
     }
 }
 
-/// `scenarios` with three nodes of five (all but two, at least one) slow to take writes, 20 to
-/// 150 ms each: for most keys two of the three replicas are slow and one is fast, the shape at
-/// R = 2 where one read set holds a write and another, the two slow replicas, does not. The
-/// slow nodes and delays do not shrink: they are the race.
+/// Which scenarios a search generates (`explore --workload`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WorkloadChoice {
+    /// Scenarios of the shape as given: the flags' clients, ops, keys, think time, network
+    /// and fault windows.
+    #[default]
+    Flags,
+    /// Every workload the matrix searches with, drawn at random for each scenario, each over
+    /// the given system and faults; for the leaderless store, under every replica choice
+    /// unless the shape names one other than the default.
+    Mix,
+    /// One workload over the given system and faults.
+    Only(Workload),
+}
+
+impl WorkloadChoice {
+    /// `flags`, `mix` or a workload's name.
+    pub fn parse(s: &str) -> Result<WorkloadChoice, String> {
+        match s.trim() {
+            "flags" => Ok(WorkloadChoice::Flags),
+            "mix" => Ok(WorkloadChoice::Mix),
+            name => Workload::ALL
+                .into_iter()
+                .find(|w| w.name() == name)
+                .map(WorkloadChoice::Only)
+                .ok_or_else(|| {
+                    let names: Vec<_> = Workload::ALL.iter().map(|w| w.name()).collect();
+                    format!(
+                        "unknown workload {name:?}; expected flags, mix or one of {}",
+                        names.join(", ")
+                    )
+                }),
+        }
+    }
+
+    /// The scenarios of this choice over `shape`'s system and faults.
+    pub fn strategy(self, shape: &ScenarioShape) -> BoxedStrategy<Scenario> {
+        let of = |w: Workload, system: SystemConfig| {
+            let detect = detection_timeout(&system);
+            w.strategy(&w.shape_for(system, detect, &shape.faults))
+        };
+        match self {
+            WorkloadChoice::Flags => scenario(shape).boxed(),
+            WorkloadChoice::Only(w) => of(w, shape.system.clone()),
+            WorkloadChoice::Mix => {
+                let systems: Vec<SystemConfig> = match &shape.system {
+                    SystemConfig::Leaderless(store)
+                        if store.replica_choice == StoreConfig::default().replica_choice =>
+                    {
+                        REPLICA_CHOICES
+                            .iter()
+                            .map(|&replica_choice| {
+                                SystemConfig::Leaderless(StoreConfig {
+                                    replica_choice,
+                                    ..store.clone()
+                                })
+                            })
+                            .collect()
+                    }
+                    system => vec![system.clone()],
+                };
+                let all: Vec<BoxedStrategy<Scenario>> = Workload::ALL
+                    .into_iter()
+                    .flat_map(|w| systems.iter().map(move |s| (w, s.clone())))
+                    .map(|(w, s)| of(w, s))
+                    .collect();
+                proptest::strategy::Union::new(all).boxed()
+            }
+        }
+    }
+}
+
+/// How long `system` takes to act on a failure, which the down-path workload's faults outlast:
+/// the leaderless store's failure timeout, another system's `failover_timeout_ms` setting when
+/// its configuration has one, else one second.
+fn detection_timeout(system: &SystemConfig) -> std::time::Duration {
+    let ms = match system {
+        SystemConfig::Leaderless(store) => return store.failure_timeout,
+        SystemConfig::Named(spec) => spec
+            .config
+            .get("failover_timeout_ms")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(1000),
+    };
+    std::time::Duration::from_millis(ms)
+}
+
+/// `scenarios` with all nodes but two, all but one, or every node slow to take writes, 20 to
+/// 150 ms each: a write sits on its first holder (a coordinator that is a replica applies it
+/// at once) while the other replicas still lack it, the shape where one read set holds a write
+/// and another does not (at RF 3 and R = 2, two slow replicas; at RF 5, a read that meets the
+/// one holder and repairs onto too few). The slow nodes and delays do not shrink: they are the
+/// race.
 fn with_slow_writes(
     scenarios: BoxedStrategy<Scenario>,
     shape: &ScenarioShape,
 ) -> BoxedStrategy<Scenario> {
-    let nodes: Vec<u16> = (0..shape.system.nodes().max(1) as u16).collect();
-    let slow = nodes.len().saturating_sub(2).clamp(1, 3);
+    let count = shape.system.nodes().max(1);
+    let nodes: Vec<u16> = (0..count as u16).collect();
     let picks = (
-        proptest::sample::subsequence(nodes, slow),
-        proptest::collection::vec(20u64..=150, slow),
+        proptest::sample::subsequence(nodes, count.saturating_sub(2).max(1)..=count),
+        proptest::collection::vec(20u64..=150, count),
     );
     (scenarios, picks.no_shrink())
         .prop_map(|(mut s, (slow, extra))| {

@@ -44,6 +44,7 @@ pub fn expect_to_hold(
     seed: u64,
 ) {
     let options = ExploreOptions {
+        workload: Default::default(),
         shape,
         expect: expect.to_vec(),
         cases,

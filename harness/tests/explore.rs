@@ -70,6 +70,7 @@ fn a_weak_configuration_is_found_shrunk_saved_and_replayed() {
         ..StoreConfig::default()
     };
     let options = ExploreOptions {
+        workload: Default::default(),
         shape: shape(store, &[FaultChoice::Partition], 100),
         expect: vec![Guarantee::Linearizable],
         cases: 20,
@@ -183,4 +184,55 @@ fn bad_flags_and_unreadable_scenarios_exit_2_with_a_message() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("bad.json"), "{stderr}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_mixed_search_draws_every_workload_over_the_flags_store_and_faults() {
+    use quorumlab_harness::explore::generate_with;
+    use quorumlab_harness::strategy::{FaultChoice, ScenarioShape};
+    use quorumlab_harness::systems::leaderless::StoreConfig;
+    use quorumlab_harness::workload::{Workload, WorkloadChoice};
+    let store = StoreConfig {
+        rf: 5,
+        ..StoreConfig::default()
+    };
+    let shape = ScenarioShape::new(store.clone(), &[FaultChoice::Partition]);
+    let strategy = WorkloadChoice::Mix.strategy(&shape);
+    let (mut slow_writes, mut long_faults, mut one_key, mut choices) =
+        (0, 0, 0, std::collections::BTreeSet::new());
+    for seed in 0..200 {
+        let s = generate_with(&strategy, seed);
+        let c = s.system.store().expect("the flags' store");
+        assert_eq!((c.rf, c.read, c.write), (5, store.read, store.write));
+        choices.insert(format!("{:?}", c.replica_choice));
+        slow_writes += usize::from(!s.network.slow_writes.is_empty());
+        long_faults += usize::from(s.faults.iter().any(|f| f.kind.duration_ms() >= 1500));
+        one_key += usize::from(s.keys == 1);
+        assert!(s.faults.iter().all(|f| matches!(
+            f.kind,
+            quorumlab_harness::scenario::FaultKind::Partition { .. }
+        )));
+    }
+    // Slow writes (slow-writes, partial-writes), faults past the failure detector (down-path)
+    // and one hot key (hot-key, read-mostly, slow-writes, power-failure) all come up, under
+    // every replica choice.
+    assert!(
+        slow_writes > 20 && long_faults > 5 && one_key > 40,
+        "{slow_writes} {long_faults} {one_key}"
+    );
+    assert_eq!(choices.len(), 3, "{choices:?}");
+    // One workload by name, or the flags' own shape.
+    assert_eq!(
+        WorkloadChoice::parse("slow-writes"),
+        Ok(WorkloadChoice::Only(Workload::SlowWrites))
+    );
+    assert_eq!(WorkloadChoice::parse("flags"), Ok(WorkloadChoice::Flags));
+    let err = WorkloadChoice::parse("hotkey").unwrap_err();
+    assert!(err.contains("hot-key") && err.contains("mix"), "{err}");
+    let out = bin()
+        .args(["explore", "--workload", "hotkey", "--cases", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown workload"));
 }

@@ -37,6 +37,7 @@ fn shape(config: Value, faults: &str) -> ScenarioShape {
 
 fn search(shape: ScenarioShape, expect: &[Guarantee], cases: u32, seed: u64) -> Explored {
     let options = ExploreOptions {
+        workload: Default::default(),
         shape,
         expect: expect.to_vec(),
         cases,

@@ -272,6 +272,7 @@ fn shape(faults: &str) -> ScenarioShape {
 fn search(faults: &str, expect: Guarantee) -> Explored {
     register();
     let options = ExploreOptions {
+        workload: Default::default(),
         shape: shape(faults),
         expect: vec![expect],
         cases: 50,

@@ -16,6 +16,7 @@ fn found(faults: &[FaultChoice], seed: u64) -> History {
         ..StoreConfig::default()
     };
     let options = ExploreOptions {
+        workload: Default::default(),
         shape: ScenarioShape::new(store, faults),
         expect: vec![Guarantee::Linearizable, Guarantee::NoStaleReads],
         cases: 100,

@@ -8,6 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::config::ConfigFlags;
 use crate::case::{replay_command, Case};
 use crate::explore::{explore, ExploreOptions, Outcome, Progress};
+use crate::workload::WorkloadChoice;
 use quorumlab::check::Guarantee;
 use std::cell::RefCell;
 
@@ -31,6 +32,16 @@ pub struct ExploreArgs {
     /// Directory for the shrunk case file.
     #[arg(long, default_value = "histories")]
     pub dir: PathBuf,
+    /// Which scenarios to generate: `flags` (the shape the flags give), `mix` (every workload
+    /// the matrix searches with, drawn at random per scenario: hot keys, read-after-write
+    /// chains, slow replicas and slow write paths, writes cut by crashes, faults that outlast
+    /// the failure detector, power failures; each with its own clients, ops, keys, think time,
+    /// network and fault windows, over the store and faults the flags give, and under every
+    /// replica choice unless --replica-choice names one), or one of those workloads by name:
+    /// standard, hot-key, read-after-write, slow-replica, partial-writes, down-path,
+    /// power-failure, read-mostly, slow-writes.
+    #[arg(long, default_value = "flags", value_parser = WorkloadChoice::parse)]
+    pub workload: WorkloadChoice,
 }
 
 /// A parsed `--expect` list.
@@ -41,7 +52,6 @@ fn parse_guarantee_list(s: &str) -> Result<GuaranteeList, String> {
     Guarantee::parse_list(s).map(GuaranteeList)
 }
 
-/// The progress bar, and the statistics of the search's cases (not of its shrink steps).
 /// The search's progress: a bar where stderr is a terminal, timed lines where it is not (a CI
 /// log), and the statistics of the search cases run.
 struct Bar {
@@ -151,6 +161,7 @@ fn run_inner(args: &ExploreArgs) -> anyhow::Result<ExitCode> {
         .validate()
         .map_err(|e| anyhow::anyhow!("the flags give an invalid scenario: {e}"))?;
     let options = ExploreOptions {
+        workload: args.workload,
         shape,
         expect: args.expect.0.clone(),
         cases: args.cases,
