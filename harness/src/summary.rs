@@ -27,6 +27,9 @@ pub struct Tally {
     kinds: BTreeMap<String, KindTally>,
     /// By message kind, then `FATES`.
     messages: BTreeMap<String, [u64; 5]>,
+    /// Whether some history said what became of its messages (a system may count only what
+    /// it sent).
+    fates: bool,
 }
 
 impl Tally {
@@ -59,7 +62,9 @@ impl Tally {
         for (kind, counts) in by_kind.into_iter().flatten() {
             let row = self.messages.entry(kind.clone()).or_default();
             for (i, f) in FATES.iter().enumerate() {
-                row[i] += counts.get(*f).and_then(|v| v.as_u64()).unwrap_or(0);
+                let n = counts.get(*f).and_then(|v| v.as_u64());
+                self.fates |= i > 0 && n.is_some();
+                row[i] += n.unwrap_or(0);
             }
         }
     }
@@ -115,6 +120,20 @@ impl Tally {
             }
         }
         let dropped = |r: &[u64; 5]| r[2] + r[3] + r[4];
+        if !self.fates {
+            let kinds: Vec<String> = self
+                .messages
+                .iter()
+                .map(|(k, r)| format!("{k} {}", r[0]))
+                .collect();
+            let _ = writeln!(
+                s,
+                "  messages: {} sent (the system does not record what became of them)",
+                total[0]
+            );
+            let _ = writeln!(s, "  by kind: {}", kinds.join(", "));
+            return s;
+        }
         let _ = writeln!(
             s,
             "  messages: {} sent, {} dropped by faults ({} lost, {} partitioned, {} crashed), {} held",
@@ -177,5 +196,22 @@ mod tests {
             "  messages: 24 sent, 6 dropped by faults (2 lost, 4 partitioned, 0 crashed), 0 held"
         );
         assert_eq!(lines[5], "  by kind: reply 8, write 16 (6 dropped)");
+    }
+
+    #[test]
+    fn messages_of_a_system_that_counts_only_sends_are_not_called_undropped() {
+        let h = History::from_json_str(
+            r#"{"format": "quorumlab-history/1",
+              "messages": {"sent": 7, "by_kind": {"append": {"sent": 5}, "reply": {"sent": 2}}},
+              "ops": []}"#,
+        )
+        .unwrap();
+        let text = Tally::of(&h).text();
+        assert!(
+            text.contains("messages: 7 sent (the system does not record what became of them)"),
+            "{text}"
+        );
+        assert!(text.contains("by kind: append 5, reply 2"), "{text}");
+        assert!(!text.contains("dropped"), "{text}");
     }
 }

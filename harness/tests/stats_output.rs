@@ -85,3 +85,31 @@ fn explore_prints_the_statistics_of_its_search_cases() {
     assert!(stdout.contains(" sent, "), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_leader_follower_run_counts_the_messages_its_history_records() {
+    let dir = scratch("lf");
+    let file = dir.join("h.json");
+    let out = quorumlab()
+        .args(["run", "--system", "leader-follower", "--seed", "2", "--out"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let history = quorumlab::history::History::from_path(&file).unwrap();
+    let sent = history.extra["messages"]["sent"].as_u64().unwrap();
+    assert!(sent > 0);
+    // The store counts what it sends, not what became of it: the line says so rather than
+    // report nothing dropped.
+    assert!(
+        stdout.contains(&format!(
+            "messages: {sent} sent (the system does not record what became of them)"
+        )),
+        "{stdout}"
+    );
+    let append = history.extra["messages"]["by_kind"]["append"]["sent"]
+        .as_u64()
+        .unwrap();
+    assert!(stdout.contains(&format!("append {append}")), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

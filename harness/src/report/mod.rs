@@ -108,10 +108,12 @@ impl<'a> PageDiagram<'a> {
 struct MessageRow {
     kind: String,
     sent: u64,
-    held: u64,
-    lost: u64,
-    partitioned: u64,
-    crashed: u64,
+    /// The fates, each a count or `n/a` where the system does not record it (a system may
+    /// count only what it sends).
+    held: String,
+    lost: String,
+    partitioned: String,
+    crashed: String,
 }
 
 /// The `messages` field as table rows, kinds first and then the total.
@@ -120,14 +122,15 @@ fn message_rows(history: &History) -> Vec<MessageRow> {
         return Vec::new();
     };
     let row = |kind: &str, v: &serde_json::Value| {
-        let n = |f: &str| v.get(f).and_then(|x| x.as_u64()).unwrap_or(0);
+        let n = |f: &str| v.get(f).and_then(|x| x.as_u64());
+        let fate = |f: &str| n(f).map_or_else(|| "n/a".to_string(), |c| c.to_string());
         MessageRow {
             kind: kind.to_string(),
-            sent: n("sent"),
-            held: n("held"),
-            lost: n("lost"),
-            partitioned: n("partitioned"),
-            crashed: n("crashed"),
+            sent: n("sent").unwrap_or(0),
+            held: fate("held"),
+            lost: fate("lost"),
+            partitioned: fate("partitioned"),
+            crashed: fate("crashed"),
         }
     };
     let mut rows: Vec<MessageRow> = m
