@@ -244,7 +244,9 @@ pub fn scenario(shape: &ScenarioShape) -> impl Strategy<Value = Scenario> {
             let clients = clients
                 .into_iter()
                 .map(|(c, (sticky, ops))| ClientPlan {
-                    sticky,
+                    // Drawn before the node count shrinks: taken modulo it here, where a run
+                    // takes it anyway, so that the scenario names a node it has.
+                    sticky: sticky.map(|s: u16| s % nodes.max(1) as u16),
                     ops: ops
                         .into_iter()
                         .map(|(n, op)| PlannedOp {

@@ -181,7 +181,7 @@ impl ConfigFlags {
                     ),
                     None => (text.clone(), "--system-config".to_string()),
                 };
-                serde_json::from_str(&text)
+                crate::scenario::value_with_unique_keys(&text)
                     .map_err(|e| anyhow::anyhow!("{whence}: not valid JSON: {e}"))?
             }
         };
@@ -232,7 +232,7 @@ impl ConfigFlags {
         over(
             "--slow-node (count)",
             self.slow_node.len() as u64,
-            limits::MAX_NODES * limits::MAX_NODES,
+            limits::MAX_SLOW_LINKS,
         )?;
         let nodes = self.nodes.unwrap_or(StoreConfig::default().nodes) as u64;
         over(

@@ -10,11 +10,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::systems::leaderless::StoreConfig;
 
+mod read;
+pub use read::{value_with_unique_keys, Header};
+
 /// The schema tag written into every scenario.
 pub const SCENARIO_FORMAT: &str = "quorumlab-scenario/1";
 
-/// A complete, replayable test case.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+/// A complete, replayable test case. It deserializes through the reader in `read.rs`, which
+/// refuses duplicate keys, unknown fields and lists past their limits as it reads.
+#[derive(Serialize, Clone, Debug, PartialEq)]
 pub struct Scenario {
     /// Seeds turmoil (message latency, loss, host order) and the store's own randomness (ring
     /// tokens). Never shrunk: the same seed with the same plan replays the same run.
@@ -53,13 +57,18 @@ pub enum SystemConfig {
 
 /// A system other than the reference store, as a scenario names it.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct SystemSpec {
     /// The system's name.
     pub name: String,
     /// How many nodes the cluster has.
     pub nodes: usize,
     /// The system's own configuration, as it reads it.
-    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    #[serde(
+        default,
+        skip_serializing_if = "serde_json::Value::is_null",
+        deserialize_with = "read::config"
+    )]
     pub config: serde_json::Value,
 }
 
@@ -118,6 +127,7 @@ impl SystemConfig {
 
 /// The simulated network's per-message latency, drawn between these bounds.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct NetworkConfig {
     /// Minimum one-way latency in milliseconds. Default 1.
     pub min_latency_ms: u64,
@@ -130,7 +140,11 @@ pub struct NetworkConfig {
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub tail_ms: u64,
     /// Links slower than the rest (a slow replica, an asymmetric route). Default none.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "read::slow_links"
+    )]
     pub slow_links: Vec<SlowLink>,
     /// `[min, max]` one-way latency between clients and nodes in ms, when it differs from the
     /// nodes' own. Default: the same as between nodes.
@@ -143,6 +157,7 @@ pub struct NetworkConfig {
 /// sends to other nodes slow (its writes reach the other replicas late) while its answers to
 /// clients are not.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct SlowLink {
     /// The sending node (index modulo the node count); absent for any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -205,7 +220,7 @@ pub fn unique_value(client: usize, index: usize) -> i64 {
 }
 
 /// One client's plan: a sequence of operations issued one after another, in `at_ms` order.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Clone, Debug, PartialEq, Eq)]
 pub struct ClientPlan {
     /// When set, every op goes to this node (index modulo the node count) as coordinator;
     /// otherwise each op names its own.
@@ -218,6 +233,7 @@ pub struct ClientPlan {
 /// read names the write it saw: the one it names, or else one from its client's index and its
 /// place in the client's plan (see [`Scenario::put_value`]).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct PlannedOp {
     /// What the op does.
     pub kind: PlannedKind,
@@ -250,6 +266,7 @@ pub enum PlannedKind {
 
 /// A fault and when it starts.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct Fault {
     /// Simulated milliseconds since the start of the run.
     pub at_ms: u64,
@@ -259,7 +276,7 @@ pub struct Fault {
 
 /// The faults the nemesis can inject. Node indices are taken modulo the node count.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[serde(tag = "fault", rename_all = "snake_case")]
+#[serde(tag = "fault", rename_all = "snake_case", deny_unknown_fields)]
 pub enum FaultKind {
     /// Cut the nodes into two sides for a window; messages between sides are dropped.
     Partition {
@@ -321,7 +338,7 @@ fn is_one(n: &u16) -> bool {
 
 /// How a partition cuts the cluster.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[serde(tag = "shape", rename_all = "snake_case")]
+#[serde(tag = "shape", rename_all = "snake_case", deny_unknown_fields)]
 pub enum PartitionShape {
     /// Two random halves: the nodes whose bit is set in `mask` (modulo the node count) on one
     /// side, the rest on the other. A mask that puts every node on one side isolates node 0.
@@ -389,7 +406,7 @@ impl FaultKind {
 }
 
 /// The serialized form of a scenario file: the scenario under a format tag.
-#[derive(Serialize, Deserialize, Debug)]
+#[derive(Serialize, Debug)]
 struct ScenarioFile {
     format: String,
     scenario: Scenario,
@@ -398,9 +415,10 @@ struct ScenarioFile {
 /// Why a scenario could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    /// The JSON did not parse or did not have the scenario's shape.
-    #[error("not a valid scenario: {0}")]
-    Json(#[from] serde_json::Error),
+    /// The JSON did not parse or did not have the scenario's shape: the field's path and
+    /// what was wrong with it.
+    #[error("{0}")]
+    Json(String),
     /// The format tag named something else.
     #[error("unknown scenario format {found:?}, expected {SCENARIO_FORMAT:?}")]
     Format {
@@ -483,6 +501,15 @@ impl Scenario {
         }
         // After the limits: a file with a million clients is refused for that, at once.
         limits::check_scenario(self)?;
+        let nodes = self.system.nodes();
+        for (ci, plan) in self.clients.iter().enumerate() {
+            if let Some(s) = plan.sticky.filter(|&s| usize::from(s) >= nodes) {
+                return Err(ScenarioError::Invalid(format!(
+                    "clients[{ci}].sticky is {s}, beyond the {nodes} nodes (0 to {})",
+                    nodes - 1
+                )));
+            }
+        }
         let mut written = std::collections::BTreeMap::new();
         for (ci, plan) in self.clients.iter().enumerate() {
             for (i, op) in plan.ops.iter().enumerate() {
@@ -513,22 +540,18 @@ impl Scenario {
     }
 
     /// Reads a scenario from a scenario file, or from any JSON object that carries a
-    /// `scenario` field (such as a saved history).
+    /// `scenario` field (such as a saved history), and validates it.
     pub fn from_json(text: &str) -> Result<Scenario, ScenarioError> {
-        let value: serde_json::Value = serde_json::from_str(text)?;
-        if let Some(format) = value.get("format").and_then(|f| f.as_str()) {
-            if format != SCENARIO_FORMAT && !format.starts_with("quorumlab-history/") {
-                return Err(ScenarioError::Format {
-                    found: format.to_string(),
-                });
-            }
-        }
-        let scenario = value
-            .get("scenario")
-            .ok_or_else(|| ScenarioError::Invalid("no \"scenario\" field".into()))?;
-        let scenario: Scenario = serde_json::from_value(scenario.clone())?;
-        scenario.validate()?;
-        Ok(scenario)
+        Ok(Scenario::read_header(text)?.scenario)
+    }
+
+    /// Reads a scenario file or saved case as [`Scenario::from_json`] does, with the
+    /// guarantees a saved case names in its `expect` field. The rest of a case (its ops,
+    /// events, witnesses) is skipped unread.
+    pub fn read_header(text: &str) -> Result<Header, ScenarioError> {
+        let header = read::header(text)?;
+        header.scenario.validate()?;
+        Ok(header)
     }
 
     /// The value op `i` of client `ci` writes if it is a put: the value it names, or else
@@ -580,6 +603,8 @@ pub mod limits {
     /// How long one fault lasts, and the settle time, in simulated ms (15 minutes: generated
     /// faults last up to half the span ops are planned over, itself at most MAX_START_MS).
     pub const MAX_WINDOW_MS: u64 = 900_000;
+    /// Slow links: at most one per ordered pair of nodes.
+    pub const MAX_SLOW_LINKS: u64 = MAX_NODES * MAX_NODES;
     /// A clock skew, either way, in ms (one day).
     pub const MAX_SKEW_MS: u64 = 86_400_000;
     /// The store's request timeout, in ms.
@@ -648,7 +673,7 @@ pub mod limits {
         at_most(
             "network.slow_links",
             s.network.slow_links.len() as u64,
-            MAX_NODES * MAX_NODES,
+            MAX_SLOW_LINKS,
         )?;
         for (i, l) in s.network.slow_links.iter().enumerate() {
             at_most(
