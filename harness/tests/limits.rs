@@ -325,6 +325,44 @@ fn a_large_case_runs_from_its_scenario_alone_within_a_small_address_space() {
     std::fs::remove_dir_all(&cwd).ok();
 }
 
+#[test]
+fn flag_limits_are_the_documented_ones() {
+    let cwd = scratch("documented");
+    for (args, needle) in [
+        (
+            &["run", "--tail", "5:10001"][..],
+            "over the limit of 10000 ms",
+        ),
+        (
+            &["run", "--slow-node", "1:10001"],
+            "over the limit of 10000 ms",
+        ),
+        (&["run", "--ops", "0"], "--ops must be at least 1"),
+        (
+            &["run", "--nodes", "0"],
+            "nodes = 0: must be between 1 and 32",
+        ),
+        (
+            &["explore", "--ops", "0", "--cases", "1"],
+            "--ops must be at least 1",
+        ),
+    ] {
+        let out = run_limited(&cwd, &strings(args), Duration::from_secs(60));
+        refused(&out, needle, &format!("{args:?}"));
+    }
+    for args in [
+        &["run", "--tail", "5:10000", "--ops", "4"][..],
+        &["run", "--slow-node", "1:10000", "--ops", "4"],
+    ] {
+        let out = run_limited(&cwd, &strings(args), Duration::from_secs(60));
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{args:?}: {out:?}"
+        );
+    }
+    std::fs::remove_dir_all(&cwd).ok();
+}
+
 /// Flag values: ordinary small ones, and every kind of absurd one.
 fn flag_value() -> impl Strategy<Value = String> {
     prop_oneof![

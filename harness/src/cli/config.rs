@@ -133,9 +133,8 @@ impl ConfigFlags {
             store.replica_choice = c;
         }
         store.bugs.extend(self.bugs.iter().copied());
-        store
-            .validate()
-            .map_err(|e| anyhow::anyhow!("invalid store configuration: {e}"))?;
+        // The error names the store setting ("invalid store config: nodes = 0: ...").
+        store.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(store)
     }
 
@@ -202,6 +201,10 @@ impl ConfigFlags {
         }
         if self.keys == 0 {
             anyhow::bail!("--keys must be at least 1");
+        }
+        if self.ops == 0 {
+            // Not raised quietly to one op per client: a run of no ops is a mistake.
+            anyhow::bail!("--ops must be at least 1");
         }
         let over = |flag: &str, value: u64, limit: u64| -> anyhow::Result<()> {
             if value > limit {
@@ -389,8 +392,11 @@ fn parse_tail(s: &str) -> Result<(u8, u64), String> {
         .trim()
         .parse()
         .map_err(|_| format!("tail {s:?}: MS is not a number"))?;
-    if ms > 60_000 {
-        return Err(format!("tail {s:?}: MS {ms} is over the 60000 ms limit"));
+    if ms > limits::MAX_LATENCY_MS {
+        return Err(format!(
+            "tail {s:?}: MS {ms} is over the limit of {} ms (see docs/limits.md)",
+            limits::MAX_LATENCY_MS
+        ));
     }
     Ok((p, ms))
 }
@@ -407,9 +413,10 @@ fn parse_slow_node(s: &str) -> Result<(u16, u64), String> {
         .trim()
         .parse()
         .map_err(|_| format!("slow node {s:?}: MS is not a number"))?;
-    if ms > 60_000 {
+    if ms > limits::MAX_LATENCY_MS {
         return Err(format!(
-            "slow node {s:?}: MS {ms} is over the 60000 ms limit"
+            "slow node {s:?}: MS {ms} is over the limit of {} ms (see docs/limits.md)",
+            limits::MAX_LATENCY_MS
         ));
     }
     Ok((n, ms))

@@ -425,8 +425,8 @@ pub enum ScenarioError {
         /// The tag found.
         found: String,
     },
-    /// The store configuration is inconsistent.
-    #[error("invalid store configuration: {0}")]
+    /// The store configuration is inconsistent (the message names the store setting).
+    #[error("{0}")]
     Store(String),
     /// The scenario itself is inconsistent.
     #[error("invalid scenario: {0}")]
@@ -582,10 +582,10 @@ pub mod limits {
     use crate::systems::leaderless::{FsyncPolicy, StoreConfig};
 
     /// Nodes: turmoil's cost per step grows faster than the host count (one run of 10 ops
-    /// took 1.2 s at 32 nodes and 14 s at 64).
-    pub const MAX_NODES: u64 = 32;
+    /// took 1.2 s at 32 nodes and 14 s at 64). The store's own bound, for every system.
+    pub const MAX_NODES: u64 = StoreConfig::MAX_NODES as u64;
     /// Ring tokens per node.
-    pub const MAX_VNODES: u64 = 256;
+    pub const MAX_VNODES: u64 = StoreConfig::MAX_VNODES as u64;
     /// Concurrent clients.
     pub const MAX_CLIENTS: u64 = 1_000;
     /// Planned client ops in total.
