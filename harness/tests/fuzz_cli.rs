@@ -528,6 +528,7 @@ fn a_negative_value_written_and_read_back_is_not_an_overflow() {
     let mut value = 0;
     for plan in doc["scenario"]["clients"].as_array_mut().unwrap() {
         for op in plan["ops"].as_array_mut().unwrap() {
+            op["key"] = 0.into();
             if op["kind"] == "put" {
                 value -= 1;
                 op["value"] = value.into();

@@ -215,6 +215,14 @@ fn wrong_scenario_files_are_refused_once_naming_the_field() {
             "clients[0].sticky is 5, beyond the 5 nodes (0 to 4)",
         ),
         (
+            {
+                let mut d = small_scenario();
+                d["scenario"]["clients"][0]["ops"][0]["key"] = 3.into();
+                d.to_string()
+            },
+            "clients[0].ops[0].key is 3, beyond the 3 keys (0 to 2)",
+        ),
+        (
             text.replacen(
                 r#""format":"quorumlab-scenario/1""#,
                 r#""format":"other/2""#,

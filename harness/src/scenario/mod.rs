@@ -4,8 +4,11 @@
 //! fault schedule and the seed. Running the same scenario always produces the same history, byte
 //! for byte, so a saved scenario is a complete, replayable test case.
 //!
-//! Everything that refers to a node or a key does so by an index taken modulo the current node
-//! or key count. Shrinking can then remove nodes and keys without invalidating the rest.
+//! A client's key and sticky coordinator are indices below the key and node counts (a scenario
+//! that names one beyond is refused); faults' nodes and ops' coordinators are taken modulo the
+//! node count. The generator draws them before shrinking lowers the counts, and takes keys and
+//! sticky coordinators modulo the counts it ends with, so shrinking can remove nodes and keys
+//! without invalidating the rest.
 use serde::{Deserialize, Serialize};
 
 use crate::systems::leaderless::StoreConfig;
@@ -29,7 +32,7 @@ pub struct Scenario {
     pub system: SystemConfig,
     /// Latency of the simulated network.
     pub network: NetworkConfig,
-    /// Number of distinct keys; an op's key index is taken modulo this.
+    /// Number of distinct keys, `k0` to `k{keys-1}`.
     pub keys: u32,
     /// Every client's planned operations, run concurrently, each client one op at a time.
     pub clients: Vec<ClientPlan>,
@@ -222,7 +225,7 @@ pub fn unique_value(client: usize, index: usize) -> i64 {
 /// One client's plan: a sequence of operations issued one after another, in `at_ms` order.
 #[derive(Serialize, Clone, Debug, PartialEq, Eq)]
 pub struct ClientPlan {
-    /// When set, every op goes to this node (index modulo the node count) as coordinator;
+    /// When set, every op goes to this node (an index below the node count) as coordinator;
     /// otherwise each op names its own.
     pub sticky: Option<u16>,
     /// The operations, in issue order.
@@ -237,7 +240,7 @@ pub struct ClientPlan {
 pub struct PlannedOp {
     /// What the op does.
     pub kind: PlannedKind,
-    /// The key, as an index modulo the scenario's key count.
+    /// The key, as an index below the scenario's key count.
     pub key: u32,
     /// The coordinator, as a node index modulo the node count (ignored for sticky clients).
     pub coordinator: u16,
@@ -507,6 +510,19 @@ impl Scenario {
                 return Err(ScenarioError::Invalid(format!(
                     "clients[{ci}].sticky is {s}, beyond the {nodes} nodes (0 to {})",
                     nodes - 1
+                )));
+            }
+            if let Some((i, op)) = plan
+                .ops
+                .iter()
+                .enumerate()
+                .find(|(_, o)| o.key >= self.keys)
+            {
+                return Err(ScenarioError::Invalid(format!(
+                    "clients[{ci}].ops[{i}].key is {}, beyond the {} keys (0 to {})",
+                    op.key,
+                    self.keys,
+                    self.keys - 1
                 )));
             }
         }
