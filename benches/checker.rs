@@ -195,7 +195,22 @@ criterion_group!(benches, corpus, synthetic, weaker);
 /// `QUORUMLAB_WRITE_HISTORY=OPS:FILE cargo bench --bench checker` writes the one-key history
 /// of the `weaker` group with OPS ops to FILE instead of benchmarking, to time `quorumlab
 /// check` itself on it (BENCHMARKS.md).
+///
+/// `QUORUMLAB_CHECK_ONCE=OPS cargo bench --bench checker` times one linearizability check of
+/// that history instead: at 1M ops one check takes about half a minute, too long for
+/// criterion's ten samples.
 fn main() {
+    if let Ok(n) = std::env::var("QUORUMLAB_CHECK_ONCE") {
+        let n: usize = n.parse().expect("QUORUMLAB_CHECK_ONCE=OPS");
+        let h = versioned(n, 1, 10, 1);
+        let start = std::time::Instant::now();
+        let verdict = check(&h, &CheckOptions::default()).verdict;
+        println!(
+            "linearizable, {n} ops of one key: {:.2} s, {verdict:?}",
+            start.elapsed().as_secs_f64()
+        );
+        return;
+    }
     if let Ok(spec) = std::env::var("QUORUMLAB_WRITE_HISTORY") {
         let (n, path) = spec
             .split_once(':')

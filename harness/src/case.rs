@@ -130,35 +130,40 @@ pub struct CaseSpec {
     pub text: String,
 }
 
-/// Reads a case file (or a bare scenario file, judged on linearizability).
+/// Reads a case file (or a bare scenario file, judged on linearizability). Only the scenario
+/// and `expect` are parsed; the ops and the rest are skipped, so reading costs little more
+/// than the file's text, which the replay compares against.
 pub fn read_case(path: &Path) -> anyhow::Result<CaseSpec> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading case file {}", path.display()))?;
-    let scenario = Scenario::from_json(&text)
+    let text = read_text(path).with_context(|| format!("reading case file {}", path.display()))?;
+    let header = Scenario::read_header(&text)
         .with_context(|| format!("{}: no replayable scenario", path.display()))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
-    let expect = match value.get("expect") {
+    let expect = match header.expect {
         None => vec![Guarantee::Linearizable],
-        Some(list) => {
-            let names = list
-                .as_array()
-                .with_context(|| format!("{}: \"expect\" is not a list", path.display()))?;
+        Some(names) => {
             let mut out = Vec::new();
-            for n in names {
-                let name = n.as_str().unwrap_or("");
-                out.push(Guarantee::from_name(name).with_context(|| {
-                    format!("{}: unknown guarantee {n} in \"expect\"", path.display())
+            for name in names {
+                out.push(Guarantee::from_name(&name).with_context(|| {
+                    format!(
+                        "{}: unknown guarantee {name:?} in \"expect\"",
+                        path.display()
+                    )
                 })?);
             }
             out
         }
     };
     Ok(CaseSpec {
-        scenario,
+        scenario: header.scenario,
         expect,
         text,
     })
+}
+
+/// A file's text, read into memory reserved up front: a file too large for the memory left is
+/// an error that says so, not an abort.
+pub fn read_text(path: &Path) -> anyhow::Result<String> {
+    let bytes = quorumlab::history::read_file(path)?;
+    String::from_utf8(bytes).map_err(|e| anyhow::anyhow!("not UTF-8 text: {e}"))
 }
 
 /// The first line where two texts differ, as (line number from 1, expected, actual).

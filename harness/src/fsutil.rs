@@ -7,7 +7,13 @@
 //! survives a power failure. A reader therefore sees either the old file or the whole new one.
 //!
 //! Temporary files are named `.<name>.<pid>.<n>.tmp`: hidden, and not ending in `.json`, so a
-//! leftover from a killed process is never mistaken for a case file.
+//! leftover from a killed process is never mistaken for a case file. The next write of the same
+//! name removes such leftovers of processes no longer running.
+//!
+//! Files that must change together (the matrix's examples, their reports and the tables that
+//! link them) are written whole into a hidden staging directory beside their targets first
+//! ([`Staging`]), and moved into place, one rename each, only once every one of them is
+//! written: a run killed before that leaves every previous file as it was.
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -110,7 +116,8 @@ fn same_or_taken(path: &Path, bytes: &[u8]) -> io::Result<Option<Written>> {
     }
 }
 
-/// Writes and syncs a temporary file beside `path`; returns its path.
+/// Writes and syncs a temporary file beside `path`; returns its path. Temporary files of
+/// the same name left by processes that are gone are removed first.
 fn write_temp(path: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let name = path.file_name().ok_or_else(|| {
@@ -119,6 +126,7 @@ fn write_temp(path: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
             format!("{}: not a file name", path.display()),
         )
     })?;
+    remove_stale(path, &format!(".{}.", name.to_string_lossy()), ".tmp");
     let tmp = path.with_file_name(format!(
         ".{}.{}.{}.tmp",
         name.to_string_lossy(),
@@ -135,6 +143,164 @@ fn write_temp(path: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
         Err(e) => {
             let _ = fs::remove_file(&tmp);
             Err(e)
+        }
+    }
+}
+
+/// Removes the entries in the directory of `path` named `<prefix><pid>.<anything><suffix>`
+/// (or `<prefix><pid>-<anything><suffix>`) whose process is no longer running: what a killed
+/// writer left. Best effort: an entry that cannot be removed stays.
+fn remove_stale(path: &Path, prefix: &str, suffix: &str) {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|n| n.strip_suffix(suffix))
+        else {
+            continue;
+        };
+        let pid = rest.split(['.', '-']).next().and_then(|p| p.parse().ok());
+        if pid.is_some_and(|pid| !running(pid)) {
+            let p = entry.path();
+            let _ = if p.is_dir() {
+                fs::remove_dir_all(&p)
+            } else {
+                fs::remove_file(&p)
+            };
+        }
+    }
+}
+
+/// Whether a process with this id is running (on other platforms than Unix, always yes: a
+/// leftover is then kept rather than a live writer's file removed).
+fn running(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return false;
+        };
+        // Signal 0 only asks whether the process exists (EPERM: it does, under another user).
+        // SAFETY: kill with signal 0 sends nothing and touches no memory.
+        let r = unsafe { libc::kill(pid, 0) };
+        r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
+/// Files written aside and moved into place together. [`Staging::write`] writes a target's
+/// bytes whole into a hidden directory beside it (`.quorumlab-staging-<pid>-<n>`, so on the
+/// same filesystem); [`Staging::commit`] renames each into place, in the order written.
+/// Dropped without a commit, or left by a killed process, the staging directories are removed
+/// (the next staging in the same directory removes those of processes no longer running) and
+/// no target has changed.
+#[derive(Debug)]
+pub struct Staging {
+    tag: String,
+    dirs: Vec<PathBuf>,
+    moves: Vec<(PathBuf, PathBuf)>,
+}
+
+/// The prefix of a staging directory's name.
+pub const STAGING_PREFIX: &str = ".quorumlab-staging-";
+
+impl Default for Staging {
+    fn default() -> Self {
+        Staging::new()
+    }
+}
+
+impl Staging {
+    /// An empty staging area.
+    pub fn new() -> Staging {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        Staging {
+            tag: format!(
+                "{STAGING_PREFIX}{}-{}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed)
+            ),
+            dirs: Vec::new(),
+            moves: Vec::new(),
+        }
+    }
+
+    /// Writes and syncs `bytes` aside, to become `target` on [`Staging::commit`]; a later
+    /// write for the same target replaces this one. Returns the staged file's path.
+    pub fn write(&mut self, target: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
+        let name = target.file_name().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{}: not a file name", target.display()),
+            )
+        })?;
+        let dir = match target.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let stage = dir.join(&self.tag);
+        if !self.dirs.contains(&stage) {
+            remove_stale(&stage, STAGING_PREFIX, "");
+            fs::create_dir(&stage)?;
+            self.dirs.push(stage.clone());
+        }
+        let staged = stage.join(name);
+        let mut f = File::create(&staged)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        self.moves.retain(|(_, t)| t != target);
+        self.moves.push((staged.clone(), target.to_path_buf()));
+        Ok(staged)
+    }
+
+    /// Where `target`'s new bytes are staged, if they are.
+    pub fn staged(&self, target: &Path) -> Option<&Path> {
+        self.moves
+            .iter()
+            .find(|(_, t)| t == target)
+            .map(|(s, _)| s.as_path())
+    }
+
+    /// The targets staged so far, in the order written.
+    pub fn targets(&self) -> impl Iterator<Item = &Path> {
+        self.moves.iter().map(|(_, t)| t.as_path())
+    }
+
+    /// Moves every staged file into place, one rename each (so each target is at every
+    /// moment its old or its whole new file), syncs the directories and removes the staging
+    /// directories.
+    pub fn commit(mut self) -> io::Result<()> {
+        for (staged, target) in &self.moves {
+            fs::rename(staged, target).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("moving {} into place: {e}", target.display()),
+                )
+            })?;
+        }
+        for (_, target) in &self.moves {
+            sync_dir(target)?;
+        }
+        self.moves.clear();
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        for d in &self.dirs {
+            let _ = fs::remove_dir_all(d);
         }
     }
 }
@@ -199,6 +365,65 @@ mod tests {
         assert_eq!(a, d.join("case.json"));
         assert_eq!(b, d.join("case-2.json"));
         assert_eq!(a2, a);
+        fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn a_dead_writers_temporary_file_goes_with_the_next_write_of_its_target() {
+        let d = scratch("stale");
+        let p = d.join("a.json");
+        // No process has pid 0x7fff_fff0 (above Linux's pid_max); our own is running.
+        let dead = d.join(".a.json.2147483632.0.tmp");
+        let live = d.join(format!(".a.json.{}.999.tmp", std::process::id()));
+        let other = d.join(".b.json.2147483632.0.tmp");
+        for f in [&dead, &live, &other] {
+            fs::write(f, b"half").unwrap();
+        }
+        write_atomic(&p, b"one").unwrap();
+        assert!(!dead.exists());
+        assert!(live.exists(), "a running writer's file stays");
+        assert!(
+            other.exists(),
+            "another target's file waits for its own next write"
+        );
+        fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn staged_files_change_nothing_until_committed() {
+        let d = scratch("staging");
+        let (a, b) = (d.join("a.json"), d.join("sub/b.json"));
+        fs::create_dir_all(d.join("sub")).unwrap();
+        fs::write(&a, b"old a").unwrap();
+        let stale = d.join(format!("{STAGING_PREFIX}2147483632-0"));
+        fs::create_dir(&stale).unwrap();
+        fs::write(stale.join("a.json"), b"a killed run's").unwrap();
+        {
+            let mut s = Staging::new();
+            s.write(&a, b"new a").unwrap();
+            s.write(&b, b"new b").unwrap();
+            assert_eq!(fs::read(&a).unwrap(), b"old a");
+            assert!(!b.exists());
+            assert!(!stale.exists(), "a dead run's staging directory is removed");
+            // Dropped without a commit: nothing changed, nothing left.
+        }
+        assert_eq!(fs::read(&a).unwrap(), b"old a");
+        assert!(!b.exists());
+        let mut s = Staging::new();
+        s.write(&a, b"first").unwrap();
+        s.write(&b, b"new b").unwrap();
+        s.write(&a, b"new a").unwrap();
+        assert_eq!(s.targets().count(), 2);
+        s.commit().unwrap();
+        assert_eq!(fs::read(&a).unwrap(), b"new a");
+        assert_eq!(fs::read(&b).unwrap(), b"new b");
+        let left: Vec<_> = fs::read_dir(&d)
+            .unwrap()
+            .chain(fs::read_dir(d.join("sub")).unwrap())
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
         fs::remove_dir_all(&d).ok();
     }
 

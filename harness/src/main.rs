@@ -12,23 +12,33 @@ struct Cli {
     command: Command,
 }
 
+// Every subcommand takes a negative number as a flag's value (`--cases -1`), to be refused by
+// the flag's own parser, naming the flag, rather than as "unexpected argument '-1'".
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Check recorded histories for linearizability (and, with --guarantees, weaker models).
+    #[command(allow_negative_numbers = true)]
     Check(cli::check::CheckArgs),
     /// Run one scenario, write its history, and report which guarantees held.
+    #[command(allow_negative_numbers = true)]
     Run(cli::run::RunArgs),
     /// Search for a violation of the expected guarantees, shrink it and save it in histories/.
+    #[command(allow_negative_numbers = true)]
     Explore(cli::explore::ExploreArgs),
     /// Rerun saved cases and check they reproduce byte for byte.
+    #[command(allow_negative_numbers = true)]
     Replay(cli::replay::ReplayArgs),
     /// Measure which guarantees each RF/R/W and fault profile keeps: the consistency matrix.
+    #[command(allow_negative_numbers = true)]
     Matrix(cli::matrix::MatrixArgs),
     /// The deep CI run: many cases and seeds, sharded, seeded from the commit.
+    #[command(allow_negative_numbers = true)]
     Deep(cli::deep::DeepArgs),
     /// Search for every planted store bug and measure how fast each is found and shrunk.
+    #[command(allow_negative_numbers = true)]
     Canaries(cli::canaries::CanariesArgs),
     /// Write a self-contained HTML report of each history: timeline, faults, witnesses, stats.
+    #[command(allow_negative_numbers = true)]
     Report(cli::report::ReportArgs),
 }
 

@@ -21,7 +21,7 @@ use quorumlab::history::{History, Op, OpKind, Outcome};
 use serde::{Deserialize, Serialize};
 
 use crate::explore::{generate_with, shrink_with};
-use crate::fsutil;
+use crate::fsutil::{self, Staging};
 use crate::runner::RunError;
 use crate::scenario::Scenario;
 use crate::shrink::{self, Keep, ShrinkTest};
@@ -2048,40 +2048,42 @@ impl MatrixReport {
 /// the next run removes only its own files.
 pub const MANIFEST: &str = "MANIFEST";
 
-/// Writes `text` to `path` atomically (see [`fsutil::write_atomic`]).
-fn write_atomic(path: &Path, text: &str) -> Result<(), MatrixError> {
-    fsutil::write_atomic(path, text.as_bytes()).map_err(|source| MatrixError::Io {
-        path: path.to_path_buf(),
+/// Stages `text` to become `path` (see [`fsutil::Staging`]).
+fn stage_file(staging: &mut Staging, path: &Path, text: &str) -> Result<(), MatrixError> {
+    staging
+        .write(path, text.as_bytes())
+        .map(|_| ())
+        .map_err(|source| MatrixError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+fn mkdir(d: &Path) -> Result<(), MatrixError> {
+    std::fs::create_dir_all(d).map_err(|source| MatrixError::Io {
+        path: d.to_path_buf(),
         source,
     })
 }
 
-/// Writes the report and its examples: `consistency-matrix.json` and `consistency-matrix.md` in
-/// `dir` for a whole matrix, `consistency-matrix.shard-I-of-N.json` for a shard; each example
-/// into `examples_dir`. Every file is replaced atomically, and only once every new example is
-/// in place does a whole matrix remove the examples of the previous run that it no longer
-/// links (those in the previous manifest, with the report beside each: nothing else in the
-/// directory is touched). Returns
-/// the report paths written.
-pub fn write(
+/// Stages the report and its examples (see [`fsutil::Staging`]): `consistency-matrix.json`
+/// and `consistency-matrix.md` in `dir` for a whole matrix, `consistency-matrix.shard-I-of-N.json`
+/// for a shard; each example into `examples_dir`. Nothing is in place until [`commit`].
+/// Returns the report paths.
+pub fn stage(
     report: &MatrixReport,
     examples: &[Example],
     dir: &Path,
     examples_dir: &Path,
     link_prefix: &str,
+    staging: &mut Staging,
 ) -> Result<Vec<PathBuf>, MatrixError> {
-    let mkdir = |d: &Path| {
-        std::fs::create_dir_all(d).map_err(|source| MatrixError::Io {
-            path: d.to_path_buf(),
-            source,
-        })
-    };
     mkdir(dir)?;
     if !examples.is_empty() {
         mkdir(examples_dir)?;
     }
     for (name, text) in examples {
-        write_atomic(&examples_dir.join(name), text)?;
+        stage_file(staging, &examples_dir.join(name), text)?;
     }
     match &report.shard {
         Some(shard) => {
@@ -2089,40 +2091,106 @@ pub fn write(
                 "consistency-matrix.shard-{}.json",
                 shard.replace('/', "-of-")
             ));
-            write_atomic(&path, &report.to_json())?;
+            stage_file(staging, &path, &report.to_json())?;
             Ok(vec![path])
         }
         None => {
             let json = dir.join("consistency-matrix.json");
             let md = dir.join("consistency-matrix.md");
-            write_atomic(&json, &report.to_json())?;
-            write_atomic(&md, &report.to_markdown(link_prefix))?;
-            let manifest = examples_dir.join(MANIFEST);
-            let old = std::fs::read_to_string(&manifest).unwrap_or_default();
-            let keep: std::collections::BTreeSet<&str> =
-                report.examples.iter().map(String::as_str).collect();
-            if !report.examples.is_empty() || !old.is_empty() {
-                mkdir(examples_dir)?;
-                let mut text = String::new();
-                for name in &report.examples {
-                    text.push_str(name);
-                    text.push('\n');
-                }
-                write_atomic(&manifest, &text)?;
-            }
-            for name in old.lines().map(str::trim).filter(|n| !n.is_empty()) {
-                // Only plain file names the matrix itself wrote; never a path elsewhere.
-                if keep.contains(name) || name.contains('/') || name.contains("..") {
-                    continue;
-                }
-                let old_example = examples_dir.join(name);
-                let _ = std::fs::remove_file(&old_example);
-                // Its report was written beside it from it, and goes with it.
-                let _ = std::fs::remove_file(crate::report::html_path(&old_example));
-            }
+            stage_file(staging, &json, &report.to_json())?;
+            stage_file(staging, &md, &report.to_markdown(link_prefix))?;
             Ok(vec![md, json])
         }
     }
+}
+
+/// Puts a run's staged files in place. A whole matrix keeps a manifest of the examples it
+/// wrote in `examples_dir` (`old_manifest` is the one read before the run): first the
+/// manifest lists the old and the new examples together, so that a run killed while the
+/// files move leaves none untracked; then every staged file moves into place; then the
+/// manifest lists the new examples alone, and the old examples it no longer links are
+/// removed with the reports beside them. Nothing else in the directory is touched. A shard
+/// moves its files and leaves the manifest to the merge.
+pub fn commit(
+    report: &MatrixReport,
+    staging: Staging,
+    examples_dir: &Path,
+    old_manifest: &str,
+) -> Result<(), MatrixError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| MatrixError::Io { path, source }
+    };
+    if report.shard.is_some() {
+        return staging.commit().map_err(io(examples_dir));
+    }
+    // Only plain file names the matrix itself wrote; never a path elsewhere.
+    let old: Vec<&str> = old_manifest
+        .lines()
+        .map(str::trim)
+        .filter(|n| !n.is_empty() && !n.contains('/') && !n.contains(".."))
+        .collect();
+    let manifest = examples_dir.join(MANIFEST);
+    let list = |names: &mut dyn Iterator<Item = &str>| {
+        let mut text = String::new();
+        for name in names {
+            text.push_str(name);
+            text.push('\n');
+        }
+        text
+    };
+    let both: std::collections::BTreeSet<&str> = old
+        .iter()
+        .copied()
+        .chain(report.examples.iter().map(String::as_str))
+        .collect();
+    let tracked = !both.is_empty();
+    if tracked {
+        mkdir(examples_dir)?;
+        fsutil::write_atomic(&manifest, list(&mut both.iter().copied()).as_bytes())
+            .map_err(io(&manifest))?;
+    }
+    staging.commit().map_err(io(examples_dir))?;
+    if tracked {
+        fsutil::write_atomic(
+            &manifest,
+            list(&mut report.examples.iter().map(String::as_str)).as_bytes(),
+        )
+        .map_err(io(&manifest))?;
+    }
+    for name in old {
+        if report.examples.iter().any(|e| e == name) {
+            continue;
+        }
+        let old_example = examples_dir.join(name);
+        let _ = std::fs::remove_file(&old_example);
+        // Its report was written beside it from it, and goes with it.
+        let _ = std::fs::remove_file(crate::report::html_path(&old_example));
+    }
+    Ok(())
+}
+
+/// Writes the report and its examples at once: [`stage`], then [`commit`] against the
+/// manifest `examples_dir` holds now. Returns the report paths written.
+pub fn write(
+    report: &MatrixReport,
+    examples: &[Example],
+    dir: &Path,
+    examples_dir: &Path,
+    link_prefix: &str,
+) -> Result<Vec<PathBuf>, MatrixError> {
+    let old = crate::report::matrix_page::read_manifest(examples_dir);
+    let mut staging = Staging::new();
+    let paths = stage(
+        report,
+        examples,
+        dir,
+        examples_dir,
+        link_prefix,
+        &mut staging,
+    )?;
+    commit(report, staging, examples_dir, &old)?;
+    Ok(paths)
 }
 
 #[cfg(test)]

@@ -184,15 +184,21 @@ impl ScenarioShape {
         FullVec::new(fault_strategy(self), count)
     }
 
-    /// A scenario of this shape from its drawn parts, faults sorted by start.
+    /// A scenario of this shape from its drawn parts, faults sorted by start. Keys are drawn
+    /// before shrinking lowers the key count: each op's is taken modulo the count here, where
+    /// a run would take it anyway, so that the scenario names only keys it has.
     fn build(
         &self,
         seed: u64,
         mut faults: Vec<Fault>,
-        clients: Vec<ClientPlan>,
+        mut clients: Vec<ClientPlan>,
         keys: u64,
         nodes: u64,
     ) -> Scenario {
+        let keys = keys.max(1);
+        for op in clients.iter_mut().flat_map(|c| c.ops.iter_mut()) {
+            op.key = (u64::from(op.key) % keys) as u32;
+        }
         faults.sort_by_key(|f| f.at_ms);
         Scenario {
             seed,
@@ -244,7 +250,9 @@ pub fn scenario(shape: &ScenarioShape) -> impl Strategy<Value = Scenario> {
             let clients = clients
                 .into_iter()
                 .map(|(c, (sticky, ops))| ClientPlan {
-                    sticky,
+                    // Drawn before the node count shrinks: taken modulo it here, where a run
+                    // takes it anyway, so that the scenario names a node it has.
+                    sticky: sticky.map(|s: u16| s % nodes.max(1) as u16),
                     ops: ops
                         .into_iter()
                         .map(|(n, op)| PlannedOp {

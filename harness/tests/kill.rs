@@ -1,6 +1,7 @@
-//! Killing `explore` or `canaries` with SIGKILL at any moment leaves every file saved before
-//! whole and readable: writes go to a temporary file that only takes the final name once
-//! complete. The kill points are random but seeded, so a failure replays.
+//! Killing `explore`, `canaries` or `matrix` with SIGKILL at any moment leaves every file saved
+//! before whole and readable: writes go to a temporary file that only takes the final name once
+//! complete, and the matrix moves its files into place only once every one is written. The
+//! kill points are random but seeded, so a failure replays.
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -166,6 +167,142 @@ fn killing_canaries_leaves_the_report_whole() {
             "round {round}, killed after {ms} ms: the report is torn:\n{now}"
         );
     }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Every file under `dir`, recursively, with its bytes, paths relative to `dir`.
+fn snapshot_tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let bytes = std::fs::read(&p).unwrap();
+                out.push((p.strip_prefix(dir).unwrap().to_path_buf(), bytes));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Makes `dir` hold exactly `files` (paths relative to it).
+fn restore(dir: &Path, files: &[(PathBuf, Vec<u8>)]) {
+    let _ = std::fs::remove_dir_all(dir);
+    for (p, bytes) in files {
+        let p = dir.join(p);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+}
+
+/// Entries under `dir` whose name starts with a dot: a staging directory, a temporary file.
+fn hidden(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.file_name().unwrap().to_string_lossy().starts_with('.') {
+                out.push(p.clone());
+            }
+            if p.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn killing_matrix_leaves_every_saved_file_whole() {
+    let dir = scratch("matrix");
+    let (docs, examples) = (dir.join("docs"), dir.join("histories/matrix"));
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::create_dir_all(&examples).unwrap();
+    // A few committed examples, with their reports, and a user's own files beside them.
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../histories/matrix");
+    let manifest = std::fs::read_to_string(committed.join("MANIFEST")).unwrap();
+    for name in manifest.lines().take(3) {
+        std::fs::copy(committed.join(name), examples.join(name)).unwrap();
+        let html = Path::new(name).with_extension("html");
+        std::fs::copy(committed.join(&html), examples.join(&html)).unwrap();
+    }
+    std::fs::write(examples.join("rf3-mine.json"), "a user's own file").unwrap();
+    std::fs::write(docs.join("notes.md"), "a user's notes").unwrap();
+    // One shard of the matrix: shrinking more finds the same cases smaller, so the second
+    // run writes other bytes under the same names as the first.
+    let matrix = |shrink_steps: &str| {
+        let mut c = bin();
+        c.current_dir(&dir).args([
+            "matrix",
+            "--shard",
+            "1/60",
+            "--cases",
+            "4",
+            "--shrink-steps",
+            shrink_steps,
+            "--threads",
+            "1",
+        ]);
+        c
+    };
+    let out = matrix("1").output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let old = snapshot_tree(&dir);
+    let started = std::time::Instant::now();
+    let out = matrix("8").output().unwrap();
+    let took = started.elapsed();
+    assert!(out.status.success(), "{out:?}");
+    let new = snapshot_tree(&dir);
+    let replaced = old
+        .iter()
+        .filter(|(p, b)| new.iter().any(|(q, c)| p == q && b != c))
+        .count();
+    assert!(replaced >= 4, "the second run replaces the first's files");
+    let mut rng = ChaCha8Rng::seed_from_u64(60);
+    // Kill moments over the second half of the run and past its end: the files are written
+    // in its last part.
+    let took_ms = took.as_millis() as u64;
+    for round in 0..10 {
+        restore(&dir, &old);
+        let ms = took_ms / 2 + rng.next_u64() % (took_ms * 3 / 4 + 1);
+        kill_after(matrix("8"), Duration::from_millis(ms));
+        let now = snapshot_tree(&dir);
+        let whole = |version: &[(PathBuf, Vec<u8>)]| {
+            version
+                .iter()
+                .all(|(p, b)| now.iter().any(|(q, c)| p == q && b == c))
+        };
+        // Every file of the first run is still there as it was, or the second run finished
+        // and every file is its; never a mix, a torn file or a missing one.
+        assert!(
+            whole(&old) || whole(&new),
+            "round {round}, killed after {ms} ms of a {took:?} run: files changed: {:?}",
+            old.iter()
+                .filter(|(p, b)| !now.iter().any(|(q, c)| p == q && b == c))
+                .map(|(p, _)| p)
+                .collect::<Vec<_>>()
+        );
+        // Anything else is unfinished work in a hidden staging directory or temporary file.
+        for (path, _) in &now {
+            if old.iter().chain(&new).any(|(p, _)| p == path) {
+                continue;
+            }
+            let hidden = path
+                .components()
+                .any(|c| c.as_os_str().to_string_lossy().starts_with('.'));
+            assert!(hidden, "round {round}: {} appeared", path.display());
+        }
+    }
+    // A run that finishes clears what killed runs left.
+    let out = matrix("8").output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(snapshot_tree(&dir), new);
+    assert_eq!(hidden(&dir), Vec::<PathBuf>::new());
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -460,8 +460,11 @@ fn the_page_counts_the_case_reports_it_wrote_beside_the_cases() {
         systems: vec!["leaderless".into()],
         system_cells: Vec::new(),
     };
+    let mut staging = quorumlab_harness::fsutil::Staging::new();
     let written =
-        quorumlab_harness::report::matrix_page::write(&report, &out, &ex, "", "../").unwrap();
+        quorumlab_harness::report::matrix_page::stage(&report, &out, &ex, "../", &mut staging)
+            .unwrap();
+    quorumlab_harness::matrix::commit(&report, staging, &ex, "").unwrap();
     assert_eq!(written.reports, 2);
     assert_eq!(written.page, out.join("consistency-matrix.html"));
     assert!(ex.join("a.html").is_file() && ex.join("b.html").is_file());

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::*;
 use quorumlab::check::Guarantee;
 use quorumlab::history::Op;
-use quorumlab_harness::explore::{generate, shrink_with};
+use quorumlab_harness::explore::{generate, generate_with, shrink_with};
 use quorumlab_harness::runner::{run, run_workload};
 use quorumlab_harness::scenario::{PlannedKind, Scenario};
 use quorumlab_harness::shrink::{Keep, ShrinkTest};
@@ -166,4 +166,39 @@ fn scenarios_that_write_one_value_twice_are_refused() {
     s.clients[c1].ops[i1].value = Some(s.put_value(c0, i0));
     let err = s.validate().unwrap_err().to_string();
     assert!(err.contains("must be unique"), "{err}");
+}
+
+#[test]
+fn every_scenario_generated_or_shrunk_names_only_keys_and_nodes_it_has() {
+    // Keys and sticky coordinators are drawn before shrinking lowers the key and node counts;
+    // the scenario takes them modulo the counts it ends with, so every candidate is one a
+    // scenario file may hold. A candidate "still fails" while it keeps every op, so shrinking
+    // goes on to the fewest keys and nodes with every op still there.
+    use proptest::strategy::Strategy;
+    use quorumlab_harness::strategy::read_after_write;
+    for sticky in [false, true] {
+        let shape = quorumlab_harness::strategy::ScenarioShape {
+            sticky,
+            keys: 7,
+            ..shape(weak_store(), &[FaultChoice::Crash], 40)
+        };
+        for seed in 0..4 {
+            for strategy in [
+                scenario(&shape).boxed(),
+                read_after_write(&shape, 4).boxed(),
+            ] {
+                let all = generate_with(&strategy, seed).op_count();
+                let mut fewest = u32::MAX;
+                shrink_with(&strategy, seed, |s| {
+                    s.validate().unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+                    let kept = s.op_count() == all;
+                    if kept {
+                        fewest = fewest.min(s.keys);
+                    }
+                    Some(kept)
+                });
+                assert_eq!(fewest, 1, "seed {seed}: shrinking reached one key");
+            }
+        }
+    }
 }

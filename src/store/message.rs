@@ -544,7 +544,9 @@ impl Message {
             }
             Message::Reply { reply, .. } => {
                 h.u64(match &reply.outcome {
-                    ReplyOutcome::Read(v) => 10 + v.map(|v| v as u64).unwrap_or(0),
+                    // Wrapping: a value is any i64 (a scenario may write -1), and the tag
+                    // is the same with overflow checks on as in release.
+                    ReplyOutcome::Read(v) => 10u64.wrapping_add(v.map(|v| v as u64).unwrap_or(0)),
                     ReplyOutcome::Written => 4,
                     ReplyOutcome::Unavailable { .. } => 5,
                     ReplyOutcome::Rejected(_) => 6,

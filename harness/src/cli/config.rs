@@ -138,9 +138,8 @@ impl ConfigFlags {
             store.replica_choice = c;
         }
         store.bugs.extend(self.bugs.iter().copied());
-        store
-            .validate()
-            .map_err(|e| anyhow::anyhow!("invalid store configuration: {e}"))?;
+        // The error names the store setting ("invalid store config: nodes = 0: ...").
+        store.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(store)
     }
 
@@ -186,7 +185,7 @@ impl ConfigFlags {
                     ),
                     None => (text.clone(), "--system-config".to_string()),
                 };
-                serde_json::from_str(&text)
+                crate::scenario::value_with_unique_keys(&text)
                     .map_err(|e| anyhow::anyhow!("{whence}: not valid JSON: {e}"))?
             }
         };
@@ -207,6 +206,10 @@ impl ConfigFlags {
         }
         if self.keys == 0 {
             anyhow::bail!("--keys must be at least 1");
+        }
+        if self.ops == 0 {
+            // Not raised quietly to one op per client: a run of no ops is a mistake.
+            anyhow::bail!("--ops must be at least 1");
         }
         let over = |flag: &str, value: u64, limit: u64| -> anyhow::Result<()> {
             if value > limit {
@@ -237,7 +240,7 @@ impl ConfigFlags {
         over(
             "--slow-node (count)",
             self.slow_node.len() as u64,
-            limits::MAX_NODES * limits::MAX_NODES,
+            limits::MAX_SLOW_LINKS,
         )?;
         for &(_, ms) in &self.slow_writes {
             over("--slow-writes (ms)", ms, limits::MAX_LATENCY_MS)?;
@@ -407,8 +410,11 @@ fn parse_tail(s: &str) -> Result<(u8, u64), String> {
         .trim()
         .parse()
         .map_err(|_| format!("tail {s:?}: MS is not a number"))?;
-    if ms > 60_000 {
-        return Err(format!("tail {s:?}: MS {ms} is over the 60000 ms limit"));
+    if ms > limits::MAX_LATENCY_MS {
+        return Err(format!(
+            "tail {s:?}: MS {ms} is over the limit of {} ms (see docs/limits.md)",
+            limits::MAX_LATENCY_MS
+        ));
     }
     Ok((p, ms))
 }
@@ -425,9 +431,10 @@ fn parse_slow_node(s: &str) -> Result<(u16, u64), String> {
         .trim()
         .parse()
         .map_err(|_| format!("slow node {s:?}: MS is not a number"))?;
-    if ms > 60_000 {
+    if ms > limits::MAX_LATENCY_MS {
         return Err(format!(
-            "slow node {s:?}: MS {ms} is over the 60000 ms limit"
+            "slow node {s:?}: MS {ms} is over the limit of {} ms (see docs/limits.md)",
+            limits::MAX_LATENCY_MS
         ));
     }
     Ok((n, ms))

@@ -205,24 +205,8 @@ fn run_inner(args: MatrixArgs) -> anyhow::Result<()> {
         }
         let report = matrix::merge(shards)?;
         let examples = std::path::Path::new("histories/matrix");
-        let old_manifest = report::matrix_page::read_manifest(examples);
-        for p in matrix::write(
-            &report,
-            &[],
-            &out,
-            examples,
-            &link_prefix(&out, std::path::Path::new("histories")),
-        )? {
-            println!("wrote {}", p.display());
-        }
-        let written = report::matrix_page::write(
-            &report,
-            &out,
-            examples,
-            &old_manifest,
-            &link_prefix(&out, std::path::Path::new("histories")),
-        )?;
-        print_written(&written, examples);
+        let prefix = link_prefix(&out, std::path::Path::new("histories"));
+        write(&report, &[], &out, examples, &prefix)?;
         return Ok(());
     }
     let mut budget = args.profile.budget();
@@ -284,25 +268,13 @@ fn run_inner(args: MatrixArgs) -> anyhow::Result<()> {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    let old_manifest = report::matrix_page::read_manifest(&args.examples);
-    for p in matrix::write(
+    write(
         &report,
         &examples,
         &args.out,
         &args.examples,
         &link_prefix(&args.out, &args.examples),
-    )? {
-        println!("wrote {}", p.display());
-    }
-    // Beside the Markdown: the same cells as a page, each break linking its case's report.
-    let written = report::matrix_page::write(
-        &report,
-        &args.out,
-        &args.examples,
-        &old_manifest,
-        &link_prefix(&args.out, &args.examples),
     )?;
-    print_written(&written, &args.examples);
     let dis = report.disagreements();
     if !dis.is_empty() {
         eprintln!(
@@ -310,6 +282,29 @@ fn run_inner(args: MatrixArgs) -> anyhow::Result<()> {
             dis.len()
         );
     }
+    Ok(())
+}
+
+/// Writes a run's (or a merge's) files: the examples, their reports, the tables and the page
+/// are all written aside first and moved into place only once every one is written, so a run
+/// killed at any moment leaves the previous files whole (see [`matrix::commit`]).
+fn write(
+    report: &MatrixReport,
+    examples: &[matrix::Example],
+    out: &std::path::Path,
+    examples_dir: &std::path::Path,
+    prefix: &str,
+) -> anyhow::Result<()> {
+    let old_manifest = report::matrix_page::read_manifest(examples_dir);
+    let mut staging = crate::fsutil::Staging::new();
+    let written = matrix::stage(report, examples, out, examples_dir, prefix, &mut staging)?;
+    // Beside the Markdown: the same cells as a page, each break linking its case's report.
+    let page = report::matrix_page::stage(report, out, examples_dir, prefix, &mut staging)?;
+    matrix::commit(report, staging, examples_dir, &old_manifest)?;
+    for p in written {
+        println!("wrote {}", p.display());
+    }
+    print_written(&page, examples_dir);
     Ok(())
 }
 

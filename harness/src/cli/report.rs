@@ -32,7 +32,13 @@ pub struct ReportArgs {
     pub format: Option<ReportFormat>,
     /// For a history without a saved verdict: most seconds to spend judging linearizability
     /// (the guarantee shows as undecided past it).
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    // A value that starts with a hyphen (`-inf`) is the flag's, to be refused by name.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 10.0,
+        allow_hyphen_values = true
+    )]
     pub timeout: f64,
     /// Render this consistency-matrix.json as consistency-matrix.html in --out (default: the
     /// JSON's directory), linking examples through PREFIX [default: ../, the way from docs/ to

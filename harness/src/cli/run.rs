@@ -47,10 +47,9 @@ pub fn run(args: RunArgs) -> ExitCode {
 fn run_inner(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let (scenario, slug) = match &args.scenario {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
+            let text = crate::case::read_text(path)
                 .with_context(|| format!("reading scenario file {}", path.display()))?;
-            let s = Scenario::from_json(&text)
-                .with_context(|| format!("{}: not a valid scenario", path.display()))?;
+            let s = Scenario::from_json(&text).with_context(|| path.display().to_string())?;
             (s, "scenario".to_string())
         }
         None => (

@@ -497,57 +497,51 @@ pub fn render(report: &MatrixReport, prefix: &str) -> String {
         .expect("the matrix template renders")
 }
 
-/// What [`write()`] wrote.
+/// What [`stage`] staged.
 #[derive(Debug)]
 pub struct Written {
     /// The matrix's page: `consistency-matrix.html`, or a shard's page.
     pub page: PathBuf,
-    /// How many case reports were written, each beside its case in the examples directory.
+    /// How many case reports were staged, each beside its case in the examples directory.
     pub reports: usize,
 }
 
-/// Writes the report of every example the matrix links (beside it), removes the reports of
-/// examples a previous run listed in `old_manifest` and this one dropped, and writes
-/// `consistency-matrix.html` in `dir`.
-pub fn write(
+/// Stages the report of every example the matrix links, beside the example (rendered from
+/// the example's staged bytes when this run wrote it anew), and `consistency-matrix.html` in
+/// `dir` (see [`crate::fsutil::Staging`]); [`crate::matrix::commit`] puts them in place with
+/// the rest.
+pub fn stage(
     report: &MatrixReport,
     dir: &Path,
     examples_dir: &Path,
-    old_manifest: &str,
     prefix: &str,
+    staging: &mut crate::fsutil::Staging,
 ) -> anyhow::Result<Written> {
     let mut reports = 0;
     for name in &report.examples {
         let case = examples_dir.join(name);
+        let source = staging.staged(&case).unwrap_or(&case).to_path_buf();
         // A merge runs where the shards' examples may not have been copied: say so, go on.
-        if !case.exists() {
+        if !source.exists() {
             eprintln!(
                 "quorumlab matrix: {} is missing, so it has no report",
                 case.display()
             );
             continue;
         }
-        super::write_beside(&case)?;
+        let html = super::render_file(&source, &super::title_of(&case))?;
+        let out = super::html_path(&case);
+        staging
+            .write(&out, html.as_bytes())
+            .with_context(|| format!("writing report {}", out.display()))?;
         reports += 1;
-    }
-    if report.shard.is_none() {
-        for name in old_manifest.lines().map(str::trim) {
-            // Only plain file names the matrix itself wrote; never a path elsewhere.
-            if name.is_empty()
-                || name.contains('/')
-                || name.contains("..")
-                || report.examples.iter().any(|e| e == name)
-            {
-                continue;
-            }
-            let _ = std::fs::remove_file(super::html_path(&examples_dir.join(name)));
-        }
     }
     let path = dir.join(match &report.shard {
         Some(s) => format!("consistency-matrix.shard-{}.html", s.replace('/', "-of-")),
         None => "consistency-matrix.html".to_string(),
     });
-    crate::fsutil::write_atomic(&path, render(report, prefix).as_bytes())
+    staging
+        .write(&path, render(report, prefix).as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(Written {
         page: path,

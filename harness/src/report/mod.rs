@@ -400,6 +400,14 @@ pub fn write_report(history: &History, title: &str, out: &Path) -> anyhow::Resul
         .with_context(|| format!("writing report {}", out.display()))
 }
 
+/// The report of the history file `file`, titled `title`, as [`write_beside`] writes it.
+pub fn render_file(file: &Path, title: &str) -> anyhow::Result<String> {
+    let history = History::from_path(file)
+        .with_context(|| format!("reading {} for its report", file.display()))?;
+    let views = witness::witnesses(&history, DEFAULT_TIMEOUT);
+    Ok(render(title, &history, &views))
+}
+
 /// Writes the report of a saved case file beside it (`x.json` -> `x.html`) and returns its
 /// path. The report is read back from the file's bytes, so it matches what `quorumlab report`
 /// renders from the same file.
