@@ -708,8 +708,9 @@ impl OpStats {
     }
 }
 
-/// What a cell's reads and writes cost in availability, over the first full rotation of its
-/// search (every workload under every replica choice): the same workloads in every cell.
+/// What a cell's reads and writes cost in availability, over the first [`COSTED_SCENARIOS`]
+/// rotation scenarios of its search (every workload under every replica choice, or three rounds of the workloads
+/// where a system has no replica choices): the same workloads in every cell.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Availability {
     /// Every workload read.
@@ -1167,6 +1168,9 @@ impl CasePlanner {
     }
 }
 
+/// The rotation scenarios of a cell its costs are measured over (see [`Availability`]).
+pub const COSTED_SCENARIOS: u32 = (Workload::ALL.len() * REPLICA_CHOICES.len()) as u32;
+
 /// A counterexample larger than this many client ops gets up to three times the shrink steps.
 pub const SMALL_CASE_OPS: usize = 10;
 
@@ -1242,9 +1246,11 @@ fn search_cell(
     let mut breaks: Vec<Break> = Vec::new();
     let mut planner = CasePlanner::default();
     // What a configuration costs is measured over the same scenarios in every cell: the first
-    // full rotation (every workload under every variant), never the aimed ones, whose mix
-    // depends on what broke. A cell whose guarantees all broke early runs on until it has them.
-    let costed = (Workload::ALL.len() * spec.variants()) as u32;
+    // full rotation of a leaderless cell (every workload under every replica choice; three
+    // rounds of the workloads for a system without replica choices), never the aimed ones,
+    // whose mix depends on what broke. A cell whose guarantees all broke early runs on until
+    // it has them.
+    let costed = COSTED_SCENARIOS;
     while cases < options.budget.cases
         && ops < options.budget.ops
         && (guarantees.values().any(|g| !g.broken) || planner.rotation < costed)
@@ -1972,10 +1978,11 @@ impl MatrixReport {
         }
 
         out.push_str("## What each configuration costs\n\n");
-        out.push_str(
-            "Measured over the same scenarios in every cell: the first full rotation of its \
-             search (every workload under every replica choice, never the scenarios aimed at \
-             a break), run even where every guarantee broke sooner. \
+        out.push_str(&format!(
+            "Measured over the same scenarios in every cell: the first {COSTED_SCENARIOS} of its \
+             search's rotation (every workload under every replica choice; three rounds of the workloads \
+             for the leader-follower store), never the scenarios aimed at a break, run even \
+             where every guarantee broke sooner. \
              Share of workload ops answered ok, overall and for ops invoked while a fault was \
              active; ops refused as Unavailable and ops that timed out (outcome unknown); \
              latency of ok ops in simulated ms (median / 99th percentile); outage: per scenario \
@@ -1985,7 +1992,7 @@ impl MatrixReport {
              which some request was answered Unavailable (U), a hint was stored (H) and \
              replayed (HR), a read repaired a replica (RR), a node restarted (C), over every \
              scenario the cell ran.\n\n",
-        );
+        ));
         if !self.cells.is_empty() {
             out.push_str(&format!(
                 "| RF | R | W | read repair | hints | faults | {COSTS_COLUMNS} paths U / H / HR / RR / C |\n"
