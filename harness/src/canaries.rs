@@ -366,9 +366,10 @@ pub fn catalog() -> Vec<Canary> {
                          in, or repairs collected in a map keyed by the key, not the replica)",
                 why: "at RF 5 with quorum reads and writes and blocking repair, a read that \
                       saw a write on one replica must leave it on the three it asked, so \
-                      that every later read of three meets it; with four replicas slow to \
-                      take writes, a write sits on one replica long enough for a read to see \
-                      it and, repaired onto only one more, for a later read to miss both",
+                      that every later read of three meets it; with every replica slow to \
+                      take writes, a write sits on its coordinator alone long enough for a \
+                      read to see it and, repaired onto only one more, for a later read to \
+                      miss both",
                 expect: vec![Linearizable],
                 shape: ScenarioShape {
                     clients: 6,
