@@ -97,11 +97,19 @@ pub(crate) struct Stuck<S> {
     pub op: usize,
     /// Steps the search took to find the violation.
     pub steps: u64,
-    /// The configurations the search cut that might lead to a linearizable prefix longer
-    /// than [`Stuck::prefix`] ([`NextRead::at_most`]), those that may lead furthest first;
-    /// since the search explored every other configuration, a longer prefix extends one of
-    /// them, and none exists when this is empty. `None` when there were too many to keep.
-    pub open: Option<Starts>,
+    /// Whether [`Stuck::prefix`] is a longest linearizable prefix of the partition's ops.
+    pub longest: Longest,
+}
+
+/// What is known of a violation's prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Longest {
+    /// No linearizable prefix is longer.
+    Proven,
+    /// The search for a longer one ran out of steps or memory: none longer was found.
+    OutOfSteps,
+    /// Not looked into: the caller searches the key's ops again for a longer one.
+    NotSearched,
 }
 
 /// What a search is for.
@@ -173,7 +181,7 @@ impl<'m, M: Model> States<'m, M> {
     }
 }
 
-/// Places in the tree of [`Stuck::open`]'s configurations at most; past it they are dropped.
+/// Places in the tree of [`Open`]'s configurations at most; past it they are dropped.
 const OPEN_LIMIT: usize = 1 << 18;
 
 /// An op linearized, as the search keeps it to backtrack.
@@ -191,10 +199,10 @@ struct Frame {
     place: u32,
 }
 
-/// The configurations cut that may lead further than the longest prefix at the time
-/// ([`Stuck::open`]): the longest prefix possible in each and its place in a tree of
-/// (parent, op), which shares the ops they have in common (a frame's place is given when a
-/// cut below it is kept).
+/// The configurations cut that may lead further than the longest prefix at the time (a
+/// longer prefix extends one of them, as the search explored every other): the longest prefix
+/// possible in each and its place in a tree of (parent, op), which shares the ops they have in
+/// common (a frame's place is given when a cut below it is kept).
 struct Open {
     cuts: Vec<(usize, u32)>,
     tree: Vec<(u32, u32)>,
@@ -264,7 +272,7 @@ pub(crate) struct Starts {
 }
 
 impl Starts {
-    /// The empty configuration alone: a search from the start.
+    /// The empty configuration alone: a search from the beginning.
     fn empty() -> Starts {
         Starts {
             cuts: vec![(usize::MAX, NIL)],
@@ -300,53 +308,90 @@ impl Starts {
 /// identical info ops in call order, and [`NextRead::at_most`]). The prefixes it records, and so
 /// its answer, are those of the same search without that bound: a configuration cut holds no
 /// prefix that would have been recorded.
+///
+/// A violation's [`Stuck::longest`] is [`Longest::NotSearched`]; [`search_verdict`] settles it.
 pub(crate) fn search<M: Model>(
     model: &M,
     ops: &[PartOp<M>],
     limits: &Limits,
     goal: Goal,
 ) -> Found<M::State> {
-    search_from(model, ops, limits, goal, &Starts::empty())
-}
-
-/// [`search`] from each of the configurations `starts` in turn, exploring only what extends
-/// them: with
-/// [`Goal::LongerThan`] and a violation's [`Stuck::open`], the configurations its search cut
-/// that may hold a longer prefix. A start that cannot lead further than the goal and the
-/// longest prefix found is skipped.
-pub(crate) fn search_from<M: Model>(
-    model: &M,
-    ops: &[PartOp<M>],
-    limits: &Limits,
-    goal: Goal,
-    starts: &Starts,
-) -> Found<M::State> {
     let mut search = match Search::new(model, ops, limits, goal) {
         Ok(Some(s)) => s,
         Ok(None) => return Found::Linearizable,
         Err(why) => return Found::GaveUp(why),
     };
-    let mut start = Vec::new();
-    for &(most, at) in &starts.cuts {
-        if most <= search.floor() {
-            continue;
-        }
-        starts.ops(at, &mut start);
-        let explored = match search.place(&start) {
-            Ok(true) => search.explore(),
-            Ok(false) => Ok(()),
-            Err(why) => Err(why),
-        };
-        if let Err(why) = explored {
-            return Found::GaveUp(why);
-        }
-        if search.remaining == 0 {
-            return Found::Linearizable;
-        }
-        // Back to the empty configuration for the next start.
-        while search.pop().is_some() {}
+    match search.explore_from(&Starts::empty()) {
+        Err(why) => Found::GaveUp(why),
+        Ok(()) if search.remaining == 0 => Found::Linearizable,
+        Ok(()) => Found::Violation(search.stuck(Longest::NotSearched)),
     }
-    search.violation()
+}
+
+/// How [`search_verdict`] looks for a longer prefix once it has found a violation.
+pub(crate) struct Longer<'f> {
+    /// Asked once, when the violation is found: whether to look at all (false leaves
+    /// [`Longest::NotSearched`]).
+    pub wanted: &'f dyn Fn() -> bool,
+    /// Steps the look may take: as many as finding the violation took, and at least these.
+    pub min_steps: u64,
+    /// The memory limit of its memo, in bytes.
+    pub memo_bytes: usize,
+}
+
+/// [`search`] with [`Goal::Verdict`], and on a violation, when `longer` wants it, the search
+/// for a longer linearizable prefix in the same search, which has everything it needs already
+/// built: every configuration it cut that might lead further than the prefix found
+/// ([`Stuck`]'s prefix then is a longest when there is none), explored in turn with
+/// [`Goal::LongerThan`] and a memo of its own, as a second search from them would.
+///
+/// Its violation's prefix is the longer prefix found, or the pruned search's own when there
+/// is none or the look ran out of steps ([`Longest::OutOfSteps`]).
+/// [`Longest::NotSearched`] when the configurations cut were too many to keep.
+pub(crate) fn search_verdict<M: Model>(
+    model: &M,
+    ops: &[PartOp<M>],
+    limits: &Limits,
+    longer: &Longer,
+) -> Found<M::State> {
+    let mut search = match Search::new(model, ops, limits, Goal::Verdict) {
+        Ok(Some(s)) => s,
+        Ok(None) => return Found::Linearizable,
+        Err(why) => return Found::GaveUp(why),
+    };
+    match search.explore_from(&Starts::empty()) {
+        Err(why) => return Found::GaveUp(why),
+        Ok(()) if search.remaining == 0 => return Found::Linearizable,
+        Ok(()) => {}
+    }
+    if !(longer.wanted)() {
+        return Found::Violation(search.stuck(Longest::NotSearched));
+    }
+    let open = std::mem::replace(
+        &mut search.open,
+        Open {
+            cuts: Vec::new(),
+            tree: Vec::new(),
+            kept: false,
+        },
+    );
+    let Some(starts) = open.into_starts(search.best.len) else {
+        return Found::Violation(search.stuck(Longest::NotSearched));
+    };
+    let pruned = search.stuck(Longest::OutOfSteps);
+    if starts.is_empty() {
+        return Found::Violation(Stuck {
+            longest: Longest::Proven,
+            ..pruned
+        });
+    }
+    search.look_longer(longer);
+    match search.explore_from(&starts) {
+        Err(GaveUp::Timeout) => Found::GaveUp(GaveUp::Timeout),
+        Ok(()) if search.remaining == 0 => Found::Violation(pruned),
+        Ok(()) => Found::Violation(search.stuck(Longest::Proven)),
+        Err(_) => Found::Violation(pruned),
+    }
 }
 
 /// What trying to linearize an op at its call gave.
@@ -364,7 +409,6 @@ enum Tried {
 /// the model's `state`), what it has seen (`memo`) and what it found (`best`, `open`).
 struct Search<'a, 'm, M: Model> {
     ops: &'a [PartOp<M>],
-    limits: &'a Limits<'a>,
     goal: Goal,
     events: Events,
     linearized: Linearized,
@@ -390,6 +434,8 @@ struct Search<'a, 'm, M: Model> {
     metered: u64,
     /// The work at which [`Search::check_limits`] looks at the limits again.
     next_check: u64,
+    /// Steps allowed before [`GaveUp::Budget`].
+    budget: u64,
 }
 
 impl<'a, 'm, M: Model> Search<'a, 'm, M> {
@@ -438,7 +484,6 @@ impl<'a, 'm, M: Model> Search<'a, 'm, M> {
         }
         Ok(Some(Search {
             ops,
-            limits,
             goal,
             events,
             linearized: Linearized::new(ops.len()),
@@ -460,6 +505,7 @@ impl<'a, 'm, M: Model> Search<'a, 'm, M> {
             meter,
             metered: 0,
             next_check: 0,
+            budget: limits.budget,
         }))
     }
 
@@ -567,13 +613,19 @@ impl<'a, 'm, M: Model> Search<'a, 'm, M> {
             }
             match self.events.kind(entry) {
                 kind @ (Kind::Call | Kind::InfoCall) => {
-                    let op = self.events.op(entry);
-                    let t = self.twin[op];
-                    if (kind == Kind::InfoCall) != info_pass
-                        || (t != NIL && !self.linearized.contains(t as usize))
-                    {
+                    let info = kind == Kind::InfoCall;
+                    if info != info_pass {
                         entry = self.events.next(entry);
                         continue;
+                    }
+                    let op = self.events.op(entry);
+                    // Only info ops have twins.
+                    if info {
+                        let t = self.twin[op];
+                        if t != NIL && !self.linearized.contains(t as usize) {
+                            entry = self.events.next(entry);
+                            continue;
+                        }
                     }
                     match self.try_op(entry, op)? {
                         Tried::Placed => {
@@ -625,7 +677,7 @@ impl<'a, 'm, M: Model> Search<'a, 'm, M> {
     /// steps plus scans, so it reaches the bound no later than the steps pass the budget).
     #[cold]
     fn check_limits(&mut self) -> Result<(), GaveUp> {
-        if self.steps > self.limits.budget {
+        if self.steps > self.budget {
             return Err(GaveUp::Budget);
         }
         let work = self.steps + self.grow.scanned;
@@ -634,7 +686,6 @@ impl<'a, 'm, M: Model> Search<'a, 'm, M> {
         }
         self.metered = work;
         let past_budget = self
-            .limits
             .budget
             .saturating_add(1)
             .saturating_add(self.grow.scanned);
@@ -726,26 +777,54 @@ impl<'a, 'm, M: Model> Search<'a, 'm, M> {
         None
     }
 
-    /// The violation: the longest prefix found and the configurations kept.
-    fn violation(self) -> Found<M::State> {
-        let Search {
-            mut best,
-            states,
-            open,
-            steps,
-            ..
-        } = self;
-        best.prefix.truncate(best.len);
-        Found::Violation(Stuck {
-            prefix: best
+    /// Explores from each of `starts` in turn, skipping those that cannot lead further than
+    /// [`Search::floor`], until every op with a return is linearized or none is left. Back at
+    /// the empty configuration after each.
+    fn explore_from(&mut self, starts: &Starts) -> Result<(), GaveUp> {
+        let mut start = Vec::new();
+        for &(most, at) in &starts.cuts {
+            if most <= self.floor() {
+                continue;
+            }
+            starts.ops(at, &mut start);
+            if self.place(&start)? {
+                self.explore()?;
+            }
+            if self.remaining == 0 {
+                return Ok(());
+            }
+            while self.pop().is_some() {}
+        }
+        Ok(())
+    }
+
+    /// Turns a search that found a violation into one for a prefix longer than the one it
+    /// found, with `longer`'s budget of steps and memo: [`Goal::LongerThan`], a memo of its
+    /// own that counts only what it adds against its limit, and the rest (the event list,
+    /// the states and transitions, the pruning's tables) kept.
+    fn look_longer(&mut self, longer: &Longer) {
+        self.goal = Goal::LongerThan(self.best.len);
+        self.budget = self.steps.saturating_add(self.steps.max(longer.min_steps));
+        self.next_check = self.steps;
+        self.memo = Memo::new(longer.memo_bytes);
+        self.states.bytes = 0;
+        self.grow.bytes = 0;
+    }
+
+    /// The violation: the longest prefix found, with the state after each op.
+    fn stuck(&self, longest: Longest) -> Stuck<M::State> {
+        Stuck {
+            prefix: self
+                .best
                 .prefix
-                .into_iter()
-                .map(|(op, s)| (op, states.states[s as usize].clone()))
+                .iter()
+                .take(self.best.len)
+                .map(|&(op, s)| (op, self.states.states[s as usize].clone()))
                 .collect(),
-            op: best.op.unwrap_or(0),
-            steps,
-            open: open.into_starts(best.len),
-        })
+            op: self.best.op.unwrap_or(0),
+            steps: self.steps,
+            longest,
+        }
     }
 }
 
