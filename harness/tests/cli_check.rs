@@ -305,3 +305,66 @@ fn models_by_flag() {
     ]);
     assert_eq!(code, 1, "{out}");
 }
+
+/// Under a 100 MB address-space limit, a JSON history whose one string (55 MB) fits in memory
+/// once, as the file's bytes, but not twice, and one whose list of 270,000 ops (29 MB of JSON)
+/// outgrows the memory left, are each refused with "out of memory" and the position, exit 2,
+/// while the file between them is still checked: no abort. (Measured with this binary: the
+/// string is refused under any limit from 70 to 125 MB, the ops from 50 to 160 MB, at one
+/// doubling of the list or another.)
+#[test]
+fn json_too_big_for_memory_is_refused_not_aborted() {
+    let mut big_string = br#"{"format": "quorumlab-history/1", "ops": [{"id": 1, "client": 0, "kind": "put", "key": "x", "value": ""#.to_vec();
+    big_string.resize(big_string.len() + 55_000_000, b'a');
+    big_string.extend_from_slice(br#"", "invoke": 0, "complete": 1, "outcome": "ok"}]}"#);
+    let big_string = tmp("big-string.json", &big_string);
+    let mut many = String::from(r#"{"format": "quorumlab-history/1", "ops": ["#);
+    for i in 0..270_000u64 {
+        if i > 0 {
+            many.push_str(",\n");
+        }
+        many.push_str(&format!(
+            r#"{{"id":{i},"client":0,"kind":"put","key":"x","value":1,"invoke":{},"complete":{},"outcome":"ok"}}"#,
+            2 * i,
+            2 * i + 1
+        ));
+    }
+    many.push_str("]}");
+    let many = tmp("many-ops.json", many.as_bytes());
+    let ok = tmp("fits.json", OK.as_bytes());
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 100000 && exec \"$0\" check \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_quorumlab"))
+        .args([&big_string, &ok, &many])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}: out of memory: a string of 55000000 bytes does not fit (line 1, column ",
+            big_string.display()
+        )),
+        "{stderr}"
+    );
+    let many_error = stderr
+        .lines()
+        .find(|l| l.contains(&many.display().to_string()))
+        .unwrap_or_default();
+    assert!(
+        many_error.contains(": out of memory: more than ")
+            && many_error.contains(" ops do not fit (line "),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains(&format!("{}: linearizable, 2 ops", ok.display())),
+        "{stdout}"
+    );
+    for f in [big_string, many] {
+        std::fs::remove_file(f).unwrap();
+    }
+}

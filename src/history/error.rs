@@ -59,6 +59,17 @@ pub enum HistoryError {
         /// 1-based column.
         column: usize,
     },
+    /// Something in the file does not fit in the memory left (a string, or the list of ops):
+    /// reading stops here rather than aborting the process.
+    #[error("out of memory: {what} (line {line}, column {column})")]
+    OutOfMemory {
+        /// What did not fit.
+        what: String,
+        /// 1-based line where reading stopped.
+        line: usize,
+        /// 1-based column where reading stopped.
+        column: usize,
+    },
     /// A top-level problem: not an object, wrong or missing `format`, `ops` not an array.
     #[error("{0}")]
     TopLevel(String),

@@ -8,7 +8,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value as Json};
 
-use super::strict::{repeated, repeated_key, Strict};
+use super::strict::{out_of_memory_what, owned, repeated, repeated_key, room_for_one, Key, Strict};
 use super::validate;
 use crate::history::{History, HistoryError, Op, OpKind, OpLoc, Outcome, Value, FORMAT};
 
@@ -29,13 +29,18 @@ pub(in crate::history) fn from_slice(bytes: &[u8]) -> Result<History, HistoryErr
             Ok(h)
         }
         (Err(_), Some(e)) => Err(e),
-        (Err(e), None) => Err(match repeated_key(&e) {
-            Some(key) => HistoryError::DuplicateKey {
+        (Err(e), None) => Err(match (repeated_key(&e), out_of_memory_what(&e)) {
+            (Some(key), _) => HistoryError::DuplicateKey {
                 key,
                 line: e.line(),
                 column: e.column(),
             },
-            None => HistoryError::Json {
+            (None, Some(what)) => HistoryError::OutOfMemory {
+                what,
+                line: e.line(),
+                column: e.column(),
+            },
+            (None, None) => HistoryError::Json {
                 message: e.to_string(),
                 line: e.line(),
                 column: e.column(),
@@ -108,10 +113,11 @@ impl<'de> Visitor<'de> for Top<'_> {
         let mut ops = None;
         let mut format_ok = false;
         let mut extra = Map::new();
-        while let Some(k) = map.next_key::<String>()? {
-            if !seen.insert(k.clone()) {
+        while let Some(k) = map.next_key_seed(Key)? {
+            if seen.contains(&k) {
                 return Err(repeated(&k));
             }
+            seen.insert(owned(&k)?);
             match k.as_str() {
                 "format" => match map.next_value_seed(Strict)? {
                     Json::String(f) if f == FORMAT => format_ok = true,
@@ -174,6 +180,7 @@ impl<'de> Visitor<'de> for Ops<'_> {
         let mut ops = Vec::new();
         while let Some(op) = seq.next_element_seed(Strict)? {
             let op = parse_op(ops.len(), op).map_err(|e| stop(self.found, e))?;
+            room_for_one(&mut ops, "ops")?;
             ops.push(op);
         }
         ops.shrink_to_fit();
