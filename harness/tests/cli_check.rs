@@ -368,3 +368,47 @@ fn json_too_big_for_memory_is_refused_not_aborted() {
         std::fs::remove_file(f).unwrap();
     }
 }
+
+/// A witness whose state is one 50 MB string is printed cut, in text and in `--json` (as
+/// `{"cut": START, "bytes": N}`), under a 160 MB address-space limit: the history and the
+/// witness's state fit in it, a whole rendering of the state besides them did not (this aborted
+/// before the state was cut as it is rendered).
+#[test]
+fn a_huge_witness_state_is_printed_cut_within_memory() {
+    let mut h = br#"{"format": "quorumlab-history/1", "ops": [{"id": 1, "client": 0, "kind": "put", "key": "x", "value": ""#.to_vec();
+    h.resize(h.len() + 50_000_000, b'a');
+    h.extend_from_slice(
+        br#"", "invoke": 0, "complete": 1, "outcome": "ok"},
+ {"id": 2, "client": 0, "kind": "get", "key": "x", "read": "b", "invoke": 10, "complete": 11, "outcome": "ok"}]}"#,
+    );
+    let file = tmp("huge-state.json", &h);
+    drop(h);
+    let run_limited = |json: bool| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -v 160000 && exec \"$0\" check \"$@\"")
+            .arg(env!("CARGO_BIN_EXE_quorumlab"))
+            .args(json.then_some("--json"))
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+        stdout
+    };
+    let start = format!("\"{}", "a".repeat(59));
+    let text = run_limited(false);
+    assert!(
+        text.contains(&format!("#1->{start}... (50000002 bytes)")),
+        "{text}"
+    );
+    let line = run_limited(true);
+    let j: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!(
+        j["witness"]["prefix"][0]["state"],
+        serde_json::json!({"cut": start, "bytes": 50_000_002})
+    );
+    assert_eq!(j["witness"]["op"], 2);
+    std::fs::remove_file(file).unwrap();
+}
