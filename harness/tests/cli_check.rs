@@ -119,28 +119,28 @@ fn invalid_ops_name_the_op_and_field() {
         (
             "kind.json",
             OK.replace(r#""kind": "get""#, r#""kind": "scan""#),
-            "op id 2: field `kind`",
+            "op id 2 (line 3, column 2): field `kind`",
         ),
         (
             "missing.json",
             OK.replace(r#", "read": 1"#, ""),
-            "op id 2: missing field `read`",
+            "op id 2 (line 3, column 2): missing field `read`",
         ),
         (
             "order.json",
             OK.replace(r#""complete": 30"#, r#""complete": 15"#),
-            "op id 2: field `complete`",
+            "op id 2 (line 3, column 2): field `complete`",
         ),
         (
             "dup.json",
             OK.replace(r#""id": 2"#, r#""id": 1"#),
-            "op id 1 appears twice",
+            "op id 1 appears twice (ops at index 0 and 1) (line 3, column 2)",
         ),
         (
             "overlap.json",
             OK.replace(r#""client": 1"#, r#""client": 0"#)
                 .replace(r#""invoke": 20"#, r#""invoke": 5"#),
-            "client 0",
+            "op id 2 (line 3, column 2): client 0",
         ),
     ];
     for (name, text, needle) in cases {

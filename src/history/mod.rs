@@ -26,7 +26,7 @@ mod error;
 mod json;
 mod recorder;
 
-pub use error::{HistoryError, OpLoc};
+pub use error::{HistoryError, OpLoc, Position};
 pub use recorder::{Call, OpId, Recorder, Ret};
 
 /// A JSON value's type in words (`a string`, `an object`), for messages.

@@ -178,6 +178,7 @@ impl Recorder {
                     op: super::OpLoc::Id(o.id),
                     field: "read",
                     reason: format!("the return recorded does not fit a {}", o.kind),
+                    at: None,
                 });
             }
         }
