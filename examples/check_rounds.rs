@@ -3,7 +3,8 @@
 //! too loaded for wall-clock benchmarks (BENCHMARKS.md).
 //!
 //! `cargo build --release --example check_rounds &&
-//! perf stat -e task-clock target/release/examples/check_rounds 40 FILE...`
+//! perf stat -e task-clock target/release/examples/check_rounds 40 FILE...`; for an exact
+//! count of instructions, `benches/checker-instructions` runs it under callgrind.
 use quorumlab::check::linearizable::{check, CheckOptions};
 use quorumlab::history::History;
 

@@ -3,7 +3,9 @@
 //!
 //! - [`history`]: the `quorumlab-history/1` format (JSON), Jepsen EDN input, and a
 //!   [`Recorder`](history::Recorder) for histories recorded in other projects' tests.
-//! - [`model`]: sequential specifications (the kv map, register, cas-register).
+//! - [`model`]: sequential specifications: the key-value map (with register and
+//!   cas-register views), a set, a FIFO queue and a mutex, and the [`Model`](model::Model)
+//!   trait for one of your own.
 //! - [`check`]: checkers that decide which guarantees a history kept, with a witness for each
 //!   break; [`check::judge()`] and [`check::assert_holds`] for tests.
 //! - [`store`]: the reference leaderless store, as deterministic node state machines with a

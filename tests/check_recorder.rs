@@ -90,3 +90,115 @@ fn outcomes_and_validation() {
     rec.ok(p, Ret::Swapped(true), 1);
     assert!(rec.history().is_err());
 }
+
+/// Sets, queues and locks recorded from threads, each guarded by a std mutex: linearizable;
+/// the same calls against a store that breaks each model: not.
+#[test]
+fn sets_queues_and_locks_are_recorded_and_judged() {
+    use std::collections::{BTreeSet, VecDeque};
+    let set = Mutex::new(BTreeSet::new());
+    let queue = Mutex::new(VecDeque::new());
+    let lock = Mutex::new(false);
+    let rec = Recorder::new();
+    std::thread::scope(|s| {
+        for client in 0..4u64 {
+            let (set, queue, lock, rec) = (&set, &queue, &lock, &rec);
+            s.spawn(move || {
+                for i in 0..20 {
+                    let v = (client * 100 + i) as i64;
+                    let op = rec.invoke(client, Call::add("s", v), rec.now());
+                    set.lock().unwrap().insert(v);
+                    rec.ok(op, Ret::Done, rec.now());
+                    let op = rec.invoke(client, Call::read_set("s"), rec.now());
+                    let members = set.lock().unwrap().iter().map(|&x| Value::Int(x)).collect();
+                    rec.ok(op, Ret::Members(members), rec.now());
+                    let op = rec.invoke(client, Call::enqueue("q", v), rec.now());
+                    queue.lock().unwrap().push_back(v);
+                    rec.ok(op, Ret::Done, rec.now());
+                    let op = rec.invoke(client, Call::dequeue("q"), rec.now());
+                    let got = queue.lock().unwrap().pop_front().map(Value::Int);
+                    rec.ok(op, Ret::Read(got), rec.now());
+                    let op = rec.invoke(client, Call::acquire("l"), rec.now());
+                    let mut held = lock.lock().unwrap();
+                    if *held {
+                        rec.fail(op, rec.now());
+                    } else {
+                        *held = true;
+                        rec.ok(op, Ret::Done, rec.now());
+                        let op = rec.invoke(client, Call::release("l"), rec.now());
+                        *held = false;
+                        rec.ok(op, Ret::Done, rec.now());
+                    }
+                }
+            });
+        }
+    });
+    let h = rec.history().unwrap();
+    for kind in [
+        OpKind::Add,
+        OpKind::Members,
+        OpKind::Enqueue,
+        OpKind::Dequeue,
+        OpKind::Acquire,
+        OpKind::Release,
+    ] {
+        assert!(h.ops.iter().any(|o| o.kind == kind), "{kind}");
+    }
+    assert_linearizable(&h);
+
+    // A set read that misses an element added before it began.
+    let rec = Recorder::new();
+    let a = rec.invoke(0, Call::add("s", 1), 0);
+    rec.ok(a, Ret::Done, 10);
+    let r = rec.invoke(1, Call::read_set("s"), 20);
+    rec.ok(r, Ret::Members(vec![]), 30);
+    // A queue that hands out its newest element first.
+    let e1 = rec.invoke(0, Call::enqueue("q", 1), 40);
+    rec.ok(e1, Ret::Done, 50);
+    let e2 = rec.invoke(0, Call::enqueue("q", 2), 60);
+    rec.ok(e2, Ret::Done, 70);
+    let d = rec.invoke(1, Call::dequeue("q"), 80);
+    rec.ok(d, Ret::Read(Some(2.into())), 90);
+    // A lock taken twice.
+    let l1 = rec.invoke(0, Call::acquire("l"), 100);
+    rec.ok(l1, Ret::Done, 110);
+    let l2 = rec.invoke(1, Call::acquire("l"), 120);
+    rec.ok(l2, Ret::Done, 130);
+    let broken = rec.history().unwrap();
+    for (key, history) in split_by_key(&broken) {
+        let j = judge(&history, &[Guarantee::Linearizable]);
+        assert_eq!(j.violated(), [Guarantee::Linearizable], "key {key}");
+    }
+    // Judged whole, each key against its own model: the witness is the first key's ("l").
+    let j = judge(&broken, &[Guarantee::Linearizable]);
+    assert_eq!(j.violated(), [Guarantee::Linearizable]);
+    assert!(
+        j.sentences()[0].starts_with("acquire#"),
+        "{:?}",
+        j.sentences()
+    );
+
+    // A return of another kind than the call's is refused.
+    let rec = Recorder::new();
+    let r = rec.invoke(0, Call::read_set("s"), 0);
+    rec.ok(r, Ret::Read(None), 1);
+    let e = rec.history().unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("the return recorded does not fit a members"),
+        "{e}"
+    );
+}
+
+/// One history per key.
+fn split_by_key(h: &History) -> Vec<(String, History)> {
+    let mut keys: Vec<String> = h.ops.iter().map(|o| o.key.clone()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .map(|k| {
+            let ops = h.ops.iter().filter(|o| o.key == k).cloned().collect();
+            (k, History::new(ops))
+        })
+        .collect()
+}

@@ -1,6 +1,7 @@
 //! The readers never panic: arbitrary bytes, and valid JSON and EDN histories with bytes
-//! flipped, inserted, deleted or cut, either parse (and check) or give an error. A bounded
-//! number of cases runs with the other tests; `PROPTEST_CASES=N` raises it.
+//! flipped, inserted, deleted or cut, either parse (and check) or give an error. 20,000 cases
+//! per property run with the other tests (about a second of work in all, with the test
+//! profile); `PROPTEST_CASES=N` runs N instead, e.g. a million for a longer search.
 use proptest::prelude::*;
 use quorumlab::check::linearizable::{check, CheckOptions};
 use quorumlab::history::{edn, History, Value};
@@ -15,7 +16,7 @@ const JSON: &str = r#"{"format": "quorumlab-history/1", "scenario": {"seed": 7},
 
 const EDN: &str = r#"[{:process 0, :type :invoke, :f :write, :value 3}
  {:process :nemesis, :type :info, :f :start, :value [:isolated {"n1" #{"n2"}}]}
- {:process 1, :type :invoke, :f :cas, :value [3 4]}
+ {:process 1, :type :invoke, :f :cas, :value [3 4], :time 17}
  {:process 0, :type :ok, :f :write, :value 3}
  ; a comment
  {:process 1, :type :fail, :f :cas, :value [3 4]}
@@ -82,7 +83,7 @@ fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(2000)
+        .unwrap_or(20_000)
 }
 
 proptest! {

@@ -1,5 +1,5 @@
 //! Reading and writing `quorumlab-history/1`: round trips, kept fields, validation errors.
-use quorumlab::history::{History, HistoryError, OpKind, OpLoc, Outcome, Value};
+use quorumlab::history::{History, HistoryError, OpKind, OpLoc, Outcome, Position, Value};
 
 const DOC: &str = r#"{"format": "quorumlab-history/1", "scenario": {"seed": 7}, "ops": [
   {"id": 1, "client": 0, "kind": "put", "key": "x", "value": 5, "invoke": 0, "complete": 900, "outcome": "ok", "coordinator": 2, "cl": "quorum"},
@@ -45,12 +45,18 @@ fn validation_names_the_op_and_field() {
         HistoryError::TopLevel(_)
     ));
     let e = err(&DOC.replace(r#", "read": null"#, ""));
+    // Each op of DOC starts at column 3 of its line: op id N on line N + 1.
     assert_eq!(
         e,
         HistoryError::MissingField {
             op: OpLoc::Id(4),
-            field: "read"
+            field: "read",
+            at: Some(Position { line: 5, column: 3 }),
         }
+    );
+    assert_eq!(
+        e.to_string(),
+        "op id 4 (line 5, column 3): missing field `read`"
     );
     let e = err(&DOC.replace(r#""kind": "delete""#, r#""kind": "drop""#));
     assert!(
@@ -69,7 +75,8 @@ fn validation_names_the_op_and_field() {
         e,
         HistoryError::MissingField {
             op: OpLoc::Index(0),
-            field: "id"
+            field: "id",
+            at: Some(Position { line: 2, column: 3 }),
         }
     );
     let e = err(&DOC
@@ -82,8 +89,12 @@ fn validation_names_the_op_and_field() {
         matches!(e, HistoryError::CompleteBeforeInvoke { id: 1, .. }),
         "{e}"
     );
+    assert_eq!(e.position(), Some(Position { line: 2, column: 3 }), "{e}");
     let e = err(&DOC.replace(r#""id": 5"#, r#""id": 4"#));
     assert!(matches!(e, HistoryError::DuplicateId { id: 4, .. }), "{e}");
+    // Found after reading, the error still names where the second op starts.
+    assert_eq!(e.position(), Some(Position { line: 6, column: 3 }), "{e}");
+    assert!(e.to_string().ends_with("(line 6, column 3)"), "{e}");
     // Client 0's info append never completes, so a later op of client 0 overlaps it.
     let e = err(&DOC.replace(r#""id": 5, "client": 1"#, r#""id": 5, "client": 0"#));
     assert!(
@@ -93,9 +104,15 @@ fn validation_names_the_op_and_field() {
                 client: 0,
                 first: 3,
                 second: 5,
+                at: Some(Position { line: 6, column: 3 }),
                 ..
             }
         ),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .starts_with("op id 5 (line 6, column 3): client 0 invoked it at 1400"),
         "{e}"
     );
     let e = err(&DOC.replace(r#""value": "a""#, r#""value": 1"#));
@@ -115,7 +132,8 @@ fn validation_names_the_op_and_field() {
         e,
         HistoryError::MissingField {
             op: OpLoc::Id(2),
-            field: "swapped"
+            field: "swapped",
+            at: Some(Position { line: 3, column: 3 }),
         }
     );
     assert!(err("\u{0}\u{1}binary")
@@ -160,7 +178,7 @@ fn mistyped_optional_fields_name_the_field_and_type() {
     ] {
         let e = with(field);
         assert!(
-            matches!(&e, HistoryError::BadField { op: OpLoc::Id(4), field: f, reason } if *f == name && reason.contains(needle)),
+            matches!(&e, HistoryError::BadField { op: OpLoc::Id(4), field: f, reason, at: Some(Position { line: 5, column: 3 }) } if *f == name && reason.contains(needle)),
             "{field}: {e}"
         );
     }
@@ -184,7 +202,27 @@ fn numbers_out_of_range_are_named() {
     let e = err(&DOC.replace(r#""value": 5"#, r#""value": 99999999999999999999"#));
     assert!(
         e.to_string()
-            .contains("outside the 64-bit signed integer range"),
+            .contains("99999999999999999999 is outside the 64-bit signed integer range"),
+        "{e}"
+    );
+    // As the file writes it, not as the float serde_json read (1e23), with the op's position.
+    let e = err(&DOC.replace(r#""invoke": 1200"#, r#""invoke": 100000000000000000000000"#));
+    assert_eq!(
+        e.to_string(),
+        "op id 4 (line 5, column 3): field `invoke`: 100000000000000000000000 is outside the \
+         64-bit integer range"
+    );
+    // A whole number written with an exponent is in range, but not written as an integer.
+    let e = err(&DOC.replace(r#""value": 5"#, r#""value": 1e2"#));
+    assert!(
+        e.to_string()
+            .contains("field `value`: 1e2 is not a 64-bit signed integer"),
+        "{e}"
+    );
+    let e = err(&DOC.replace(r#""invoke": 1200"#, r#""invoke": 1.2e3"#));
+    assert!(
+        e.to_string()
+            .contains("field `invoke`: 1.2e3 is not a non-negative integer"),
         "{e}"
     );
     let e = err(&DOC.replace(r#""invoke": 1200"#, r#""invoke": 1e30"#));

@@ -1,9 +1,11 @@
 //! Judging a history: which guarantees held, with a witness for each break.
 //!
-//! Linearizability is judged against the model the ops belong to: a history of only `add`
-//! and `members` ops against [`Set`], of only `enqueue` and `dequeue`
-//! against [`Queue`], of only `acquire` and `release` against
-//! [`Mutex`], and any other against the key-value model. The weaker
+//! Linearizability is judged against the model the ops belong to: `add` and `members` ops
+//! against [`Set`], `enqueue` and `dequeue` against [`Queue`], `acquire` and `release`
+//! against [`Mutex`], and any other against the key-value model. A history whose keys belong
+//! to different models (a set at one key, a lock at another) is judged key by key, each
+//! against its own model (linearizability is compositional: a history is linearizable when
+//! each key's ops are). The weaker
 //! guarantees are defined for registers (get, put and delete, with a unique value per put):
 //! on a history with other kinds of op each is undecided (`held: None`) with the sentence
 //! "cannot judge: ... ops are not supported by this guarantee", naming the first such op.
@@ -187,19 +189,87 @@ pub fn finding_until(history: &History, g: Guarantee, deadline: Option<Instant>)
 /// Checks linearizability against the model the history's ops belong to: the set, queue or
 /// mutex model when every op is of that object's kinds, else the key-value model (which
 /// refuses other kinds: undecided, naming the op).
-fn linearizability(history: &History, options: &CheckOptions) -> linearizable::LinReport {
+/// The model an op kind belongs to: 0 the key-value map, 1 a set, 2 a queue, 3 a lock.
+fn family(kind: crate::history::OpKind) -> u8 {
     use crate::history::OpKind as K;
-    let all = |kinds: &[K]| {
-        !history.ops.is_empty() && history.ops.iter().all(|o| kinds.contains(&o.kind))
+    match kind {
+        K::Add | K::Members => 1,
+        K::Enqueue | K::Dequeue => 2,
+        K::Acquire | K::Release => 3,
+        _ => 0,
+    }
+}
+
+/// Checks `history`, all of whose ops belong to the model `family`.
+fn check_family(family: u8, history: &History, options: &CheckOptions) -> linearizable::LinReport {
+    match family {
+        1 => linearizable::check_model(&Set, history, options),
+        2 => linearizable::check_model(&Queue, history, options),
+        3 => linearizable::check_model(&Mutex, history, options),
+        _ => linearizable::check(history, options),
+    }
+}
+
+fn linearizability(history: &History, options: &CheckOptions) -> linearizable::LinReport {
+    // Each key's model is its first op's; a key that mixes models is refused by its model.
+    let mut of_key: BTreeMap<&str, u8> = BTreeMap::new();
+    for o in &history.ops {
+        of_key
+            .entry(o.key.as_str())
+            .or_insert_with(|| family(o.kind));
+    }
+    let mut families: Vec<u8> = of_key.values().copied().collect();
+    families.sort_unstable();
+    families.dedup();
+    if families.len() <= 1 {
+        return check_family(families.first().copied().unwrap_or(0), history, options);
+    }
+    let start = Instant::now();
+    if let Err(e) = history.validate() {
+        return linearizable::LinReport {
+            verdict: Verdict::Unknown(linearizable::Undecided::Invalid(e)),
+            ops: history.ops.len(),
+            keys: of_key.len(),
+            elapsed: start.elapsed(),
+        };
+    }
+    // One history per model, each judged apart: a violation (of the first key in key order
+    // among those found), else the first undecided, else linearizable.
+    let mut reports: Vec<linearizable::LinReport> = families
+        .iter()
+        .map(|&f| {
+            let ops = history
+                .ops
+                .iter()
+                .filter(|o| of_key[o.key.as_str()] == f)
+                .cloned()
+                .collect();
+            check_family(f, &History::new(ops), options)
+        })
+        .collect();
+    let pick = reports
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| match &r.verdict {
+            Verdict::Violation(w) => Some((w.key.clone(), i)),
+            _ => None,
+        })
+        .min()
+        .map(|(_, i)| i)
+        .or_else(|| {
+            reports
+                .iter()
+                .position(|r| matches!(r.verdict, Verdict::Unknown(_)))
+        });
+    let verdict = match pick {
+        Some(i) => reports.swap_remove(i).verdict,
+        None => Verdict::Linearizable,
     };
-    if all(&[K::Add, K::Members]) {
-        linearizable::check_model(&Set, history, options)
-    } else if all(&[K::Enqueue, K::Dequeue]) {
-        linearizable::check_model(&Queue, history, options)
-    } else if all(&[K::Acquire, K::Release]) {
-        linearizable::check_model(&Mutex, history, options)
-    } else {
-        linearizable::check(history, options)
+    linearizable::LinReport {
+        verdict,
+        ops: history.ops.len(),
+        keys: of_key.len(),
+        elapsed: start.elapsed(),
     }
 }
 

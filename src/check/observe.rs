@@ -10,7 +10,7 @@
 //! completed, so nothing is after it.
 use std::collections::BTreeMap;
 
-use crate::history::{History, Op, OpKind, Outcome, Value};
+use crate::history::{History, Op, OpKind, Outcome, TimeUnit, Value};
 
 /// Why a history cannot be judged by the weaker checkers.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,6 +57,8 @@ pub enum Source {
 pub struct KeyOps<'h> {
     /// The key.
     pub key: &'h str,
+    /// What the history's times count, for sentences.
+    pub unit: TimeUnit,
     /// Puts and deletes that may have taken effect (ok or info), in history order.
     pub writes: Vec<&'h Op>,
     /// Gets with outcome ok, in history order.
@@ -142,8 +144,8 @@ impl<'h> KeyOps<'h> {
             None => "the initial (absent) state".to_string(),
             Some(op) => {
                 let span = match op.complete {
-                    Some(_) => crate::history::span(op.invoke, op.complete),
-                    None => format!("{} (info)", crate::history::span(op.invoke, None)),
+                    Some(_) => self.unit.span(op.invoke, op.complete),
+                    None => format!("{} (info)", self.unit.span(op.invoke, None)),
                 };
                 match op.kind {
                     OpKind::Delete => format!("{} by client {} {span}", op.name(), op.client),
@@ -223,6 +225,7 @@ pub fn by_key(history: &History) -> Result<Vec<KeyOps<'_>>, ObserveError> {
     for op in &history.ops {
         let k = keys.entry(op.key.as_str()).or_insert_with(|| KeyOps {
             key: op.key.as_str(),
+            unit: history.time_unit(),
             writes: Vec::new(),
             reads: Vec::new(),
             by_value: BTreeMap::new(),

@@ -84,7 +84,7 @@ pub fn read_your_writes_until(
                             .collect(),
                         sentence: format!(
                             "{} saw {}, but the same client's {} began after that write completed",
-                            op.describe(),
+                            op.describe_in(k.unit),
                             k.describe(seen),
                             k.describe(k.write_source(wc))
                         ),
@@ -139,7 +139,7 @@ pub fn monotonic_reads_until(
                             sentence: format!(
                                 "{} saw {}, which completed before {} began, and the same \
                                  client's earlier {} had already seen that later write",
-                                r.describe(),
+                                r.describe_in(k.unit),
                                 k.describe(first),
                                 k.describe(seen),
                                 earlier.name()

@@ -118,7 +118,7 @@ fn judge_read(k: &KeyOps<'_>, done: &Completed<'_>, r: &Op) -> Option<Violation>
             .collect(),
         sentence: format!(
             "{} saw {}, but {} began after that and completed before the read began",
-            r.describe(),
+            r.describe_in(k.unit),
             k.describe(s),
             k.describe(w2s)
         ),
@@ -131,7 +131,7 @@ fn judge_read(k: &KeyOps<'_>, done: &Completed<'_>, r: &Op) -> Option<Violation>
             ops: vec![r.id],
             sentence: format!(
                 "{} returned a value that no write which may have taken effect wrote",
-                r.describe()
+                r.describe_in(k.unit)
             ),
         }),
         Explained::One(s) => {
@@ -141,7 +141,7 @@ fn judge_read(k: &KeyOps<'_>, done: &Completed<'_>, r: &Op) -> Option<Violation>
                     ops: [r.id].into_iter().chain(k.op(s).map(|o| o.id)).collect(),
                     sentence: format!(
                         "{} saw {}, which began only after the read completed",
-                        r.describe(),
+                        r.describe_in(k.unit),
                         k.describe(s)
                     ),
                 });

@@ -20,6 +20,38 @@ impl fmt::Display for OpLoc {
     }
 }
 
+/// Where something starts in a file: 1-based line, and 1-based column in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in bytes from the start of the line.
+    pub column: usize,
+}
+
+impl Position {
+    /// The position of byte `offset` of `text`.
+    pub fn of_offset(text: &[u8], offset: usize) -> Position {
+        let before = &text[..offset.min(text.len())];
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        Position {
+            line: 1 + before.iter().filter(|&&b| b == b'\n').count(),
+            column: 1 + before.len() - line_start,
+        }
+    }
+}
+
+/// ` (line L, column C)` when the position is known, else nothing.
+fn located(p: &Option<Position>) -> String {
+    match p {
+        Some(p) => format!(" (line {}, column {})", p.line, p.column),
+        None => String::new(),
+    }
+}
+
 /// Why a history could not be read.
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum HistoryError {
@@ -59,19 +91,32 @@ pub enum HistoryError {
         /// 1-based column.
         column: usize,
     },
+    /// Something in the file does not fit in the memory left (a string, or the list of ops):
+    /// reading stops here rather than aborting the process.
+    #[error("out of memory: {what} (line {line}, column {column})")]
+    OutOfMemory {
+        /// What did not fit.
+        what: String,
+        /// 1-based line where reading stopped.
+        line: usize,
+        /// 1-based column where reading stopped.
+        column: usize,
+    },
     /// A top-level problem: not an object, wrong or missing `format`, `ops` not an array.
     #[error("{0}")]
     TopLevel(String),
     /// A required field is missing.
-    #[error("{op}: missing field `{field}`")]
+    #[error("{op}{}: missing field `{field}`", located(at))]
     MissingField {
         /// The op.
         op: OpLoc,
         /// The field.
         field: &'static str,
+        /// Where the op starts in the file, when read from one.
+        at: Option<Position>,
     },
     /// A field has the wrong type or value.
-    #[error("{op}: field `{field}`: {reason}")]
+    #[error("{op}{}: field `{field}`: {reason}", located(at))]
     BadField {
         /// The op.
         op: OpLoc,
@@ -79,9 +124,14 @@ pub enum HistoryError {
         field: &'static str,
         /// What is wrong.
         reason: String,
+        /// Where the op starts in the file, when read from one.
+        at: Option<Position>,
     },
     /// Two ops share an id.
-    #[error("op id {id} appears twice (ops at index {first} and {second})")]
+    #[error(
+        "op id {id} appears twice (ops at index {first} and {second}){}",
+        located(at)
+    )]
     DuplicateId {
         /// The id.
         id: u64,
@@ -89,9 +139,14 @@ pub enum HistoryError {
         first: usize,
         /// Position of the second op.
         second: usize,
+        /// Where the second op starts in the file, when read from one.
+        at: Option<Position>,
     },
     /// `complete < invoke`.
-    #[error("op id {id}: field `complete`: {complete} is before invoke {invoke}")]
+    #[error(
+        "op id {id}{}: field `complete`: {complete} is before invoke {invoke}",
+        located(at)
+    )]
     CompleteBeforeInvoke {
         /// The op.
         id: u64,
@@ -99,9 +154,11 @@ pub enum HistoryError {
         invoke: u64,
         /// Its complete time.
         complete: u64,
+        /// Where the op starts in the file, when read from one.
+        at: Option<Position>,
     },
     /// A client had two ops in flight at once.
-    #[error("op id {second}: client {client} invoked it at {invoke} while op id {first} was still in flight{}", match until { Some(t) => format!(" (until {t})"), None => " (never completed)".to_string() })]
+    #[error("op id {second}{}: client {client} invoked it at {invoke} while op id {first} was still in flight{}", located(at), match until { Some(t) => format!(" (until {t})"), None => " (never completed)".to_string() })]
     ClientOverlap {
         /// The client.
         client: u64,
@@ -113,6 +170,8 @@ pub enum HistoryError {
         second: u64,
         /// Its invoke time.
         invoke: u64,
+        /// Where the op invoked too early starts in the file, when read from one.
+        at: Option<Position>,
     },
     /// A model does not support an op kind (e.g. append on a cas-register).
     #[error("op id {id}: kind `{kind}` is not supported by the {model} model")]
@@ -137,6 +196,30 @@ pub enum HistoryError {
 }
 
 impl HistoryError {
+    /// Where the op this error is about starts in the file, for the errors about one op.
+    pub fn position(&self) -> Option<Position> {
+        match self {
+            HistoryError::MissingField { at, .. }
+            | HistoryError::BadField { at, .. }
+            | HistoryError::DuplicateId { at, .. }
+            | HistoryError::CompleteBeforeInvoke { at, .. }
+            | HistoryError::ClientOverlap { at, .. } => *at,
+            _ => None,
+        }
+    }
+
+    /// Sets where the op this error is about starts (for the errors about one op).
+    pub(crate) fn set_position(&mut self, p: Position) {
+        if let HistoryError::MissingField { at, .. }
+        | HistoryError::BadField { at, .. }
+        | HistoryError::DuplicateId { at, .. }
+        | HistoryError::CompleteBeforeInvoke { at, .. }
+        | HistoryError::ClientOverlap { at, .. } = self
+        {
+            *at = Some(p);
+        }
+    }
+
     /// Attaches the file name (once).
     pub fn in_file(self, path: &Path) -> HistoryError {
         match self {

@@ -26,7 +26,7 @@ mod error;
 mod json;
 mod recorder;
 
-pub use error::{HistoryError, OpLoc};
+pub use error::{HistoryError, OpLoc, Position};
 pub use recorder::{Call, OpId, Recorder, Ret};
 
 /// A JSON value's type in words (`a string`, `an object`), for messages.
@@ -123,9 +123,42 @@ pub fn ms(ns: u64) -> String {
 
 /// An op's span in a sentence: `[42.000001..49 ms]`, or `[42 ms..]` when it never completed.
 pub fn span(invoke: u64, complete: Option<u64>) -> String {
-    match complete {
-        Some(c) => format!("[{}..{} ms]", ms(invoke), ms(c)),
-        None => format!("[{} ms..]", ms(invoke)),
+    TimeUnit::Nanos.span(invoke, complete)
+}
+
+/// The top-level field that says what a history's times count (see [`TimeUnit`]).
+pub const TIME_UNIT_FIELD: &str = "time_unit";
+
+/// What a history's times count: nanoseconds, the format's unit, unless its top-level field
+/// [`TIME_UNIT_FIELD`] says `"position"` (a Jepsen EDN history without `:time`: the times
+/// are the elements' positions in the file, which order the ops but measure nothing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TimeUnit {
+    /// Nanoseconds; sentences give them in ms ([`ms`]).
+    #[default]
+    Nanos,
+    /// Positions in the source; sentences say `position 12`.
+    Position,
+}
+
+impl TimeUnit {
+    /// One time in a sentence: `42.5 ms`, or `position 42`.
+    pub fn time(self, t: u64) -> String {
+        match self {
+            TimeUnit::Nanos => format!("{} ms", ms(t)),
+            TimeUnit::Position => format!("position {t}"),
+        }
+    }
+
+    /// An op's span in a sentence: `[42.000001..49 ms]` (`[42 ms..]` when it never completed),
+    /// or `[positions 42..49]` (`[position 42..]`).
+    pub fn span(self, invoke: u64, complete: Option<u64>) -> String {
+        match (self, complete) {
+            (TimeUnit::Nanos, Some(c)) => format!("[{}..{} ms]", ms(invoke), ms(c)),
+            (TimeUnit::Nanos, None) => format!("[{} ms..]", ms(invoke)),
+            (TimeUnit::Position, Some(c)) => format!("[positions {invoke}..{c}]"),
+            (TimeUnit::Position, None) => format!("[position {invoke}..]"),
+        }
     }
 }
 
@@ -311,7 +344,12 @@ impl Op {
     /// What the op did, in words, e.g. `get#41 by client 3 [1.2..1.35 ms] read 5` (times in
     /// ms, see [`ms`]).
     pub fn describe(&self) -> String {
-        let span = span(self.invoke, self.complete);
+        self.describe_in(TimeUnit::Nanos)
+    }
+
+    /// [`Op::describe`] with times in `unit` (the history's, [`History::time_unit`]).
+    pub fn describe_in(&self, unit: TimeUnit) -> String {
+        let span = unit.span(self.invoke, self.complete);
         let what = match (self.kind, self.outcome) {
             (OpKind::Get, Outcome::Ok) => format!("read {}", show(&self.read)),
             (OpKind::Get, _) => "read (unknown)".to_string(),
@@ -425,6 +463,14 @@ impl History {
     /// and outcome needs, and at most one op in flight per client.
     pub fn validate(&self) -> Result<(), HistoryError> {
         json::validate(self)
+    }
+
+    /// What the history's times count (its [`TIME_UNIT_FIELD`]).
+    pub fn time_unit(&self) -> TimeUnit {
+        match self.extra.get(TIME_UNIT_FIELD).and_then(|u| u.as_str()) {
+            Some("position") => TimeUnit::Position,
+            _ => TimeUnit::Nanos,
+        }
     }
 
     /// The number of distinct keys.

@@ -17,6 +17,11 @@
 //! let h = rec.history().unwrap();
 //! assert_eq!(h.ops.len(), 2);
 //! ```
+//!
+//! Besides the key-value calls (get, put, delete, append, cas), a [`Call`] can be a set's
+//! ([`Call::add`], [`Call::read_set`]), a FIFO queue's ([`Call::enqueue`], [`Call::dequeue`])
+//! or a lock's ([`Call::acquire`], [`Call::release`]), as the models in [`crate::model`] have
+//! them; [`crate::check::judge()`] checks each key's ops against its own model.
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -57,6 +62,38 @@ impl Call {
         Call::new(OpKind::Cas, key, Some(new.into()), expect)
     }
 
+    /// Adds the element `value` to the set at `key` ([`crate::model::Set`]).
+    pub fn add(key: &str, value: impl Into<Value>) -> Call {
+        Call::new(OpKind::Add, key, Some(value.into()), None)
+    }
+
+    /// Reads the whole set at `key`; complete it with [`Ret::Members`].
+    pub fn read_set(key: &str) -> Call {
+        Call::new(OpKind::Members, key, None, None)
+    }
+
+    /// Appends `value` to the FIFO queue at `key` ([`crate::model::Queue`]).
+    pub fn enqueue(key: &str, value: impl Into<Value>) -> Call {
+        Call::new(OpKind::Enqueue, key, Some(value.into()), None)
+    }
+
+    /// Takes the oldest element off the queue at `key`; complete it with [`Ret::Read`] (`None`:
+    /// the queue was empty).
+    pub fn dequeue(key: &str) -> Call {
+        Call::new(OpKind::Dequeue, key, None, None)
+    }
+
+    /// Takes the lock at `key` ([`crate::model::Mutex`]); it succeeds only when the lock is
+    /// free.
+    pub fn acquire(key: &str) -> Call {
+        Call::new(OpKind::Acquire, key, None, None)
+    }
+
+    /// Frees the lock at `key`; it succeeds only when the lock is held.
+    pub fn release(key: &str) -> Call {
+        Call::new(OpKind::Release, key, None, None)
+    }
+
     fn new(kind: OpKind, key: &str, value: Option<Value>, expect: Option<Value>) -> Call {
         Call {
             kind,
@@ -70,12 +107,38 @@ impl Call {
 /// What an op returned, for [`Recorder::ok`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum Ret {
-    /// A write (put, delete, append) finished.
+    /// An op that returns nothing finished: put, delete, append, add, enqueue, acquire,
+    /// release.
     Done,
-    /// A get returned this value (`None`: absent).
+    /// A get returned this value (`None`: absent), or a dequeue this element (`None`: the
+    /// queue was empty).
     Read(Option<Value>),
     /// A cas finished; whether it swapped.
     Swapped(bool),
+    /// A set read returned these elements (in any order; repeats count once).
+    Members(Vec<Value>),
+}
+
+impl Ret {
+    /// Whether this is what an op of `kind` returns.
+    fn fits(&self, kind: OpKind) -> bool {
+        matches!(
+            (kind, self),
+            (OpKind::Get | OpKind::Dequeue, Ret::Read(_))
+                | (OpKind::Cas, Ret::Swapped(_))
+                | (OpKind::Members, Ret::Members(_))
+                | (
+                    OpKind::Put
+                        | OpKind::Delete
+                        | OpKind::Append
+                        | OpKind::Add
+                        | OpKind::Enqueue
+                        | OpKind::Acquire
+                        | OpKind::Release,
+                    Ret::Done
+                )
+        )
+    }
 }
 
 /// An op in flight, returned by [`Recorder::invoke`].
@@ -87,6 +150,8 @@ pub struct OpId(u64);
 #[derive(Debug)]
 pub struct Recorder {
     ops: Mutex<Vec<Op>>,
+    /// The first op completed with a return that does not fit its kind, if any.
+    misfit: Mutex<Option<(u64, OpKind)>>,
     start: Instant,
 }
 
@@ -101,6 +166,7 @@ impl Recorder {
     pub fn new() -> Recorder {
         Recorder {
             ops: Mutex::new(Vec::new()),
+            misfit: Mutex::new(None),
             start: Instant::now(),
         }
     }
@@ -124,18 +190,32 @@ impl Recorder {
         OpId(id)
     }
 
-    /// Records that the op took effect and returned `ret` (a get: [`Ret::Read`]; a cas:
-    /// [`Ret::Swapped`]; any other kind: [`Ret::Done`]), learnt at time `at`.
+    /// Records that the op took effect and returned `ret` (a get or a dequeue: [`Ret::Read`];
+    /// a cas: [`Ret::Swapped`]; a set read: [`Ret::Members`]; any other kind: [`Ret::Done`]),
+    /// learnt at time `at`. A return of another kind makes [`Recorder::history`] an error.
     pub fn ok(&self, op: OpId, ret: Ret, at: u64) {
+        let mut misfit = None;
         self.complete(op, |o| {
             o.outcome = Outcome::Ok;
             o.complete = Some(at);
+            if !ret.fits(o.kind) {
+                misfit = Some((o.id, o.kind));
+            }
             match ret {
                 Ret::Read(v) => o.read = v,
                 Ret::Swapped(b) => o.swapped = Some(b),
+                Ret::Members(mut v) => {
+                    v.sort();
+                    v.dedup();
+                    o.members = Some(v);
+                }
                 Ret::Done => {}
             }
         });
+        if let Some(m) = misfit {
+            let mut first = self.misfit.lock().unwrap_or_else(|e| e.into_inner());
+            first.get_or_insert(m);
+        }
     }
 
     /// Records that the op certainly did not take effect, learnt at time `at`.
@@ -160,27 +240,16 @@ impl Recorder {
     /// the recording breaks a rule of the format (a client with two ops in flight, an `ok`
     /// with a return of the wrong kind, a completion before the invocation).
     pub fn history(&self) -> Result<History, HistoryError> {
+        if let Some((id, kind)) = *self.misfit.lock().unwrap_or_else(|e| e.into_inner()) {
+            return Err(HistoryError::BadField {
+                op: super::OpLoc::Id(id),
+                field: "read",
+                reason: format!("the return recorded does not fit a {kind}"),
+                at: None,
+            });
+        }
         let mut ops = self.lock().clone();
         ops.sort_by_key(|o| (o.invoke, o.id));
-        for o in &ops {
-            let ret_fits = match (o.kind, o.outcome) {
-                (_, Outcome::Fail | Outcome::Info) => true,
-                (OpKind::Get, _) | (OpKind::Cas, _) => true, // read/swapped checked below
-                _ => o.read.is_none() && o.swapped.is_none(),
-            };
-            let kind_fits = match (o.kind, o.outcome) {
-                (OpKind::Get, Outcome::Ok) => o.swapped.is_none(),
-                (OpKind::Cas, Outcome::Ok) => o.swapped.is_some() && o.read.is_none(),
-                _ => true,
-            };
-            if !ret_fits || !kind_fits {
-                return Err(HistoryError::BadField {
-                    op: super::OpLoc::Id(o.id),
-                    field: "read",
-                    reason: format!("the return recorded does not fit a {}", o.kind),
-                });
-            }
-        }
         let h = History::new(ops);
         h.validate()?;
         Ok(h)

@@ -174,6 +174,7 @@ impl Model for Kv {
             let missing = |field| HistoryError::MissingField {
                 op: crate::history::OpLoc::Id(op.id),
                 field,
+                at: None,
             };
             let input = match op.kind {
                 OpKind::Get => KvInput::Get,

@@ -35,12 +35,14 @@ pub fn per_key<M: Model>(
         let input = input(op).ok_or(HistoryError::MissingField {
             op: crate::history::OpLoc::Id(op.id),
             field: "value",
+            at: None,
         })?;
         let (output, ret) = match op.outcome {
             Outcome::Ok => {
                 let out = output(op).ok_or(HistoryError::MissingField {
                     op: crate::history::OpLoc::Id(op.id),
                     field: "read",
+                    at: None,
                 })?;
                 (Some(out), op.complete)
             }

@@ -19,6 +19,8 @@ use quorumlab::check::judge::finding_until;
 
 use crate::verdict::Finding;
 
+mod capped;
+
 /// The input format of history files.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InputFormat {
@@ -211,14 +213,6 @@ fn check_model(model: Option<ModelArg>, history: &History, options: &CheckOption
     }
 }
 
-/// A state for the human output, cut when long (the JSON output keeps it whole).
-fn cut(s: &str) -> String {
-    match s.char_indices().nth(60) {
-        Some((i, _)) => format!("{}... ({} bytes)", &s[..i], s.len()),
-        None => s.to_string(),
-    }
-}
-
 fn load(file: &Path, format: InputFormat, edn_options: &EdnOptions) -> anyhow::Result<History> {
     match format {
         InputFormat::Json => Ok(History::from_path(file)?),
@@ -244,7 +238,7 @@ fn json_line(
     });
     if let Some(r) = lin {
         let witness = match &r.verdict {
-            Verdict::Violation(w) => serde_json::to_value(w).unwrap_or(serde_json::Value::Null),
+            Verdict::Violation(w) => capped::witness_json(w),
             _ => serde_json::Value::Null,
         };
         line["linearizable"] = serde_json::to_value(r.verdict.linearizable()).unwrap_or_default();
@@ -264,7 +258,7 @@ fn json_line(
             );
             match (&f.witness, &f.sentence) {
                 (Some(w), _) => {
-                    witnesses.insert(g.name().into(), w.clone());
+                    witnesses.insert(g.name().into(), capped::capped(w));
                 }
                 (None, Some(why)) => {
                     witnesses.insert(g.name().into(), serde_json::json!({"undecided": why}));
@@ -312,7 +306,8 @@ fn human(
             .prefix
             .iter()
             .map(|s| match &s.state {
-                Some(state) => format!("#{}->{}", s.op, cut(&state.to_string())),
+                // Cut as it is rendered: a state can be most of the file.
+                Some(state) => format!("#{}->{}", s.op, capped::cut_json(state)),
                 None => format!("#{}", s.op),
             })
             .collect();

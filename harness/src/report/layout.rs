@@ -145,11 +145,106 @@ pub fn touched(fault: &str, detail: &serde_json::Value) -> String {
     format!("{fault}: {detail}")
 }
 
-/// The fault windows in a history's `nemesis` field (start and end events paired by index).
+/// The fault windows in a history's `nemesis` field: the simulator's start and end events
+/// paired by index, or a Jepsen EDN history's nemesis ops ([`jepsen_bands`]).
 pub fn bands(history: &History, t_end: f64) -> Vec<Band> {
     let Some(events) = history.extra.get("nemesis").and_then(|n| n.as_array()) else {
         return Vec::new();
     };
+    let mut out = if events.iter().any(|e| e.get("action").is_some()) {
+        simulator_bands(events)
+    } else {
+        jepsen_bands(events)
+    };
+    for b in &mut out {
+        if b.end.is_nan() {
+            b.end = t_end.max(b.start);
+        }
+    }
+    out
+}
+
+/// Which window a Jepsen nemesis `:f` opens or closes: `(true, name)` for a start, `(false,
+/// name)` for a stop. `:start`/`:stop` is the window `nemesis`, `:start-X`/`:stop-X` the
+/// window `X`, `:pause`/`:resume` the window `pause`.
+fn jepsen_window(f: &str) -> Option<(bool, String)> {
+    let f = f.strip_prefix(':').unwrap_or(f);
+    match f {
+        "start" => Some((true, "nemesis".into())),
+        "stop" => Some((false, "nemesis".into())),
+        "pause" => Some((true, "pause".into())),
+        "resume" => Some((false, "pause".into())),
+        _ => {
+            if let Some(x) = f.strip_prefix("start-") {
+                Some((true, x.into()))
+            } else {
+                f.strip_prefix("stop-").map(|x| (false, x.into()))
+            }
+        }
+    }
+}
+
+/// A Jepsen EDN history's nemesis ops as windows: each opens at the first event of a start
+/// (`:start`, `:start-X`, `:pause`) and closes at the last event of the stop that follows
+/// (`:stop`, `:stop-X`, `:resume`; a nemesis op is logged twice, invoked and completed). What
+/// it touched is the last non-nil value of its start (the completion says what was done).
+/// A window with no stop runs to the end of the timeline.
+pub fn jepsen_bands(events: &[serde_json::Value]) -> Vec<Band> {
+    let mut open: BTreeMap<String, usize> = BTreeMap::new();
+    let mut stopping: BTreeMap<String, usize> = BTreeMap::new();
+    let mut out: Vec<Band> = Vec::new();
+    for e in events {
+        let (Some(time), Some(f)) = (
+            e.get("time").and_then(|t| t.as_u64()),
+            e.get("f").and_then(|f| f.as_str()),
+        ) else {
+            continue;
+        };
+        let Some((starts, window)) = jepsen_window(f) else {
+            continue;
+        };
+        let value = e
+            .get("value")
+            .filter(|v| !v.is_null())
+            .map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .map(|s| match s.char_indices().nth(60) {
+                Some((i, _)) => format!("{}…", &s[..i]),
+                None => s,
+            });
+        match (starts, open.get(&window), stopping.get(&window)) {
+            (true, Some(&i), _) => {
+                if let Some(v) = value {
+                    out[i].touched = v;
+                }
+            }
+            (true, None, _) => {
+                stopping.remove(&window);
+                open.insert(window.clone(), out.len());
+                out.push(Band {
+                    index: out.len() as u64,
+                    fault: window,
+                    start: ms(time),
+                    end: f64::NAN,
+                    touched: value.unwrap_or_default(),
+                });
+            }
+            (false, Some(&i), _) => {
+                out[i].end = ms(time);
+                open.remove(&window);
+                stopping.insert(window, i);
+            }
+            (false, None, Some(&i)) => out[i].end = ms(time),
+            (false, None, None) => {}
+        }
+    }
+    out
+}
+
+/// The simulator's fault events (`action` start or end, paired by `index`) as windows.
+fn simulator_bands(events: &[serde_json::Value]) -> Vec<Band> {
     let mut open: BTreeMap<u64, usize> = BTreeMap::new();
     let mut out: Vec<Band> = Vec::new();
     for e in events {
@@ -183,11 +278,6 @@ pub fn bands(history: &History, t_end: f64) -> Vec<Band> {
                 }
             }
             _ => {}
-        }
-    }
-    for b in &mut out {
-        if b.end.is_nan() {
-            b.end = t_end.max(b.start);
         }
     }
     out
@@ -318,6 +408,51 @@ mod tests {
         assert_eq!(t.bands[1].touched, "{0,2}|{1,3,4}");
         assert_eq!((t.bands[1].start, t.bands[1].end), (20.0, 20.0));
         assert_eq!((t.t0, t.t1), (1.0, 20.0));
+    }
+
+    #[test]
+    fn jepsen_nemesis_ops_pair_start_and_stop_into_bands() {
+        // As the EDN reader keeps them: invoked and completed, nil value on the invocation.
+        let h = History::from_json_str(
+            r#"{"format": "quorumlab-history/1", "time_unit": "position",
+            "nemesis": [
+              {"time": 3000000, "process": ":nemesis", "type": ":info", "f": ":start", "value": null},
+              {"time": 4000000, "process": ":nemesis", "type": ":info", "f": ":start",
+               "value": "Cut off {:n1 #{:n2 :n3}}"},
+              {"time": 5000000, "process": ":nemesis", "type": ":info", "f": ":start-pause", "value": null},
+              {"time": 8000000, "process": ":nemesis", "type": ":info", "f": ":stop", "value": null},
+              {"time": 9000000, "process": ":nemesis", "type": ":info", "f": ":stop", "value": "fully connected"},
+              {"time": 12000000, "process": ":nemesis", "type": ":info", "f": ":start", "value": null},
+              {"time": 13000000, "process": ":nemesis", "type": ":info", "f": ":kill", "value": null}],
+            "ops": [
+              {"id": 1, "client": 0, "kind": "put", "key": "x", "value": 5,
+               "invoke": 1000000, "complete": 2000000, "outcome": "ok"},
+              {"id": 2, "client": 0, "kind": "get", "key": "x",
+               "invoke": 10000000, "complete": 14000000, "outcome": "ok", "read": 5}]}"#,
+        )
+        .unwrap();
+        let t = timeline(&h);
+        let bands: Vec<(&str, f64, f64, &str)> = t
+            .bands
+            .iter()
+            .map(|b| (b.fault.as_str(), b.start, b.end, b.touched.as_str()))
+            .collect();
+        assert_eq!(
+            bands,
+            [
+                // From the start's invocation to the stop's completion, named by the start's
+                // completion.
+                ("nemesis", 3.0, 9.0, "Cut off {:n1 #{:n2 :n3}}"),
+                // No stop-pause: to the end of the timeline.
+                ("pause", 5.0, 14.0, ""),
+                // A second window of the same nemesis; :kill opens none.
+                ("nemesis", 12.0, 14.0, ""),
+            ]
+        );
+        assert_eq!(
+            t.bands.iter().map(|b| b.index).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
     }
 
     #[test]

@@ -12,13 +12,26 @@ pub(super) struct Events {
     prev: Vec<u32>,
     /// Per node: the op of the event.
     op: Vec<u32>,
-    /// Per node: whether the event is a call.
-    is_call: Vec<bool>,
+    /// Per node: what the event is.
+    kind: Vec<Kind>,
     /// Per call node: the node of its op's return, or NIL for an op without one.
     ret: Vec<u32>,
     /// Per op: the node of its call.
     call: Vec<u32>,
-    tail: u32,
+}
+
+/// What an event in the list is: the hot loop of the search tells them apart with one byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// The call of an op with a return.
+    Call,
+    /// The call of an op without a return (info): it may be linearized anywhere after its
+    /// call, or never.
+    InfoCall,
+    /// A return.
+    Return,
+    /// The head or the tail of the list.
+    End,
 }
 
 impl Events {
@@ -39,14 +52,18 @@ impl Events {
         next[tail as usize] = NIL;
         prev[0] = NIL;
         let mut op = vec![0u32; nodes];
-        let mut is_call = vec![false; nodes];
+        let mut kind = vec![Kind::End; nodes];
         let mut ret_node = vec![NIL; n];
         let mut call = vec![NIL; n];
-        for (k, &(_, kind, o)) in events.iter().enumerate() {
+        for (k, &(_, k0, o)) in events.iter().enumerate() {
             let node = k + 1;
             op[node] = o;
-            is_call[node] = kind == 0;
-            if kind == 1 {
+            kind[node] = match (k0, ops[o as usize].ret) {
+                (1, _) => Kind::Return,
+                (_, Some(_)) => Kind::Call,
+                (_, None) => Kind::InfoCall,
+            };
+            if k0 == 1 {
                 ret_node[o as usize] = node as u32;
             } else {
                 call[o as usize] = node as u32;
@@ -54,7 +71,7 @@ impl Events {
         }
         let mut ret = vec![NIL; nodes];
         for node in 1..nodes - 1 {
-            if is_call[node] {
+            if kind[node] != Kind::Return {
                 ret[node] = ret_node[op[node] as usize];
             }
         }
@@ -62,10 +79,9 @@ impl Events {
             next,
             prev,
             op,
-            is_call,
+            kind,
             ret,
             call,
-            tail,
         }
     }
 
@@ -81,15 +97,10 @@ impl Events {
         self.next[node as usize]
     }
 
-    /// Whether `node` is past the last event.
+    /// What the event at `node` is ([`Kind::End`] past the last event).
     #[inline]
-    pub(super) fn is_end(&self, node: u32) -> bool {
-        node == self.tail || node == NIL
-    }
-
-    #[inline]
-    pub(super) fn is_call(&self, node: u32) -> bool {
-        self.is_call[node as usize]
+    pub(super) fn kind(&self, node: u32) -> Kind {
+        self.kind.get(node as usize).copied().unwrap_or(Kind::End)
     }
 
     /// The op of the event at `node`.
@@ -105,7 +116,7 @@ impl Events {
     }
 
     /// Takes the call at `call` and its op's return out of the list.
-    #[inline]
+    #[inline(always)]
     pub(super) fn lift(&mut self, call: u32) {
         for node in [call, self.ret[call as usize]] {
             if node == NIL {
@@ -120,7 +131,7 @@ impl Events {
     }
 
     /// Puts back what [`Events::lift`] took out; lifts are undone in reverse order.
-    #[inline]
+    #[inline(always)]
     pub(super) fn unlift(&mut self, call: u32) {
         for node in [self.ret[call as usize], call] {
             if node == NIL {

@@ -6,7 +6,7 @@
 //! of the value read can be ordered (in real time) between the two.
 use super::search::Stuck;
 use super::{Step, Witness};
-use crate::history::{show, History, Op, OpKind, Outcome};
+use crate::history::{show, History, Op, OpKind, Outcome, TimeUnit};
 use crate::model::{Model, Partition};
 
 pub(super) fn witness<M: Model>(
@@ -109,6 +109,7 @@ impl Context<'_> {
 
     fn sentence(&self, op: &Op) -> String {
         let (history, key) = (self.history, self.key);
+        let unit = history.time_unit();
         if op.kind == OpKind::Get && op.outcome == Outcome::Ok {
             let v = &op.read;
             let has_append = writes(history, key).any(|w| w.kind == OpKind::Append);
@@ -120,7 +121,7 @@ impl Context<'_> {
             if v.is_some() && !has_append && !writes(history, key).any(writes_v) {
                 return format!(
                     "{} read {}, but no op ever wrote {} to key {key:?}",
-                    prefix(op),
+                    prefix(op, unit),
                     show(v),
                     show(v)
                 );
@@ -163,32 +164,32 @@ impl Context<'_> {
                     _ => format!("of {}", show(&w.value)),
                 };
                 return format!(
-                    "{} read {}, but {} {what} completed at {} ms, before the read began, and no write of {} can be ordered between them",
-                    prefix(op),
+                    "{} read {}, but {} {what} completed at {}, before the read began, and no write of {} can be ordered between them",
+                    prefix(op, unit),
                     show(v),
                     w.name(),
-                    crate::history::ms(w.complete.unwrap_or_default()),
+                    unit.time(w.complete.unwrap_or_default()),
                     show(v)
                 );
             }
             return format!(
                 "{} read {}, but {}, and no order of the concurrent ops explains that read",
-                prefix(op),
+                prefix(op, unit),
                 show(v),
                 self.after()
             );
         }
         format!(
             "{}, but {}, and no order of the concurrent ops explains it",
-            op.describe(),
+            op.describe_in(unit),
             self.after()
         )
     }
 }
 
-/// `get#41 by client 3 [1.2..1.35 ms]`.
-fn prefix(op: &Op) -> String {
-    let span = crate::history::span(op.invoke, op.complete);
+/// `get#41 by client 3 [1.2..1.35 ms]` (or `[positions 12..13]`).
+fn prefix(op: &Op, unit: TimeUnit) -> String {
+    let span = unit.span(op.invoke, op.complete);
     format!("{} by client {} {}", op.name(), op.client, span)
 }
 

@@ -45,9 +45,6 @@ pub(crate) struct Memo {
     entries: Vec<Entry>,
     arena: Vec<u64>,
     limit_bytes: usize,
-    /// Bytes the search holds outside the memo (model states, cached transitions), which
-    /// count against the same limit.
-    outside: usize,
 }
 
 /// Bytes one entry costs beyond its words: the entry and its share of the hash table.
@@ -60,7 +57,6 @@ impl Memo {
             entries: Vec::new(),
             arena: Vec::new(),
             limit_bytes,
-            outside: 0,
         }
     }
 
@@ -70,13 +66,17 @@ impl Memo {
         self.entries.len()
     }
 
-    /// Sets the bytes held outside the memo that count against its limit.
-    pub(crate) fn set_outside(&mut self, bytes: usize) {
-        self.outside = bytes;
-    }
-
-    /// Records (set, state); false when it was already there.
-    pub(crate) fn insert(&mut self, state: u32, lo: u32, words: &[u64]) -> Result<bool, MemoFull> {
+    /// Records (set, state); false when it was already there. `outside` is what the search
+    /// holds besides the memo (model states, cached transitions), in bytes: it counts against
+    /// the same limit. Given here, where a new entry is the only thing that grows the memo,
+    /// rather than kept up to date at every step of the search.
+    pub(crate) fn insert(
+        &mut self,
+        state: u32,
+        lo: u32,
+        words: &[u64],
+        outside: usize,
+    ) -> Result<bool, MemoFull> {
         let mut h = FxHasher::default();
         h.add(state as u64);
         h.add(lo as u64);
@@ -84,7 +84,10 @@ impl Memo {
             h.add(w);
         }
         let hash = h.finish();
-        let head = self.heads.get(&hash).copied().unwrap_or(NIL);
+        // One probe of the table for both the lookup and the insertion. A chain left empty
+        // when the memo is full costs nothing: the search stops there.
+        let slot = self.heads.entry(hash).or_insert(NIL);
+        let head = *slot;
         let mut at = head;
         while at != NIL {
             let e = &self.entries[at as usize];
@@ -96,9 +99,8 @@ impl Memo {
             }
             at = e.next;
         }
-        let need = (self.arena.len() + words.len()) * 8
-            + (self.entries.len() + 1) * ENTRY_BYTES
-            + self.outside;
+        let need =
+            (self.arena.len() + words.len()) * 8 + (self.entries.len() + 1) * ENTRY_BYTES + outside;
         if need > self.limit_bytes {
             return Err(MemoFull);
         }
@@ -111,7 +113,7 @@ impl Memo {
             len: words.len() as u32,
             next: head,
         });
-        self.heads.insert(hash, (self.entries.len() - 1) as u32);
+        *slot = (self.entries.len() - 1) as u32;
         Ok(true)
     }
 }

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use super::events::Events;
+use super::events::{Events, Kind};
 use super::linearized::Linearized;
 use super::memo::Memo;
 use crate::check::hash::FxBuild;
@@ -63,6 +63,11 @@ impl<'a> Meter<'a> {
             || self.limits.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
+    /// Units of work left before the clock is read again.
+    pub(crate) fn until_poll(&self) -> u64 {
+        self.next_poll.saturating_sub(self.work).max(1)
+    }
+
     /// Counts `units` of work done; true when the deadline has passed (looked at only every
     /// [`Meter::POLL`] units).
     pub(crate) fn spend(&mut self, units: u64) -> bool {
@@ -92,12 +97,19 @@ pub(crate) struct Stuck<S> {
     pub op: usize,
     /// Steps the search took to find the violation.
     pub steps: u64,
-    /// The configurations the search cut that might lead to a linearizable prefix longer
-    /// than [`Stuck::prefix`] ([`Bound`]), each as the longest prefix possible in it and the
-    /// ops placed in order, those that may lead furthest first; since the search
-    /// explored every other configuration, a longer prefix extends one of them, and none
-    /// exists when this is empty. `None` when there were too many to keep.
-    pub open: Option<Vec<(usize, Vec<u32>)>>,
+    /// Whether [`Stuck::prefix`] is a longest linearizable prefix of the partition's ops.
+    pub longest: Longest,
+}
+
+/// What is known of a violation's prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Longest {
+    /// No linearizable prefix is longer.
+    Proven,
+    /// The search for a longer one ran out of steps or memory: none longer was found.
+    OutOfSteps,
+    /// Not looked into: the caller searches the key's ops again for a longer one.
+    NotSearched,
 }
 
 /// What a search is for.
@@ -108,7 +120,7 @@ pub(crate) enum Goal {
     Verdict,
     /// A linearizable prefix longer than this many ops, if there is one: every prefix is
     /// explored except those of configurations that cannot lead to a prefix longer than both
-    /// this and the longest found so far (see [`Bound`]).
+    /// this and the longest found so far (see [`NextRead::at_most`]).
     LongerThan(usize),
 }
 
@@ -144,22 +156,32 @@ impl<'m, M: Model> States<'m, M> {
         id
     }
 
+    /// The state `op` (at `op_index`) leads to from `state`, if it gives its recorded output.
+    /// Inlined for the cached transition, which most steps find.
+    #[inline]
     fn step(&mut self, state: u32, op_index: usize, op: &PartOp<M>) -> Option<u32> {
         let key = (state as u64) << 32 | op_index as u64;
-        if let Some(&next) = self.trans.get(&key) {
-            return (next != IMPOSSIBLE).then_some(next);
-        }
+        let next = match self.trans.get(&key) {
+            Some(&next) => next,
+            None => self.step_model(key, state, op),
+        };
+        (next != IMPOSSIBLE).then_some(next)
+    }
+
+    /// Asks the model and caches the answer (IMPOSSIBLE when the op does not fit).
+    #[inline(never)]
+    fn step_model(&mut self, key: u64, state: u32, op: &PartOp<M>) -> u32 {
         let next = match self.model.step(&self.states[state as usize], &op.input) {
             Some((s, out)) if op.output.as_ref().is_none_or(|want| *want == out) => self.intern(s),
             _ => IMPOSSIBLE,
         };
         self.trans.insert(key, next);
         self.bytes += TRANS_BYTES;
-        (next != IMPOSSIBLE).then_some(next)
+        next
     }
 }
 
-/// Places in the tree of [`Stuck::open`]'s configurations at most; past it they are dropped.
+/// Places in the tree of [`Open`]'s configurations at most; past it they are dropped.
 const OPEN_LIMIT: usize = 1 << 18;
 
 /// An op linearized, as the search keeps it to backtrack.
@@ -177,10 +199,10 @@ struct Frame {
     place: u32,
 }
 
-/// The configurations cut that may lead further than the longest prefix at the time
-/// ([`Stuck::open`]): the longest prefix possible in each and its place in a tree of
-/// (parent, op), which shares the ops they have in common (a frame's place is given when a
-/// cut below it is kept).
+/// The configurations cut that may lead further than the longest prefix at the time (a
+/// longer prefix extends one of them, as the search explored every other): the longest prefix
+/// possible in each and its place in a tree of (parent, op), which shares the ops they have in
+/// common (a frame's place is given when a cut below it is kept).
 struct Open {
     cuts: Vec<(usize, u32)>,
     tree: Vec<(u32, u32)>,
@@ -223,9 +245,9 @@ impl Open {
         stack.last().map_or(NIL, |f| f.place)
     }
 
-    /// Those that may lead to more than `longest` ops, furthest first, each as that bound and
-    /// its ops in order; `None` when there were too many to keep.
-    fn into_starts(self, longest: usize) -> Option<Vec<(usize, Vec<u32>)>> {
+    /// Those that may lead to more than `longest` ops, furthest first; `None` when there were
+    /// too many to keep.
+    fn into_starts(self, longest: usize) -> Option<Starts> {
         let Open {
             mut cuts,
             tree,
@@ -234,18 +256,42 @@ impl Open {
         kept.then(|| {
             cuts.retain(|&(most, _)| most > longest);
             cuts.sort_by_key(|&(most, _)| std::cmp::Reverse(most));
-            cuts.into_iter()
-                .map(|(most, mut at)| {
-                    let mut seq = Vec::new();
-                    while at != NIL {
-                        seq.push(tree[at as usize].1);
-                        at = tree[at as usize].0;
-                    }
-                    seq.reverse();
-                    (most, seq)
-                })
-                .collect()
+            Starts { cuts, tree }
         })
+    }
+}
+
+/// Configurations for a search to start from, in order, each as the longest prefix possible in
+/// it and its place in a tree of (parent, op). A start's ops are read out of the tree only
+/// when the search comes to it: most are skipped once a prefix as long as their bound is
+/// found.
+#[derive(Clone)]
+pub(crate) struct Starts {
+    cuts: Vec<(usize, u32)>,
+    tree: Vec<(u32, u32)>,
+}
+
+impl Starts {
+    /// The empty configuration alone: a search from the beginning.
+    fn empty() -> Starts {
+        Starts {
+            cuts: vec![(usize::MAX, NIL)],
+            tree: Vec::new(),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.cuts.is_empty()
+    }
+
+    /// The ops placed in the configuration at `at` in the tree, in order, into `ops`.
+    fn ops(&self, mut at: u32, ops: &mut Vec<u32>) {
+        ops.clear();
+        while at != NIL {
+            ops.push(self.tree[at as usize].1);
+            at = self.tree[at as usize].0;
+        }
+        ops.reverse();
     }
 }
 
@@ -259,54 +305,93 @@ impl Open {
 /// lead to a longer prefix: the search is slower but its violation carries a longest
 /// linearizable prefix when one is longer than the goal's (every prefix reachable is explored,
 /// up to the reductions that cannot shorten one: the memo, read-only ops placed first,
-/// identical info ops in call order, and [`Bound`]). The prefixes it records, and so its
-/// answer, are those of the same search without [`Bound`]: a configuration cut holds no
+/// identical info ops in call order, and [`NextRead::at_most`]). The prefixes it records, and so
+/// its answer, are those of the same search without that bound: a configuration cut holds no
 /// prefix that would have been recorded.
+///
+/// A violation's [`Stuck::longest`] is [`Longest::NotSearched`]; [`search_verdict`] settles it.
 pub(crate) fn search<M: Model>(
     model: &M,
     ops: &[PartOp<M>],
     limits: &Limits,
     goal: Goal,
 ) -> Found<M::State> {
-    search_from(model, ops, limits, goal, &[(usize::MAX, Vec::new())])
-}
-
-/// [`search`] from each of the configurations `starts` (the longest prefix possible in it,
-/// and the ops placed, in order) in turn, exploring only what extends them: with
-/// [`Goal::LongerThan`] and a violation's [`Stuck::open`], the configurations its search cut
-/// that may hold a longer prefix. A start that cannot lead further than the goal and the
-/// longest prefix found is skipped.
-pub(crate) fn search_from<M: Model>(
-    model: &M,
-    ops: &[PartOp<M>],
-    limits: &Limits,
-    goal: Goal,
-    starts: &[(usize, Vec<u32>)],
-) -> Found<M::State> {
     let mut search = match Search::new(model, ops, limits, goal) {
         Ok(Some(s)) => s,
         Ok(None) => return Found::Linearizable,
         Err(why) => return Found::GaveUp(why),
     };
-    for (most, start) in starts {
-        if *most <= search.floor() {
-            continue;
-        }
-        let explored = match search.place(start) {
-            Ok(true) => search.explore(),
-            Ok(false) => Ok(()),
-            Err(why) => Err(why),
-        };
-        if let Err(why) = explored {
-            return Found::GaveUp(why);
-        }
-        if search.remaining == 0 {
-            return Found::Linearizable;
-        }
-        // Back to the empty configuration for the next start.
-        while search.pop().is_some() {}
+    match search.explore_from(&Starts::empty()) {
+        Err(why) => Found::GaveUp(why),
+        Ok(()) if search.remaining == 0 => Found::Linearizable,
+        Ok(()) => Found::Violation(search.stuck(Longest::NotSearched)),
     }
-    search.violation()
+}
+
+/// How [`search_verdict`] looks for a longer prefix once it has found a violation.
+pub(crate) struct Longer<'f> {
+    /// Asked once, when the violation is found: whether to look at all (false leaves
+    /// [`Longest::NotSearched`]).
+    pub wanted: &'f dyn Fn() -> bool,
+    /// Steps the look may take: as many as finding the violation took, and at least these.
+    pub min_steps: u64,
+    /// The memory limit of its memo, in bytes.
+    pub memo_bytes: usize,
+}
+
+/// [`search`] with [`Goal::Verdict`], and on a violation, when `longer` wants it, the search
+/// for a longer linearizable prefix in the same search, which has everything it needs already
+/// built: every configuration it cut that might lead further than the prefix found
+/// ([`Stuck`]'s prefix then is a longest when there is none), explored in turn with
+/// [`Goal::LongerThan`] and a memo of its own, as a second search from them would.
+///
+/// Its violation's prefix is the longer prefix found, or the pruned search's own when there
+/// is none or the look ran out of steps ([`Longest::OutOfSteps`]).
+/// [`Longest::NotSearched`] when the configurations cut were too many to keep.
+pub(crate) fn search_verdict<M: Model>(
+    model: &M,
+    ops: &[PartOp<M>],
+    limits: &Limits,
+    longer: &Longer,
+) -> Found<M::State> {
+    let mut search = match Search::new(model, ops, limits, Goal::Verdict) {
+        Ok(Some(s)) => s,
+        Ok(None) => return Found::Linearizable,
+        Err(why) => return Found::GaveUp(why),
+    };
+    match search.explore_from(&Starts::empty()) {
+        Err(why) => return Found::GaveUp(why),
+        Ok(()) if search.remaining == 0 => return Found::Linearizable,
+        Ok(()) => {}
+    }
+    if !(longer.wanted)() {
+        return Found::Violation(search.stuck(Longest::NotSearched));
+    }
+    let open = std::mem::replace(
+        &mut search.open,
+        Open {
+            cuts: Vec::new(),
+            tree: Vec::new(),
+            kept: false,
+        },
+    );
+    let Some(starts) = open.into_starts(search.best.len) else {
+        return Found::Violation(search.stuck(Longest::NotSearched));
+    };
+    let pruned = search.stuck(Longest::OutOfSteps);
+    if starts.is_empty() {
+        return Found::Violation(Stuck {
+            longest: Longest::Proven,
+            ..pruned
+        });
+    }
+    search.look_longer(longer);
+    match search.explore_from(&starts) {
+        Err(GaveUp::Timeout) => Found::GaveUp(GaveUp::Timeout),
+        Ok(()) if search.remaining == 0 => Found::Violation(pruned),
+        Ok(()) => Found::Violation(search.stuck(Longest::Proven)),
+        Err(_) => Found::Violation(pruned),
+    }
 }
 
 /// What trying to linearize an op at its call gave.
@@ -324,7 +409,6 @@ enum Tried {
 /// the model's `state`), what it has seen (`memo`) and what it found (`best`, `open`).
 struct Search<'a, 'm, M: Model> {
     ops: &'a [PartOp<M>],
-    limits: &'a Limits<'a>,
     goal: Goal,
     events: Events,
     linearized: Linearized,
@@ -335,7 +419,6 @@ struct Search<'a, 'm, M: Model> {
     states: States<'m, M>,
     memo: Memo,
     grow: NextRead,
-    bound: Option<Bound>,
     /// Per op: whether it is read-only (its linearization changes no state).
     read_only: Vec<bool>,
     /// Per info op: the previous info op with the same input, or NIL. Such ops are
@@ -347,6 +430,12 @@ struct Search<'a, 'm, M: Model> {
     open: Open,
     steps: u64,
     meter: Meter<'a>,
+    /// The work (steps plus [`NextRead::scanned`]) given to `meter` so far.
+    metered: u64,
+    /// The work at which [`Search::check_limits`] looks at the limits again.
+    next_check: u64,
+    /// Steps allowed before [`GaveUp::Budget`].
+    budget: u64,
 }
 
 impl<'a, 'm, M: Model> Search<'a, 'm, M> {
@@ -383,8 +472,7 @@ impl<'a, 'm, M: Model> Search<'a, 'm, M> {
             return Err(GaveUp::Timeout);
         }
         let grow = NextRead::new(&mut states, ops, &mut meter, limits.memo_bytes)?;
-        let mut memo = Memo::new(limits.memo_bytes);
-        memo.set_outside(states.bytes + grow.bytes);
+        let memo = Memo::new(limits.memo_bytes);
         let mut twin = vec![NIL; ops.len()];
         let mut last: HashMap<&M::Input, u32, FxBuild> = HashMap::default();
         for (i, o) in ops.iter().enumerate() {
@@ -396,7 +484,6 @@ impl<'a, 'm, M: Model> Search<'a, 'm, M> {
         }
         Ok(Some(Search {
             ops,
-            limits,
             goal,
             events,
             linearized: Linearized::new(ops.len()),
@@ -406,7 +493,6 @@ impl<'a, 'm, M: Model> Search<'a, 'm, M> {
             states,
             memo,
             grow,
-            bound: Bound::new(ops),
             read_only,
             twin,
             best: Best::default(),
@@ -417,6 +503,9 @@ impl<'a, 'm, M: Model> Search<'a, 'm, M> {
             },
             steps: 0,
             meter,
+            metered: 0,
+            next_check: 0,
+            budget: limits.budget,
         }))
     }
 
@@ -451,6 +540,7 @@ impl<'a, 'm, M: Model> Search<'a, 'm, M> {
     }
 
     /// Linearizes `op` (its call at `call`), which took the model to `next`.
+    #[inline(always)]
     fn push(&mut self, call: u32, op: usize, next: u32, forced: bool, base: bool) {
         let max_op = self.max_op_with(op);
         self.stack.push(Frame {
@@ -470,6 +560,7 @@ impl<'a, 'm, M: Model> Search<'a, 'm, M> {
     }
 
     /// Undoes the last linearization, if any, and returns its frame.
+    #[inline(always)]
     fn pop(&mut self) -> Option<Frame> {
         let f = self.stack.pop()?;
         let op = self.events.op(f.call);
@@ -500,7 +591,7 @@ impl<'a, 'm, M: Model> Search<'a, 'm, M> {
         };
         let (lo, words) = self.linearized.key(f.max_op);
         self.memo
-            .insert(self.state, lo, words)
+            .insert(self.state, lo, words, self.states.bytes + self.grow.bytes)
             .map_err(|_| GaveUp::MemoLimit)
     }
 
@@ -515,25 +606,26 @@ impl<'a, 'm, M: Model> Search<'a, 'm, M> {
         let mut entry = self.events.first();
         while self.remaining > 0 {
             self.steps += 1;
-            if self.steps > self.limits.budget {
-                return Err(GaveUp::Budget);
+            // One comparison per step; the limits themselves are looked at only when it says
+            // one of them may have been reached.
+            if self.steps + self.grow.scanned >= self.next_check {
+                self.check_limits()?;
             }
-            // A step's own cost grows with what `may_lead` scans: the meter counts both.
-            if self.meter.spend(1 + std::mem::take(&mut self.grow.scanned)) {
-                return Err(GaveUp::Timeout);
-            }
-            self.memo.set_outside(self.states.bytes + self.grow.bytes);
-            // The end of the list is unreachable while an op with a return is pending (its
-            // return comes first); treat it as a dead end all the same.
-            if !self.events.is_end(entry) {
-                if self.events.is_call(entry) {
-                    let op = self.events.op(entry);
-                    let t = self.twin[op];
-                    if self.is_info(op) != info_pass
-                        || (t != NIL && !self.linearized.contains(t as usize))
-                    {
+            match self.events.kind(entry) {
+                kind @ (Kind::Call | Kind::InfoCall) => {
+                    let info = kind == Kind::InfoCall;
+                    if info != info_pass {
                         entry = self.events.next(entry);
                         continue;
+                    }
+                    let op = self.events.op(entry);
+                    // Only info ops have twins.
+                    if info {
+                        let t = self.twin[op];
+                        if t != NIL && !self.linearized.contains(t as usize) {
+                            entry = self.events.next(entry);
+                            continue;
+                        }
                     }
                     match self.try_op(entry, op)? {
                         Tried::Placed => {
@@ -547,11 +639,13 @@ impl<'a, 'm, M: Model> Search<'a, 'm, M> {
                         }
                         Tried::Explored => {}
                     }
-                } else if !info_pass {
+                }
+                Kind::Return if !info_pass => {
                     info_pass = true;
                     entry = self.events.first();
                     continue;
-                } else {
+                }
+                Kind::Return => {
                     // A return of an op not yet linearized: this prefix cannot be extended.
                     if self.best.op.is_none() || self.stack.len() > self.best.len {
                         self.best.record(&self.stack, self.state, &self.events);
@@ -559,16 +653,45 @@ impl<'a, 'm, M: Model> Search<'a, 'm, M> {
                         self.best.op = Some(self.events.op(entry));
                     }
                 }
+                // Unreachable while an op with a return is pending (its return comes first);
+                // a dead end all the same.
+                Kind::End => {}
             }
             // A dead end: on from the last op linearized with alternatives left.
             match self.backtrack() {
                 Some(call) => {
-                    info_pass = self.is_info(self.events.op(call));
+                    info_pass = self.events.kind(call) == Kind::InfoCall;
                     entry = self.events.next(call);
                 }
                 None => break,
             }
         }
+        Ok(())
+    }
+
+    /// The budget of steps and, once per [`Meter::POLL`] units of work, the deadline. A unit
+    /// is a step or a set op [`NextRead::may_lead`] scanned (a step's own cost grows with
+    /// what it scans), so a costly step does not stretch the time between two readings of the
+    /// clock. Sets [`Search::next_check`] to the work at which to look again: at the next
+    /// reading of the clock, or sooner when the budget of steps may run out first (work is
+    /// steps plus scans, so it reaches the bound no later than the steps pass the budget).
+    #[cold]
+    fn check_limits(&mut self) -> Result<(), GaveUp> {
+        if self.steps > self.budget {
+            return Err(GaveUp::Budget);
+        }
+        let work = self.steps + self.grow.scanned;
+        if self.meter.spend(work - self.metered) {
+            return Err(GaveUp::Timeout);
+        }
+        self.metered = work;
+        let past_budget = self
+            .budget
+            .saturating_add(1)
+            .saturating_add(self.grow.scanned);
+        self.next_check = work
+            .saturating_add(self.meter.until_poll())
+            .min(past_budget);
         Ok(())
     }
 
@@ -594,7 +717,8 @@ impl<'a, 'm, M: Model> Search<'a, 'm, M> {
         let max_op = self.max_op_with(op);
         self.linearized.insert(op);
         let (lo, words) = self.linearized.key(max_op);
-        match self.memo.insert(next, lo, words) {
+        let outside = self.states.bytes + self.grow.bytes;
+        match self.memo.insert(next, lo, words, outside) {
             Err(_) => Err(GaveUp::MemoLimit),
             Ok(true) => {
                 self.push(call, op, next, self.read_only[op], false);
@@ -617,12 +741,11 @@ impl<'a, 'm, M: Model> Search<'a, 'm, M> {
     /// [`Goal::Verdict`], never, but the prefix up to `op` is recorded (after it, `read`
     /// cannot be), and the configuration kept for a second search when it may lead further.
     fn cut(&mut self, op: usize, next: u32, read: usize) -> Option<u32> {
-        let most = match (&self.bound, self.ops[read].ret) {
-            (Some(b), Some(ret)) => {
-                b.at_most(&self.linearized, self.stack.len() + 1, op, (read, ret))
-            }
-            _ => usize::MAX,
-        };
+        let most = self.grow.at_most(read);
+        debug_assert!(
+            most == usize::MAX || self.linearized.count_below(most + 1) == self.stack.len(),
+            "every op placed is called before the read returns"
+        );
         match self.goal {
             Goal::LongerThan(floor) => (most > floor.max(self.best_len())).then_some(next),
             Goal::Verdict => {
@@ -654,26 +777,54 @@ impl<'a, 'm, M: Model> Search<'a, 'm, M> {
         None
     }
 
-    /// The violation: the longest prefix found and the configurations kept.
-    fn violation(self) -> Found<M::State> {
-        let Search {
-            mut best,
-            states,
-            open,
-            steps,
-            ..
-        } = self;
-        best.prefix.truncate(best.len);
-        Found::Violation(Stuck {
-            prefix: best
+    /// Explores from each of `starts` in turn, skipping those that cannot lead further than
+    /// [`Search::floor`], until every op with a return is linearized or none is left. Back at
+    /// the empty configuration after each.
+    fn explore_from(&mut self, starts: &Starts) -> Result<(), GaveUp> {
+        let mut start = Vec::new();
+        for &(most, at) in &starts.cuts {
+            if most <= self.floor() {
+                continue;
+            }
+            starts.ops(at, &mut start);
+            if self.place(&start)? {
+                self.explore()?;
+            }
+            if self.remaining == 0 {
+                return Ok(());
+            }
+            while self.pop().is_some() {}
+        }
+        Ok(())
+    }
+
+    /// Turns a search that found a violation into one for a prefix longer than the one it
+    /// found, with `longer`'s budget of steps and memo: [`Goal::LongerThan`], a memo of its
+    /// own that counts only what it adds against its limit, and the rest (the event list,
+    /// the states and transitions, the pruning's tables) kept.
+    fn look_longer(&mut self, longer: &Longer) {
+        self.goal = Goal::LongerThan(self.best.len);
+        self.budget = self.steps.saturating_add(self.steps.max(longer.min_steps));
+        self.next_check = self.steps;
+        self.memo = Memo::new(longer.memo_bytes);
+        self.states.bytes = 0;
+        self.grow.bytes = 0;
+    }
+
+    /// The violation: the longest prefix found, with the state after each op.
+    fn stuck(&self, longest: Longest) -> Stuck<M::State> {
+        Stuck {
+            prefix: self
+                .best
                 .prefix
-                .into_iter()
-                .map(|(op, s)| (op, states.states[s as usize].clone()))
+                .iter()
+                .take(self.best.len)
+                .map(|&(op, s)| (op, self.states.states[s as usize].clone()))
                 .collect(),
-            op: best.op.unwrap_or(0),
-            steps,
-            open: open.into_starts(best.len),
-        })
+            op: self.best.op.unwrap_or(0),
+            steps: self.steps,
+            longest,
+        }
     }
 }
 
@@ -720,6 +871,9 @@ struct NextRead {
     start: Vec<u32>,
     end: Vec<u32>,
     explain: Vec<u32>,
+    /// Per place: the longest linearizable prefix possible while its read is not linearized
+    /// (see [`NextRead::at_most`]), or NIL for no bound.
+    most: Vec<u32>,
     /// Per op: its place in `reads`, or NIL.
     place: Vec<u32>,
     /// Per place: linearized.
@@ -736,7 +890,7 @@ struct NextRead {
     by_state: Vec<u32>,
     /// No op grows the state: a state leads only to itself without a set op.
     exact: bool,
-    /// Set ops looked at by [`NextRead::may_lead`] since the search last took the count.
+    /// Set ops looked at by [`NextRead::may_lead`], in all.
     scanned: u64,
     /// Bytes held, for the memory limit.
     bytes: usize,
@@ -758,6 +912,7 @@ impl NextRead {
             start: Vec::new(),
             end: Vec::new(),
             explain: Vec::new(),
+            most: Vec::new(),
             place: vec![NIL; ops.len()],
             done: Vec::new(),
             at: 0,
@@ -839,10 +994,22 @@ impl NextRead {
         g.bytes = listed * 32 + reads.len() * 24 + ops.len() * 4;
         // Each state's run of set ops, in call order.
         let mut runs: HashMap<u32, (u32, Vec<u64>), FxBuild> = HashMap::default();
+        let in_call_order = ops.windows(2).all(|w| w[0].call <= w[1].call);
+        // Ops called no later than the read returns, counted as the reads come by return.
+        let mut called = 0;
         for (k, &(ret, i, t)) in reads.iter().enumerate() {
             if k & 0xfff == 0 && meter.expired() {
                 return Err(GaveUp::Timeout);
             }
+            while called < ops.len() && ops[called].call <= ret {
+                called += 1;
+            }
+            // The read is one of them.
+            g.most.push(if in_call_order {
+                called as u32 - 1
+            } else {
+                NIL
+            });
             g.reads.push(i as u32);
             g.target.push(t);
             g.place[i] = k as u32;
@@ -901,28 +1068,42 @@ impl NextRead {
             return Ok(());
         };
         let open = |p: &u32| *p as usize != op && !linearized.contains(*p as usize);
-        let run = self.start[self.at] as usize..self.end[self.at] as usize;
-        let f = from as usize;
-        self.scanned += (run.len()
-            + self
-                .pin_start
-                .get(f + 1)
-                .map_or(0, |&e| (e - self.pin_start[f]) as usize)) as u64;
-        if !self.grows(states, s, t) && !self.explain[run].iter().any(open) {
-            return Err(self.reads[self.at] as usize);
+        // What is scanned is counted where it is scanned, so that the search's meter sees a
+        // step's whole cost (a list can be as long as the key's set ops).
+        if !self.grows(states, s, t) {
+            let run = &self.explain[self.start[self.at] as usize..self.end[self.at] as usize];
+            self.scanned += run.len() as u64;
+            if !run.iter().any(open) {
+                return Err(self.reads[self.at] as usize);
+            }
         }
-        if self.pending.get(f).is_none_or(|&n| n == 0)
-            || self.grows(states, s, from)
-            || self.by_state[self.pin_start[f] as usize..self.pin_start[f + 1] as usize]
-                .iter()
-                .any(open)
-        {
+        let f = from as usize;
+        if self.pending.get(f).is_none_or(|&n| n == 0) || self.grows(states, s, from) {
+            return Ok(());
+        }
+        let back = &self.by_state[self.pin_start[f] as usize..self.pin_start[f + 1] as usize];
+        self.scanned += back.len() as u64;
+        if back.iter().any(open) {
             return Ok(());
         }
         let k = (self.at..self.reads.len())
             .find(|&k| !self.done[k] && self.target[k] == from)
             .expect("a read not yet linearized pins the state");
+        self.scanned += (k - self.at) as u64;
         Err(self.reads[k] as usize)
+    }
+
+    /// An upper bound on the length of any linearizable prefix that extends a configuration in
+    /// which `read` (a read [`NextRead::may_lead`] named) is not linearized and never can be:
+    /// the ops called no later than the read returns, the read left out. Real time puts
+    /// every other op after the read, and the search never places one of them while the read
+    /// waits (it does not pass the return of an op not linearized), so the bound holds
+    /// whatever the configuration. `usize::MAX` when the ops are not in call order.
+    fn at_most(&self, read: usize) -> usize {
+        match self.most[self.place[read] as usize] {
+            NIL => usize::MAX,
+            most => most as usize,
+        }
     }
 
     fn linearized(&mut self, op: usize) {
@@ -945,42 +1126,5 @@ impl NextRead {
         self.done[k as usize] = false;
         self.pending[self.target[k as usize] as usize] += 1;
         self.at = self.at.min(k as usize);
-    }
-}
-
-/// An upper bound on the length of any linearizable prefix that extends a configuration in
-/// which some pending read can never be linearized (as [`NextRead`] finds): the ops placed,
-/// plus the ops not placed that are called no later than the read returns (real time puts
-/// every other op after the read), the read itself left out.
-struct Bound {
-    /// Per op (ops are in call order): its call time.
-    calls: Vec<u64>,
-}
-
-impl Bound {
-    /// `None` when the ops are not in call order (then no bound is known).
-    fn new<M: Model>(ops: &[PartOp<M>]) -> Option<Bound> {
-        ops.windows(2)
-            .all(|w| w[0].call <= w[1].call)
-            .then(|| Bound {
-                calls: ops.iter().map(|o| o.call).collect(),
-            })
-    }
-
-    /// The longest prefix possible once `op` is placed, with `placed` ops in all (`op`
-    /// included) after the ops `linearized`, when `read`, which returns at `ret` and is not
-    /// placed, never can be.
-    fn at_most(
-        &self,
-        linearized: &Linearized,
-        placed: usize,
-        op: usize,
-        (read, ret): (usize, u64),
-    ) -> usize {
-        let before = self.calls.partition_point(|&c| c <= ret);
-        let done = linearized.count_below(before) + usize::from(op < before);
-        debug_assert!(read < before);
-        // The read is one of the `before` ops, and not placed.
-        placed + (before - done).saturating_sub(1)
     }
 }

@@ -3,8 +3,13 @@
 //! The input is a vector, a list, or a bare stream of maps such as
 //! `{:process 0, :type :invoke, :f :cas, :value [1 2]}`. Invocations are paired with the
 //! next completion of the same process; `:f :read` becomes a get, `:write` a put and `:cas`
-//! (value `[old new]`) a cas. All ops act on the one key [`KEY`]. Times are positions in the
-//! stream (every element counts, so they are strictly increasing). As in Jepsen and Knossos:
+//! (value `[old new]`) a cas. All ops act on the one key [`KEY`]. Times are Jepsen's `:time`
+//! (nanoseconds) when every element has one and the clients' times strictly increase from 1 in
+//! the order of the file, so that they order the ops exactly as the file does, as Knossos reads
+//! it (and the initial value, at 0, comes first). Otherwise they are positions in the stream
+//! (every element counts, so they are strictly increasing), and the history's
+//! [`TIME_UNIT_FIELD`] says `"position"`, so sentences give positions, not milliseconds. As in
+//! Jepsen and Knossos:
 //!
 //! - `:ok`: the op took effect, once, between its invocation and its completion.
 //! - `:fail`: the op certainly did not take effect, whatever its `:f` (outcome fail); a failed
@@ -16,22 +21,24 @@
 //!   number in the file) and keeps the number in the field `process`.
 //! - `:ok :read` of `nil` is a read whose value is unknown (outcome info), as in Knossos'
 //!   register models.
-//! - Elements whose `:process` is not an integer (`:nemesis`) are not client ops: they are
-//!   kept in the history's top-level `nemesis` list (`time`, `process`, `type`, `f`, `value`),
-//!   so that a report can draw them.
+//! - Elements whose `:process` is a keyword (`:nemesis`, or another of the test's own
+//!   processes, as Jepsen allows) are not client ops: they are kept in the history's top-level
+//!   `nemesis` list (`time`, `process`, `type`, `f`, `value`), so that a report can draw them.
+//!   Any other `:process` that is not an integer is an error.
 //!
 //! `initial` is the register's value before the history: a put of it (op id 0, marked
 //! `"initial": true`, with a client id of its own) completes at time 0, before every other op.
 //!
 //! Bad input is an error naming the line and column of the element at fault: malformed EDN,
 //! nesting deeper than [`MAX_DEPTH`], integers outside 64 bits, negative or absurd process
-//! numbers (above [`MAX_PROCESS`]), unknown `:type` or `:f`, completions without invocations,
-//! and an empty input.
+//! numbers (above [`MAX_PROCESS`]), a `:process` neither an integer nor a keyword, a key given
+//! twice in one map, unknown `:type` or `:f`, completions without invocations, and an empty
+//! input.
 use std::collections::BTreeMap;
 
 use serde_json::Map;
 
-use super::{History, HistoryError, Op, OpKind, Outcome, Value};
+use super::{History, HistoryError, Op, OpKind, Outcome, Value, TIME_UNIT_FIELD};
 
 mod reader;
 
@@ -116,7 +123,7 @@ pub struct EdnOptions {
 }
 
 struct Pending {
-    at: usize,
+    invoke: u64,
     kind: OpKind,
     value: Option<Value>,
     expect: Option<Value>,
@@ -141,11 +148,24 @@ pub fn parse_with(text: &str, options: &EdnOptions) -> Result<History, HistoryEr
     let err_at = |at: usize, message: String| error_at(src, at, message);
 
     // Client ids for new logical processes and the initial op start past every process
-    // number; a first pass finds them (the elements are parsed twice, not held in memory).
+    // number, and Jepsen's `:time` is used only when every element has one and the clients'
+    // strictly increase from 1: a first pass finds out (the elements are parsed twice, not
+    // held in memory).
     let mut fresh = 0u64;
+    let mut times = true;
+    let mut last_time = 0i64;
     for elem in Elements::new(src)? {
         let (at, e) = elem?;
         if let Edn::Map(m) = &e {
+            let client = matches!(get(m, "process"), Some(Edn::Int(_)));
+            match get(m, "time") {
+                Some(Edn::Int(t)) if *t > last_time || (!client && *t >= 0) => {
+                    if client {
+                        last_time = *t;
+                    }
+                }
+                _ => times = false,
+            }
             if let Some(Edn::Int(p)) = get(m, "process") {
                 let p = *p;
                 if p < 0 {
@@ -179,15 +199,29 @@ pub fn parse_with(text: &str, options: &EdnOptions) -> Result<History, HistoryEr
     let mut client_of: BTreeMap<i64, u64> = BTreeMap::new();
     for (index, elem) in Elements::new(src)?.enumerate() {
         let (at, e) = elem?;
-        let time = index as u64 + 1;
         let Edn::Map(mut m) = e else {
             return Err(err_at(at, format!("history element {index} is not a map")));
         };
+        let time = match get(&m, "time") {
+            Some(Edn::Int(t)) if times => *t as u64,
+            _ => index as u64 + 1,
+        };
         let process = match get(&m, "process") {
             Some(Edn::Int(p)) => *p,
-            Some(_) => {
+            // As in Jepsen, a keyword names a process that is not a client: the nemesis, or
+            // another of the test's own.
+            Some(Edn::Keyword(_)) => {
                 nemesis.push(nemesis_entry(time, &m));
                 continue;
+            }
+            Some(other) => {
+                return Err(err_at(
+                    at,
+                    format!(
+                        "history element {index}: :process {} is neither an integer (a client) nor a keyword (such as :nemesis)",
+                        other.to_json()
+                    ),
+                ))
             }
             None => {
                 return Err(err_at(
@@ -261,7 +295,7 @@ pub fn parse_with(text: &str, options: &EdnOptions) -> Result<History, HistoryEr
                 pending.insert(
                     process,
                     Pending {
-                        at: index,
+                        invoke: time,
                         kind,
                         value,
                         expect,
@@ -374,6 +408,9 @@ pub fn parse_with(text: &str, options: &EdnOptions) -> Result<History, HistoryEr
     }
     ops.sort_by_key(|o| o.id);
     let mut extra = Map::new();
+    if !times {
+        extra.insert(TIME_UNIT_FIELD.into(), "position".into());
+    }
     if !nemesis.is_empty() {
         extra.insert("nemesis".into(), nemesis.into());
     }
@@ -385,7 +422,7 @@ pub fn parse_with(text: &str, options: &EdnOptions) -> Result<History, HistoryEr
 impl Pending {
     /// The op as invoked: outcome info, no completion yet.
     fn op(self, process: i64) -> Op {
-        let mut op = Op::new(self.id, self.client, self.kind, KEY, self.at as u64 + 1);
+        let mut op = Op::new(self.id, self.client, self.kind, KEY, self.invoke);
         op.value = self.value;
         op.expect = self.expect;
         if self.client != process as u64 {

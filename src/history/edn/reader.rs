@@ -151,6 +151,44 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// A map's pairs, after its `{` at `open`. A key given twice is an error at its second
+    /// place, naming it (which of the two values a reader keeps is not defined).
+    fn map(&mut self, open: usize) -> PResult<Vec<(Edn, Edn)>> {
+        let mut pairs = Vec::new();
+        // Keys as their debug form, so that any key is compared in one lookup.
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            self.skip_ws()?;
+            match self.s.get(self.pos) {
+                None => return Err(unclosed(self.s, open, b'}')),
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(pairs);
+                }
+                Some(_) => {}
+            }
+            let at = self.pos;
+            let k = self.value()?;
+            self.skip_ws()?;
+            match self.s.get(self.pos) {
+                None => return Err(unclosed(self.s, open, b'}')),
+                Some(b'}') => {
+                    return Err(error_at(self.s, open, "map with an odd number of forms"))
+                }
+                Some(_) => {}
+            }
+            if !seen.insert(format!("{k:?}")) {
+                return Err(error_at(
+                    self.s,
+                    at,
+                    format!("the key {} appears twice in one map", k.to_json()),
+                ));
+            }
+            let v = self.value()?;
+            pairs.push((k, v));
+        }
+    }
+
     pub(super) fn value(&mut self) -> PResult<Edn> {
         self.skip_ws()?;
         let Some(&b) = self.s.get(self.pos) else {
@@ -165,16 +203,7 @@ impl<'a> Parser<'a> {
             b'{' => {
                 let start = self.pos;
                 self.pos += 1;
-                let items = self.nested(|p| p.seq(b'}'))?;
-                if items.len() % 2 != 0 {
-                    return Err(error_at(self.s, start, "map with an odd number of forms"));
-                }
-                let mut pairs = Vec::with_capacity(items.len() / 2);
-                let mut it = items.into_iter();
-                while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                    pairs.push((k, v));
-                }
-                Ok(Edn::Map(pairs))
+                Ok(Edn::Map(self.nested(|p| p.map(start))?))
             }
             b'#' => {
                 self.pos += 1;

@@ -149,3 +149,108 @@ fn deep_nesting_is_an_error() {
     let e = parse(&text, None).unwrap_err();
     assert!(e.to_string().contains("nested more than"), "{e}");
 }
+
+#[test]
+fn a_process_is_an_integer_or_a_keyword() {
+    // A keyword names a process that is not a client, as Jepsen allows: kept, not an op.
+    let h = edn("[{:process :clock-skewer :type :info :f :bump :value 5}
+                  {:process 0 :type :invoke :f :read}]");
+    assert_eq!(h.ops.len(), 2, "the initial op and the read");
+    assert_eq!(h.extra["nemesis"][0]["process"], ":clock-skewer");
+    for bad in ["1.5", "\"p1\"", "nil", "[0]"] {
+        let text = format!(
+            "[{{:process 0 :type :invoke :f :read}}\n {{:process {bad} :type :invoke :f :read}}]"
+        );
+        let e = parse(&text, None).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("is neither an integer (a client) nor a keyword")
+                && matches!(
+                    e,
+                    HistoryError::Edn {
+                        line: 2,
+                        column: 2,
+                        ..
+                    }
+                ),
+            "{bad}: {e}"
+        );
+    }
+}
+
+#[test]
+fn a_key_given_twice_is_refused_naming_it() {
+    let e = parse(
+        "[{:process 0 :type :invoke :f :write :value 1}\n {:process 0 :type :ok :f :write :value 1 :type :fail}]",
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("the key \":type\" appears twice in one map")
+            && matches!(
+                e,
+                HistoryError::Edn {
+                    line: 2,
+                    column: 43,
+                    ..
+                }
+            ),
+        "{e}"
+    );
+    // Keys of any kind, nested maps too.
+    assert!(parse("[{:process 0 :value {1 :a 1 :b}}]", None)
+        .unwrap_err()
+        .to_string()
+        .contains("the key 1 appears twice"));
+}
+
+#[test]
+fn jepsen_times_are_used_when_every_element_has_one() {
+    let text = "[{:process 0 :type :invoke :f :write :value 1 :time 1000}
+                 {:process :nemesis :type :info :f :start :value nil :time 1500}
+                 {:process 0 :type :ok :f :write :value 1 :time 2000}
+                 {:process 1 :type :invoke :f :read :value nil :time 2500}
+                 {:process 1 :type :ok :f :read :value 2 :time 3000}]";
+    let h = edn(text);
+    assert_eq!((h.ops[1].invoke, h.ops[1].complete), (1000, Some(2000)));
+    assert_eq!((h.ops[2].invoke, h.ops[2].complete), (2500, Some(3000)));
+    assert_eq!(h.extra["nemesis"][0]["time"], 1500);
+    assert_eq!(h.time_unit(), crate::history::TimeUnit::Nanos);
+    let report =
+        crate::check::linearizable::check(&h, &crate::check::linearizable::CheckOptions::default());
+    let crate::check::linearizable::Verdict::Violation(w) = report.verdict else {
+        panic!("reads 2, never written")
+    };
+    assert!(
+        w.sentence
+            .starts_with("get#2 by client 1 [0.0025..0.003 ms]"),
+        "{}",
+        w.sentence
+    );
+
+    // One element without :time, or clients' times that do not increase: positions.
+    for text in [
+        text.replace(" :time 1500", ""),
+        text.replace(":time 2500", ":time 2000"),
+    ] {
+        let h = edn(&text);
+        assert_eq!((h.ops[1].invoke, h.ops[1].complete), (1, Some(3)));
+        assert_eq!(h.extra["nemesis"][0]["time"], 2);
+        assert_eq!(h.time_unit(), crate::history::TimeUnit::Position);
+        let report = crate::check::linearizable::check(
+            &h,
+            &crate::check::linearizable::CheckOptions::default(),
+        );
+        let crate::check::linearizable::Verdict::Violation(w) = report.verdict else {
+            panic!("reads 2, never written")
+        };
+        assert!(
+            w.sentence
+                .starts_with("get#2 by client 1 [positions 4..5] read 2")
+                && !w.sentence.contains(" ms"),
+            "{}",
+            w.sentence
+        );
+    }
+}

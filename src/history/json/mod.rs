@@ -18,6 +18,7 @@ pub(super) fn validate(h: &History) -> Result<(), HistoryError> {
                 id: op.id,
                 first,
                 second: i,
+                at: None,
             });
         }
         let loc = OpLoc::Id(op.id);
@@ -27,12 +28,14 @@ pub(super) fn validate(h: &History) -> Result<(), HistoryError> {
                     id: op.id,
                     invoke: op.invoke,
                     complete: c,
+                    at: None,
                 })
             }
             None if op.outcome != Outcome::Info => {
                 return Err(HistoryError::MissingField {
                     op: loc,
                     field: "complete",
+                    at: None,
                 })
             }
             _ => {}
@@ -42,6 +45,7 @@ pub(super) fn validate(h: &History) -> Result<(), HistoryError> {
                 return Err(HistoryError::MissingField {
                     op: loc,
                     field: "value",
+                    at: None,
                 })
             }
             OpKind::Append if !matches!(op.value, Some(Value::Str(_))) => {
@@ -49,18 +53,21 @@ pub(super) fn validate(h: &History) -> Result<(), HistoryError> {
                     op: loc,
                     field: "value",
                     reason: "append needs a string value".into(),
+                    at: None,
                 })
             }
             OpKind::Members if op.outcome == Outcome::Ok && op.members.is_none() => {
                 return Err(HistoryError::MissingField {
                     op: loc,
                     field: "read",
+                    at: None,
                 })
             }
             OpKind::Cas if op.outcome == Outcome::Ok && op.swapped.is_none() => {
                 return Err(HistoryError::MissingField {
                     op: loc,
                     field: "swapped",
+                    at: None,
                 })
             }
             _ => {}
@@ -86,6 +93,7 @@ pub(super) fn validate(h: &History) -> Result<(), HistoryError> {
                     until: a.complete,
                     second: b.id,
                     invoke: b.invoke,
+                    at: None,
                 });
             }
         }

@@ -6,36 +6,59 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value as Json};
 
-use super::strict::{repeated, repeated_key, Strict};
+use super::strict::{out_of_memory_what, owned, repeated, repeated_key, room_for_one, Key, Strict};
 use super::validate;
-use crate::history::{History, HistoryError, Op, OpKind, OpLoc, Outcome, Value, FORMAT};
+use crate::history::{History, HistoryError, Op, OpKind, OpLoc, Outcome, Position, Value, FORMAT};
 
 /// Client ids above this are refused: it is the largest integer every JSON reader (doubles
 /// included) reads exactly, and no real history has that many clients.
 pub const MAX_CLIENT: u64 = (1 << 53) - 1;
 
 pub(in crate::history) fn from_slice(bytes: &[u8]) -> Result<History, HistoryError> {
-    // A semantic error found while reading: serde's error aborts the read, this says why.
+    // A semantic error found while reading: serde's error aborts the read, this says why (and
+    // which op, by its place in `ops`, when it is about one).
     let found = RefCell::new(None);
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let read = Top { found: &found }
         .deserialize(&mut de)
         .and_then(|h| de.end().map(|()| h));
     match (read, found.into_inner()) {
-        (Ok(h), _) => {
-            validate(&h)?;
-            Ok(h)
-        }
-        (Err(_), Some(e)) => Err(e),
-        (Err(e), None) => Err(match repeated_key(&e) {
-            Some(key) => HistoryError::DuplicateKey {
+        (Ok(h), _) => match validate(&h) {
+            Ok(()) => Ok(h),
+            Err(e) => {
+                let index = op_index(&e, &h.ops);
+                Err(locate(bytes, index, e))
+            }
+        },
+        (
+            Err(_),
+            Some(Found {
+                error,
+                op: Some(index),
+            }),
+        ) => Err(locate(bytes, Some(index), error)),
+        // A top-level error: where reading stopped.
+        (Err(e), Some(Found { error, op: None })) => Err(match error {
+            HistoryError::TopLevel(why) => {
+                HistoryError::TopLevel(format!("{why} (line {}, column {})", e.line(), e.column()))
+            }
+            other => other,
+        }),
+        (Err(e), None) => Err(match (repeated_key(&e), out_of_memory_what(&e)) {
+            (Some(key), _) => HistoryError::DuplicateKey {
                 key,
                 line: e.line(),
                 column: e.column(),
             },
-            None => HistoryError::Json {
+            (None, Some(what)) => HistoryError::OutOfMemory {
+                what,
+                line: e.line(),
+                column: e.column(),
+            },
+            (None, None) => HistoryError::Json {
                 message: e.to_string(),
                 line: e.line(),
                 column: e.column(),
@@ -44,15 +67,148 @@ pub(in crate::history) fn from_slice(bytes: &[u8]) -> Result<History, HistoryErr
     }
 }
 
+/// A semantic error found while reading, and the place in `ops` of the op it is about.
+struct Found {
+    error: HistoryError,
+    op: Option<usize>,
+}
+
 /// Records `e` and returns the serde error that stops the read.
-fn stop<E: de::Error>(found: &RefCell<Option<HistoryError>>, e: HistoryError) -> E {
+fn stop<E: de::Error>(found: &RefCell<Option<Found>>, e: HistoryError) -> E {
+    stop_at(found, e, None)
+}
+
+/// [`stop`] for an error about the op at place `op` in `ops`.
+fn stop_at<E: de::Error>(found: &RefCell<Option<Found>>, e: HistoryError, op: Option<usize>) -> E {
     let message = e.to_string();
-    *found.borrow_mut() = Some(e);
+    *found.borrow_mut() = Some(Found { error: e, op });
     E::custom(message)
 }
 
+/// The place in `ops` of the op a validation error is about.
+fn op_index(e: &HistoryError, ops: &[Op]) -> Option<usize> {
+    let by_id = |id: u64| ops.iter().position(|o| o.id == id);
+    match e {
+        HistoryError::DuplicateId { second, .. } => Some(*second),
+        HistoryError::CompleteBeforeInvoke { id, .. } => by_id(*id),
+        HistoryError::ClientOverlap { second, .. } => by_id(*second),
+        HistoryError::MissingField { op, .. } | HistoryError::BadField { op, .. } => match op {
+            OpLoc::Index(i) => Some(*i),
+            OpLoc::Id(id) => by_id(*id),
+        },
+        _ => None,
+    }
+}
+
+/// `e` with the position of the op at place `index` in `ops` (found by reading the file again
+/// up to it: errors are rare, and the first pass keeps no positions), and a number in a field's
+/// reason written as in the file rather than as the float serde_json read (`1e23` for
+/// `100000000000000000000000`).
+fn locate(bytes: &[u8], index: Option<usize>, mut e: HistoryError) -> HistoryError {
+    let Some(raw) = index.and_then(|i| nth_op(bytes, i)) else {
+        return e;
+    };
+    let offset = raw.get().as_ptr() as usize - bytes.as_ptr() as usize;
+    e.set_position(Position::of_offset(bytes, offset));
+    if let HistoryError::BadField { field, reason, .. } = &mut e {
+        as_written(raw, field, reason);
+    }
+    e
+}
+
+/// Rewrites the start of `reason` with the number field `field` of `op` holds, as the file
+/// writes it, when `reason` starts with that number as serde_json shows it.
+fn as_written(op: &RawValue, field: &str, reason: &mut String) {
+    let Ok(fields) = serde_json::from_str::<std::collections::HashMap<String, &RawValue>>(op.get())
+    else {
+        return;
+    };
+    let Some(text) = fields.get(field).map(|v| v.get().trim()) else {
+        return;
+    };
+    let Ok(n) = serde_json::from_str::<serde_json::Number>(text) else {
+        return;
+    };
+    if let Some(rest) = reason.strip_prefix(&n.to_string()) {
+        *reason = format!("{text}{rest}");
+    }
+}
+
+/// The op at place `index` in the document's `ops`, as written.
+fn nth_op(bytes: &[u8], index: usize) -> Option<&RawValue> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    NthOp(index).deserialize(&mut de).ok().flatten()
+}
+
+/// Reads a document, keeping only the op at this place in `ops`.
+struct NthOp(usize);
+
+impl<'de> DeserializeSeed<'de> for NthOp {
+    type Value = Option<&'de RawValue>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NthOp {
+    type Value = Option<&'de RawValue>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a quorumlab-history/1 object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut op = None;
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if k == "ops" && op.is_none() {
+                op = map.next_value_seed(NthElement(self.0))?;
+            } else {
+                map.next_value::<de::IgnoredAny>()?;
+            }
+        }
+        Ok(op)
+    }
+}
+
+/// An array, keeping only the element at this place.
+struct NthElement(usize);
+
+impl<'de> DeserializeSeed<'de> for NthElement {
+    type Value = Option<&'de RawValue>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NthElement {
+    type Value = Option<&'de RawValue>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of ops")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut kept = None;
+        let mut at = 0;
+        loop {
+            if at == self.0 {
+                match seq.next_element::<&'de RawValue>()? {
+                    Some(raw) => kept = Some(raw),
+                    None => break,
+                }
+            } else if seq.next_element::<de::IgnoredAny>()?.is_none() {
+                break;
+            }
+            at += 1;
+        }
+        Ok(kept)
+    }
+}
+
 struct Top<'f> {
-    found: &'f RefCell<Option<HistoryError>>,
+    found: &'f RefCell<Option<Found>>,
 }
 
 impl<'de> DeserializeSeed<'de> for Top<'_> {
@@ -108,10 +264,11 @@ impl<'de> Visitor<'de> for Top<'_> {
         let mut ops = None;
         let mut format_ok = false;
         let mut extra = Map::new();
-        while let Some(k) = map.next_key::<String>()? {
-            if !seen.insert(k.clone()) {
+        while let Some(k) = map.next_key_seed(Key)? {
+            if seen.contains(&k) {
                 return Err(repeated(&k));
             }
+            seen.insert(owned(&k)?);
             match k.as_str() {
                 "format" => match map.next_value_seed(Strict)? {
                     Json::String(f) if f == FORMAT => format_ok = true,
@@ -152,7 +309,7 @@ impl<'de> Visitor<'de> for Top<'_> {
 }
 
 struct Ops<'f> {
-    found: &'f RefCell<Option<HistoryError>>,
+    found: &'f RefCell<Option<Found>>,
 }
 
 impl<'de> DeserializeSeed<'de> for Ops<'_> {
@@ -173,7 +330,9 @@ impl<'de> Visitor<'de> for Ops<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Op>, A::Error> {
         let mut ops = Vec::new();
         while let Some(op) = seq.next_element_seed(Strict)? {
-            let op = parse_op(ops.len(), op).map_err(|e| stop(self.found, e))?;
+            let op =
+                parse_op(ops.len(), op).map_err(|e| stop_at(self.found, e, Some(ops.len())))?;
+            room_for_one(&mut ops, "ops")?;
             ops.push(op);
         }
         ops.shrink_to_fit();
@@ -218,6 +377,7 @@ fn parse_op(index: usize, op: Json) -> Result<Op, HistoryError> {
             op: OpLoc::Index(index),
             field: "ops",
             reason: "element is not a JSON object".into(),
+            at: None,
         });
     };
     let mut loc = OpLoc::Index(index);
@@ -262,6 +422,7 @@ fn parse_op(index: usize, op: Json) -> Result<Op, HistoryError> {
             return Err(HistoryError::MissingField {
                 op: loc,
                 field: "complete",
+                at: None,
             })
         }
         Some(j) => Some(uint(&loc, "complete", j)?),
@@ -358,6 +519,7 @@ fn bad(loc: &OpLoc, field: &'static str, reason: String) -> HistoryError {
         op: loc.clone(),
         field,
         reason,
+        at: None,
     }
 }
 
@@ -366,6 +528,7 @@ fn take(loc: &OpLoc, m: &mut Map<String, Json>, field: &'static str) -> Result<J
         .ok_or_else(|| HistoryError::MissingField {
             op: loc.clone(),
             field,
+            at: None,
         })
 }
 
@@ -436,7 +599,11 @@ fn short(v: &Json) -> String {
 fn uint(loc: &OpLoc, field: &'static str, j: Json) -> Result<u64, HistoryError> {
     j.as_u64().ok_or_else(|| {
         let why = match &j {
-            Json::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0 && f > 0.0) => {
+            // 2^64 and above: a float would read 1e2 as 100, which is in range.
+            Json::Number(n)
+                if n.as_f64()
+                    .is_some_and(|f| f.fract() == 0.0 && f >= 18446744073709551616.0) =>
+            {
                 "is outside the 64-bit integer range"
             }
             _ => "is not a non-negative integer",
@@ -476,11 +643,16 @@ fn json_value(loc: &OpLoc, field: &'static str, j: Json) -> Result<Option<Value>
         Json::String(s) => Ok(Some(Value::from(s))),
         Json::Number(n) => match n.as_i64() {
             Some(i) => Ok(Some(Value::Int(i))),
-            None if n.as_f64().is_some_and(|f| f.fract() == 0.0) => Err(bad(
-                loc,
-                field,
-                format!("{n} is outside the 64-bit signed integer range"),
-            )),
+            None if n
+                .as_f64()
+                .is_some_and(|f| f.fract() == 0.0 && f.abs() >= 9223372036854775808.0) =>
+            {
+                Err(bad(
+                    loc,
+                    field,
+                    format!("{n} is outside the 64-bit signed integer range"),
+                ))
+            }
             None => Err(bad(
                 loc,
                 field,

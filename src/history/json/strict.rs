@@ -1,5 +1,6 @@
 //! A JSON value reader that refuses an object with a repeated key (serde_json's `Value` keeps
-//! the last one silently), naming the key.
+//! the last one silently), naming the key, and that stops with an error where a string or an
+//! array does not fit in the memory left, where an infallible allocation would abort.
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
@@ -37,6 +38,66 @@ pub(super) fn repeated_key(e: &serde_json::Error) -> Option<String> {
         .flatten()
 }
 
+const OUT_OF_MEMORY: &str = "out of memory: ";
+
+/// The error for something that does not fit in memory (`what` did not fit).
+pub(super) fn out_of_memory<E: de::Error>(what: fmt::Arguments) -> E {
+    E::custom(format_args!("{OUT_OF_MEMORY}{what}"))
+}
+
+/// What did not fit, when `e` is the error [`out_of_memory`] made.
+pub(super) fn out_of_memory_what(e: &serde_json::Error) -> Option<String> {
+    let msg = e.to_string();
+    let at = format!(" at line {} column {}", e.line(), e.column());
+    msg.strip_suffix(&at)
+        .unwrap_or(&msg)
+        .strip_prefix(OUT_OF_MEMORY)
+        .map(str::to_owned)
+}
+
+/// A copy of `s`, or the error [`out_of_memory`] when it does not fit. (A string without
+/// escapes is read in place from the file's bytes: this copy is its only allocation.)
+pub(super) fn owned<E: de::Error>(s: &str) -> Result<String, E> {
+    let mut out = String::new();
+    out.try_reserve_exact(s.len())
+        .map_err(|_| out_of_memory(format_args!("a string of {} bytes does not fit", s.len())))?;
+    out.push_str(s);
+    Ok(out)
+}
+
+/// Makes room for one more item in `v`, or the error [`out_of_memory`] naming `what` (plural).
+pub(super) fn room_for_one<T, E: de::Error>(v: &mut Vec<T>, what: &str) -> Result<(), E> {
+    v.try_reserve(1)
+        .map_err(|_| out_of_memory(format_args!("more than {} {what} do not fit", v.len())))
+}
+
+/// An object's key, read as [`owned`] reads a string.
+pub(super) struct Key;
+
+impl<'de> DeserializeSeed<'de> for Key {
+    type Value = String;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        d.deserialize_str(Key)
+    }
+}
+
+impl<'de> Visitor<'de> for Key {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        owned(v)
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<String, E> {
+        Ok(v)
+    }
+}
+
 impl<'de> Visitor<'de> for StrictVisitor {
     type Value = Json;
 
@@ -61,7 +122,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Json, E> {
-        Ok(Json::String(v.to_owned()))
+        owned(v).map(Json::String)
     }
 
     fn visit_string<E>(self, v: String) -> Result<Json, E> {
@@ -81,8 +142,9 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
-        let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        let mut v = Vec::new();
         while let Some(x) = seq.next_element_seed(Strict)? {
+            room_for_one(&mut v, "array items")?;
             v.push(x);
         }
         Ok(Json::Array(v))
@@ -90,7 +152,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
         let mut m = Map::new();
-        while let Some(k) = map.next_key::<String>()? {
+        while let Some(k) = map.next_key_seed(Key)? {
             if m.contains_key(&k) {
                 return Err(repeated(&k));
             }
