@@ -262,7 +262,10 @@ impl Workload {
                     })
                     .boxed()
             }
-            Workload::SlowWrites => with_slow_writes(scenario(shape).boxed(), shape),
+            Workload::SlowWrites => {
+                with_slow_writes(scenario(shape).prop_map(skew_coordinators).boxed(), shape)
+            }
+            Workload::ReadMostly => scenario(shape).prop_map(skew_coordinators).boxed(),
             // The writes the crashed coordinators leave behind wait in its queue for the slow
             // replicas, so the crash cuts them off instead of racing a 1 to 5 ms send.
             Workload::PartialWrites => {
@@ -452,6 +455,40 @@ fn crash_coordinators(mut s: Scenario) -> Scenario {
                 f.at_ms = 6 + drawn % 10;
                 f.after_write = ops[i].3;
                 *node = ops[i].1;
+            }
+        }
+    }
+    s.faults.sort_by_key(|f| f.at_ms);
+    s
+}
+
+/// Puts every other clock skew on the coordinator of a put planned at or after the skew's
+/// drawn time, armed by that put (`Fault::after_write`) so the clock is off when the write is
+/// stamped, however late the client issues it: a write stamped ahead of the writes after it,
+/// or behind the writes before it, which last write wins then orders against real time. The
+/// other skews stay on the node and time drawn, so a skew that spans several writes (and
+/// reads) is still searched. Faults other than skew are left as drawn.
+fn skew_coordinators(mut s: Scenario) -> Scenario {
+    let mut puts: Vec<(u32, u16, i64)> = Vec::new();
+    for (ci, plan) in s.clients.iter().enumerate() {
+        for (i, o) in plan.ops.iter().enumerate() {
+            if o.kind == PlannedKind::Put {
+                puts.push((o.at_ms, o.coordinator, s.put_value(ci, i)));
+            }
+        }
+    }
+    puts.sort_unstable();
+    let mut skews = 0;
+    for f in &mut s.faults {
+        if let FaultKind::Skew { node, .. } = &mut f.kind {
+            skews += 1;
+            if skews % 2 == 0 {
+                continue;
+            }
+            if let Some(&(_, coordinator, value)) = puts.iter().find(|p| p.0 as u64 >= f.at_ms) {
+                f.at_ms = 0;
+                f.after_write = Some(value);
+                *node = coordinator;
             }
         }
     }
