@@ -28,7 +28,7 @@ use crate::shrink::{self, Keep, ShrinkTest};
 use crate::strategy::{write_then_read, FaultChoice, ScenarioShape};
 use crate::theory::{self, Mechanism};
 use crate::verdict::judge;
-use crate::workload::{replica_choice_name, Workload, REPLICA_CHOICES};
+use crate::workload::{Workload, REPLICA_CHOICES};
 
 /// Which cells to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -303,7 +303,7 @@ impl Searched for CellSpec {
         REPLICA_CHOICES.len()
     }
     fn variant_name(&self, variant: usize) -> Option<&'static str> {
-        Some(replica_choice_name(REPLICA_CHOICES[variant]))
+        Some(REPLICA_CHOICES[variant].name())
     }
     fn strategy(&self, workload: Workload, variant: usize) -> BoxedStrategy<Scenario> {
         CellSpec::strategy(self, workload, REPLICA_CHOICES[variant])
@@ -1824,7 +1824,7 @@ impl MatrixReport {
                 .join(", "),
             choices = REPLICA_CHOICES
                 .iter()
-                .map(|c| format!("`{}`", replica_choice_name(*c)))
+                .map(|c| format!("`{}`", c.name()))
                 .collect::<Vec<_>>()
                 .join(", "),
         ));

@@ -466,13 +466,3 @@ pub const REPLICA_CHOICES: [ReplicaChoice; 3] = [
     ReplicaChoice::Shuffled,
     ReplicaChoice::Snitch,
 ];
-
-/// The name of a replica choice, as on the command line.
-pub fn replica_choice_name(c: ReplicaChoice) -> &'static str {
-    match c {
-        ReplicaChoice::Ordered => "ordered",
-        ReplicaChoice::Shuffled => "shuffled",
-        ReplicaChoice::Snitch => "snitch",
-        ReplicaChoice::Random => "random",
-    }
-}
