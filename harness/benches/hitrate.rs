@@ -18,6 +18,7 @@ use quorumlab_harness::explore::generate_with;
 use quorumlab_harness::matrix::{case_seed, cells, CellSpec, Profile};
 use quorumlab_harness::verdict::judge;
 use quorumlab_harness::workload::{Workload, REPLICA_CHOICES};
+use strum::VariantArray;
 
 fn main() {
     let mut cases = 30u32;
@@ -66,7 +67,7 @@ fn main() {
             print!(" {:>20}", g.name());
         }
         println!();
-        for workload in Workload::ALL {
+        for &workload in Workload::VARIANTS {
             if only.as_deref().is_some_and(|w| w != workload.name()) {
                 continue;
             }

@@ -19,6 +19,7 @@ use quorumlab::check::observe::is_final;
 use quorumlab::check::{stale, Guarantee};
 use quorumlab::history::{History, Op, OpKind, Outcome};
 use serde::{Deserialize, Serialize};
+use strum::VariantArray;
 
 use crate::explore::{generate_with, shrink_with};
 use crate::fsutil::{self, Staging};
@@ -30,9 +31,21 @@ use crate::theory::{self, Mechanism};
 use crate::verdict::judge;
 use crate::workload::{Workload, REPLICA_CHOICES};
 
-/// Which cells to run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Which cells to run. A profile's name ([`Profile::name`], `FromStr`, serde) is its variant's,
+/// in lower case.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Profile {
     /// A documented subset that finishes in minutes: see [`cells`].
     Quick,
@@ -48,21 +61,18 @@ pub struct UnknownProfile(pub String);
 impl std::str::FromStr for Profile {
     type Err = UnknownProfile;
     fn from_str(s: &str) -> Result<Self, UnknownProfile> {
-        match s {
-            "quick" => Ok(Profile::Quick),
-            "full" => Ok(Profile::Full),
-            _ => Err(UnknownProfile(s.to_string())),
-        }
+        Profile::VARIANTS
+            .iter()
+            .copied()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| UnknownProfile(s.to_string()))
     }
 }
 
 impl Profile {
     /// The profile's name.
     pub fn name(self) -> &'static str {
-        match self {
-            Profile::Quick => "quick",
-            Profile::Full => "full",
-        }
+        self.into()
     }
 
     /// Seeds per cell unless `--seeds` says otherwise.
@@ -74,9 +84,24 @@ impl Profile {
     }
 }
 
-/// A fault profile: which faults a cell's scenarios draw from, and the fsync policy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// A fault profile: which faults a cell's scenarios draw from, and the fsync policy. The
+/// profiles in matrix order are [`VariantArray::VARIANTS`]; a profile's name
+/// ([`FaultProfile::name`], serde) is its variant's, in kebab case.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum FaultProfile {
     /// No faults.
     None,
@@ -96,28 +121,9 @@ pub enum FaultProfile {
 }
 
 impl FaultProfile {
-    /// Every profile, in matrix order.
-    pub const ALL: [FaultProfile; 7] = [
-        FaultProfile::None,
-        FaultProfile::Partition,
-        FaultProfile::CrashFsyncAlways,
-        FaultProfile::CrashFsyncPeriodic,
-        FaultProfile::Loss,
-        FaultProfile::Skew,
-        FaultProfile::Mixed,
-    ];
-
     /// The profile's name, as in the report.
     pub fn name(self) -> &'static str {
-        match self {
-            FaultProfile::None => "none",
-            FaultProfile::Partition => "partition",
-            FaultProfile::CrashFsyncAlways => "crash-fsync-always",
-            FaultProfile::CrashFsyncPeriodic => "crash-fsync-periodic",
-            FaultProfile::Loss => "loss",
-            FaultProfile::Skew => "skew",
-            FaultProfile::Mixed => "mixed",
-        }
+        self.into()
     }
 
     fn faults(self) -> Vec<FaultChoice> {
@@ -395,7 +401,7 @@ pub struct Budget {
 
 /// Scenarios per cell in the quick profile: two rounds of the rotation (every workload under
 /// every replica choice) and as many aimed scenarios.
-const QUICK_CASES: u32 = 2 * 2 * (Workload::ALL.len() * REPLICA_CHOICES.len()) as u32;
+const QUICK_CASES: u32 = 2 * 2 * (Workload::VARIANTS.len() * REPLICA_CHOICES.len()) as u32;
 
 impl Profile {
     /// The search budget of every cell.
@@ -456,7 +462,7 @@ pub fn cells(profile: Profile) -> Vec<CellSpec> {
                     for w in 1..=rf {
                         for rr in [ReadRepair::None, ReadRepair::Blocking, ReadRepair::Async] {
                             for (hints, ae) in [(false, false), (true, false), (true, true)] {
-                                for faults in FaultProfile::ALL {
+                                for &faults in FaultProfile::VARIANTS {
                                     out.push(cell(rf, r, w, rr, hints, ae, faults));
                                 }
                             }
@@ -1114,9 +1120,9 @@ pub fn case_plan(i: u32) -> (Workload, ReplicaChoice) {
 /// The `i`-th step of a rotation through every workload, and through `variants` variants of
 /// each (the leaderless store's replica choices) once per round of workloads.
 fn rotation(i: u32, variants: usize) -> (Workload, usize) {
-    let n = Workload::ALL.len() as u32;
+    let n = Workload::VARIANTS.len() as u32;
     (
-        Workload::ALL[(i % n) as usize],
+        Workload::VARIANTS[(i % n) as usize],
         ((i / n) % variants.max(1) as u32) as usize,
     )
 }
@@ -1145,8 +1151,9 @@ impl CasePlanner {
 
     /// The workload and variant (of `variants`) of the next scenario, as [`CasePlanner::next`].
     pub fn next_variant(&mut self, unbroken: &[Mechanism], variants: usize) -> (Workload, usize) {
-        let aimed: Vec<Workload> = Workload::ALL
-            .into_iter()
+        let aimed: Vec<Workload> = Workload::VARIANTS
+            .iter()
+            .copied()
             .filter(|w| unbroken.iter().any(|m| w.aims_at(*m)))
             .collect();
         let odd = self.scenarios % 2 == 1;
@@ -1817,7 +1824,7 @@ impl MatrixReport {
             profile = self.profile.name(),
             cases = b.cases,
             ops = thousands(b.ops),
-            workloads = Workload::ALL
+            workloads = Workload::VARIANTS
                 .iter()
                 .map(|w| format!("`{}`", w.name()))
                 .collect::<Vec<_>>()
@@ -2196,6 +2203,41 @@ pub fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn profile_and_fault_profile_names_are_derived_in_order() {
+        let names: Vec<&str> = Profile::VARIANTS.iter().map(|p| p.name()).collect();
+        assert_eq!(names, ["quick", "full"]);
+        for &p in Profile::VARIANTS {
+            assert_eq!(p.name().parse::<Profile>(), Ok(p));
+            assert_eq!(
+                serde_json::to_string(&p).unwrap(),
+                format!("\"{}\"", p.name())
+            );
+        }
+        assert_eq!(
+            "Quick".parse::<Profile>().unwrap_err().to_string(),
+            "unknown profile \"Quick\"; expected quick or full"
+        );
+        let names: Vec<&str> = FaultProfile::VARIANTS.iter().map(|f| f.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "none",
+                "partition",
+                "crash-fsync-always",
+                "crash-fsync-periodic",
+                "loss",
+                "skew",
+                "mixed",
+            ]
+        );
+        for &f in FaultProfile::VARIANTS {
+            let json = serde_json::to_string(&f).unwrap();
+            assert_eq!(json, format!("\"{}\"", f.name()));
+            assert_eq!(serde_json::from_str::<FaultProfile>(&json).unwrap(), f);
+        }
+    }
 
     fn history(ops: &str) -> History {
         History::from_json_str(&format!(

@@ -9,15 +9,29 @@ use crate::systems::leaderless::StoreConfig;
 use proptest::prelude::*;
 use proptest::strategy::{NewTree, ValueTree};
 use proptest::test_runner::TestRunner;
+use strum::VariantArray;
 
 use crate::scenario::{
     unique_value, ClientPlan, Fault, FaultKind, NetworkConfig, PartitionShape, PlannedKind,
     PlannedOp, Scenario, SystemConfig,
 };
 
-/// The kinds of fault a scenario may draw from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+/// The kinds of fault a scenario may draw from, in a fixed order ([`VariantArray::VARIANTS`]);
+/// a kind's name ([`FaultChoice::name`], serde) is its variant's, in lower case.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum FaultChoice {
     /// Random halves.
     Partition,
@@ -40,32 +54,9 @@ pub enum FaultChoice {
 }
 
 impl FaultChoice {
-    /// Every fault kind, in a fixed order.
-    pub const ALL: [FaultChoice; 9] = [
-        FaultChoice::Partition,
-        FaultChoice::Isolate,
-        FaultChoice::Ring,
-        FaultChoice::Bridge,
-        FaultChoice::Crash,
-        FaultChoice::Loss,
-        FaultChoice::Latency,
-        FaultChoice::Skew,
-        FaultChoice::Pause,
-    ];
-
     /// The name used on the command line.
     pub fn name(self) -> &'static str {
-        match self {
-            FaultChoice::Partition => "partition",
-            FaultChoice::Isolate => "isolate",
-            FaultChoice::Ring => "ring",
-            FaultChoice::Bridge => "bridge",
-            FaultChoice::Crash => "crash",
-            FaultChoice::Loss => "loss",
-            FaultChoice::Latency => "latency",
-            FaultChoice::Skew => "skew",
-            FaultChoice::Pause => "pause",
-        }
+        self.into()
     }
 
     /// The class of fault it generates, as a system is asked whether it honours it.
@@ -93,8 +84,12 @@ pub fn parse_fault_list(list: &str) -> Result<Vec<FaultChoice>, String> {
     for word in list.split(',').map(str::trim).filter(|w| !w.is_empty()) {
         match word {
             "none" => {}
-            "mixed" => out.extend(FaultChoice::ALL.iter().filter(|f| **f != FaultChoice::Skew)),
-            w => match FaultChoice::ALL.iter().find(|f| f.name() == w) {
+            "mixed" => out.extend(
+                FaultChoice::VARIANTS
+                    .iter()
+                    .filter(|f| **f != FaultChoice::Skew),
+            ),
+            w => match FaultChoice::VARIANTS.iter().find(|f| f.name() == w) {
                 Some(f) => out.push(*f),
                 None => {
                     return Err(format!(
@@ -830,6 +825,42 @@ mod tests {
 
     fn runner() -> TestRunner {
         TestRunner::deterministic()
+    }
+
+    #[test]
+    fn fault_choice_names_are_derived_in_order() {
+        let names: Vec<&str> = FaultChoice::VARIANTS.iter().map(|f| f.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "partition",
+                "isolate",
+                "ring",
+                "bridge",
+                "crash",
+                "loss",
+                "latency",
+                "skew",
+                "pause"
+            ]
+        );
+        for &f in FaultChoice::VARIANTS {
+            assert_eq!(
+                serde_json::to_string(&f).unwrap(),
+                format!("\"{}\"", f.name())
+            );
+            assert_eq!(parse_fault_list(f.name()), Ok(vec![f]));
+        }
+        let mixed: Vec<_> = (FaultChoice::VARIANTS.iter().copied())
+            .filter(|&f| f != FaultChoice::Skew)
+            .collect();
+        assert_eq!(parse_fault_list("none, mixed,crash"), Ok(mixed));
+        assert_eq!(parse_fault_list("none"), Ok(vec![]));
+        assert_eq!(
+            parse_fault_list("crash,x").unwrap_err().to_string(),
+            "unknown fault \"x\"; expected a comma-separated list of none, partition, isolate, \
+             ring, bridge, crash, loss, latency, skew, pause, mixed"
+        );
     }
 
     #[test]

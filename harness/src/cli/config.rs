@@ -282,7 +282,7 @@ impl ConfigFlags {
         let built = crate::systems::build(&system)
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         if let Some(f) = self.faults.0.iter().find(|f| !built.honours(f.class())) {
-            let honoured: Vec<&str> = FaultChoice::ALL
+            let honoured: Vec<&str> = FaultChoice::VARIANTS
                 .iter()
                 .filter(|f| built.honours(f.class()))
                 .map(|f| f.name())
