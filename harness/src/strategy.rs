@@ -76,10 +76,18 @@ impl FaultChoice {
     }
 }
 
+/// A word of a fault list that names no fault kind.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown fault {0:?}; expected a comma-separated list of none, {kinds}, mixed",
+    kinds = FaultChoice::VARIANTS.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
+)]
+pub struct UnknownFault(pub String);
+
 /// Parses a comma-separated fault list: none, partition, isolate, ring, bridge, crash, loss,
 /// latency, skew, pause, or mixed (every kind except skew, which breaks timestamp order by
 /// design and is asked for by name).
-pub fn parse_fault_list(list: &str) -> Result<Vec<FaultChoice>, String> {
+pub fn parse_fault_list(list: &str) -> Result<Vec<FaultChoice>, UnknownFault> {
     let mut out = Vec::new();
     for word in list.split(',').map(str::trim).filter(|w| !w.is_empty()) {
         match word {
@@ -91,12 +99,7 @@ pub fn parse_fault_list(list: &str) -> Result<Vec<FaultChoice>, String> {
             ),
             w => match FaultChoice::VARIANTS.iter().find(|f| f.name() == w) {
                 Some(f) => out.push(*f),
-                None => {
-                    return Err(format!(
-                        "unknown fault {w:?}; expected a comma-separated list of none, \
-                         partition, isolate, ring, bridge, crash, loss, latency, skew, pause, mixed"
-                    ))
-                }
+                None => return Err(UnknownFault(w.to_string())),
             },
         }
     }

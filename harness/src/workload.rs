@@ -296,9 +296,17 @@ pub enum WorkloadChoice {
     Only(Workload),
 }
 
+/// A `--workload` that is neither `flags`, `mix` nor a workload's name.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown workload {0:?}; expected flags, mix or one of {names}",
+    names = Workload::VARIANTS.iter().map(|w| w.name()).collect::<Vec<_>>().join(", ")
+)]
+pub struct UnknownWorkload(pub String);
+
 impl WorkloadChoice {
     /// `flags`, `mix` or a workload's name.
-    pub fn parse(s: &str) -> Result<WorkloadChoice, String> {
+    pub fn parse(s: &str) -> Result<WorkloadChoice, UnknownWorkload> {
         match s.trim() {
             "flags" => Ok(WorkloadChoice::Flags),
             "mix" => Ok(WorkloadChoice::Mix),
@@ -307,13 +315,7 @@ impl WorkloadChoice {
                 .copied()
                 .find(|w| w.name() == name)
                 .map(WorkloadChoice::Only)
-                .ok_or_else(|| {
-                    let names: Vec<_> = Workload::VARIANTS.iter().map(|w| w.name()).collect();
-                    format!(
-                        "unknown workload {name:?}; expected flags, mix or one of {}",
-                        names.join(", ")
-                    )
-                }),
+                .ok_or_else(|| UnknownWorkload(name.to_string())),
         }
     }
 

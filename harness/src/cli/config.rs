@@ -8,7 +8,7 @@ use crate::systems::leaderless::{
 use strum::VariantArray;
 
 use crate::scenario::{limits, NetworkConfig, SlowLink, SlowWrite, SystemConfig};
-use crate::strategy::{parse_fault_list, FaultChoice, ScenarioShape};
+use crate::strategy::{parse_fault_list, FaultChoice, ScenarioShape, UnknownFault};
 
 /// Store, workload and fault flags. Store defaults are the store's own (Cassandra-like).
 #[derive(clap::Args, Debug, Clone)]
@@ -402,7 +402,7 @@ where
 #[derive(Clone, Debug)]
 pub struct FaultList(pub Vec<FaultChoice>);
 
-fn parse_faults(s: &str) -> Result<FaultList, String> {
+fn parse_faults(s: &str) -> Result<FaultList, UnknownFault> {
     parse_fault_list(s).map(FaultList)
 }
 
