@@ -966,8 +966,8 @@ pub enum MatrixError {
         source: RunError,
     },
     /// Shards that do not add up to one matrix.
-    #[error("{0}")]
-    Merge(String),
+    #[error(transparent)]
+    Merge(#[from] MergeError),
     /// Writing the report or an example failed.
     #[error("writing {path}: {source}")]
     Io {
@@ -975,6 +975,94 @@ pub enum MatrixError {
         path: PathBuf,
         /// The error.
         source: std::io::Error,
+    },
+}
+
+/// Why shards do not add up to one matrix; each names the shard, cell or probe at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    /// No shard was given.
+    #[error("no shard to merge")]
+    NoShards,
+    /// A shard ran another profile, budget or list of systems than the first shard.
+    #[error(
+        "shard {shard} is profile {} with budget {budget:?} over {}, but the first is profile {} \
+         with {first_budget:?} over {}",
+        profile.name(),
+        systems.join(", "),
+        first_profile.name(),
+        first_systems.join(", ")
+    )]
+    Mismatch {
+        /// The shard, as it names itself (`(whole)` for an unsharded report).
+        shard: String,
+        /// Its profile.
+        profile: Profile,
+        /// Its budget.
+        budget: Budget,
+        /// Its systems.
+        systems: Vec<String>,
+        /// The first shard's profile.
+        first_profile: Profile,
+        /// The first shard's budget.
+        first_budget: Budget,
+        /// The first shard's systems.
+        first_systems: Vec<String>,
+    },
+    /// A cell (`what` is "cell", of any system) or a probe that two shards both hold.
+    #[error("{what} {index} ({slug}) appears in two shards")]
+    Twice {
+        /// "cell" or "probe".
+        what: &'static str,
+        /// Its index in the plan.
+        index: usize,
+        /// Its slug.
+        slug: String,
+    },
+    /// A leaderless cell or a probe of the plan that no shard holds.
+    #[error("{what} {index} ({slug}) is in no shard")]
+    Missing {
+        /// "cell" or "probe".
+        what: &'static str,
+        /// Its index in the plan.
+        index: usize,
+        /// Its slug.
+        slug: String,
+    },
+    /// A cell of another system that no shard holds.
+    #[error("cell {slug} is in no shard")]
+    MissingSystemCell {
+        /// Its slug.
+        slug: String,
+    },
+    /// A shard's cell at this index is not the cell this version plans there.
+    #[error("cell {index} is {found} in a shard but {planned} in this version")]
+    Changed {
+        /// The index in the plan.
+        index: usize,
+        /// The shard's cell.
+        found: String,
+        /// The planned cell.
+        planned: String,
+    },
+    /// The shards hold more cells or probes than the plan.
+    #[error(
+        "shards hold {cells} cells, {probes} probes and {system_cells} cells of other systems; \
+         the profile has {planned_cells}, {planned_probes} and {planned_system_cells}"
+    )]
+    Count {
+        /// Leaderless cells found.
+        cells: usize,
+        /// Probes found.
+        probes: usize,
+        /// Cells of other systems found.
+        system_cells: usize,
+        /// Leaderless cells planned.
+        planned_cells: usize,
+        /// Probes planned.
+        planned_probes: usize,
+        /// Cells of other systems planned.
+        planned_system_cells: usize,
     },
 }
 
@@ -1511,85 +1599,78 @@ pub fn run_probe(index: usize, spec: &ProbeSpec, seeds: u32) -> Result<ProbeResu
 /// Joins shards into the whole matrix; every cell and probe of the profile must appear exactly
 /// once.
 pub fn merge(shards: Vec<MatrixReport>) -> Result<MatrixReport, MatrixError> {
-    let bad = MatrixError::Merge;
-    let first = shards.first().ok_or(bad("no shard to merge".into()))?;
+    Ok(merge_shards(shards)?)
+}
+
+fn merge_shards(shards: Vec<MatrixReport>) -> Result<MatrixReport, MergeError> {
+    let first = shards.first().ok_or(MergeError::NoShards)?;
     let (profile, budget, systems) = (first.profile, first.budget, first.systems.clone());
     let mut found: BTreeMap<usize, CellResult> = BTreeMap::new();
     let mut found_probes: BTreeMap<usize, ProbeResult> = BTreeMap::new();
     let mut found_systems: BTreeMap<usize, SystemCellResult> = BTreeMap::new();
     let mut examples = Vec::new();
+    let twice = |what, index, slug| MergeError::Twice { what, index, slug };
     for s in &shards {
         if s.profile != profile || s.budget != budget || s.systems != systems {
-            return Err(bad(format!(
-                "shard {} is profile {} with budget {:?} over {}, but the first is profile {} \
-                 with {budget:?} over {}",
-                s.shard.as_deref().unwrap_or("(whole)"),
-                s.profile.name(),
-                s.budget,
-                s.systems.join(", "),
-                profile.name(),
-                systems.join(", ")
-            )));
+            return Err(MergeError::Mismatch {
+                shard: s.shard.as_deref().unwrap_or("(whole)").to_string(),
+                profile: s.profile,
+                budget: s.budget,
+                systems: s.systems.clone(),
+                first_profile: profile,
+                first_budget: budget,
+                first_systems: systems,
+            });
         }
         for c in &s.cells {
             if found.insert(c.index, c.clone()).is_some() {
-                return Err(bad(format!(
-                    "cell {} ({}) appears in two shards",
-                    c.index,
-                    c.spec.slug()
-                )));
+                return Err(twice("cell", c.index, c.spec.slug()));
             }
         }
         for p in &s.probes {
             if found_probes.insert(p.index, p.clone()).is_some() {
-                return Err(bad(format!(
-                    "probe {} ({}) appears in two shards",
-                    p.index,
-                    p.spec.slug()
-                )));
+                return Err(twice("probe", p.index, p.spec.slug()));
             }
         }
         for c in &s.system_cells {
             if found_systems.insert(c.index, c.clone()).is_some() {
-                return Err(bad(format!(
-                    "cell {} ({}) appears in two shards",
-                    c.index,
-                    c.spec.slug()
-                )));
+                return Err(twice("cell", c.index, c.spec.slug()));
             }
         }
         examples.extend(s.examples.iter().cloned());
     }
     let plan = Plan::of(profile, &systems);
+    let changed = |index, found: String, planned: String| MergeError::Changed {
+        index,
+        found,
+        planned,
+    };
     for (i, spec) in plan.cells.iter().enumerate() {
         match found.get(&i) {
-            None => return Err(bad(format!("cell {i} ({}) is in no shard", spec.slug()))),
-            Some(c) if &c.spec != spec => {
-                return Err(bad(format!(
-                    "cell {i} is {} in a shard but {} in this version",
-                    c.spec.slug(),
-                    spec.slug()
-                )))
+            None => {
+                return Err(MergeError::Missing {
+                    what: "cell",
+                    index: i,
+                    slug: spec.slug(),
+                })
             }
+            Some(c) if &c.spec != spec => return Err(changed(i, c.spec.slug(), spec.slug())),
             _ => {}
         }
     }
     for (i, spec) in plan.probes.iter().enumerate() {
         if !found_probes.contains_key(&i) {
-            return Err(bad(format!("probe {i} ({}) is in no shard", spec.slug())));
+            return Err(MergeError::Missing {
+                what: "probe",
+                index: i,
+                slug: spec.slug(),
+            });
         }
     }
     for (i, spec) in plan.system_cells.iter().enumerate() {
         match found_systems.get(&i) {
-            None => return Err(bad(format!("cell {} is in no shard", spec.slug()))),
-            Some(c) if &c.spec != spec => {
-                return Err(bad(format!(
-                    "cell {} is {} in a shard but {} in this version",
-                    i,
-                    c.spec.slug(),
-                    spec.slug()
-                )))
-            }
+            None => return Err(MergeError::MissingSystemCell { slug: spec.slug() }),
+            Some(c) if &c.spec != spec => return Err(changed(i, c.spec.slug(), spec.slug())),
             _ => {}
         }
     }
@@ -1597,16 +1678,14 @@ pub fn merge(shards: Vec<MatrixReport>) -> Result<MatrixReport, MatrixError> {
         || found_probes.len() != plan.probes.len()
         || found_systems.len() != plan.system_cells.len()
     {
-        return Err(bad(format!(
-            "shards hold {} cells, {} probes and {} cells of other systems; the profile has \
-             {}, {} and {}",
-            found.len(),
-            found_probes.len(),
-            found_systems.len(),
-            plan.cells.len(),
-            plan.probes.len(),
-            plan.system_cells.len()
-        )));
+        return Err(MergeError::Count {
+            cells: found.len(),
+            probes: found_probes.len(),
+            system_cells: found_systems.len(),
+            planned_cells: plan.cells.len(),
+            planned_probes: plan.probes.len(),
+            planned_system_cells: plan.system_cells.len(),
+        });
     }
     examples.sort();
     examples.dedup();

@@ -4,7 +4,8 @@
 use quorumlab::check::Guarantee;
 use quorumlab_harness::matrix::{
     self, case_plan, cells, merge, probes, run_cells, shard_indices, Budget, CasePlanner, CellSpec,
-    FaultProfile, MatrixError, MatrixOptions, MatrixReport, Plan, ProbeSpec, Profile, MANIFEST,
+    FaultProfile, MatrixError, MatrixOptions, MatrixReport, MergeError, Plan, ProbeSpec, Profile,
+    MANIFEST,
 };
 use quorumlab_harness::systems::leaderless::ReadRepair;
 use quorumlab_harness::theory::{predict, Mechanism};
@@ -203,10 +204,35 @@ fn merge_refuses_missing_and_duplicated_cells() {
         system_cells: Vec::new(),
     };
     match merge(vec![report(Vec::new())]) {
-        Err(MatrixError::Merge(m)) => assert!(m.contains("is in no shard"), "{m}"),
+        Err(MatrixError::Merge(m @ MergeError::Missing { what: "cell", .. })) => {
+            let m = m.to_string();
+            assert!(
+                m.starts_with("cell 0 (") && m.ends_with(") is in no shard"),
+                "{m}"
+            );
+        }
         other => panic!("{other:?}"),
     }
-    assert!(merge(Vec::new()).is_err());
+    match merge(vec![report(Vec::new()), report(Vec::new())]) {
+        Err(MatrixError::Merge(MergeError::Missing { .. })) => {}
+        other => panic!("{other:?}"),
+    }
+    let mut full = report(Vec::new());
+    full.profile = Profile::Full;
+    full.shard = Some("2/2".into());
+    let e = merge(vec![report(Vec::new()), full])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("shard 2/2 is profile full with budget Budget {")
+            && e.contains("but the first is profile quick with Budget {")
+            && e.ends_with("over leaderless"),
+        "{e}"
+    );
+    assert_eq!(
+        merge(Vec::new()).unwrap_err().to_string(),
+        "no shard to merge"
+    );
 }
 
 #[test]
