@@ -17,7 +17,8 @@ use quorumlab::check::Guarantee;
 use quorumlab_harness::explore::generate_with;
 use quorumlab_harness::matrix::{case_seed, cells, CellSpec, Profile};
 use quorumlab_harness::verdict::judge;
-use quorumlab_harness::workload::{replica_choice_name, Workload, REPLICA_CHOICES};
+use quorumlab_harness::workload::{Workload, REPLICA_CHOICES};
+use strum::VariantArray;
 
 fn main() {
     let mut cases = 30u32;
@@ -66,17 +67,13 @@ fn main() {
             print!(" {:>20}", g.name());
         }
         println!();
-        for workload in Workload::ALL {
+        for &workload in Workload::VARIANTS {
             if only.as_deref().is_some_and(|w| w != workload.name()) {
                 continue;
             }
             for choice in REPLICA_CHOICES {
                 let hits = rates(cell, workload, choice, cases, &guarantees);
-                print!(
-                    "  {:<18} {:<9}",
-                    workload.name(),
-                    replica_choice_name(choice)
-                );
+                print!("  {:<18} {:<9}", workload.name(), choice.name());
                 for h in hits {
                     print!(" {:>20}", format!("{h}/{cases}"));
                 }
@@ -99,7 +96,7 @@ fn rates(
         "hitrate-{}-{}-{}",
         cell.slug(),
         workload.name(),
-        replica_choice_name(choice)
+        choice.name()
     );
     let scenarios: Vec<_> = (0..cases)
         .map(|i| generate_with(&strategy, case_seed(&prefix, i)))

@@ -14,6 +14,7 @@ use quorumlab_harness::matrix::{case_seed, CellSpec, FaultProfile};
 use quorumlab_harness::systems::leaderless::ReadRepair;
 use quorumlab_harness::verdict::judge;
 use quorumlab_harness::workload::{Workload, REPLICA_CHOICES};
+use strum::VariantArray;
 
 fn main() {
     let mut cases = 30u32;
@@ -36,7 +37,7 @@ fn main() {
         "{:<18} {:>7} {:>10} {:>14} {:>12}",
         "workload", "cases", "cases/s", "sim s/wall s", "ops/case"
     );
-    for workload in Workload::ALL {
+    for &workload in Workload::VARIANTS {
         let mut scenarios = Vec::new();
         for i in 0..cases {
             let choice = REPLICA_CHOICES[i as usize % REPLICA_CHOICES.len()];

@@ -11,6 +11,8 @@
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
+use strum::VariantArray;
+
 use crate::systems::leaderless::{
     Bug, ConsistencyLevel, FsyncPolicy, ReadRepair, ReplicaChoice, StoreConfig,
 };
@@ -143,10 +145,7 @@ impl Canary {
             );
         }
         if self.store().replica_choice != StoreConfig::default().replica_choice {
-            out += &format!(
-                " --replica-choice {}",
-                crate::workload::replica_choice_name(self.store().replica_choice)
-            );
+            out += &format!(" --replica-choice {}", self.store().replica_choice.name());
         }
         out
     }
@@ -204,11 +203,12 @@ const PARTITIONS: &[FaultChoice] = &[
     FaultChoice::Bridge,
 ];
 
-/// The catalog: every planted bug, in [`Bug::ALL`] order.
+/// The catalog: every planted bug, in the store's catalog order ([`Bug::VARIANTS`]).
 pub fn catalog() -> Vec<Canary> {
     use Guarantee::*;
-    Bug::ALL
-        .into_iter()
+    Bug::VARIANTS
+        .iter()
+        .copied()
         .map(|bug| match bug {
             Bug::AckEarly => Canary {
                 bug,

@@ -18,6 +18,7 @@ use quorumlab::check::Guarantee;
 use crate::case::{first_difference, Case};
 use crate::explore::{explore, generate, ExploreOptions, Outcome, Quiet};
 use crate::matrix::shard_indices;
+use crate::runner::RunError;
 use crate::scenario::{NetworkConfig, SystemConfig};
 use crate::strategy::{FaultChoice, ScenarioShape};
 
@@ -274,7 +275,41 @@ pub enum CaseOutcome {
         difference: (usize, String, String),
     },
     /// A run could not finish, or the case file could not be saved.
-    Error(String),
+    Error(DeepError),
+}
+
+/// Why a deep case could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum DeepError {
+    /// A run of the determinism check failed.
+    #[error("scenario seed {seed}: {source}")]
+    Run {
+        /// The scenario's seed.
+        seed: u64,
+        /// The runner's error.
+        source: RunError,
+    },
+    /// The search could not run a scenario.
+    #[error("search seed {seed}: {source}")]
+    Search {
+        /// The case's search seed.
+        seed: u64,
+        /// The runner's error.
+        source: RunError,
+    },
+    /// The first run of a nondeterministic scenario could not be saved.
+    #[error("saving {stem}.json in {}: {source}", dir.display())]
+    SaveFirstRun {
+        /// The file name, without `.json`.
+        stem: String,
+        /// The artifacts folder.
+        dir: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The shrunk case could not be saved (the error with its causes).
+    #[error("{0:#}")]
+    SaveCase(anyhow::Error),
 }
 
 impl CaseOutcome {
@@ -310,7 +345,7 @@ pub fn run_case(case: &DeepCase, options: &DeepOptions) -> CaseOutcome {
             let first = violated.first().copied().unwrap_or(case.expect[0]);
             let path = match found.save_new(&options.artifacts, &format!("deep-{}", case.name)) {
                 Ok(path) => path,
-                Err(e) => return CaseOutcome::Error(format!("{e:#}")),
+                Err(e) => return CaseOutcome::Error(DeepError::SaveCase(e)),
             };
             let broken = if violated.is_empty() {
                 // The shrunk scenario passed on rerun: report what the search saw.
@@ -331,16 +366,21 @@ pub fn run_case(case: &DeepCase, options: &DeepOptions) -> CaseOutcome {
                 path,
             }
         }
-        Err(e) => CaseOutcome::Error(format!("search seed {}: {e}", case.seed)),
+        Err(source) => CaseOutcome::Error(DeepError::Search {
+            seed: case.seed,
+            source,
+        }),
     }
 }
 
 /// Runs the case's first scenario twice; `Some` when the two case files differ.
-fn check_determinism(case: &DeepCase, artifacts: &Path) -> Result<Option<CaseOutcome>, String> {
+fn check_determinism(case: &DeepCase, artifacts: &Path) -> Result<Option<CaseOutcome>, DeepError> {
     let scenario = generate(&case.shape, case.seed);
     let run = || {
-        Case::run(&scenario, &case.expect)
-            .map_err(|e| format!("scenario seed {}: {e}", scenario.seed))
+        Case::run(&scenario, &case.expect).map_err(|source| DeepError::Run {
+            seed: scenario.seed,
+            source,
+        })
     };
     let first = run()?;
     let second = run()?;
@@ -349,11 +389,58 @@ fn check_determinism(case: &DeepCase, artifacts: &Path) -> Result<Option<CaseOut
         return Ok(None);
     };
     let stem = format!("nondeterministic-deep-{}-{:016x}", case.name, first.id());
-    let path = crate::fsutil::save_unique(artifacts, &stem, "json", a.as_bytes())
-        .map_err(|e| format!("saving {stem}.json in {}: {e}", artifacts.display()))?;
+    let path =
+        crate::fsutil::save_unique(artifacts, &stem, "json", a.as_bytes()).map_err(|source| {
+            DeepError::SaveFirstRun {
+                stem: stem.clone(),
+                dir: artifacts.to_path_buf(),
+                source,
+            }
+        })?;
     Ok(Some(CaseOutcome::Nondeterministic {
         scenario_seed: scenario.seed,
         path,
         difference,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::ScenarioError;
+
+    #[test]
+    fn errors_say_the_seed_and_the_file_as_before() {
+        let run = || RunError::Scenario(ScenarioError::Invalid("no clients".into()));
+        assert_eq!(
+            DeepError::Run {
+                seed: 7,
+                source: run()
+            }
+            .to_string(),
+            "scenario seed 7: invalid scenario: no clients"
+        );
+        assert_eq!(
+            DeepError::Search {
+                seed: 9,
+                source: run()
+            }
+            .to_string(),
+            "search seed 9: invalid scenario: no clients"
+        );
+        let save = DeepError::SaveFirstRun {
+            stem: "nondeterministic-deep-x".into(),
+            dir: PathBuf::from("/tmp/artifacts"),
+            source: std::io::Error::other("disk full"),
+        };
+        assert_eq!(
+            save.to_string(),
+            "saving nondeterministic-deep-x.json in /tmp/artifacts: disk full"
+        );
+        let chain = anyhow::anyhow!("disk full").context("writing deep-x.json");
+        assert_eq!(
+            DeepError::SaveCase(chain).to_string(),
+            "writing deep-x.json: disk full"
+        );
+    }
 }

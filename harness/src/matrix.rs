@@ -19,6 +19,7 @@ use quorumlab::check::observe::is_final;
 use quorumlab::check::{stale, Guarantee};
 use quorumlab::history::{History, Op, OpKind, Outcome};
 use serde::{Deserialize, Serialize};
+use strum::VariantArray;
 
 use crate::explore::{generate_with, shrink_with};
 use crate::fsutil::{self, Staging};
@@ -28,11 +29,23 @@ use crate::shrink::{self, Keep, ShrinkTest};
 use crate::strategy::{write_then_read, FaultChoice, ScenarioShape};
 use crate::theory::{self, Mechanism};
 use crate::verdict::judge;
-use crate::workload::{replica_choice_name, Workload, REPLICA_CHOICES};
+use crate::workload::{Workload, REPLICA_CHOICES};
 
-/// Which cells to run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Which cells to run. A profile's name ([`Profile::name`], `FromStr`, serde) is its variant's,
+/// in lower case.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Profile {
     /// A documented subset that finishes in minutes: see [`cells`].
     Quick,
@@ -48,21 +61,18 @@ pub struct UnknownProfile(pub String);
 impl std::str::FromStr for Profile {
     type Err = UnknownProfile;
     fn from_str(s: &str) -> Result<Self, UnknownProfile> {
-        match s {
-            "quick" => Ok(Profile::Quick),
-            "full" => Ok(Profile::Full),
-            _ => Err(UnknownProfile(s.to_string())),
-        }
+        Profile::VARIANTS
+            .iter()
+            .copied()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| UnknownProfile(s.to_string()))
     }
 }
 
 impl Profile {
     /// The profile's name.
     pub fn name(self) -> &'static str {
-        match self {
-            Profile::Quick => "quick",
-            Profile::Full => "full",
-        }
+        self.into()
     }
 
     /// Seeds per cell unless `--seeds` says otherwise.
@@ -74,9 +84,24 @@ impl Profile {
     }
 }
 
-/// A fault profile: which faults a cell's scenarios draw from, and the fsync policy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// A fault profile: which faults a cell's scenarios draw from, and the fsync policy. The
+/// profiles in matrix order are [`VariantArray::VARIANTS`]; a profile's name
+/// ([`FaultProfile::name`], serde) is its variant's, in kebab case.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum FaultProfile {
     /// No faults.
     None,
@@ -96,28 +121,9 @@ pub enum FaultProfile {
 }
 
 impl FaultProfile {
-    /// Every profile, in matrix order.
-    pub const ALL: [FaultProfile; 7] = [
-        FaultProfile::None,
-        FaultProfile::Partition,
-        FaultProfile::CrashFsyncAlways,
-        FaultProfile::CrashFsyncPeriodic,
-        FaultProfile::Loss,
-        FaultProfile::Skew,
-        FaultProfile::Mixed,
-    ];
-
     /// The profile's name, as in the report.
     pub fn name(self) -> &'static str {
-        match self {
-            FaultProfile::None => "none",
-            FaultProfile::Partition => "partition",
-            FaultProfile::CrashFsyncAlways => "crash-fsync-always",
-            FaultProfile::CrashFsyncPeriodic => "crash-fsync-periodic",
-            FaultProfile::Loss => "loss",
-            FaultProfile::Skew => "skew",
-            FaultProfile::Mixed => "mixed",
-        }
+        self.into()
     }
 
     fn faults(self) -> Vec<FaultChoice> {
@@ -303,7 +309,7 @@ impl Searched for CellSpec {
         REPLICA_CHOICES.len()
     }
     fn variant_name(&self, variant: usize) -> Option<&'static str> {
-        Some(replica_choice_name(REPLICA_CHOICES[variant]))
+        Some(REPLICA_CHOICES[variant].name())
     }
     fn strategy(&self, workload: Workload, variant: usize) -> BoxedStrategy<Scenario> {
         CellSpec::strategy(self, workload, REPLICA_CHOICES[variant])
@@ -395,7 +401,7 @@ pub struct Budget {
 
 /// Scenarios per cell in the quick profile: two rounds of the rotation (every workload under
 /// every replica choice) and as many aimed scenarios.
-const QUICK_CASES: u32 = 2 * 2 * (Workload::ALL.len() * REPLICA_CHOICES.len()) as u32;
+const QUICK_CASES: u32 = 2 * 2 * (Workload::VARIANTS.len() * REPLICA_CHOICES.len()) as u32;
 
 impl Profile {
     /// The search budget of every cell.
@@ -456,7 +462,7 @@ pub fn cells(profile: Profile) -> Vec<CellSpec> {
                     for w in 1..=rf {
                         for rr in [ReadRepair::None, ReadRepair::Blocking, ReadRepair::Async] {
                             for (hints, ae) in [(false, false), (true, false), (true, true)] {
-                                for faults in FaultProfile::ALL {
+                                for &faults in FaultProfile::VARIANTS {
                                     out.push(cell(rf, r, w, rr, hints, ae, faults));
                                 }
                             }
@@ -962,8 +968,8 @@ pub enum MatrixError {
         source: RunError,
     },
     /// Shards that do not add up to one matrix.
-    #[error("{0}")]
-    Merge(String),
+    #[error(transparent)]
+    Merge(#[from] MergeError),
     /// Writing the report or an example failed.
     #[error("writing {path}: {source}")]
     Io {
@@ -971,6 +977,94 @@ pub enum MatrixError {
         path: PathBuf,
         /// The error.
         source: std::io::Error,
+    },
+}
+
+/// Why shards do not add up to one matrix; each names the shard, cell or probe at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    /// No shard was given.
+    #[error("no shard to merge")]
+    NoShards,
+    /// A shard ran another profile, budget or list of systems than the first shard.
+    #[error(
+        "shard {shard} is profile {} with budget {budget:?} over {}, but the first is profile {} \
+         with {first_budget:?} over {}",
+        profile.name(),
+        systems.join(", "),
+        first_profile.name(),
+        first_systems.join(", ")
+    )]
+    Mismatch {
+        /// The shard, as it names itself (`(whole)` for an unsharded report).
+        shard: String,
+        /// Its profile.
+        profile: Profile,
+        /// Its budget.
+        budget: Budget,
+        /// Its systems.
+        systems: Vec<String>,
+        /// The first shard's profile.
+        first_profile: Profile,
+        /// The first shard's budget.
+        first_budget: Budget,
+        /// The first shard's systems.
+        first_systems: Vec<String>,
+    },
+    /// A cell (`what` is "cell", of any system) or a probe that two shards both hold.
+    #[error("{what} {index} ({slug}) appears in two shards")]
+    Twice {
+        /// "cell" or "probe".
+        what: &'static str,
+        /// Its index in the plan.
+        index: usize,
+        /// Its slug.
+        slug: String,
+    },
+    /// A leaderless cell or a probe of the plan that no shard holds.
+    #[error("{what} {index} ({slug}) is in no shard")]
+    Missing {
+        /// "cell" or "probe".
+        what: &'static str,
+        /// Its index in the plan.
+        index: usize,
+        /// Its slug.
+        slug: String,
+    },
+    /// A cell of another system that no shard holds.
+    #[error("cell {slug} is in no shard")]
+    MissingSystemCell {
+        /// Its slug.
+        slug: String,
+    },
+    /// A shard's cell at this index is not the cell this version plans there.
+    #[error("cell {index} is {found} in a shard but {planned} in this version")]
+    Changed {
+        /// The index in the plan.
+        index: usize,
+        /// The shard's cell.
+        found: String,
+        /// The planned cell.
+        planned: String,
+    },
+    /// The shards hold more cells or probes than the plan.
+    #[error(
+        "shards hold {cells} cells, {probes} probes and {system_cells} cells of other systems; \
+         the profile has {planned_cells}, {planned_probes} and {planned_system_cells}"
+    )]
+    Count {
+        /// Leaderless cells found.
+        cells: usize,
+        /// Probes found.
+        probes: usize,
+        /// Cells of other systems found.
+        system_cells: usize,
+        /// Leaderless cells planned.
+        planned_cells: usize,
+        /// Probes planned.
+        planned_probes: usize,
+        /// Cells of other systems planned.
+        planned_system_cells: usize,
     },
 }
 
@@ -1116,9 +1210,9 @@ pub fn case_plan(i: u32) -> (Workload, ReplicaChoice) {
 /// The `i`-th step of a rotation through every workload, and through `variants` variants of
 /// each (the leaderless store's replica choices) once per round of workloads.
 fn rotation(i: u32, variants: usize) -> (Workload, usize) {
-    let n = Workload::ALL.len() as u32;
+    let n = Workload::VARIANTS.len() as u32;
     (
-        Workload::ALL[(i % n) as usize],
+        Workload::VARIANTS[(i % n) as usize],
         ((i / n) % variants.max(1) as u32) as usize,
     )
 }
@@ -1147,8 +1241,9 @@ impl CasePlanner {
 
     /// The workload and variant (of `variants`) of the next scenario, as [`CasePlanner::next`].
     pub fn next_variant(&mut self, unbroken: &[Mechanism], variants: usize) -> (Workload, usize) {
-        let aimed: Vec<Workload> = Workload::ALL
-            .into_iter()
+        let aimed: Vec<Workload> = Workload::VARIANTS
+            .iter()
+            .copied()
             .filter(|w| unbroken.iter().any(|m| w.aims_at(*m)))
             .collect();
         let odd = self.scenarios % 2 == 1;
@@ -1169,7 +1264,7 @@ impl CasePlanner {
 }
 
 /// The rotation scenarios of a cell its costs are measured over (see [`Availability`]).
-pub const COSTED_SCENARIOS: u32 = (Workload::ALL.len() * REPLICA_CHOICES.len()) as u32;
+pub const COSTED_SCENARIOS: u32 = (Workload::VARIANTS.len() * REPLICA_CHOICES.len()) as u32;
 
 /// A counterexample larger than this many client ops gets up to three times the shrink steps.
 pub const SMALL_CASE_OPS: usize = 10;
@@ -1519,85 +1614,78 @@ pub fn run_probe(index: usize, spec: &ProbeSpec, seeds: u32) -> Result<ProbeResu
 /// Joins shards into the whole matrix; every cell and probe of the profile must appear exactly
 /// once.
 pub fn merge(shards: Vec<MatrixReport>) -> Result<MatrixReport, MatrixError> {
-    let bad = MatrixError::Merge;
-    let first = shards.first().ok_or(bad("no shard to merge".into()))?;
+    Ok(merge_shards(shards)?)
+}
+
+fn merge_shards(shards: Vec<MatrixReport>) -> Result<MatrixReport, MergeError> {
+    let first = shards.first().ok_or(MergeError::NoShards)?;
     let (profile, budget, systems) = (first.profile, first.budget, first.systems.clone());
     let mut found: BTreeMap<usize, CellResult> = BTreeMap::new();
     let mut found_probes: BTreeMap<usize, ProbeResult> = BTreeMap::new();
     let mut found_systems: BTreeMap<usize, SystemCellResult> = BTreeMap::new();
     let mut examples = Vec::new();
+    let twice = |what, index, slug| MergeError::Twice { what, index, slug };
     for s in &shards {
         if s.profile != profile || s.budget != budget || s.systems != systems {
-            return Err(bad(format!(
-                "shard {} is profile {} with budget {:?} over {}, but the first is profile {} \
-                 with {budget:?} over {}",
-                s.shard.as_deref().unwrap_or("(whole)"),
-                s.profile.name(),
-                s.budget,
-                s.systems.join(", "),
-                profile.name(),
-                systems.join(", ")
-            )));
+            return Err(MergeError::Mismatch {
+                shard: s.shard.as_deref().unwrap_or("(whole)").to_string(),
+                profile: s.profile,
+                budget: s.budget,
+                systems: s.systems.clone(),
+                first_profile: profile,
+                first_budget: budget,
+                first_systems: systems,
+            });
         }
         for c in &s.cells {
             if found.insert(c.index, c.clone()).is_some() {
-                return Err(bad(format!(
-                    "cell {} ({}) appears in two shards",
-                    c.index,
-                    c.spec.slug()
-                )));
+                return Err(twice("cell", c.index, c.spec.slug()));
             }
         }
         for p in &s.probes {
             if found_probes.insert(p.index, p.clone()).is_some() {
-                return Err(bad(format!(
-                    "probe {} ({}) appears in two shards",
-                    p.index,
-                    p.spec.slug()
-                )));
+                return Err(twice("probe", p.index, p.spec.slug()));
             }
         }
         for c in &s.system_cells {
             if found_systems.insert(c.index, c.clone()).is_some() {
-                return Err(bad(format!(
-                    "cell {} ({}) appears in two shards",
-                    c.index,
-                    c.spec.slug()
-                )));
+                return Err(twice("cell", c.index, c.spec.slug()));
             }
         }
         examples.extend(s.examples.iter().cloned());
     }
     let plan = Plan::of(profile, &systems);
+    let changed = |index, found: String, planned: String| MergeError::Changed {
+        index,
+        found,
+        planned,
+    };
     for (i, spec) in plan.cells.iter().enumerate() {
         match found.get(&i) {
-            None => return Err(bad(format!("cell {i} ({}) is in no shard", spec.slug()))),
-            Some(c) if &c.spec != spec => {
-                return Err(bad(format!(
-                    "cell {i} is {} in a shard but {} in this version",
-                    c.spec.slug(),
-                    spec.slug()
-                )))
+            None => {
+                return Err(MergeError::Missing {
+                    what: "cell",
+                    index: i,
+                    slug: spec.slug(),
+                })
             }
+            Some(c) if &c.spec != spec => return Err(changed(i, c.spec.slug(), spec.slug())),
             _ => {}
         }
     }
     for (i, spec) in plan.probes.iter().enumerate() {
         if !found_probes.contains_key(&i) {
-            return Err(bad(format!("probe {i} ({}) is in no shard", spec.slug())));
+            return Err(MergeError::Missing {
+                what: "probe",
+                index: i,
+                slug: spec.slug(),
+            });
         }
     }
     for (i, spec) in plan.system_cells.iter().enumerate() {
         match found_systems.get(&i) {
-            None => return Err(bad(format!("cell {} is in no shard", spec.slug()))),
-            Some(c) if &c.spec != spec => {
-                return Err(bad(format!(
-                    "cell {} is {} in a shard but {} in this version",
-                    i,
-                    c.spec.slug(),
-                    spec.slug()
-                )))
-            }
+            None => return Err(MergeError::MissingSystemCell { slug: spec.slug() }),
+            Some(c) if &c.spec != spec => return Err(changed(i, c.spec.slug(), spec.slug())),
             _ => {}
         }
     }
@@ -1605,16 +1693,14 @@ pub fn merge(shards: Vec<MatrixReport>) -> Result<MatrixReport, MatrixError> {
         || found_probes.len() != plan.probes.len()
         || found_systems.len() != plan.system_cells.len()
     {
-        return Err(bad(format!(
-            "shards hold {} cells, {} probes and {} cells of other systems; the profile has \
-             {}, {} and {}",
-            found.len(),
-            found_probes.len(),
-            found_systems.len(),
-            plan.cells.len(),
-            plan.probes.len(),
-            plan.system_cells.len()
-        )));
+        return Err(MergeError::Count {
+            cells: found.len(),
+            probes: found_probes.len(),
+            system_cells: found_systems.len(),
+            planned_cells: plan.cells.len(),
+            planned_probes: plan.probes.len(),
+            planned_system_cells: plan.system_cells.len(),
+        });
     }
     examples.sort();
     examples.dedup();
@@ -1832,14 +1918,14 @@ impl MatrixReport {
             profile = self.profile.name(),
             cases = b.cases,
             ops = thousands(b.ops),
-            workloads = Workload::ALL
+            workloads = Workload::VARIANTS
                 .iter()
                 .map(|w| format!("`{}`", w.name()))
                 .collect::<Vec<_>>()
                 .join(", "),
             choices = REPLICA_CHOICES
                 .iter()
-                .map(|c| format!("`{}`", replica_choice_name(*c)))
+                .map(|c| format!("`{}`", c.name()))
                 .collect::<Vec<_>>()
                 .join(", "),
         ));
@@ -2216,6 +2302,41 @@ pub fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn profile_and_fault_profile_names_are_derived_in_order() {
+        let names: Vec<&str> = Profile::VARIANTS.iter().map(|p| p.name()).collect();
+        assert_eq!(names, ["quick", "full"]);
+        for &p in Profile::VARIANTS {
+            assert_eq!(p.name().parse::<Profile>(), Ok(p));
+            assert_eq!(
+                serde_json::to_string(&p).unwrap(),
+                format!("\"{}\"", p.name())
+            );
+        }
+        assert_eq!(
+            "Quick".parse::<Profile>().unwrap_err().to_string(),
+            "unknown profile \"Quick\"; expected quick or full"
+        );
+        let names: Vec<&str> = FaultProfile::VARIANTS.iter().map(|f| f.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "none",
+                "partition",
+                "crash-fsync-always",
+                "crash-fsync-periodic",
+                "loss",
+                "skew",
+                "mixed",
+            ]
+        );
+        for &f in FaultProfile::VARIANTS {
+            let json = serde_json::to_string(&f).unwrap();
+            assert_eq!(json, format!("\"{}\"", f.name()));
+            assert_eq!(serde_json::from_str::<FaultProfile>(&json).unwrap(), f);
+        }
+    }
 
     fn history(ops: &str) -> History {
         History::from_json_str(&format!(

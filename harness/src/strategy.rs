@@ -9,15 +9,29 @@ use crate::systems::leaderless::StoreConfig;
 use proptest::prelude::*;
 use proptest::strategy::{NewTree, ValueTree};
 use proptest::test_runner::TestRunner;
+use strum::VariantArray;
 
 use crate::scenario::{
     unique_value, ClientPlan, Fault, FaultKind, NetworkConfig, PartitionShape, PlannedKind,
     PlannedOp, Scenario, SystemConfig,
 };
 
-/// The kinds of fault a scenario may draw from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+/// The kinds of fault a scenario may draw from, in a fixed order ([`VariantArray::VARIANTS`]);
+/// a kind's name ([`FaultChoice::name`], serde) is its variant's, in lower case.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum FaultChoice {
     /// Random halves.
     Partition,
@@ -40,32 +54,9 @@ pub enum FaultChoice {
 }
 
 impl FaultChoice {
-    /// Every fault kind, in a fixed order.
-    pub const ALL: [FaultChoice; 9] = [
-        FaultChoice::Partition,
-        FaultChoice::Isolate,
-        FaultChoice::Ring,
-        FaultChoice::Bridge,
-        FaultChoice::Crash,
-        FaultChoice::Loss,
-        FaultChoice::Latency,
-        FaultChoice::Skew,
-        FaultChoice::Pause,
-    ];
-
     /// The name used on the command line.
     pub fn name(self) -> &'static str {
-        match self {
-            FaultChoice::Partition => "partition",
-            FaultChoice::Isolate => "isolate",
-            FaultChoice::Ring => "ring",
-            FaultChoice::Bridge => "bridge",
-            FaultChoice::Crash => "crash",
-            FaultChoice::Loss => "loss",
-            FaultChoice::Latency => "latency",
-            FaultChoice::Skew => "skew",
-            FaultChoice::Pause => "pause",
-        }
+        self.into()
     }
 
     /// The class of fault it generates, as a system is asked whether it honours it.
@@ -85,23 +76,30 @@ impl FaultChoice {
     }
 }
 
+/// A word of a fault list that names no fault kind.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown fault {0:?}; expected a comma-separated list of none, {kinds}, mixed",
+    kinds = FaultChoice::VARIANTS.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
+)]
+pub struct UnknownFault(pub String);
+
 /// Parses a comma-separated fault list: none, partition, isolate, ring, bridge, crash, loss,
 /// latency, skew, pause, or mixed (every kind except skew, which breaks timestamp order by
 /// design and is asked for by name).
-pub fn parse_fault_list(list: &str) -> Result<Vec<FaultChoice>, String> {
+pub fn parse_fault_list(list: &str) -> Result<Vec<FaultChoice>, UnknownFault> {
     let mut out = Vec::new();
     for word in list.split(',').map(str::trim).filter(|w| !w.is_empty()) {
         match word {
             "none" => {}
-            "mixed" => out.extend(FaultChoice::ALL.iter().filter(|f| **f != FaultChoice::Skew)),
-            w => match FaultChoice::ALL.iter().find(|f| f.name() == w) {
+            "mixed" => out.extend(
+                FaultChoice::VARIANTS
+                    .iter()
+                    .filter(|f| **f != FaultChoice::Skew),
+            ),
+            w => match FaultChoice::VARIANTS.iter().find(|f| f.name() == w) {
                 Some(f) => out.push(*f),
-                None => {
-                    return Err(format!(
-                        "unknown fault {w:?}; expected a comma-separated list of none, \
-                         partition, isolate, ring, bridge, crash, loss, latency, skew, pause, mixed"
-                    ))
-                }
+                None => return Err(UnknownFault(w.to_string())),
             },
         }
     }
@@ -833,6 +831,42 @@ mod tests {
     }
 
     #[test]
+    fn fault_choice_names_are_derived_in_order() {
+        let names: Vec<&str> = FaultChoice::VARIANTS.iter().map(|f| f.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "partition",
+                "isolate",
+                "ring",
+                "bridge",
+                "crash",
+                "loss",
+                "latency",
+                "skew",
+                "pause"
+            ]
+        );
+        for &f in FaultChoice::VARIANTS {
+            assert_eq!(
+                serde_json::to_string(&f).unwrap(),
+                format!("\"{}\"", f.name())
+            );
+            assert_eq!(parse_fault_list(f.name()), Ok(vec![f]));
+        }
+        let mixed: Vec<_> = (FaultChoice::VARIANTS.iter().copied())
+            .filter(|&f| f != FaultChoice::Skew)
+            .collect();
+        assert_eq!(parse_fault_list("none, mixed,crash"), Ok(mixed));
+        assert_eq!(parse_fault_list("none"), Ok(vec![]));
+        assert_eq!(
+            parse_fault_list("crash,x").unwrap_err().to_string(),
+            "unknown fault \"x\"; expected a comma-separated list of none, partition, isolate, \
+             ring, bridge, crash, loss, latency, skew, pause, mixed"
+        );
+    }
+
+    #[test]
     fn full_vec_is_generated_whole_and_shrinks_to_the_elements_a_failure_needs() {
         let strategy = FullVec::new(0u32..1_000_000, 40);
         let tree = strategy.new_tree(&mut runner()).unwrap();
@@ -897,6 +931,223 @@ mod tests {
             assert_eq!(tree.current(), 20);
             let (min, _) = shrink(tree, |v| *v >= threshold);
             assert_eq!(min, threshold, "threshold {threshold}");
+        }
+    }
+
+    /// Drives `tree` as proptest's runner does (simplify after a failure, complicate after a
+    /// pass), `fails` deciding each value, and checks the contract of a value tree at every
+    /// step:
+    /// - a simplify that changes the value makes it smaller than the last failing value, and a
+    ///   simplify that says it did not changes nothing;
+    /// - the first complicate after a simplify says yes, and every complicate lands between the
+    ///   value that passed and the last failing value; when `restores(failing, simplified)`, it
+    ///   is the failing value exactly;
+    /// - the passes end.
+    ///
+    /// Returns the number of values tested.
+    fn check_contract<T>(
+        mut tree: T,
+        size: impl Fn(&T::Value) -> u64,
+        restores: impl Fn(&T::Value, &T::Value) -> bool,
+        mut fails: impl FnMut(&T::Value) -> bool,
+    ) -> usize
+    where
+        T: ValueTree,
+        T::Value: Clone + PartialEq,
+    {
+        // The generated value is the first failure.
+        let mut failing = tree.current();
+        let mut tests = 0;
+        loop {
+            if !tree.simplify() {
+                assert_eq!(
+                    tree.current(),
+                    failing,
+                    "a simplify that says no changes nothing"
+                );
+                return tests;
+            }
+            let simplified = tree.current();
+            assert!(
+                size(&simplified) < size(&failing),
+                "simplify must make the value smaller: {failing:?} -> {simplified:?}"
+            );
+            let mut now = simplified.clone();
+            let mut first = true;
+            loop {
+                tests += 1;
+                assert!(tests < 100_000, "shrinking must end");
+                if fails(&now) {
+                    failing = now;
+                    break;
+                }
+                let changed = tree.complicate();
+                let after = tree.current();
+                if first {
+                    assert!(
+                        changed,
+                        "complicate must answer a simplify that changed the value"
+                    );
+                    if restores(&failing, &simplified) {
+                        assert_eq!(
+                            after, failing,
+                            "complicate restores what a simplify removed"
+                        );
+                    }
+                }
+                first = false;
+                if !changed {
+                    assert_eq!(after, now, "a complicate that says no changes nothing");
+                    return tests;
+                }
+                assert!(
+                    size(&now) <= size(&after) && size(&after) <= size(&failing),
+                    "complicate must land between the value that passed ({now:?}) and the last \
+                     failing one ({failing:?}): {after:?}"
+                );
+                now = after;
+            }
+        }
+    }
+
+    /// A vector's size: one per element plus the element's own size, so removing an element
+    /// and shrinking one both make it smaller.
+    fn vec_size<V>(v: &[V], element: impl Fn(&V) -> u64) -> u64 {
+        v.iter().map(|e| 1 + element(e)).sum()
+    }
+
+    /// A simplify that removed elements (the vector got shorter) is undone exactly.
+    fn shorter<V>() -> impl Fn(&Vec<V>, &Vec<V>) -> bool {
+        |failing, simplified| simplified.len() < failing.len()
+    }
+
+    /// Answers from `decisions` in turn (true: the value fails), then `rest` for ever.
+    fn scripted<V>(decisions: Vec<bool>, rest: bool) -> impl FnMut(&V) -> bool {
+        let mut d = decisions.into_iter();
+        move |_| d.next().unwrap_or(rest)
+    }
+
+    fn seeded(seed: u64) -> TestRunner {
+        use proptest::test_runner::{Config, RngAlgorithm, TestRng};
+        let mut bytes = [0u8; 32];
+        bytes[..8].copy_from_slice(&seed.to_le_bytes());
+        TestRunner::new_with_rng(
+            Config::default(),
+            TestRng::from_seed(RngAlgorithm::ChaCha, &bytes),
+        )
+    }
+
+    #[test]
+    fn every_shrinker_keeps_the_contract_when_everything_fails_or_everything_passes() {
+        for rest in [true, false] {
+            let tree = FullVec::new(0u32..1000, 30)
+                .new_tree(&mut runner())
+                .unwrap();
+            let size = |v: &Vec<u32>| vec_size(v, |&e| e.into());
+            let tests = check_contract(tree, size, shorter(), scripted(vec![], rest));
+            assert!(tests > 0);
+            let tree = Subset::new(7).new_tree(&mut runner()).unwrap();
+            check_contract(tree, |v| v.len() as u64, shorter(), scripted(vec![], rest));
+            let tree = Down::new(3, 1000).new_tree(&mut runner()).unwrap();
+            check_contract(tree, |&v| v, |_, _| false, scripted(vec![], rest));
+        }
+        // Everything failing shrinks each to its smallest value.
+        let mut tree = Down::new(3, 1000).new_tree(&mut runner()).unwrap();
+        while tree.simplify() {}
+        assert_eq!(tree.current(), 3);
+    }
+
+    #[test]
+    fn down_at_its_bounds_neither_simplifies_nor_complicates() {
+        let mut tree = Down::new(5, 5).new_tree(&mut runner()).unwrap();
+        assert!(!tree.simplify());
+        assert!(!tree.complicate());
+        assert_eq!(tree.current(), 5);
+        // A low bound above the high one is lowered to it.
+        let mut tree = Down::new(9, 4).new_tree(&mut runner()).unwrap();
+        assert_eq!(tree.current(), 4);
+        assert!(!tree.simplify());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn full_vec_keeps_the_contract_under_any_verdicts(
+            seed in any::<u64>(),
+            len in 0usize..40,
+            decisions in proptest::collection::vec(any::<bool>(), 0..300),
+            rest in any::<bool>(),
+        ) {
+            let tree = FullVec::new(0u32..1_000_000, len).new_tree(&mut seeded(seed)).unwrap();
+            let size = |v: &Vec<u32>| vec_size(v, |&e| e.into());
+            check_contract(tree, size, shorter(), scripted(decisions, rest));
+        }
+
+        #[test]
+        fn nested_full_vecs_of_downs_keep_the_contract_under_any_verdicts(
+            seed in any::<u64>(),
+            clients in 0usize..6,
+            ops in 0usize..12,
+            decisions in proptest::collection::vec(any::<bool>(), 0..400),
+            rest in any::<bool>(),
+        ) {
+            // Clients of ops, as a scenario's, with elements that shrink by Down's binary search.
+            let strategy = FullVec::new(FullVec::new(Down::new(2, 300), ops), clients);
+            let tree = strategy.new_tree(&mut seeded(seed)).unwrap();
+            let size = |v: &Vec<Vec<u64>>| vec_size(v, |c| vec_size(c, |&e| e));
+            check_contract(tree, size, shorter(), scripted(decisions, rest));
+        }
+
+        #[test]
+        fn numbered_vec_keeps_the_contract_and_its_numbers_under_any_verdicts(
+            seed in any::<u64>(),
+            len in 0usize..30,
+            decisions in proptest::collection::vec(any::<bool>(), 0..300),
+            rest in any::<bool>(),
+        ) {
+            let tree = NumberedVec::new(0u32..1000, len).new_tree(&mut seeded(seed)).unwrap();
+            let generated = tree.current();
+            let mut check = scripted(decisions, rest);
+            let size = |v: &Vec<(usize, u32)>| vec_size(v, |&(_, e)| e.into());
+            check_contract(tree, size, shorter(), |v: &Vec<(usize, u32)>| {
+                // Numbers stay as generated: increasing, and each one of the generated.
+                assert!(v.windows(2).all(|w| w[0].0 < w[1].0), "{v:?}");
+                assert!(v.iter().all(|(n, _)| *n < generated.len()), "{v:?}");
+                check(v)
+            });
+        }
+
+        #[test]
+        fn subset_keeps_the_contract_under_any_verdicts(
+            n in 0usize..20,
+            decisions in proptest::collection::vec(any::<bool>(), 0..100),
+            rest in any::<bool>(),
+        ) {
+            let tree = Subset::new(n).new_tree(&mut runner()).unwrap();
+            let mut check = scripted(decisions, rest);
+            check_contract(tree, |v| v.len() as u64, shorter(), |v: &Vec<usize>| {
+                assert!(v.windows(2).all(|w| w[0] < w[1]) && v.iter().all(|&i| i < n));
+                check(v)
+            });
+        }
+
+        #[test]
+        fn down_keeps_the_contract_under_any_verdicts(
+            lo in 0u64..1000,
+            span in 0u64..100_000,
+            decisions in proptest::collection::vec(any::<bool>(), 0..100),
+            rest in any::<bool>(),
+        ) {
+            let tree = Down::new(lo, lo + span).new_tree(&mut runner()).unwrap();
+            let mut check = scripted(decisions, rest);
+            check_contract(tree, |&v| v, |_, _| false, |v: &u64| {
+                assert!((lo..=lo + span).contains(v), "{v} out of {lo}..={}", lo + span);
+                check(v)
+            });
         }
     }
 

@@ -10,6 +10,7 @@ use crate::systems::leaderless::{ReplicaChoice, StoreConfig};
 use proptest::prelude::*;
 use proptest::strategy::BoxedStrategy;
 use serde::Serialize;
+use strum::VariantArray;
 
 use crate::scenario::{
     FaultKind, NetworkConfig, PlannedKind, Scenario, SlowLink, SlowWrite, SystemConfig,
@@ -17,9 +18,23 @@ use crate::scenario::{
 use crate::strategy::{read_after_write, scenario, FaultChoice, ScenarioShape};
 use crate::theory::Mechanism;
 
-/// One workload of the search.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+/// One workload of the search. The order a search cycles through them is
+/// [`VariantArray::VARIANTS`]; a workload's name ([`Workload::name`], serde) is its variant's, in
+/// kebab case.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Workload {
     /// 4 clients, 60 ops over 3 keys, 10 ms think time: the generic mix.
     Standard,
@@ -62,32 +77,9 @@ pub enum Workload {
 }
 
 impl Workload {
-    /// Every workload, in the order a search cycles through them.
-    pub const ALL: [Workload; 9] = [
-        Workload::Standard,
-        Workload::HotKey,
-        Workload::ReadAfterWrite,
-        Workload::SlowReplica,
-        Workload::PartialWrites,
-        Workload::DownPath,
-        Workload::PowerFailure,
-        Workload::ReadMostly,
-        Workload::SlowWrites,
-    ];
-
     /// The workload's name.
     pub fn name(self) -> &'static str {
-        match self {
-            Workload::Standard => "standard",
-            Workload::HotKey => "hot-key",
-            Workload::ReadAfterWrite => "read-after-write",
-            Workload::SlowReplica => "slow-replica",
-            Workload::PartialWrites => "partial-writes",
-            Workload::DownPath => "down-path",
-            Workload::PowerFailure => "power-failure",
-            Workload::ReadMostly => "read-mostly",
-            Workload::SlowWrites => "slow-writes",
-        }
+        self.into()
     }
 
     /// Whether this workload aims at `mechanism`: makes happen what a break by it needs (see
@@ -307,23 +299,26 @@ pub enum WorkloadChoice {
     Only(Workload),
 }
 
+/// A `--workload` that is neither `flags`, `mix` nor a workload's name.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown workload {0:?}; expected flags, mix or one of {names}",
+    names = Workload::VARIANTS.iter().map(|w| w.name()).collect::<Vec<_>>().join(", ")
+)]
+pub struct UnknownWorkload(pub String);
+
 impl WorkloadChoice {
     /// `flags`, `mix` or a workload's name.
-    pub fn parse(s: &str) -> Result<WorkloadChoice, String> {
+    pub fn parse(s: &str) -> Result<WorkloadChoice, UnknownWorkload> {
         match s.trim() {
             "flags" => Ok(WorkloadChoice::Flags),
             "mix" => Ok(WorkloadChoice::Mix),
-            name => Workload::ALL
-                .into_iter()
+            name => Workload::VARIANTS
+                .iter()
+                .copied()
                 .find(|w| w.name() == name)
                 .map(WorkloadChoice::Only)
-                .ok_or_else(|| {
-                    let names: Vec<_> = Workload::ALL.iter().map(|w| w.name()).collect();
-                    format!(
-                        "unknown workload {name:?}; expected flags, mix or one of {}",
-                        names.join(", ")
-                    )
-                }),
+                .ok_or_else(|| UnknownWorkload(name.to_string())),
         }
     }
 
@@ -353,8 +348,9 @@ impl WorkloadChoice {
                     }
                     system => vec![system.clone()],
                 };
-                let all: Vec<BoxedStrategy<Scenario>> = Workload::ALL
-                    .into_iter()
+                let all: Vec<BoxedStrategy<Scenario>> = Workload::VARIANTS
+                    .iter()
+                    .copied()
                     .flat_map(|w| systems.iter().map(move |s| (w, s.clone())))
                     .map(|(w, s)| of(w, s))
                     .collect();
@@ -504,12 +500,43 @@ pub const REPLICA_CHOICES: [ReplicaChoice; 3] = [
     ReplicaChoice::Snitch,
 ];
 
-/// The name of a replica choice, as on the command line.
-pub fn replica_choice_name(c: ReplicaChoice) -> &'static str {
-    match c {
-        ReplicaChoice::Ordered => "ordered",
-        ReplicaChoice::Shuffled => "shuffled",
-        ReplicaChoice::Snitch => "snitch",
-        ReplicaChoice::Random => "random",
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workload_names_are_derived_in_search_order() {
+        let names: Vec<&str> = Workload::VARIANTS.iter().map(|w| w.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "standard",
+                "hot-key",
+                "read-after-write",
+                "slow-replica",
+                "partial-writes",
+                "down-path",
+                "power-failure",
+                "read-mostly",
+                "slow-writes",
+            ]
+        );
+        for &w in Workload::VARIANTS {
+            assert_eq!(
+                serde_json::to_string(&w).unwrap(),
+                format!("\"{}\"", w.name())
+            );
+            assert_eq!(
+                WorkloadChoice::parse(&format!(" {} ", w.name())),
+                Ok(WorkloadChoice::Only(w))
+            );
+        }
+        assert_eq!(WorkloadChoice::parse("mix"), Ok(WorkloadChoice::Mix));
+        assert_eq!(
+            WorkloadChoice::parse("hot").unwrap_err().to_string(),
+            "unknown workload \"hot\"; expected flags, mix or one of standard, hot-key, \
+             read-after-write, slow-replica, partial-writes, down-path, power-failure, \
+             read-mostly, slow-writes"
+        );
     }
 }

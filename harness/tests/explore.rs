@@ -227,7 +227,7 @@ fn a_mixed_search_draws_every_workload_over_the_flags_store_and_faults() {
         Ok(WorkloadChoice::Only(Workload::SlowWrites))
     );
     assert_eq!(WorkloadChoice::parse("flags"), Ok(WorkloadChoice::Flags));
-    let err = WorkloadChoice::parse("hotkey").unwrap_err();
+    let err = WorkloadChoice::parse("hotkey").unwrap_err().to_string();
     assert!(err.contains("hot-key") && err.contains("mix"), "{err}");
     let out = bin()
         .args(["explore", "--workload", "hotkey", "--cases", "1"])

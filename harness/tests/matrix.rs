@@ -4,11 +4,13 @@
 use quorumlab::check::Guarantee;
 use quorumlab_harness::matrix::{
     self, case_plan, cells, merge, probes, run_cells, shard_indices, Budget, CasePlanner, CellSpec,
-    FaultProfile, MatrixError, MatrixOptions, MatrixReport, Plan, ProbeSpec, Profile, MANIFEST,
+    FaultProfile, MatrixError, MatrixOptions, MatrixReport, MergeError, Plan, ProbeSpec, Profile,
+    MANIFEST,
 };
 use quorumlab_harness::systems::leaderless::ReadRepair;
 use quorumlab_harness::theory::{predict, Mechanism};
 use quorumlab_harness::workload::{Workload, REPLICA_CHOICES};
+use strum::VariantArray;
 
 fn options(shard: Option<(usize, usize)>, cases: u32) -> MatrixOptions {
     MatrixOptions {
@@ -113,7 +115,7 @@ fn a_cell_stops_searching_once_every_guarantee_broke() {
     let (report, _) = run_cells(&plan(vec![spec]), &options(None, budget), &|_| {}).unwrap();
     let c = &report.cells[0];
     let all_broke = c.search.guarantees.values().all(|g| g.broken);
-    let rotation = (Workload::ALL.len() * REPLICA_CHOICES.len()) as u32;
+    let rotation = (Workload::VARIANTS.len() * REPLICA_CHOICES.len()) as u32;
     if all_broke {
         let last = c.search.guarantees.values().map(|g| g.cases).max().unwrap();
         assert!(
@@ -208,10 +210,35 @@ fn merge_refuses_missing_and_duplicated_cells() {
         system_cells: Vec::new(),
     };
     match merge(vec![report(Vec::new())]) {
-        Err(MatrixError::Merge(m)) => assert!(m.contains("is in no shard"), "{m}"),
+        Err(MatrixError::Merge(m @ MergeError::Missing { what: "cell", .. })) => {
+            let m = m.to_string();
+            assert!(
+                m.starts_with("cell 0 (") && m.ends_with(") is in no shard"),
+                "{m}"
+            );
+        }
         other => panic!("{other:?}"),
     }
-    assert!(merge(Vec::new()).is_err());
+    match merge(vec![report(Vec::new()), report(Vec::new())]) {
+        Err(MatrixError::Merge(MergeError::Missing { .. })) => {}
+        other => panic!("{other:?}"),
+    }
+    let mut full = report(Vec::new());
+    full.profile = Profile::Full;
+    full.shard = Some("2/2".into());
+    let e = merge(vec![report(Vec::new()), full])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("shard 2/2 is profile full with budget Budget {")
+            && e.contains("but the first is profile quick with Budget {")
+            && e.ends_with("over leaderless"),
+        "{e}"
+    );
+    assert_eq!(
+        merge(Vec::new()).unwrap_err().to_string(),
+        "no shard to merge"
+    );
 }
 
 #[test]
@@ -354,7 +381,7 @@ fn every_other_scenario_is_aimed_at_the_unbroken_mechanisms_under_every_replica_
         let (w, _) = planner.next(&[Mechanism::Divergence, Mechanism::WriteLost]);
         seen.insert(w);
     }
-    for w in Workload::ALL {
+    for &w in Workload::VARIANTS {
         if w.aims_at(Mechanism::Divergence) || w.aims_at(Mechanism::WriteLost) {
             assert!(seen.contains(&w), "{w:?} never ran");
         }
@@ -369,7 +396,7 @@ fn every_predicted_break_names_a_mechanism_some_workload_aims_at() {
             assert_eq!(p.can_break(), p.mechanism.is_some(), "{} {g:?}", c.slug());
             if let Some(m) = p.mechanism {
                 assert!(
-                    Workload::ALL.iter().any(|w| w.aims_at(m)),
+                    Workload::VARIANTS.iter().any(|w| w.aims_at(m)),
                     "{} {g:?}: no workload aims at {m:?}",
                     c.slug()
                 );
@@ -412,7 +439,7 @@ fn leader_follower_theory_follows_the_design() {
         for g in &breaks {
             let m = spec.predict(*g).mechanism.unwrap();
             assert!(
-                Workload::ALL.iter().any(|w| w.aims_at(m)),
+                Workload::VARIANTS.iter().any(|w| w.aims_at(m)),
                 "{}: no workload aims at {m:?}",
                 spec.slug()
             );

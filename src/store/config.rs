@@ -8,6 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use strum::VariantArray;
 
 /// A bad configuration value, named by field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,6 +24,9 @@ pub enum ConfigError {
     /// An fsync policy string that is not always|periodic|never.
     #[error("unknown fsync policy {0:?}: expected always, periodic, periodic:<ms> or never")]
     FsyncPolicy(String),
+    /// A replica choice string that is not ordered|shuffled|snitch|random.
+    #[error("unknown replica choice {0:?}; expected ordered, shuffled, snitch or random")]
+    ReplicaChoice(String),
     /// A planted bug name that is not in the catalog.
     #[error("unknown bug {0:?}: expected one of {names}", names = Bug::name_list())]
     Bug(String),
@@ -99,8 +103,21 @@ impl FromStr for ConsistencyLevel {
     }
 }
 
-/// What a read coordinator does with replicas it finds behind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// What a read coordinator does with replicas it finds behind. Its name (`Display`, `FromStr`,
+/// serde) is the variant's, in lower case.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
+#[strum(serialize_all = "lowercase")]
 pub enum ReadRepair {
     /// No repair.
     None,
@@ -113,23 +130,19 @@ pub enum ReadRepair {
 
 impl fmt::Display for ReadRepair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ReadRepair::None => "none",
-            ReadRepair::Blocking => "blocking",
-            ReadRepair::Async => "async",
-        })
+        f.write_str(self.into())
     }
 }
 
 impl FromStr for ReadRepair {
     type Err = ConfigError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "none" => Ok(ReadRepair::None),
-            "blocking" => Ok(ReadRepair::Blocking),
-            "async" => Ok(ReadRepair::Async),
-            _ => Err(ConfigError::ReadRepair(s.to_string())),
-        }
+        let t = s.trim().to_ascii_lowercase();
+        ReadRepair::VARIANTS
+            .iter()
+            .copied()
+            .find(|r| <&str>::from(r) == t)
+            .ok_or_else(|| ConfigError::ReadRepair(s.to_string()))
     }
 }
 
@@ -204,8 +217,26 @@ serde_as_string!(FsyncPolicy);
 /// of bug in replicated stores and switched on by name, so the checkers can be shown to catch
 /// them. None is ever on by default; with no bug set the store behaves exactly as documented.
 /// Each variant acts at one decision point, marked `Bug seam` in the code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+///
+/// The catalog order is the declaration order ([`VariantArray::VARIANTS`]); a bug's name
+/// ([`Bug::name`], `Display`, serde) is its variant's name in kebab case.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+    strum::Display,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Bug {
     /// The write coordinator answers the client after W-1 replica acks (coordinator.rs, write
     /// ack count). Mimics an off-by-one in an ack counter; breaks linearizability at R+W > RF.
@@ -252,51 +283,18 @@ pub enum Bug {
 }
 
 impl Bug {
-    /// Every planted bug, in catalog order.
-    pub const ALL: [Bug; 13] = [
-        Bug::AckEarly,
-        Bug::ReadFirstResponse,
-        Bug::RepairFreshTimestamp,
-        Bug::RingOffByOne,
-        Bug::TombstoneLostOnReplay,
-        Bug::AckBeforeSync,
-        Bug::HintNewTimestamp,
-        Bug::LwwTieByArrival,
-        Bug::UnavailableIgnored,
-        Bug::ClockResetOnRestart,
-        Bug::HintWrongTarget,
-        Bug::HintsCountAsAcks,
-        Bug::PartialReadRepair,
-    ];
-
     /// Every bug's name, comma-separated, in catalog order.
     pub fn name_list() -> String {
-        Bug::ALL.map(Bug::name).join(", ")
+        Bug::VARIANTS
+            .iter()
+            .map(|b| b.name())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The bug's name, as on the command line and in scenario files.
     pub fn name(self) -> &'static str {
-        match self {
-            Bug::AckEarly => "ack-early",
-            Bug::ReadFirstResponse => "read-first-response",
-            Bug::RepairFreshTimestamp => "repair-fresh-timestamp",
-            Bug::RingOffByOne => "ring-off-by-one",
-            Bug::TombstoneLostOnReplay => "tombstone-lost-on-replay",
-            Bug::AckBeforeSync => "ack-before-sync",
-            Bug::HintNewTimestamp => "hint-new-timestamp",
-            Bug::LwwTieByArrival => "lww-tie-by-arrival",
-            Bug::UnavailableIgnored => "unavailable-ignored",
-            Bug::ClockResetOnRestart => "clock-reset-on-restart",
-            Bug::HintWrongTarget => "hint-wrong-target",
-            Bug::HintsCountAsAcks => "hints-count-as-acks",
-            Bug::PartialReadRepair => "partial-read-repair",
-        }
-    }
-}
-
-impl fmt::Display for Bug {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        self.into()
     }
 }
 
@@ -304,8 +302,9 @@ impl FromStr for Bug {
     type Err = ConfigError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim().to_ascii_lowercase();
-        Bug::ALL
-            .into_iter()
+        Bug::VARIANTS
+            .iter()
+            .copied()
             .find(|b| b.name() == t)
             .ok_or_else(|| ConfigError::Bug(s.to_string()))
     }
@@ -362,9 +361,22 @@ pub struct StoreConfig {
     pub replica_choice: ReplicaChoice,
 }
 
-/// Which replicas a coordinator sends reads and writes to.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Which replicas a coordinator sends reads and writes to. Its name ([`ReplicaChoice::name`],
+/// `FromStr`, serde) is the variant's, in lower case.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum ReplicaChoice {
     /// Reads go to the coordinator itself when it is a replica, then to live replicas in ring
     /// order; writes go to every replica (hints for those seen down).
@@ -386,6 +398,25 @@ impl ReplicaChoice {
     /// Whether this is the default, [`ReplicaChoice::Ordered`].
     pub fn is_ordered(&self) -> bool {
         *self == ReplicaChoice::Ordered
+    }
+
+    /// The choice's name, as on the command line and in scenario files.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+}
+
+impl FromStr for ReplicaChoice {
+    type Err = ConfigError;
+    /// A name exactly as written (surrounding spaces aside): `ordered`, `shuffled`, `snitch`
+    /// or `random`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        ReplicaChoice::VARIANTS
+            .iter()
+            .copied()
+            .find(|c| c.name() == t)
+            .ok_or_else(|| ConfigError::ReplicaChoice(s.to_string()))
     }
 }
 
@@ -543,12 +574,76 @@ mod tests {
             }
         );
         assert!("periodic:x".parse::<FsyncPolicy>().is_err());
-        for b in Bug::ALL {
+        for &b in Bug::VARIANTS {
             assert_eq!(b.name().parse::<Bug>().unwrap(), b);
+            assert_eq!(b.to_string(), b.name());
             let json = serde_json::to_string(&b).unwrap();
             assert_eq!(json, format!("\"{}\"", b.name()));
         }
         assert!("ack-late".parse::<Bug>().is_err());
+    }
+
+    #[test]
+    fn read_repair_and_replica_choice_names_are_derived_in_order() {
+        let names: Vec<String> = ReadRepair::VARIANTS.iter().map(|r| r.to_string()).collect();
+        assert_eq!(names, ["none", "blocking", "async"]);
+        for &r in ReadRepair::VARIANTS {
+            assert_eq!(r.to_string().to_uppercase().parse::<ReadRepair>(), Ok(r));
+            assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{r}\""));
+        }
+        assert_eq!(
+            "sometimes".parse::<ReadRepair>().unwrap_err().to_string(),
+            "unknown read repair mode \"sometimes\": expected none, blocking or async"
+        );
+        let names: Vec<&str> = ReplicaChoice::VARIANTS.iter().map(|c| c.name()).collect();
+        assert_eq!(names, ["ordered", "shuffled", "snitch", "random"]);
+        for &c in ReplicaChoice::VARIANTS {
+            assert_eq!(format!(" {} ", c.name()).parse::<ReplicaChoice>(), Ok(c));
+            assert_eq!(
+                serde_json::to_string(&c).unwrap(),
+                format!("\"{}\"", c.name())
+            );
+        }
+        // As the command line always took it: case-sensitive.
+        assert_eq!(
+            "Ordered".parse::<ReplicaChoice>().unwrap_err().to_string(),
+            "unknown replica choice \"Ordered\"; expected ordered, shuffled, snitch or random"
+        );
+    }
+
+    #[test]
+    fn bug_names_are_the_catalog_in_order() {
+        let names: Vec<&str> = Bug::VARIANTS.iter().map(|b| b.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "ack-early",
+                "read-first-response",
+                "repair-fresh-timestamp",
+                "ring-off-by-one",
+                "tombstone-lost-on-replay",
+                "ack-before-sync",
+                "hint-new-timestamp",
+                "lww-tie-by-arrival",
+                "unavailable-ignored",
+                "clock-reset-on-restart",
+                "hint-wrong-target",
+                "hints-count-as-acks",
+                "partial-read-repair",
+            ]
+        );
+        assert_eq!(
+            " Ack-Early ".parse::<Bug>().unwrap(),
+            Bug::AckEarly,
+            "names are trimmed and case-insensitive"
+        );
+        assert_eq!(
+            "ack-late".parse::<Bug>().unwrap_err().to_string(),
+            format!(
+                "unknown bug \"ack-late\": expected one of {}",
+                names.join(", ")
+            )
+        );
     }
 
     #[test]

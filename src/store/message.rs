@@ -12,6 +12,7 @@
 
 use super::cell::{Cell, NodeId};
 use super::config::ConsistencyLevel;
+use strum::VariantArray;
 
 /// The version byte every datagram starts with.
 pub const WIRE_VERSION: u8 = 1;
@@ -208,10 +209,26 @@ pub enum Message {
 /// The discriminant is the message's tag byte on the wire (the byte after [`WIRE_VERSION`]),
 /// named here once for [`Message::encode`], [`Message::decode`] and [`Message::tag`]. The
 /// numbers are the wire format: changing one changes every datagram's bytes.
+///
+/// Every kind in declaration order is [`VariantArray::VARIANTS`]; a kind's name
+/// ([`MessageKind::name`], serde) is its variant's, in snake case.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+    strum::EnumCount,
 )]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 #[repr(u8)]
 pub enum MessageKind {
     /// [`Message::Request`].
@@ -241,41 +258,12 @@ pub enum MessageKind {
 }
 
 impl MessageKind {
-    /// Every kind, in declaration order.
-    pub const ALL: [MessageKind; 12] = [
-        MessageKind::Request,
-        MessageKind::LocalRead,
-        MessageKind::Reply,
-        MessageKind::LocalCell,
-        MessageKind::Heartbeat,
-        MessageKind::Write,
-        MessageKind::WriteAck,
-        MessageKind::Read,
-        MessageKind::ReadReply,
-        MessageKind::AeDigest,
-        MessageKind::AeCells,
-        MessageKind::AePush,
-    ];
-
     /// The kind's name as the trace and case files write it (`write_ack`).
     pub fn name(self) -> &'static str {
-        match self {
-            MessageKind::Request => "request",
-            MessageKind::LocalRead => "local_read",
-            MessageKind::Reply => "reply",
-            MessageKind::LocalCell => "local_cell",
-            MessageKind::Heartbeat => "heartbeat",
-            MessageKind::Write => "write",
-            MessageKind::WriteAck => "write_ack",
-            MessageKind::Read => "read",
-            MessageKind::ReadReply => "read_reply",
-            MessageKind::AeDigest => "ae_digest",
-            MessageKind::AeCells => "ae_cells",
-            MessageKind::AePush => "ae_push",
-        }
+        self.into()
     }
 
-    /// The kind's position in [`MessageKind::ALL`].
+    /// The kind's position in [`VariantArray::VARIANTS`].
     pub fn index(self) -> usize {
         usize::from(self.wire_tag() - 1)
     }
@@ -291,10 +279,10 @@ impl TryFrom<u8> for MessageKind {
 
     /// The kind a wire tag byte names: a [`DecodeError::Tag`] for a byte that names none.
     fn try_from(tag: u8) -> Result<MessageKind, DecodeError> {
-        // Tags are 1 to 12 in declaration order (a test holds `ALL` to that).
+        // Tags are 1 to 12 in declaration order (a test holds `VARIANTS` to that).
         usize::from(tag)
             .checked_sub(1)
-            .and_then(|i| MessageKind::ALL.get(i))
+            .and_then(|i| MessageKind::VARIANTS.get(i))
             .copied()
             .ok_or(DecodeError::Tag {
                 what: "message",
@@ -929,8 +917,36 @@ mod tests {
     }
 
     #[test]
+    fn message_kind_names_are_derived_in_declaration_order() {
+        let names: Vec<&str> = MessageKind::VARIANTS.iter().map(|k| k.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "request",
+                "local_read",
+                "reply",
+                "local_cell",
+                "heartbeat",
+                "write",
+                "write_ack",
+                "read",
+                "read_reply",
+                "ae_digest",
+                "ae_cells",
+                "ae_push",
+            ]
+        );
+        assert_eq!(<MessageKind as strum::EnumCount>::COUNT, names.len());
+        for &k in MessageKind::VARIANTS {
+            let json = serde_json::to_string(&k).unwrap();
+            assert_eq!(json, format!("\"{}\"", k.name()));
+            assert_eq!(serde_json::from_str::<MessageKind>(&json).unwrap(), k);
+        }
+    }
+
+    #[test]
     fn wire_tags_are_one_to_twelve_in_declaration_order() {
-        for (i, kind) in MessageKind::ALL.into_iter().enumerate() {
+        for (i, &kind) in MessageKind::VARIANTS.iter().enumerate() {
             assert_eq!(usize::from(kind.wire_tag()), i + 1);
             assert_eq!(kind.index(), i);
             assert_eq!(MessageKind::try_from(kind.wire_tag()), Ok(kind));

@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cell::NodeId;
 use super::message::MessageKind;
+use strum::EnumCount;
 
 /// The receiver of a traced message: a node, or a client (`"client"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,7 +84,7 @@ impl KindCounts {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MessageCounts {
     /// By kind, indexed by [`MessageKind::index`].
-    pub by_kind: [KindCounts; 12],
+    pub by_kind: [KindCounts; MessageKind::COUNT],
 }
 
 impl MessageCounts {

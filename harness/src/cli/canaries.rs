@@ -8,6 +8,9 @@ use std::time::Instant;
 
 use crate::systems::leaderless::Bug;
 use anyhow::Context;
+use strum::VariantArray;
+
+use crate::cli::config::Named;
 
 use crate::canaries::table::{self, Done, Saved, Settings, DEFAULT_CASES_DIR, DEFAULT_OUT};
 use crate::canaries::{catalog, Canary};
@@ -29,7 +32,7 @@ pub struct CanariesArgs {
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(0..=10000000))]
     pub clean_cases: u32,
     /// Only these bugs (comma-separated or repeated) [default: all].
-    #[arg(long = "bug", value_delimiter = ',', value_parser = parse_bug)]
+    #[arg(long = "bug", value_delimiter = ',', value_parser = Named::new(Bug::VARIANTS))]
     pub bugs: Vec<Bug>,
     /// Worker threads (1 to 1024) [default: the number of cores].
     #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
@@ -58,10 +61,6 @@ impl CanariesArgs {
             cases_dir: path(&self.cases_dir),
         }
     }
-}
-
-fn parse_bug(s: &str) -> Result<Bug, String> {
-    s.parse::<Bug>().map_err(|e| e.to_string())
 }
 
 /// Runs `quorumlab canaries`: exit 0 when every bug was found in every search, shrunk to at

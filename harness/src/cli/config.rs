@@ -5,8 +5,10 @@ use crate::systems::leaderless::{
     Bug, ConsistencyLevel, FsyncPolicy, ReadRepair, ReplicaChoice, StoreConfig,
 };
 
+use strum::VariantArray;
+
 use crate::scenario::{limits, NetworkConfig, SlowLink, SlowWrite, SystemConfig};
-use crate::strategy::{parse_fault_list, FaultChoice, ScenarioShape};
+use crate::strategy::{parse_fault_list, FaultChoice, ScenarioShape, UnknownFault};
 
 /// Store, workload and fault flags. Store defaults are the store's own (Cassandra-like).
 #[derive(clap::Args, Debug, Clone)]
@@ -29,13 +31,13 @@ pub struct ConfigFlags {
     #[arg(long)]
     pub rf: Option<usize>,
     /// Read consistency level: one|two|three|quorum|all|<n> [default: quorum].
-    #[arg(long, value_parser = parse_level)]
+    #[arg(long)]
     pub read: Option<ConsistencyLevel>,
     /// Write consistency level: one|two|three|quorum|all|<n> [default: quorum].
-    #[arg(long, value_parser = parse_level)]
+    #[arg(long)]
     pub write: Option<ConsistencyLevel>,
     /// Read repair: none|blocking|async [default: blocking].
-    #[arg(long, value_parser = parse_read_repair)]
+    #[arg(long)]
     pub read_repair: Option<ReadRepair>,
     /// Hinted handoff: on|off [default: on].
     #[arg(long, value_parser = parse_on_off)]
@@ -44,13 +46,10 @@ pub struct ConfigFlags {
     #[arg(long, value_parser = parse_on_off)]
     pub anti_entropy: Option<bool>,
     /// Commit log fsync policy: always|periodic|never [default: periodic].
-    #[arg(long, value_parser = parse_fsync)]
+    #[arg(long)]
     pub fsync: Option<FsyncPolicy>,
-    /// Plant store bugs (comma-separated or repeated): ack-early, read-first-response,
-    /// repair-fresh-timestamp, ring-off-by-one, tombstone-lost-on-replay, ack-before-sync,
-    /// hint-new-timestamp, lww-tie-by-arrival, unavailable-ignored, clock-reset-on-restart,
-    /// hint-wrong-target, hints-count-as-acks, partial-read-repair.
-    #[arg(long = "bug", value_delimiter = ',', value_parser = parse_bug)]
+    /// Plant store bugs (comma-separated or repeated).
+    #[arg(long = "bug", value_delimiter = ',', value_parser = Named::new(Bug::VARIANTS))]
     pub bugs: Vec<Bug>,
     /// Concurrent clients, each with one op in flight.
     #[arg(long, default_value_t = 4)]
@@ -71,9 +70,9 @@ pub struct ConfigFlags {
     /// Mean simulated ms a client thinks between ops (with --ops, how long the workload runs).
     #[arg(long, default_value_t = 10)]
     pub think_ms: u32,
-    /// Coordinator choice: random (per op) or sticky (one per client).
-    #[arg(long, default_value = "random", value_parser = ["random", "sticky"])]
-    pub coordinator: String,
+    /// Coordinator choice.
+    #[arg(long, value_enum, default_value_t = Coordinator::Random)]
+    pub coordinator: Coordinator,
     /// One-way message latency in simulated ms: a range MIN-MAX, or one number for a fixed
     /// latency (which keeps other messages' timing when shrinking removes an op).
     #[arg(long, default_value = "1-5", value_parser = parse_latency)]
@@ -94,7 +93,7 @@ pub struct ConfigFlags {
     /// Which replicas a coordinator reads from: ordered (itself, then ring order), shuffled
     /// (random per read), snitch (fastest recent replies first) or random (the PBS model:
     /// writes also go to exactly W random replicas, without hints).
-    #[arg(long, value_parser = parse_replica_choice)]
+    #[arg(long)]
     pub replica_choice: Option<ReplicaChoice>,
     /// Simulated ms to settle after the workload, all faults healed, before the final reads.
     #[arg(long, default_value_t = 2000)]
@@ -283,7 +282,7 @@ impl ConfigFlags {
         let built = crate::systems::build(&system)
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         if let Some(f) = self.faults.0.iter().find(|f| !built.honours(f.class())) {
-            let honoured: Vec<&str> = FaultChoice::ALL
+            let honoured: Vec<&str> = FaultChoice::VARIANTS
                 .iter()
                 .filter(|f| built.honours(f.class()))
                 .map(|f| f.name())
@@ -325,7 +324,7 @@ impl ConfigFlags {
             think_ms: self.think_ms,
             get_percent: 50,
             put_percent: 40,
-            sticky: self.coordinator == "sticky",
+            sticky: self.coordinator == Coordinator::Sticky,
             settle_ms: self.settle_ms,
             fault_window_ms: self.fault_ms,
         })
@@ -352,16 +351,59 @@ impl ConfigFlags {
     }
 }
 
+/// Where the clients send their ops (`--coordinator`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Coordinator {
+    /// A node drawn for each op.
+    Random,
+    /// One node per client, drawn once.
+    Sticky,
+}
+
+/// A value parser that parses with the type's `FromStr`, whose error clap prints as it is, and
+/// shows the type's names (its derived list of variants) as the possible values in --help.
+#[derive(Clone, Copy)]
+pub(crate) struct Named<T: 'static>(&'static [T]);
+
+impl<T> Named<T> {
+    /// The parser of the values in `all`.
+    pub(crate) fn new(all: &'static [T]) -> Self {
+        Named(all)
+    }
+}
+
+impl<T> clap::builder::TypedValueParser for Named<T>
+where
+    T: std::str::FromStr + Copy + Send + Sync + 'static,
+    T::Err: std::error::Error + Send + Sync + 'static,
+    &'static str: From<T>,
+{
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<T, clap::Error> {
+        let parse = |s: &str| s.parse::<T>();
+        parse.parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        let names = self.0.iter().map(|&v| <&'static str>::from(v));
+        Some(Box::new(names.map(clap::builder::PossibleValue::new)))
+    }
+}
+
 /// A parsed `--faults` list.
 #[derive(Clone, Debug)]
 pub struct FaultList(pub Vec<FaultChoice>);
 
-fn parse_faults(s: &str) -> Result<FaultList, String> {
+fn parse_faults(s: &str) -> Result<FaultList, UnknownFault> {
     parse_fault_list(s).map(FaultList)
-}
-
-fn parse_bug(s: &str) -> Result<Bug, String> {
-    s.parse::<Bug>().map_err(|e| e.to_string())
 }
 
 fn parse_latency(s: &str) -> Result<(u64, u64), String> {
@@ -440,34 +482,138 @@ fn parse_slow_node(s: &str) -> Result<(u16, u64), String> {
     Ok((n, ms))
 }
 
-fn parse_replica_choice(s: &str) -> Result<ReplicaChoice, String> {
-    match s.trim() {
-        "ordered" => Ok(ReplicaChoice::Ordered),
-        "shuffled" => Ok(ReplicaChoice::Shuffled),
-        "snitch" => Ok(ReplicaChoice::Snitch),
-        "random" => Ok(ReplicaChoice::Random),
-        _ => Err(format!(
-            "unknown replica choice {s:?}; expected ordered, shuffled, snitch or random"
-        )),
-    }
-}
-
-fn parse_level(s: &str) -> Result<ConsistencyLevel, String> {
-    s.parse::<ConsistencyLevel>().map_err(|e| e.to_string())
-}
-
-fn parse_read_repair(s: &str) -> Result<ReadRepair, String> {
-    s.parse::<ReadRepair>().map_err(|e| e.to_string())
-}
-
-fn parse_fsync(s: &str) -> Result<FsyncPolicy, String> {
-    s.parse::<FsyncPolicy>().map_err(|e| e.to_string())
-}
-
 fn parse_on_off(s: &str) -> Result<bool, String> {
     match s {
         "on" => Ok(true),
         "off" => Ok(false),
         _ => Err(format!("expected on or off, got {s:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        config: ConfigFlags,
+    }
+
+    fn parse(args: &[&str]) -> Result<ConfigFlags, clap::Error> {
+        Flags::try_parse_from(std::iter::once("quorumlab").chain(args.iter().copied()))
+            .map(|f| f.config)
+    }
+
+    #[test]
+    fn coordinator_names_are_random_and_sticky() {
+        use clap::ValueEnum;
+        let names: Vec<String> = Coordinator::value_variants()
+            .iter()
+            .map(|c| c.to_possible_value().unwrap().get_name().to_string())
+            .collect();
+        assert_eq!(names, ["random", "sticky"]);
+        assert_eq!(parse(&[]).unwrap().coordinator, Coordinator::Random);
+        let flags = parse(&["--coordinator", "sticky"]).unwrap();
+        assert_eq!(flags.coordinator, Coordinator::Sticky);
+        assert!(flags.shape().unwrap().sticky);
+        let e = parse(&["--coordinator", "x"]).unwrap_err().to_string();
+        assert!(e.contains("[possible values: random, sticky]"), "{e}");
+    }
+
+    #[test]
+    fn the_bug_flag_lists_every_bug_and_says_the_stores_error() {
+        use clap::builder::TypedValueParser;
+        let names: Vec<String> = Named::new(Bug::VARIANTS)
+            .possible_values()
+            .unwrap()
+            .map(|v| v.get_name().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "ack-early",
+                "read-first-response",
+                "repair-fresh-timestamp",
+                "ring-off-by-one",
+                "tombstone-lost-on-replay",
+                "ack-before-sync",
+                "hint-new-timestamp",
+                "lww-tie-by-arrival",
+                "unavailable-ignored",
+                "clock-reset-on-restart",
+                "hint-wrong-target",
+                "hints-count-as-acks",
+                "partial-read-repair",
+            ]
+        );
+        let flags = parse(&["--bug", "ack-early,ring-off-by-one", "--bug", "ack-early"]).unwrap();
+        assert_eq!(
+            flags.bugs,
+            [Bug::AckEarly, Bug::RingOffByOne, Bug::AckEarly]
+        );
+        let e = parse(&["--bug", "ack-late"]).unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "invalid value 'ack-late' for '--bug <BUGS>': unknown bug \"ack-late\": expected \
+                 one of ack-early, read-first-response,"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn store_flags_parse_with_the_stores_own_parsers_and_messages() {
+        let flags = parse(&[
+            "--read",
+            "one",
+            "--write",
+            "3",
+            "--read-repair",
+            "async",
+            "--fsync",
+            "periodic:25",
+            "--replica-choice",
+            "snitch",
+        ])
+        .unwrap();
+        let store = flags.store().unwrap();
+        assert_eq!(store.read, ConsistencyLevel::One);
+        assert_eq!(store.write, ConsistencyLevel::Count(3));
+        assert_eq!(store.read_repair, ReadRepair::Async);
+        assert_eq!(store.fsync.to_string(), "periodic:25");
+        assert_eq!(store.replica_choice, ReplicaChoice::Snitch);
+        for (flag, value, message) in [
+            (
+                "--read",
+                "zero",
+                "unknown consistency level \"zero\": expected one, two, three, quorum, all or a \
+                 number >= 1",
+            ),
+            (
+                "--read-repair",
+                "x",
+                "unknown read repair mode \"x\": expected none, blocking or async",
+            ),
+            (
+                "--fsync",
+                "periodic:0",
+                "unknown fsync policy \"periodic:0\": expected always, periodic, periodic:<ms> \
+                 or never",
+            ),
+            (
+                "--replica-choice",
+                "x",
+                "unknown replica choice \"x\"; expected ordered, shuffled, snitch or random",
+            ),
+        ] {
+            let e = parse(&[flag, value]).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("invalid value '{value}' for '{flag} <")),
+                "{e}"
+            );
+            assert!(e.contains(message), "{e}");
+        }
     }
 }

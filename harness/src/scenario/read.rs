@@ -59,10 +59,10 @@ pub fn header(text: &str) -> Result<Header, ScenarioError> {
 
 /// Parses a JSON value (such as a system's configuration) refusing duplicate keys in any
 /// object; an error names the path to the offending key.
-pub fn value_with_unique_keys(text: &str) -> Result<Value, String> {
+pub fn value_with_unique_keys(text: &str) -> Result<Value, ScenarioError> {
     let mut json = serde_json::Deserializer::from_str(text);
-    let value = with_path(&mut json, UniqueKeys).map_err(|e| e.to_string())?;
-    json.end().map_err(|e| e.to_string())?;
+    let value = with_path(&mut json, UniqueKeys)?;
+    json.end().map_err(|e| ScenarioError::Json(e.to_string()))?;
     Ok(value)
 }
 
@@ -663,7 +663,7 @@ mod tests {
     #[test]
     fn duplicate_keys_in_a_system_config_are_refused() {
         let e = value_with_unique_keys(r#"{"a": {"b": 1, "b": 2}}"#).unwrap_err();
-        assert!(e.contains("a: duplicate key `b`"), "{e}");
+        assert!(e.to_string().contains("a: duplicate key `b`"), "{e}");
         let v = value_with_unique_keys(r#"{"a": [1, {"b": null}], "c": "x"}"#).unwrap();
         assert_eq!(v, serde_json::json!({"a": [1, {"b": null}], "c": "x"}));
     }

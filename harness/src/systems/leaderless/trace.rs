@@ -6,6 +6,7 @@
 //! always complete.
 use quorumlab::store::{ClusterControl, Event, KindCounts, MessageCounts, MessageKind};
 use serde_json::{json, Map, Value};
+use strum::VariantArray;
 
 /// A run's trace: the events kept (at most [`EVENT_LIMIT`](crate::system::EVENT_LIMIT)) and how many there were.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -68,7 +69,7 @@ fn counts_json(c: &KindCounts) -> Value {
 /// The `messages` field: totals, then the same by kind (kinds never sent left out).
 pub fn messages_json(counts: &MessageCounts) -> Value {
     let mut by_kind = Map::new();
-    for kind in MessageKind::ALL {
+    for &kind in MessageKind::VARIANTS {
         let c = counts.of(kind);
         if c.sent > 0 {
             by_kind.insert(kind.name().into(), counts_json(&c));
