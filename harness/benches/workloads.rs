@@ -49,7 +49,7 @@ fn main() {
         for s in &scenarios {
             let out = quorumlab_harness::runner::run(s).expect("scenario runs");
             simulated += out.simulated.as_secs_f64();
-            let _ = judge(&out.history, &Guarantee::ALL);
+            let _ = judge(&out.history, Guarantee::ALL);
         }
         let secs = start.elapsed().as_secs_f64();
         let ops: usize = scenarios.iter().map(|s| s.op_count()).sum();

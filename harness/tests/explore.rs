@@ -26,10 +26,10 @@ fn the_same_scenario_twice_gives_byte_identical_history_files() {
     ];
     let scenario = generate(&shape(StoreConfig::default(), &faults, 40), 7);
     assert!(!scenario.faults.is_empty());
-    let a = Case::run(&scenario, &Guarantee::ALL)
+    let a = Case::run(&scenario, Guarantee::ALL)
         .unwrap()
         .to_file_string();
-    let b = Case::run(&scenario, &Guarantee::ALL)
+    let b = Case::run(&scenario, Guarantee::ALL)
         .unwrap()
         .to_file_string();
     assert_eq!(a, b, "two runs of one scenario differ");

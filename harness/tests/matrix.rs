@@ -300,7 +300,7 @@ fn theory_follows_the_quorum_rules() {
     assert!(!breaks(&r3w1, Linearizable) && !breaks(&r3w1, MonotonicReads));
     // A crash before the periodic sync loses acknowledged writes whatever R and W.
     let periodic = cell(3, 1, ReadRepair::Blocking, FaultProfile::CrashFsyncPeriodic);
-    for g in Guarantee::ALL {
+    for &g in Guarantee::ALL {
         assert!(breaks(&periodic, g), "{g:?}");
     }
     // A skewed clock reorders writes, and even a strict quorum cannot keep reads monotonic: a
@@ -391,7 +391,7 @@ fn every_other_scenario_is_aimed_at_the_unbroken_mechanisms_under_every_replica_
 #[test]
 fn every_predicted_break_names_a_mechanism_some_workload_aims_at() {
     for c in cells(Profile::Full) {
-        for g in Guarantee::ALL {
+        for &g in Guarantee::ALL {
             let p = predict(&c, g);
             assert_eq!(p.can_break(), p.mechanism.is_some(), "{} {g:?}", c.slug());
             if let Some(m) = p.mechanism {

@@ -3,9 +3,23 @@ use std::fmt;
 
 use serde::Serialize;
 
-/// A consistency guarantee a history can keep or break.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// A consistency guarantee a history can keep or break. Its name in JSON and on the command
+/// line ([`Guarantee::name`]) is its variant's in snake case.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Guarantee {
     /// Every op appears to take effect atomically between its invocation and completion.
     Linearizable,
@@ -26,38 +40,22 @@ pub enum Guarantee {
 }
 
 impl Guarantee {
-    /// Every guarantee, in report order.
-    pub const ALL: [Guarantee; 7] = [
-        Guarantee::Linearizable,
-        Guarantee::NoStaleReads,
-        Guarantee::ReadYourWrites,
-        Guarantee::MonotonicReads,
-        Guarantee::MonotonicWrites,
-        Guarantee::WritesFollowReads,
-        Guarantee::Convergence,
-    ];
+    /// Every guarantee, in report order (declaration order).
+    pub const ALL: &'static [Guarantee] = <Guarantee as strum::VariantArray>::VARIANTS;
 
     /// The name used in JSON (`no_stale_reads`).
     pub fn name(self) -> &'static str {
-        match self {
-            Guarantee::Linearizable => "linearizable",
-            Guarantee::NoStaleReads => "no_stale_reads",
-            Guarantee::ReadYourWrites => "read_your_writes",
-            Guarantee::MonotonicReads => "monotonic_reads",
-            Guarantee::MonotonicWrites => "monotonic_writes",
-            Guarantee::WritesFollowReads => "writes_follow_reads",
-            Guarantee::Convergence => "convergence",
-        }
+        self.into()
     }
 
     /// Parses a name; `-` and `_` are interchangeable (`no-stale-reads`).
     pub fn from_name(s: &str) -> Option<Guarantee> {
         let s = s.trim().replace('-', "_");
-        Guarantee::ALL.into_iter().find(|g| g.name() == s)
+        Guarantee::ALL.iter().copied().find(|g| g.name() == s)
     }
 
     /// Parses a comma-separated list (`all` for every guarantee), sorted and without repeats.
-    pub fn parse_list(list: &str) -> Result<Vec<Guarantee>, String> {
+    pub fn parse_list(list: &str) -> Result<Vec<Guarantee>, GuaranteeListError> {
         let mut out = Vec::new();
         for word in list.split(',').map(str::trim).filter(|w| !w.is_empty()) {
             if word == "all" {
@@ -66,22 +64,32 @@ impl Guarantee {
             }
             match Guarantee::from_name(word) {
                 Some(g) => out.push(g),
-                None => {
-                    let known: Vec<_> = Guarantee::ALL.iter().map(|g| g.name()).collect();
-                    return Err(format!(
-                        "unknown guarantee {word:?}; known: {}, or all",
-                        known.join(", ")
-                    ));
-                }
+                None => return Err(GuaranteeListError::Unknown(word.to_string())),
             }
         }
         if out.is_empty() {
-            return Err("no guarantee given".into());
+            return Err(GuaranteeListError::Empty);
         }
         out.sort();
         out.dedup();
         Ok(out)
     }
+}
+
+/// Why a list of guarantees ([`Guarantee::parse_list`]) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GuaranteeListError {
+    /// A word that names no guarantee.
+    #[error("unknown guarantee {0:?}; known: {known}, or all", known = known_names())]
+    Unknown(String),
+    /// Nothing but commas and spaces.
+    #[error("no guarantee given")]
+    Empty,
+}
+
+fn known_names() -> String {
+    let known: Vec<_> = Guarantee::ALL.iter().map(|g| g.name()).collect();
+    known.join(", ")
 }
 
 impl fmt::Display for Guarantee {
@@ -99,4 +107,47 @@ pub struct Violation {
     pub ops: Vec<u64>,
     /// What went wrong, in one plain sentence.
     pub sentence: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_the_formats_in_report_order() {
+        let names: Vec<&str> = Guarantee::ALL.iter().map(|g| g.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "linearizable",
+                "no_stale_reads",
+                "read_your_writes",
+                "monotonic_reads",
+                "monotonic_writes",
+                "writes_follow_reads",
+                "convergence"
+            ]
+        );
+        for g in Guarantee::ALL {
+            assert_eq!(serde_json::to_value(g).unwrap(), g.name());
+            assert_eq!(Guarantee::from_name(&g.name().replace('_', "-")), Some(*g));
+        }
+        assert_eq!(
+            Guarantee::parse_list("monotonic-reads, linearizable,linearizable"),
+            Ok(vec![Guarantee::Linearizable, Guarantee::MonotonicReads])
+        );
+        assert_eq!(Guarantee::parse_list("all").unwrap(), Guarantee::ALL);
+        let e = Guarantee::parse_list("linearizible")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("unknown guarantee \"linearizible\"; known: linearizable,"),
+            "{e}"
+        );
+        assert!(e.ends_with("convergence, or all"), "{e}");
+        assert_eq!(
+            Guarantee::parse_list(" , ").unwrap_err().to_string(),
+            "no guarantee given"
+        );
+    }
 }

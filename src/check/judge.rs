@@ -51,26 +51,31 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn from_violations(result: Result<Vec<Violation>, String>) -> Finding {
-        match result {
-            Ok(v) if v.is_empty() => Finding {
+    /// Held when there are no violations, violated with the first one as the witness.
+    fn from_violations(v: Vec<Violation>) -> Finding {
+        match v.first() {
+            None => Finding {
                 held: Some(true),
                 violations: 0,
                 witness: None,
                 sentence: None,
             },
-            Ok(v) => Finding {
+            Some(first) => Finding {
                 held: Some(false),
                 violations: v.len(),
-                sentence: Some(v[0].sentence.clone()),
-                witness: Some(serde_json::to_value(&v[0]).expect("violations serialize")),
+                sentence: Some(first.sentence.clone()),
+                witness: Some(serde_json::to_value(first).expect("violations serialize")),
             },
-            Err(why) => Finding {
-                held: None,
-                violations: 0,
-                witness: None,
-                sentence: Some(why),
-            },
+        }
+    }
+
+    /// Undecided, and why.
+    fn undecided(why: String) -> Finding {
+        Finding {
+            held: None,
+            violations: 0,
+            witness: None,
+            sentence: Some(why),
         }
     }
 }
@@ -275,7 +280,7 @@ fn linearizability(history: &History, options: &CheckOptions) -> linearizable::L
 
 /// Undecided because the deadline passed.
 fn timed_out() -> Finding {
-    Finding::from_violations(Err("undecided: timeout".into()))
+    Finding::undecided("undecided: timeout".into())
 }
 
 impl Finding {
@@ -312,5 +317,8 @@ fn weak(r: Result<Vec<Violation>, ObserveError>) -> Finding {
 }
 
 fn cannot_judge<E: std::fmt::Display>(r: Result<Vec<Violation>, E>) -> Finding {
-    Finding::from_violations(r.map_err(|e| format!("cannot judge: {e}")))
+    match r {
+        Ok(v) => Finding::from_violations(v),
+        Err(e) => Finding::undecided(format!("cannot judge: {e}")),
+    }
 }

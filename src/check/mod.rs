@@ -17,5 +17,5 @@ mod assert;
 pub mod judge;
 
 pub use assert::{assert_holds, assert_linearizable};
-pub use guarantee::{Guarantee, Violation};
+pub use guarantee::{Guarantee, GuaranteeListError, Violation};
 pub use judge::{judge, Finding, Judgement};

@@ -176,8 +176,22 @@ pub fn show_set(values: &[Value]) -> String {
     format!("{{{}}}", items.join(", "))
 }
 
-/// What an operation does to its key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// What an operation does to its key. Its name in the JSON format ([`OpKind::name`]) is its
+/// variant's in lower case.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[strum(serialize_all = "lowercase")]
 pub enum OpKind {
     /// Reads the key.
     Get,
@@ -206,37 +220,12 @@ pub enum OpKind {
 impl OpKind {
     /// The name used in the JSON format.
     pub fn name(self) -> &'static str {
-        match self {
-            OpKind::Get => "get",
-            OpKind::Put => "put",
-            OpKind::Delete => "delete",
-            OpKind::Append => "append",
-            OpKind::Cas => "cas",
-            OpKind::Add => "add",
-            OpKind::Members => "members",
-            OpKind::Enqueue => "enqueue",
-            OpKind::Dequeue => "dequeue",
-            OpKind::Acquire => "acquire",
-            OpKind::Release => "release",
-        }
+        self.into()
     }
 
     /// Parses a JSON kind name.
     pub fn from_name(s: &str) -> Option<OpKind> {
-        Some(match s {
-            "get" => OpKind::Get,
-            "put" => OpKind::Put,
-            "delete" => OpKind::Delete,
-            "append" => OpKind::Append,
-            "cas" => OpKind::Cas,
-            "add" => OpKind::Add,
-            "members" => OpKind::Members,
-            "enqueue" => OpKind::Enqueue,
-            "dequeue" => OpKind::Dequeue,
-            "acquire" => OpKind::Acquire,
-            "release" => OpKind::Release,
-            _ => return None,
-        })
+        s.parse().ok()
     }
 }
 
@@ -247,7 +236,21 @@ impl fmt::Display for OpKind {
 }
 
 /// What the client learnt about an operation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Its name in the JSON format ([`Outcome::name`]) is its variant's in lower case.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[strum(serialize_all = "lowercase")]
 pub enum Outcome {
     /// Took effect exactly once, between invoke and complete.
     Ok,
@@ -260,21 +263,12 @@ pub enum Outcome {
 impl Outcome {
     /// The name used in the JSON format.
     pub fn name(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Fail => "fail",
-            Outcome::Info => "info",
-        }
+        self.into()
     }
 
     /// Parses a JSON outcome name.
     pub fn from_name(s: &str) -> Option<Outcome> {
-        Some(match s {
-            "ok" => Outcome::Ok,
-            "fail" => Outcome::Fail,
-            "info" => Outcome::Info,
-            _ => return None,
-        })
+        s.parse().ok()
     }
 }
 
@@ -478,5 +472,35 @@ impl History {
         let keys: std::collections::BTreeSet<&str> =
             self.ops.iter().map(|o| o.key.as_str()).collect();
         keys.len()
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+    use strum::VariantArray;
+
+    #[test]
+    fn kinds_and_outcomes_have_the_formats_names_and_parse_back() {
+        let kinds: Vec<&str> = OpKind::VARIANTS.iter().map(|k| k.name()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "get", "put", "delete", "append", "cas", "add", "members", "enqueue", "dequeue",
+                "acquire", "release"
+            ]
+        );
+        let outcomes: Vec<&str> = Outcome::VARIANTS.iter().map(|o| o.name()).collect();
+        assert_eq!(outcomes, ["ok", "fail", "info"]);
+        for k in OpKind::VARIANTS {
+            assert_eq!(OpKind::from_name(k.name()), Some(*k));
+            assert_eq!(k.to_string(), k.name());
+        }
+        for o in Outcome::VARIANTS {
+            assert_eq!(Outcome::from_name(o.name()), Some(*o));
+        }
+        // Names are exact, as the format writes them.
+        assert_eq!(OpKind::from_name("Get"), None);
+        assert_eq!(Outcome::from_name("OK"), None);
     }
 }

@@ -87,7 +87,9 @@ pub struct CheckArgs {
 pub struct GuaranteeList(pub Vec<Guarantee>);
 
 fn parse_guarantees(s: &str) -> Result<GuaranteeList, String> {
-    Guarantee::parse_list(s).map(GuaranteeList)
+    Guarantee::parse_list(s)
+        .map(GuaranteeList)
+        .map_err(|e| e.to_string())
 }
 
 /// The weaker guarantees' findings for one file, in list order. Once `deadline` has passed,

@@ -49,7 +49,9 @@ pub struct ExploreArgs {
 pub struct GuaranteeList(pub Vec<Guarantee>);
 
 fn parse_guarantee_list(s: &str) -> Result<GuaranteeList, String> {
-    Guarantee::parse_list(s).map(GuaranteeList)
+    Guarantee::parse_list(s)
+        .map(GuaranteeList)
+        .map_err(|e| e.to_string())
 }
 
 /// The search's progress: a bar where stderr is a terminal, timed lines where it is not (a CI

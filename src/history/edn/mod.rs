@@ -261,7 +261,16 @@ pub fn parse_with(text: &str, options: &EdnOptions) -> Result<History, HistoryEr
             ));
         };
         let val = |e: Edn| {
-            to_value(e).map_err(|msg| err_at(at, format!("history element {index}: {msg}")))
+            to_value(e).map_err(|other| {
+                err_at(
+                    at,
+                    format!(
+                        "history element {index}: unsupported register value {} (expected an \
+                         integer, a string, a keyword or nil)",
+                        other.to_json()
+                    ),
+                )
+            })
         };
         match typ {
             "invoke" => {
@@ -535,16 +544,15 @@ fn nemesis_entry(time: u64, m: &[(Edn, Edn)]) -> serde_json::Value {
     entry.into()
 }
 
-fn to_value(e: Edn) -> Result<Option<Value>, String> {
+/// A register value from an element: `Err` gives back an element that is none (a vector, a
+/// map, ...).
+fn to_value(e: Edn) -> Result<Option<Value>, Edn> {
     match e {
         Edn::Nil => Ok(None),
         Edn::Int(i) => Ok(Some(Value::Int(i))),
         Edn::Str(s) | Edn::Symbol(s) => Ok(Some(Value::from(s))),
         Edn::Keyword(k) => Ok(Some(Value::from(format!(":{k}")))),
-        other => Err(format!(
-            "unsupported register value {} (expected an integer, a string, a keyword or nil)",
-            other.to_json()
-        )),
+        other => Err(other),
     }
 }
 
