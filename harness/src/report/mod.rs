@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use minijinja::{Environment, Value};
-use quorumlab::history::History;
+use quorumlab::history::{History, TimeUnit};
 use serde::Serialize;
 
 pub mod diagram;
@@ -189,6 +189,8 @@ struct CaseContext<'a> {
     guarantees: &'a [WitnessView],
     chosen: Option<&'a WitnessView>,
     kinds: &'a [KindStats],
+    /// Whether the history's times measure time, so latency and throughput mean something.
+    latency: bool,
     messages: Vec<MessageRow>,
     diagram: bool,
     chosen_why: Option<&'a str>,
@@ -335,6 +337,10 @@ pub fn render(title: &str, history: &History, views: &[WitnessView]) -> String {
     let json = serde_json::to_string(&data).expect("report data serializes");
     let clients: std::collections::BTreeSet<u64> = history.ops.iter().map(|o| o.client).collect();
     let t_ns = |ms: f64| (ms * 1e6).round() as u64;
+    // Positions in a file order its ops but measure nothing: an op's span in them counts the
+    // other ops' events logged meanwhile, not how long it took, and ops per slice of them
+    // depend only on how the file interleaves; so a history in positions shows neither.
+    let latency = history.time_unit() == TimeUnit::Nanos;
     let ctx = CaseContext {
         title,
         ops: history.ops.len(),
@@ -356,18 +362,18 @@ pub fn render(title: &str, history: &History, views: &[WitnessView]) -> String {
         guarantees: views,
         chosen: chosen(views),
         kinds: &stats.kinds,
+        latency,
         messages: message_rows(history),
         diagram: diagram.is_some(),
         chosen_why: chosen(views)
             .and_then(|c| views.iter().position(|v| std::ptr::eq(v, c)))
             .and_then(|i| why[i].as_deref()),
         replicas: replica_rows(history),
-        chart: Value::from_safe_string(stats::chart(
-            &stats,
-            &timeline.bands,
-            timeline.t0,
-            timeline.t1,
-        )),
+        chart: Value::from_safe_string(if latency {
+            stats::chart(&stats, &timeline.bands, timeline.t0, timeline.t1)
+        } else {
+            String::new()
+        }),
         css: Value::from_safe_string(CSS.to_string()),
         js: Value::from_safe_string(JS.to_string()),
         data: Value::from_safe_string(script_json(&json)),
@@ -464,6 +470,41 @@ mod tests {
             "no network"
         );
         assert!(a.contains(r#"id="witness""#));
+    }
+
+    /// A Jepsen EDN history without `:time`: its times are the elements' positions.
+    const POSITIONS: &str = "[{:process 0 :type :invoke :f :write :value 1}
+        {:process 0 :type :ok :f :write :value 1}
+        {:process :nemesis :type :info :f :start :value nil}
+        {:process 1 :type :invoke :f :read :value nil}
+        {:process :nemesis :type :info :f :start :value \"Cut off {:n1 #{:n2}}\"}
+        {:process 1 :type :ok :f :read :value 2}
+        {:process :nemesis :type :info :f :stop :value nil}
+        {:process 0 :type :invoke :f :write :value 2}
+        {:process 0 :type :ok :f :write :value 2}]";
+
+    fn in_positions() -> History {
+        let h = quorumlab::history::edn::parse_with(POSITIONS, &Default::default()).unwrap();
+        assert_eq!(h.time_unit(), TimeUnit::Position);
+        h
+    }
+
+    #[test]
+    fn a_history_in_positions_shows_no_latency_or_throughput() {
+        let h = in_positions();
+        let page = render("p.edn", &h, &witness::witnesses(&h, DEFAULT_TIMEOUT));
+        let stats = page
+            .split(r#"<section id="stats">"#)
+            .nth(1)
+            .and_then(|s| s.split("</section>").next())
+            .unwrap();
+        assert!(!stats.contains("p50") && !stats.contains(" ms"), "{stats}");
+        assert!(!stats.contains("run-chart"), "{stats}");
+        assert!(stats.contains("positions in its file"), "{stats}");
+        // A history in nanoseconds keeps both.
+        let h = History::from_json_str(CASE).unwrap();
+        let page = render("case.json", &h, &witness::witnesses(&h, DEFAULT_TIMEOUT));
+        assert!(page.contains("<th>p50 ms</th>") && page.contains(r#"id="run-chart""#));
     }
 
     #[test]
