@@ -1,13 +1,13 @@
 //! `quorumlab report` on histories it did not write: every Porcupine corpus file
 //! (`../shared/corpus/porcupine`, quorumlab JSON) and every Knossos file
 //! (`../shared/corpus/knossos`, raw Jepsen EDN) renders, and each page is whole: the data its
-//! script draws is there, with one bar per op. Skipped, saying so, where a corpus is absent
+//! script draws is there, with one bar per op, in the history's unit of time. Skipped, saying so, where a corpus is absent
 //! (the corpora are not part of this repository).
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use quorumlab::history::edn::{self, EdnOptions};
-use quorumlab::history::History;
+use quorumlab::history::{History, TimeUnit};
 
 fn corpus(name: &str) -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -88,6 +88,24 @@ fn renders_every_file(name: &str, inputs: &[PathBuf], read: impl Fn(&Path) -> Hi
             "{}: one record per op",
             input.display()
         );
+        // The page speaks the history's unit: positions for a Jepsen history without `:time`,
+        // never milliseconds made of them.
+        let summary = page
+            .split(r#"<p class="summary">"#)
+            .nth(1)
+            .and_then(|s| s.split("</p>").next())
+            .unwrap_or_else(|| panic!("{}: the page has no summary", input.display()));
+        if history.time_unit() == TimeUnit::Position {
+            assert_eq!(data["unit"], "position", "{}", input.display());
+            assert!(
+                summary.contains(" · positions ") && !summary.contains(" ms"),
+                "{}: {summary}",
+                input.display()
+            );
+        } else {
+            assert!(data.get("unit").is_none(), "{}", input.display());
+            assert!(summary.contains(" ms"), "{}: {summary}", input.display());
+        }
         assert!(
             page.trim_end().ends_with("</html>"),
             "{}: the page is cut short",

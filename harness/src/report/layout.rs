@@ -1,14 +1,27 @@
 //! The timeline's layout data: one section per key, one lane per client, one bar per op, one
 //! band per fault window. Pure data, computed without a browser, so tests can hold it against
 //! the history; the page's script only maps it to pixels.
+//!
+//! Times are in the history's own unit as the report shows it ([`time_in`]): milliseconds when
+//! the history counts nanoseconds, positions when it counts positions in its source.
 use std::collections::{BTreeMap, BTreeSet};
 
-use quorumlab::history::{show, show_set, History, Op, OpKind, Outcome};
+use quorumlab::history::{show, show_set, History, Op, OpKind, Outcome, TimeUnit};
 use serde::Serialize;
 
 /// Nanoseconds, the history's unit, to milliseconds, the report's.
 pub fn ms(ns: u64) -> f64 {
     ns as f64 / 1e6
+}
+
+/// A history's time as the report shows it: milliseconds when the history counts nanoseconds,
+/// the position itself when it counts positions in its source (which order the ops but
+/// measure no time, so they are never scaled to look like milliseconds).
+pub fn time_in(unit: TimeUnit, t: u64) -> f64 {
+    match unit {
+        TimeUnit::Nanos => ms(t),
+        TimeUnit::Position => t as f64,
+    }
 }
 
 /// A time in milliseconds for text: exact, without trailing zeros (`1768.000001`, `42`).
@@ -19,9 +32,12 @@ pub fn ms_text(ns: u64) -> String {
 /// The whole timeline.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Timeline {
-    /// Earliest time shown, ms.
+    /// What the history's times count; every time below is in its unit ([`time_in`]).
+    #[serde(skip)]
+    pub unit: TimeUnit,
+    /// Earliest time shown.
     pub t0: f64,
-    /// Latest time shown, ms: the last completion, invocation or fault end.
+    /// Latest time shown: the last completion, invocation or fault end.
     pub t1: f64,
     /// One section per key, in key order.
     pub sections: Vec<Section>,
@@ -49,9 +65,9 @@ pub struct Bar {
     pub id: u64,
     /// Lane within the section.
     pub lane: usize,
-    /// Invocation, ms.
+    /// Invocation.
     pub start: f64,
-    /// Completion, ms; `None` for an info op that never completed (drawn open-ended).
+    /// Completion; `None` for an info op that never completed (drawn open-ended).
     pub end: Option<f64>,
     /// `ok`, `fail` or `info`.
     pub outcome: &'static str,
@@ -66,9 +82,9 @@ pub struct Band {
     pub index: u64,
     /// The fault's name (`crash`, `partition`, ...).
     pub fault: String,
-    /// Start, ms.
+    /// Start.
     pub start: f64,
-    /// End, ms (the timeline's end when the history has no end event for it).
+    /// End (the timeline's end when the history has no end event for it).
     pub end: f64,
     /// What it touched, in words: `n0, n1` or `{0,2}|{1,3,4}`.
     pub touched: String,
@@ -146,15 +162,17 @@ pub fn touched(fault: &str, detail: &serde_json::Value) -> String {
 }
 
 /// The fault windows in a history's `nemesis` field: the simulator's start and end events
-/// paired by index, or a Jepsen EDN history's nemesis ops ([`jepsen_bands`]).
+/// paired by index, or a Jepsen EDN history's nemesis ops ([`jepsen_bands`]); times in the
+/// history's unit ([`time_in`]), `t_end` too.
 pub fn bands(history: &History, t_end: f64) -> Vec<Band> {
     let Some(events) = history.extra.get("nemesis").and_then(|n| n.as_array()) else {
         return Vec::new();
     };
+    let unit = history.time_unit();
     let mut out = if events.iter().any(|e| e.get("action").is_some()) {
-        simulator_bands(events)
+        simulator_bands(events, unit)
     } else {
-        jepsen_bands(events)
+        jepsen_bands(events, unit)
     };
     for b in &mut out {
         if b.end.is_nan() {
@@ -188,8 +206,8 @@ fn jepsen_window(f: &str) -> Option<(bool, String)> {
 /// (`:start`, `:start-X`, `:pause`) and closes at the last event of the stop that follows
 /// (`:stop`, `:stop-X`, `:resume`; a nemesis op is logged twice, invoked and completed). What
 /// it touched is the last non-nil value of its start (the completion says what was done).
-/// A window with no stop runs to the end of the timeline.
-pub fn jepsen_bands(events: &[serde_json::Value]) -> Vec<Band> {
+/// A window with no stop runs to the end of the timeline. Times are in `unit` ([`time_in`]).
+pub fn jepsen_bands(events: &[serde_json::Value], unit: TimeUnit) -> Vec<Band> {
     let mut open: BTreeMap<String, usize> = BTreeMap::new();
     let mut stopping: BTreeMap<String, usize> = BTreeMap::new();
     let mut out: Vec<Band> = Vec::new();
@@ -226,17 +244,17 @@ pub fn jepsen_bands(events: &[serde_json::Value]) -> Vec<Band> {
                 out.push(Band {
                     index: out.len() as u64,
                     fault: window,
-                    start: ms(time),
+                    start: time_in(unit, time),
                     end: f64::NAN,
                     touched: value.unwrap_or_default(),
                 });
             }
             (false, Some(&i), _) => {
-                out[i].end = ms(time);
+                out[i].end = time_in(unit, time);
                 open.remove(&window);
                 stopping.insert(window, i);
             }
-            (false, None, Some(&i)) => out[i].end = ms(time),
+            (false, None, Some(&i)) => out[i].end = time_in(unit, time),
             (false, None, None) => {}
         }
     }
@@ -244,7 +262,7 @@ pub fn jepsen_bands(events: &[serde_json::Value]) -> Vec<Band> {
 }
 
 /// The simulator's fault events (`action` start or end, paired by `index`) as windows.
-fn simulator_bands(events: &[serde_json::Value]) -> Vec<Band> {
+fn simulator_bands(events: &[serde_json::Value], unit: TimeUnit) -> Vec<Band> {
     let mut open: BTreeMap<u64, usize> = BTreeMap::new();
     let mut out: Vec<Band> = Vec::new();
     for e in events {
@@ -268,13 +286,13 @@ fn simulator_bands(events: &[serde_json::Value]) -> Vec<Band> {
                     index,
                     touched: touched(&fault, &detail),
                     fault,
-                    start: ms(time),
+                    start: time_in(unit, time),
                     end: f64::NAN,
                 });
             }
             "end" => {
                 if let Some(i) = open.remove(&index) {
-                    out[i].end = ms(time);
+                    out[i].end = time_in(unit, time);
                 }
             }
             _ => {}
@@ -283,8 +301,10 @@ fn simulator_bands(events: &[serde_json::Value]) -> Vec<Band> {
     out
 }
 
-/// Lays out a history.
+/// Lays out a history, in its own unit of time ([`time_in`]).
 pub fn timeline(history: &History) -> Timeline {
+    let unit = history.time_unit();
+    let at = |t: u64| time_in(unit, t);
     let mut t0 = u64::MAX;
     let mut t1 = 0u64;
     for op in &history.ops {
@@ -325,8 +345,8 @@ pub fn timeline(history: &History) -> Timeline {
                         index: i,
                         id: op.id,
                         lane: lanes.binary_search(&op.client).unwrap_or(0),
-                        start: ms(op.invoke),
-                        end: op.complete.map(ms),
+                        start: at(op.invoke),
+                        end: op.complete.map(at),
                         outcome: op.outcome.name(),
                         label: label(op),
                     }
@@ -340,9 +360,10 @@ pub fn timeline(history: &History) -> Timeline {
         })
         .collect();
     Timeline {
-        t0: ms(t0),
-        t1: ms(t1),
-        bands: bands(history, ms(t1)),
+        unit,
+        t0: at(t0),
+        t1: at(t1),
+        bands: bands(history, at(t1)),
         sections,
     }
 }
@@ -407,28 +428,29 @@ mod tests {
         // No end event: the band runs to the end of the timeline.
         assert_eq!(t.bands[1].touched, "{0,2}|{1,3,4}");
         assert_eq!((t.bands[1].start, t.bands[1].end), (20.0, 20.0));
-        assert_eq!((t.t0, t.t1), (1.0, 20.0));
+        assert_eq!((t.unit, t.t0, t.t1), (TimeUnit::Nanos, 1.0, 20.0));
     }
 
     #[test]
     fn jepsen_nemesis_ops_pair_start_and_stop_into_bands() {
-        // As the EDN reader keeps them: invoked and completed, nil value on the invocation.
+        // As the EDN reader keeps them: invoked and completed, nil value on the invocation, at
+        // their positions in the file.
         let h = History::from_json_str(
             r#"{"format": "quorumlab-history/1", "time_unit": "position",
             "nemesis": [
-              {"time": 3000000, "process": ":nemesis", "type": ":info", "f": ":start", "value": null},
-              {"time": 4000000, "process": ":nemesis", "type": ":info", "f": ":start",
+              {"time": 3, "process": ":nemesis", "type": ":info", "f": ":start", "value": null},
+              {"time": 4, "process": ":nemesis", "type": ":info", "f": ":start",
                "value": "Cut off {:n1 #{:n2 :n3}}"},
-              {"time": 5000000, "process": ":nemesis", "type": ":info", "f": ":start-pause", "value": null},
-              {"time": 8000000, "process": ":nemesis", "type": ":info", "f": ":stop", "value": null},
-              {"time": 9000000, "process": ":nemesis", "type": ":info", "f": ":stop", "value": "fully connected"},
-              {"time": 12000000, "process": ":nemesis", "type": ":info", "f": ":start", "value": null},
-              {"time": 13000000, "process": ":nemesis", "type": ":info", "f": ":kill", "value": null}],
+              {"time": 5, "process": ":nemesis", "type": ":info", "f": ":start-pause", "value": null},
+              {"time": 8, "process": ":nemesis", "type": ":info", "f": ":stop", "value": null},
+              {"time": 9, "process": ":nemesis", "type": ":info", "f": ":stop", "value": "fully connected"},
+              {"time": 12, "process": ":nemesis", "type": ":info", "f": ":start", "value": null},
+              {"time": 13, "process": ":nemesis", "type": ":info", "f": ":kill", "value": null}],
             "ops": [
               {"id": 1, "client": 0, "kind": "put", "key": "x", "value": 5,
-               "invoke": 1000000, "complete": 2000000, "outcome": "ok"},
+               "invoke": 1, "complete": 2, "outcome": "ok"},
               {"id": 2, "client": 0, "kind": "get", "key": "x",
-               "invoke": 10000000, "complete": 14000000, "outcome": "ok", "read": 5}]}"#,
+               "invoke": 10, "complete": 14, "outcome": "ok", "read": 5}]}"#,
         )
         .unwrap();
         let t = timeline(&h);
@@ -453,6 +475,10 @@ mod tests {
             t.bands.iter().map(|b| b.index).collect::<Vec<_>>(),
             [0, 1, 2]
         );
+        // Positions stay positions: never read as nanoseconds and scaled to milliseconds.
+        assert_eq!((t.unit, t.t0, t.t1), (TimeUnit::Position, 1.0, 14.0));
+        let get = &t.sections[0].bars[1];
+        assert_eq!((get.start, get.end), (10.0, Some(14.0)));
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! history (or the matrix report) alone: no wall-clock time, no paths outside the file's name,
 //! no unordered iteration; so the same case renders the same bytes, here and in CI.
 //!
-//! - [`layout`]: the timeline's sections, lanes, bars and fault bands, in simulated milliseconds.
+//! - [`layout`]: the timeline's sections, lanes, bars and fault bands, in milliseconds, or in
+//!   positions for a history whose times are positions in its source.
 //! - [`witness`]: for each guarantee, what each guarantee's witness highlights.
 //! - [`stats`]: run statistics, outcome counts, latency percentiles, latency and throughput over time.
 //! - [`diagram`]: the message diagram of a case whose store events were recorded.
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use minijinja::{Environment, Value};
-use quorumlab::history::History;
+use quorumlab::history::{History, TimeUnit};
 use serde::Serialize;
 
 pub mod diagram;
@@ -53,6 +54,11 @@ fn script_json(json: &str) -> String {
 /// The data the page's script draws: compact arrays, one per bar.
 #[derive(Serialize)]
 struct PageData<'a> {
+    /// What the times count: `position` for a history in positions; left out for milliseconds,
+    /// the report's unit for a history in nanoseconds (as a history leaves out its own
+    /// `time_unit` for nanoseconds), so such pages keep their bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unit: Option<&'static str>,
     t0: f64,
     t1: f64,
     ops: OpTable,
@@ -182,13 +188,17 @@ struct CaseContext<'a> {
     ops: usize,
     keys: usize,
     clients: usize,
-    t0: String,
-    t1: String,
+    /// The times the history spans, in words: `simulated time 0 to 42 ms`, `positions 1 to 9`.
+    span: String,
+    /// The unit the fault table's times are in: `ms` or `position`.
+    unit: &'static str,
     scenario: Vec<Row>,
     faults: Vec<FaultRow>,
     guarantees: &'a [WitnessView],
     chosen: Option<&'a WitnessView>,
     kinds: &'a [KindStats],
+    /// Whether the history's times measure time, so latency and throughput mean something.
+    latency: bool,
     messages: Vec<MessageRow>,
     diagram: bool,
     chosen_why: Option<&'a str>,
@@ -321,7 +331,9 @@ pub fn render(title: &str, history: &History, views: &[WitnessView]) -> String {
                 .collect(),
         })
         .collect();
+    let unit = timeline.unit;
     let data = PageData {
+        unit: (unit == TimeUnit::Position).then_some("position"),
         t0: timeline.t0,
         t1: timeline.t1,
         ops: op_table(history),
@@ -335,13 +347,28 @@ pub fn render(title: &str, history: &History, views: &[WitnessView]) -> String {
     let json = serde_json::to_string(&data).expect("report data serializes");
     let clients: std::collections::BTreeSet<u64> = history.ops.iter().map(|o| o.client).collect();
     let t_ns = |ms: f64| (ms * 1e6).round() as u64;
+    let span = match unit {
+        TimeUnit::Nanos => format!(
+            "simulated time {} to {} ms",
+            ms_text(t_ns(timeline.t0)),
+            ms_text(t_ns(timeline.t1))
+        ),
+        TimeUnit::Position => format!("positions {} to {}", timeline.t0, timeline.t1),
+    };
+    // Positions in a file order its ops but measure nothing: an op's span in them counts the
+    // other ops' events logged meanwhile, not how long it took, and ops per slice of them
+    // depend only on how the file interleaves; so a history in positions shows neither.
+    let latency = unit == TimeUnit::Nanos;
     let ctx = CaseContext {
         title,
         ops: history.ops.len(),
         keys: timeline.sections.len(),
         clients: clients.len(),
-        t0: ms_text(t_ns(timeline.t0)),
-        t1: ms_text(t_ns(timeline.t1)),
+        span,
+        unit: match unit {
+            TimeUnit::Nanos => "ms",
+            TimeUnit::Position => "position",
+        },
         scenario: scenario_rows(history),
         faults: timeline
             .bands
@@ -356,18 +383,18 @@ pub fn render(title: &str, history: &History, views: &[WitnessView]) -> String {
         guarantees: views,
         chosen: chosen(views),
         kinds: &stats.kinds,
+        latency,
         messages: message_rows(history),
         diagram: diagram.is_some(),
         chosen_why: chosen(views)
             .and_then(|c| views.iter().position(|v| std::ptr::eq(v, c)))
             .and_then(|i| why[i].as_deref()),
         replicas: replica_rows(history),
-        chart: Value::from_safe_string(stats::chart(
-            &stats,
-            &timeline.bands,
-            timeline.t0,
-            timeline.t1,
-        )),
+        chart: Value::from_safe_string(if latency {
+            stats::chart(&stats, &timeline.bands, timeline.t0, timeline.t1)
+        } else {
+            String::new()
+        }),
         css: Value::from_safe_string(CSS.to_string()),
         js: Value::from_safe_string(JS.to_string()),
         data: Value::from_safe_string(script_json(&json)),
@@ -464,6 +491,107 @@ mod tests {
             "no network"
         );
         assert!(a.contains(r#"id="witness""#));
+    }
+
+    /// A Jepsen EDN history without `:time`: its times are the elements' positions.
+    const POSITIONS: &str = "[{:process 0 :type :invoke :f :write :value 1}
+        {:process 0 :type :ok :f :write :value 1}
+        {:process :nemesis :type :info :f :start :value nil}
+        {:process 1 :type :invoke :f :read :value nil}
+        {:process :nemesis :type :info :f :start :value \"Cut off {:n1 #{:n2}}\"}
+        {:process 1 :type :ok :f :read :value 2}
+        {:process :nemesis :type :info :f :stop :value nil}
+        {:process 0 :type :invoke :f :write :value 2}
+        {:process 0 :type :ok :f :write :value 2}]";
+
+    fn in_positions() -> History {
+        let h = quorumlab::history::edn::parse_with(POSITIONS, &Default::default()).unwrap();
+        assert_eq!(h.time_unit(), TimeUnit::Position);
+        h
+    }
+
+    #[test]
+    fn a_history_in_positions_shows_no_latency_or_throughput() {
+        let h = in_positions();
+        let page = render("p.edn", &h, &witness::witnesses(&h, DEFAULT_TIMEOUT));
+        let stats = page
+            .split(r#"<section id="stats">"#)
+            .nth(1)
+            .and_then(|s| s.split("</section>").next())
+            .unwrap();
+        assert!(!stats.contains("p50") && !stats.contains(" ms"), "{stats}");
+        assert!(!stats.contains("run-chart"), "{stats}");
+        assert!(stats.contains("positions in its file"), "{stats}");
+        // A history in nanoseconds keeps both.
+        let h = History::from_json_str(CASE).unwrap();
+        let page = render("case.json", &h, &witness::witnesses(&h, DEFAULT_TIMEOUT));
+        assert!(page.contains("<th>p50 ms</th>") && page.contains(r#"id="run-chart""#));
+    }
+
+    /// The page's data island, parsed.
+    fn island(page: &str) -> serde_json::Value {
+        let json = page
+            .split(r#"<script type="application/json" id="report-data">"#)
+            .nth(1)
+            .and_then(|s| s.split("</script>").next())
+            .unwrap();
+        serde_json::from_str(json).unwrap()
+    }
+
+    /// The text of the first element that starts with `open`, tags and all.
+    fn element<'a>(page: &'a str, open: &str, close: &str) -> &'a str {
+        page.split(open)
+            .nth(1)
+            .and_then(|s| s.split(close).next())
+            .unwrap_or_else(|| panic!("no {open}"))
+    }
+
+    #[test]
+    fn a_history_in_positions_is_shown_in_positions() {
+        let h = in_positions();
+        let page = render("p.edn", &h, &witness::witnesses(&h, DEFAULT_TIMEOUT));
+        let data = island(&page);
+        assert_eq!(data["unit"], "position");
+        // The nine elements' positions, not nanoseconds scaled to milliseconds.
+        assert_eq!(
+            (data["t0"].as_f64(), data["t1"].as_f64()),
+            (Some(1.0), Some(9.0))
+        );
+        assert_eq!(
+            (&data["bands"][0]["start"], &data["bands"][0]["end"]),
+            (&serde_json::json!(3.0), &serde_json::json!(7.0))
+        );
+        let summary = element(&page, r#"<p class="summary">"#, "</p>");
+        assert_eq!(
+            summary,
+            "3 ops · 1 key · 2 clients · positions 1 to 9 · 1 fault window"
+        );
+        let faults = element(&page, r#"<section id="faults">"#, "</section>");
+        assert!(
+            faults.contains("<th>from position</th><th>to position</th>")
+                && faults.contains("<td>3</td><td>7</td>")
+                && !faults.contains("ms"),
+            "{faults}"
+        );
+        let why = element(&page, r#"<p id="witness-why">"#, "</p>");
+        assert!(
+            why.contains("put#1 completed at position 2, outside every fault window")
+                && !why.contains(" ms"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_history_in_nanoseconds_is_shown_in_milliseconds() {
+        let h = History::from_json_str(CASE).unwrap();
+        let page = render("case.json", &h, &witness::witnesses(&h, DEFAULT_TIMEOUT));
+        // No unit in the island: milliseconds, as every page had before there were two.
+        assert!(island(&page).get("unit").is_none());
+        assert_eq!(
+            element(&page, r#"<p class="summary">"#, "</p>"),
+            "3 ops · 2 keys · 3 clients · simulated time 0 to 30 ms · 1 fault window"
+        );
+        assert!(page.contains("<th>from ms</th><th>to ms</th>"));
     }
 
     #[test]

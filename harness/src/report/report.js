@@ -1,5 +1,6 @@
 "use strict";
-// Draws the timeline from the JSON island #report-data. Times are simulated ms.
+// Draws the timeline from the JSON island #report-data. Times are simulated ms, or positions in
+// the history's source when the island's unit says "position" (whole numbers, never scaled).
 // Each key's bars, axis and bands are drawn in an SVG of their own, which the browser keeps as
 // a layer: panning and zooming only move and stretch that layer (a CSS transform, no repaint)
 // and the bars of the visible window are redrawn once the gesture rests, so a 10,000-op page
@@ -12,6 +13,7 @@
   const LANE = 22, AXIS = 20, LEFT = 96, AGG = 10000, REST_MS = 120;
   const root = document.getElementById("timeline");
   const tip = document.getElementById("tip");
+  const POS = D.unit === "position", PER = POS ? 1 : 1e6; // a record's times per unit
   const pad = Math.max((D.t1 - D.t0) * 0.02, 0.001);
   const full = [D.t0 - pad, D.t1 + pad];
   let view = full.slice();
@@ -33,7 +35,10 @@
     return 10 * p;
   }
   function escapeText(t) { return t.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"); }
-  function fmt(v) { return (Math.round(v * 1000) / 1000).toString(); }
+  function fmt(v) { return (POS ? Math.round(v) : Math.round(v * 1000) / 1000).toString(); }
+  // A time and a range of times in words: `42 ms`, `position 42`; `1 to 2 ms`, `positions 1 to 2`.
+  function when(t) { return POS ? "position " + fmt(t) : fmt(t) + " ms"; }
+  function range(a, b) { return POS ? "positions " + fmt(a) + " to " + fmt(b) : fmt(a) + " to " + fmt(b) + " ms"; }
 
   // An op's record, rebuilt from its row of the op table: the fields of its shape, in order.
   const coded = new Set(D.ops.coded), afterInvoke = new Set(D.ops.after_invoke);
@@ -58,7 +63,7 @@
     return out;
   }
   // Bars arrive as [row, lane, label]; drawing wants [row, id, lane, start, end, outcome, label]
-  // with times in ms, read from the op's own row.
+  // with times in the page's unit, read from the op's own row.
   const fi = function (name) { return D.ops.fields.indexOf(name); };
   const at = D.ops.shapes.map(function (shape) {
     const pos = function (name) { const k = shape.indexOf(fi(name)); return k < 0 ? -1 : k + 1; };
@@ -69,9 +74,9 @@
     s.bars = s.bars.map(function (b) {
       const row = D.ops.rows[b[0]], p = at[row[0]], inv = row[p[1]];
       const c = p[2] < 0 ? null : row[p[2]];
-      const end = c === null ? null : (completeAfter ? inv + c : c) / 1e6;
+      const end = c === null ? null : (completeAfter ? inv + c : c) / PER;
       const outcome = outcomeCoded ? D.ops.strings[row[p[3]]] : row[p[3]];
-      return [b[0], row[p[0]], b[1], inv / 1e6, end, outcome, D.labels[b[2]]];
+      return [b[0], row[p[0]], b[1], inv / PER, end, outcome, D.labels[b[2]]];
     });
   }
 
@@ -115,7 +120,8 @@
     const W = width(), pw = W - LEFT, k = pw / (view[1] - view[0]);
     // x within the plot, which starts right of the lane labels.
     const X = function (t) { return (t - view[0]) * k; };
-    const step = niceStep(view[1] - view[0], pw / 110);
+    // Positions are whole: no tick between two.
+    const step = Math.max(niceStep(view[1] - view[0], pw / 110), POS ? 1 : 0);
     const openEnd = full[1];
     const inView = secs.map(function (sec) {
       return sec.s.bars.filter(function (b) { return (b[4] === null ? openEnd : b[4]) >= view[0] && b[3] <= view[1]; });
@@ -136,12 +142,12 @@
       for (let t = Math.ceil(view[0] / step) * step; t <= view[1]; t += step) {
         const x = X(t);
         el("line", { x1: x, x2: x, y1: AXIS - 4, y2: AXIS + sec.lanesH }, axis);
-        el("text", { x: x + 2, y: 12 }, axis).textContent = fmt(t) + " ms";
+        el("text", { x: x + 2, y: 12 }, axis).textContent = when(t);
       }
       for (const b of D.bands) {
         if (b.end < view[0] || b.start > view[1]) continue;
         const r = el("rect", { class: "band fault-" + b.fault, "data-index": b.index, x: X(b.start), y: AXIS, width: Math.max(X(b.end) - X(b.start), 2), height: sec.lanesH }, bands);
-        el("title", {}, r).textContent = b.fault + " " + fmt(b.start) + " to " + fmt(b.end) + " ms: " + b.touched;
+        el("title", {}, r).textContent = b.fault + " " + range(b.start, b.end) + ": " + b.touched;
       }
       const visible = inView[si];
       sec.note.hidden = !dense.has(si);
@@ -162,7 +168,7 @@
       bars.innerHTML = parts.join("");
     });
     drawn = view.slice();
-    document.getElementById("view-range").textContent = fmt(view[0]) + " to " + fmt(view[1]) + " ms";
+    document.getElementById("view-range").textContent = range(view[0], view[1]);
   }
 
   // Too many ops to draw one by one: each lane's ops counted in 3-pixel columns, each column
@@ -208,7 +214,7 @@
     rest = setTimeout(draw, REST_MS);
   }
   function setView(a, b) {
-    const span = Math.max(b - a, 1e-6);
+    const span = Math.max(b - a, POS ? 1 : 1e-6);
     view = [a, a + span];
     move();
   }

@@ -1,12 +1,13 @@
 //! Run statistics: outcomes by op kind, latency percentiles, and latency and throughput over
-//! simulated time drawn with the fault bands.
+//! simulated time drawn with the fault bands. Times are in the history's own unit as the report
+//! shows it ([`time_in`]): milliseconds, or positions.
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use quorumlab::history::{History, Outcome};
+use quorumlab::history::{History, Outcome, TimeUnit};
 use serde::Serialize;
 
-use super::layout::{ms, Band};
+use super::layout::{time_in, Band};
 use super::svg::{esc, nice_step, num};
 
 /// Outcomes and latency of one op kind.
@@ -22,20 +23,20 @@ pub struct KindStats {
     pub fail: usize,
     /// Outcome unknown.
     pub info: usize,
-    /// Latency percentiles of the ops that completed (ok or fail), ms: p50, p90, p99, max.
+    /// Latency percentiles of the ops that completed (ok or fail): p50, p90, p99, max.
     pub latency: [f64; 4],
 }
 
 /// One slice of simulated time.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Bucket {
-    /// Start, ms.
+    /// Start.
     pub start: f64,
     /// Ops that completed in the slice.
     pub completed: usize,
-    /// Median latency of those, ms.
+    /// Median latency of those.
     pub p50: f64,
-    /// Largest latency of those, ms.
+    /// Largest latency of those.
     pub max: f64,
 }
 
@@ -46,7 +47,7 @@ pub struct RunStats {
     pub kinds: Vec<KindStats>,
     /// Equal slices of the run's time span.
     pub buckets: Vec<Bucket>,
-    /// Each slice's width, ms.
+    /// Each slice's width.
     pub bucket_ms: f64,
 }
 
@@ -58,7 +59,7 @@ pub fn percentile(sorted: &[u64], q: f64) -> u64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
-fn kind_stats(kind: String, ops: &[&quorumlab::history::Op]) -> KindStats {
+fn kind_stats(kind: String, ops: &[&quorumlab::history::Op], unit: TimeUnit) -> KindStats {
     let mut s = KindStats {
         kind,
         total: ops.len(),
@@ -76,28 +77,31 @@ fn kind_stats(kind: String, ops: &[&quorumlab::history::Op]) -> KindStats {
         }
     }
     lat.sort_unstable();
-    s.latency = [0.5, 0.9, 0.99, 1.0].map(|q| ms(percentile(&lat, q)));
+    s.latency = [0.5, 0.9, 0.99, 1.0].map(|q| time_in(unit, percentile(&lat, q)));
     s
 }
 
-/// Computes a history's statistics over `buckets` slices of `[t0, t1]` (ms).
+/// Computes a history's statistics over `buckets` slices of `[t0, t1]` (in the history's unit,
+/// as the timeline's).
 pub fn run_stats(history: &History, t0: f64, t1: f64, buckets: usize) -> RunStats {
+    let unit = history.time_unit();
+    let at = |t: u64| time_in(unit, t);
     let mut by_kind: BTreeMap<&str, Vec<&quorumlab::history::Op>> = BTreeMap::new();
     for op in &history.ops {
         by_kind.entry(op.kind.name()).or_default().push(op);
     }
     let mut kinds: Vec<KindStats> = by_kind
         .iter()
-        .map(|(k, ops)| kind_stats(k.to_string(), ops))
+        .map(|(k, ops)| kind_stats(k.to_string(), ops, unit))
         .collect();
     let all: Vec<_> = history.ops.iter().collect();
-    kinds.push(kind_stats("all".to_string(), &all));
+    kinds.push(kind_stats("all".to_string(), &all, unit));
     let n = buckets.max(1);
     let width = ((t1 - t0) / n as f64).max(1e-6);
     let mut lat: Vec<Vec<u64>> = vec![Vec::new(); n];
     for op in &history.ops {
         if let Some(c) = op.complete {
-            let i = (((ms(c) - t0) / width) as usize).min(n - 1);
+            let i = (((at(c) - t0) / width) as usize).min(n - 1);
             lat[i].push(c.saturating_sub(op.invoke));
         }
     }
@@ -109,8 +113,8 @@ pub fn run_stats(history: &History, t0: f64, t1: f64, buckets: usize) -> RunStat
             Bucket {
                 start: t0 + i as f64 * width,
                 completed: l.len(),
-                p50: ms(percentile(&l, 0.5)),
-                max: ms(l.last().copied().unwrap_or(0)),
+                p50: at(percentile(&l, 0.5)),
+                max: at(l.last().copied().unwrap_or(0)),
             }
         })
         .collect();
@@ -122,7 +126,8 @@ pub fn run_stats(history: &History, t0: f64, t1: f64, buckets: usize) -> RunStat
 }
 
 /// Latency (median and largest per slice, ms) above throughput (ops completed per slice), over
-/// simulated time, with the fault bands behind both. Hand-written SVG: a few hundred elements
+/// simulated time, with the fault bands behind both: for a history whose times are
+/// nanoseconds (positions measure no time to draw this over). Hand-written SVG: a few hundred elements
 /// whatever the history's size.
 pub fn chart(stats: &RunStats, bands: &[Band], t0: f64, t1: f64) -> String {
     let (w, left, right) = (900.0, 56.0, 12.0);

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use quorumlab::history::{show, History, Op, OpKind, Outcome};
 
-use super::layout::{ms, ms_text, Band};
+use super::layout::{time_in, Band};
 use super::witness::WitnessView;
 
 /// The most ops one sentence describes.
@@ -46,7 +46,8 @@ fn node_list(nodes: &[u64]) -> String {
     names.join(", ")
 }
 
-/// The fault windows that contain instant `t` (ms), named with what they touched.
+/// The fault windows that contain instant `t` (in the timeline's unit), named with what they
+/// touched.
 fn faults_at(bands: &[Band], t: f64) -> Vec<String> {
     bands
         .iter()
@@ -144,7 +145,8 @@ fn clause(history: &History, op: &Op, bands: &[Band], reader: Option<&Op>) -> St
     };
     s.push_str(joiner);
     s.push_str(&verb);
-    let during = faults_at(bands, ms(at));
+    let unit = history.time_unit();
+    let during = faults_at(bands, time_in(unit, at));
     let when = if op.complete.is_some() && op.outcome != Outcome::Info {
         ""
     } else {
@@ -158,8 +160,8 @@ fn clause(history: &History, op: &Op, bands: &[Band], reader: Option<&Op>) -> St
         }
     } else if !bands.is_empty() && !is_read(op) {
         s.push_str(&format!(
-            " at {} ms, outside every fault window",
-            ms_text(at)
+            " at {}, outside every fault window",
+            unit.time(at)
         ));
     }
     if let (Some(r), false) = (reader, is_read(op)) {

@@ -12,6 +12,7 @@ mod chromium;
 mod matrix;
 mod screenshots;
 mod timings;
+mod units;
 
 use chromium::{chromium, repo, Chromium};
 
