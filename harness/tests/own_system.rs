@@ -2,7 +2,9 @@
 //! node keeps its own copy, answers writes at once and tells the other nodes 20 ms later. It
 //! reads its own copy, so a read through another node soon after a write is stale; each node
 //! stamps writes with its own logical clock, so a later write can lose to an earlier one; and
-//! with no retry, a partition during the gossip leaves the copies apart for good.
+//! with no retry, a partition during the gossip leaves the copies apart for good. Its
+//! compare-and-set compares against the node's own copy, so two nodes can both swap from the
+//! same value: not linearizable, and explore finds it.
 //!
 //! Nothing here names quorumlab's own store: the system is registered by name, and explore,
 //! shrinking, replay and the checkers run it as they run the built-in ones.
@@ -13,6 +15,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use quorumlab::check::Guarantee;
+use quorumlab::history::OpKind;
 use quorumlab_harness::explore::{explore, ExploreOptions, Outcome as Explored, Quiet};
 use quorumlab_harness::scenario::{
     ClientPlan, Fault, FaultKind, PartitionShape, PlannedKind, PlannedOp, SystemConfig, SystemSpec,
@@ -55,6 +58,11 @@ impl System for GossipCache {
         )
     }
 
+    fn supports_cas(&self) -> bool {
+        // It answers cas, atomically on one node: the search judges whether that is enough.
+        true
+    }
+
     fn install(
         &self,
         sim: &mut turmoil::Sim<'_>,
@@ -70,14 +78,17 @@ impl System for GossipCache {
 }
 
 /// One node: a map from key to (version, value), served over UDP. Text messages:
-/// `put <id> <key> <value>`, `get <id> <key>`, `set <key> <version> <writer> <value>` between
-/// nodes; replies `ok <id> [<version> <writer> <value>|-]`.
+/// `put <id> <key> <value>`, `get <id> <key>`, `cas <id> <key> <expect|-> <new>`, and
+/// `set <key> <version> <writer> <value>` between nodes; replies
+/// `ok <id> [<version> <writer> <value>|-|swapped|kept]`.
 async fn node(me: usize, peers: Vec<String>) -> turmoil::Result {
     let socket =
         std::sync::Arc::new(UdpSocket::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), PORT)).await?);
-    // key -> (version: the node's logical clock, writer node, value)
-    let mut data: BTreeMap<String, (u64, usize, i64)> = BTreeMap::new();
-    let mut clock = 0u64;
+    let mut copies = Copies {
+        me,
+        data: BTreeMap::new(),
+        clock: 0,
+    };
     let mut buf = vec![0u8; 1024];
     loop {
         let (n, from) = socket.recv_from(&mut buf).await?;
@@ -88,34 +99,45 @@ async fn node(me: usize, peers: Vec<String>) -> turmoil::Result {
                 let Ok(value) = value.parse::<i64>() else {
                     continue;
                 };
-                clock += 1;
-                let version = (clock, me, value);
-                data.insert(key.to_string(), version);
+                let version = copies.write(key, value);
                 socket.send_to(format!("ok {id}").as_bytes(), from).await?;
-                // Gossip later, once: a lost message is never retried.
-                let (socket, peers, key) = (socket.clone(), peers.clone(), key.to_string());
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    for (_, peer) in peers.iter().enumerate().filter(|(j, _)| *j != me) {
-                        let msg = format!("set {key} {} {} {}", version.0, version.1, version.2);
-                        let to = SocketAddr::new(turmoil::lookup(peer.as_str()), PORT);
-                        let _ = socket.send_to(msg.as_bytes(), to).await;
-                    }
-                });
+                gossip(&socket, &peers, me, key, version);
+            }
+            ["cas", id, key, expect, new] => {
+                let Ok(new) = new.parse::<i64>() else {
+                    continue;
+                };
+                // The compare reads this node's own copy, which may not have heard of a write
+                // through another node yet: two nodes can both swap from the same value.
+                let current = copies
+                    .data
+                    .get(*key)
+                    .map_or("-".into(), |c| c.2.to_string());
+                if current != *expect {
+                    socket
+                        .send_to(format!("ok {id} kept").as_bytes(), from)
+                        .await?;
+                    continue;
+                }
+                let version = copies.write(key, new);
+                socket
+                    .send_to(format!("ok {id} swapped").as_bytes(), from)
+                    .await?;
+                gossip(&socket, &peers, me, key, version);
             }
             ["set", key, clock_at, writer, value] => {
                 let (Ok(c), Ok(w), Ok(v)) = (clock_at.parse(), writer.parse(), value.parse())
                 else {
                     continue;
                 };
-                clock = clock.max(c);
-                let slot = data.entry(key.to_string()).or_insert((0, 0, 0));
+                copies.clock = copies.clock.max(c);
+                let slot = copies.data.entry(key.to_string()).or_insert((0, 0, 0));
                 if (c, w) > (slot.0, slot.1) {
                     *slot = (c, w, v);
                 }
             }
             ["get", id, key] => {
-                let reply = match data.get(*key) {
+                let reply = match copies.data.get(*key) {
                     Some((c, w, v)) => format!("ok {id} {c} {w} {v}"),
                     None => format!("ok {id} -"),
                 };
@@ -124,6 +146,42 @@ async fn node(me: usize, peers: Vec<String>) -> turmoil::Result {
             _ => {} // not a message of ours: dropped
         }
     }
+}
+
+/// A node's copies: key -> (version: the node's logical clock, writer node, value).
+struct Copies {
+    me: usize,
+    data: BTreeMap<String, (u64, usize, i64)>,
+    clock: u64,
+}
+
+impl Copies {
+    /// Stores a write under the node's next version.
+    fn write(&mut self, key: &str, value: i64) -> (u64, usize, i64) {
+        self.clock += 1;
+        let version = (self.clock, self.me, value);
+        self.data.insert(key.to_string(), version);
+        version
+    }
+}
+
+/// Tells the other nodes of a write 20 ms later, once: a lost message is never retried.
+fn gossip(
+    socket: &std::sync::Arc<UdpSocket>,
+    peers: &[String],
+    me: usize,
+    key: &str,
+    version: (u64, usize, i64),
+) {
+    let (socket, peers, key) = (socket.clone(), peers.to_vec(), key.to_string());
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        for (_, peer) in peers.iter().enumerate().filter(|(j, _)| *j != me) {
+            let msg = format!("set {key} {} {} {}", version.0, version.1, version.2);
+            let to = SocketAddr::new(turmoil::lookup(peer.as_str()), PORT);
+            let _ = socket.send_to(msg.as_bytes(), to).await;
+        }
+    });
 }
 
 struct Handle {
@@ -201,6 +259,10 @@ impl Session for Client {
             let msg = match request.kind {
                 RequestKind::Get => format!("get {{id}} {}", request.key),
                 RequestKind::Put(v) => format!("put {{id}} {} {v}", request.key),
+                RequestKind::Cas { expect, new } => {
+                    let expect = expect.map_or("-".to_string(), |v| v.to_string());
+                    format!("cas {{id}} {} {expect} {new}", request.key)
+                }
                 RequestKind::Delete => {
                     let reason = "deletes are not supported".to_string();
                     return Reply {
@@ -213,6 +275,10 @@ impl Session for Client {
             let outcome = match self.ask(node, &msg).await {
                 None => Outcome::Info {
                     reason: "no reply within 100 ms".into(),
+                },
+                // A cas is answered with whether it swapped, never with a plain ok.
+                Some(rest) if matches!(request.kind, RequestKind::Cas { .. }) => Outcome::Cas {
+                    swapped: rest.first().is_some_and(|w| w == "swapped"),
                 },
                 Some(rest) => Outcome::Ok {
                     read: rest.get(2).and_then(|v| v.parse().ok()),
@@ -386,6 +452,58 @@ fn an_unknown_system_is_named() {
     let err = quorumlab_harness::runner::run(&s).unwrap_err().to_string();
     assert!(
         err.contains("no-such-store") && err.contains("no such system"),
+        "{err}"
+    );
+}
+
+#[test]
+fn explore_finds_a_cas_judged_against_a_stale_copy() {
+    register();
+    // Puts and cas only, no reads in the workload: what breaks is a cas whose answer no order
+    // of the ops explains.
+    let options = ExploreOptions {
+        workload: Default::default(),
+        shape: ScenarioShape {
+            get_percent: 0,
+            put_percent: 100,
+            cas_percent: 60,
+            ..shape("none")
+        },
+        expect: vec![Guarantee::Linearizable],
+        cases: 50,
+        seed: 7,
+        max_shrink_iters: 300,
+    };
+    let Explored::Found { case, .. } = explore(&options, &Quiet).expect("the runs finish") else {
+        panic!("a node compares against its own copy, which a write elsewhere has not reached");
+    };
+    // The witness is a cas, and the story is a write and a cas through another node.
+    let witness = &case.judgement.findings[&Guarantee::Linearizable].witness;
+    let op = witness.as_ref().and_then(|w| w["op"].as_u64()).unwrap();
+    let op = case.history.ops.iter().find(|o| o.id == op).unwrap();
+    assert_eq!(op.kind, OpKind::Cas, "{}", case.to_file_string());
+    assert!(case.scenario.op_count() <= 3, "{}", case.to_file_string());
+    let again = quorumlab_harness::case::Case::run(&case.scenario, &case.expect).unwrap();
+    assert_eq!(again.to_file_string(), case.to_file_string());
+}
+
+#[test]
+fn a_system_without_cas_is_refused_a_search_with_cas() {
+    register();
+    let options = ExploreOptions {
+        workload: Default::default(),
+        shape: ScenarioShape {
+            cas_percent: 10,
+            ..ScenarioShape::new(Default::default(), &[])
+        },
+        expect: vec![Guarantee::Linearizable],
+        cases: 1,
+        seed: 1,
+        max_shrink_iters: 0,
+    };
+    let err = explore(&options, &Quiet).unwrap_err().to_string();
+    assert!(
+        err.contains("leaderless") && err.contains("does not support cas"),
         "{err}"
     );
 }
