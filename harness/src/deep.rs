@@ -170,6 +170,7 @@ pub fn shape(property: &Property, variant: &Variant) -> ScenarioShape {
         think_ms: 10,
         get_percent: 50,
         put_percent: 40,
+        cas_percent: 0,
         sticky: variant.sticky,
         settle_ms: 2000,
         fault_window_ms: None,

@@ -100,6 +100,9 @@ pub fn generate_with<S: proptest::strategy::Strategy<Value = Scenario>>(
 /// the smaller scenarios and [`ShrinkTest`] decides each, with at most
 /// `max_shrink_iters` runs.
 pub fn explore(options: &ExploreOptions, progress: &dyn Progress) -> Result<Outcome, RunError> {
+    // Refused here, naming what the system lacks, rather than by the first scenario's run,
+    // which the search would take for a failure to shrink.
+    options.shape.check_system()?;
     let config = Config {
         cases: options.cases,
         // Runs are what cost, and the shrink test counts them against `max_shrink_iters`

@@ -159,6 +159,15 @@ fn check_system(system: &dyn System, scenario: &Scenario) -> Result<(), RunError
             ),
         )));
     }
+    if let Some((ci, i)) = scenario.first_cas().filter(|_| !system.supports_cas()) {
+        return Err(RunError::System(SystemError::new(
+            system.name(),
+            format!(
+                "does not support cas, and clients[{ci}].ops[{i}] is one (a system says it \
+                 does with System::supports_cas)"
+            ),
+        )));
+    }
     for (i, f) in scenario.faults.iter().enumerate() {
         let class = f.kind.class();
         if !system.honours(class) {
@@ -373,6 +382,14 @@ async fn client_task(
                 (OpKind::Put, Some(v), RequestKind::Put(v))
             }
             PlannedKind::Delete => (OpKind::Delete, None, RequestKind::Delete),
+            PlannedKind::Cas { expect } => {
+                let new = scenario.put_value(ci, i);
+                (OpKind::Cas, Some(new), RequestKind::Cas { expect, new })
+            }
+        };
+        let expect = match op.kind {
+            PlannedKind::Cas { expect } => expect,
+            _ => None,
         };
         let request = Request {
             kind: request,
@@ -387,10 +404,11 @@ async fn client_task(
             kind,
             key: &key,
             value,
+            expect,
             invoke,
         };
         let complete = rec.borrow_mut().stamp();
-        let op = call.record(complete, reply);
+        let op = call.record(complete, reply).map_err(|e| e.to_string())?;
         if op.outcome == Outcome::Info {
             process += sessions(&scenario);
         }
@@ -445,10 +463,13 @@ async fn final_reads(
                 kind: OpKind::Get,
                 key: &key,
                 value: None,
+                expect: None,
                 invoke,
             };
             let complete = rec.borrow_mut().stamp();
-            let mut op = call.record(complete, reply);
+            // A final read the system answered as a cas is recorded as undecided (info), with
+            // the mismatch as its error; the workload's ops stop the run instead.
+            let mut op = call.record(complete, reply).unwrap_or_else(|e| e.op);
             op.extra.insert("phase".into(), json!("final"));
             if op.outcome == Outcome::Info {
                 process += sessions(scenario);
@@ -504,21 +525,62 @@ struct Call<'a> {
     kind: OpKind,
     key: &'a str,
     value: Option<i64>,
+    /// A cas's expected value (`None`: absent, or not a cas).
+    expect: Option<i64>,
     invoke: u64,
 }
 
+/// A system answered a request with an outcome of another kind: a cas with `Ok`, or another
+/// request with `Cas`. The history cannot record it truthfully, so the run stops, naming the
+/// op; `op` is what would have been recorded, as info.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{what} (op id {id}, client {client}, key {key:?}): a cas is answered with Outcome::Cas \
+     {{ swapped }}, every other request with Outcome::Ok"
+)]
+struct Mismatch {
+    what: String,
+    id: u64,
+    client: u64,
+    key: String,
+    op: Op,
+}
+
 impl Call<'_> {
-    /// The history op for this call's reply, with the system's extra fields.
-    fn record(&self, complete: u64, reply: Reply) -> Op {
+    /// The history op for this call's reply, with the system's extra fields, or the mismatch
+    /// when the system answered with an outcome of another kind of request.
+    fn record(&self, complete: u64, reply: Reply) -> Result<Op, Box<Mismatch>> {
         let mut op = Op::new(self.id, self.process, self.kind, self.key, self.invoke);
         op.value = self.value.map(Value::Int);
+        op.expect = self.expect.map(Value::Int);
+        let mut mismatch = None;
         match reply.outcome {
+            ReplyOutcome::Ok { .. } | ReplyOutcome::Cas { .. }
+                if (self.kind == OpKind::Cas)
+                    != matches!(reply.outcome, ReplyOutcome::Cas { .. }) =>
+            {
+                let what = if self.kind == OpKind::Cas {
+                    "the system answered a cas with Outcome::Ok, which does not say whether it \
+                     swapped"
+                        .to_string()
+                } else {
+                    format!("the system answered a {} with Outcome::Cas", self.kind)
+                };
+                op.outcome = Outcome::Info;
+                op.extra.insert("error".into(), json!(what));
+                mismatch = Some(what);
+            }
             ReplyOutcome::Ok { read } => {
                 op.outcome = Outcome::Ok;
                 op.complete = Some(complete);
                 if self.kind == OpKind::Get {
                     op.read = read.map(Value::Int);
                 }
+            }
+            ReplyOutcome::Cas { swapped } => {
+                op.outcome = Outcome::Ok;
+                op.complete = Some(complete);
+                op.swapped = Some(swapped);
             }
             ReplyOutcome::Fail { reason } => {
                 op.outcome = Outcome::Fail;
@@ -539,6 +601,79 @@ impl Call<'_> {
         for (k, v) in reply.extra {
             op.extra.insert(k, v);
         }
-        op
+        match mismatch {
+            None => Ok(op),
+            Some(what) => Err(Box::new(Mismatch {
+                what,
+                id: self.id,
+                client: self.session,
+                key: self.key.to_string(),
+                op,
+            })),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(kind: OpKind, value: Option<i64>, expect: Option<i64>) -> Call<'static> {
+        Call {
+            id: 4,
+            process: 1,
+            session: 1,
+            kind,
+            key: "k0",
+            value,
+            expect,
+            invoke: 10,
+        }
+    }
+
+    fn reply(outcome: ReplyOutcome) -> Reply {
+        Reply {
+            outcome,
+            coordinator: 2,
+            extra: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_cas_is_recorded_with_what_it_expected_and_whether_it_swapped() {
+        let op = call(OpKind::Cas, Some(8), None)
+            .record(20, reply(ReplyOutcome::Cas { swapped: false }))
+            .unwrap();
+        assert_eq!((op.outcome, op.complete), (Outcome::Ok, Some(20)));
+        assert_eq!((op.value, op.expect), (Some(Value::Int(8)), None));
+        assert_eq!(op.swapped, Some(false));
+        let op = call(OpKind::Cas, Some(8), Some(7))
+            .record(20, reply(ReplyOutcome::Info { reason: "t".into() }))
+            .unwrap();
+        assert_eq!((op.outcome, op.swapped), (Outcome::Info, None));
+        assert_eq!(op.expect, Some(Value::Int(7)));
+    }
+
+    #[test]
+    fn an_answer_of_another_kind_of_request_is_refused_naming_the_op() {
+        let e = call(OpKind::Cas, Some(8), Some(7))
+            .record(20, reply(ReplyOutcome::Ok { read: None }))
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.starts_with("the system answered a cas with Outcome::Ok")
+                && text.contains("op id 4, client 1, key \"k0\""),
+            "{text}"
+        );
+        // What would have been recorded is undecided, with the reason.
+        assert_eq!(e.op.outcome, Outcome::Info);
+        let e = call(OpKind::Get, None, None)
+            .record(20, reply(ReplyOutcome::Cas { swapped: true }))
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("the system answered a get with Outcome::Cas"),
+            "{e}"
+        );
     }
 }

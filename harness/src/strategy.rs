@@ -15,6 +15,7 @@ use crate::scenario::{
     unique_value, ClientPlan, Fault, FaultKind, NetworkConfig, PartitionShape, PlannedKind,
     PlannedOp, Scenario, SystemConfig,
 };
+use crate::system::SystemError;
 
 /// The kinds of fault a scenario may draw from, in a fixed order ([`VariantArray::VARIANTS`]);
 /// a kind's name ([`FaultChoice::name`], serde) is its variant's, in lower case.
@@ -132,6 +133,14 @@ pub struct ScenarioShape {
     pub get_percent: u8,
     /// Percent of ops that are puts.
     pub put_percent: u8,
+    /// Percent of ops that are compare-and-sets (0 to 100), the rest split between gets, puts
+    /// and deletes as `get_percent` and `put_percent` say. Default 0: no cas, and scenarios
+    /// generated exactly as before cas existed. Above 0 the system must support cas
+    /// ([`System::supports_cas`](crate::system::System::supports_cas)); `explore` refuses a
+    /// shape that asks for cas of one that does not. Each cas expects the value of the latest
+    /// write planned before it on its key (or the one before that, or the key's absence; see
+    /// [`resolve_cas`]) and writes a fresh, unique value.
+    pub cas_percent: u8,
     /// Sticky coordinators (one per client) instead of one per op.
     pub sticky: bool,
     /// Settle time after the workload.
@@ -161,10 +170,38 @@ impl ScenarioShape {
             think_ms: 10,
             get_percent: 50,
             put_percent: 40,
+            cas_percent: 0,
             sticky: false,
             settle_ms: 2000,
             fault_window_ms: None,
         }
+    }
+
+    /// Refuses a shape its system cannot run: a fault kind the system does not honour, or cas
+    /// ops (`cas_percent` above 0) when it does not support cas. The error names the system
+    /// and what it lacks, before any scenario is generated.
+    pub fn check_system(&self) -> Result<(), SystemError> {
+        let system = crate::systems::build(&self.system)?;
+        if let Some(f) = self.faults.iter().find(|f| !system.honours(f.class())) {
+            return Err(SystemError::new(
+                system.name(),
+                format!(
+                    "does not honour {} faults, and the shape draws {} faults",
+                    f.class().name(),
+                    f.name()
+                ),
+            ));
+        }
+        if self.cas_percent > 0 && !system.supports_cas() {
+            return Err(SystemError::new(
+                system.name(),
+                format!(
+                    "does not support cas, and the shape asks for {}% cas ops",
+                    self.cas_percent
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Ops per client.
@@ -231,7 +268,7 @@ pub fn scenario(shape: &ScenarioShape) -> impl Strategy<Value = Scenario> {
     let op = op.no_shrink();
     let client = (any::<u16>().no_shrink(), NumberedVec::new(op, per_client)).prop_map(
         move |(node, mut ops)| {
-            ops.sort_by_key(|(_, o): &(usize, PlannedOp)| o.at_ms);
+            ops.sort_by_key(|(_, (o, _)): &(usize, (PlannedOp, u8))| o.at_ms);
             (sticky.then_some(node % 64), ops)
         },
     );
@@ -245,22 +282,28 @@ pub fn scenario(shape: &ScenarioShape) -> impl Strategy<Value = Scenario> {
         .prop_map(move |(seed, faults, clients, keys, nodes)| {
             // Each write's value comes from where its client and the op stood as generated,
             // not where they stand after shrinking: see `PlannedOp::value`.
+            let mut lookbacks = Vec::new();
             let clients = clients
                 .into_iter()
-                .map(|(c, (sticky, ops))| ClientPlan {
-                    // Drawn before the node count shrinks: taken modulo it here, where a run
-                    // takes it anyway, so that the scenario names a node it has.
-                    sticky: sticky.map(|s: u16| s % nodes.max(1) as u16),
-                    ops: ops
-                        .into_iter()
-                        .map(|(n, op)| PlannedOp {
-                            value: (op.kind == PlannedKind::Put).then(|| unique_value(c, n)),
-                            ..op
-                        })
-                        .collect(),
+                .map(|(c, (sticky, ops))| {
+                    lookbacks.push(ops.iter().map(|(_, (_, back))| *back).collect());
+                    ClientPlan {
+                        // Drawn before the node count shrinks: taken modulo it here, where a
+                        // run takes it anyway, so that the scenario names a node it has.
+                        sticky: sticky.map(|s: u16| s % nodes.max(1) as u16),
+                        ops: ops
+                            .into_iter()
+                            .map(|(n, (op, _))| PlannedOp {
+                                value: op.kind.writes_value().then(|| unique_value(c, n)),
+                                ..op
+                            })
+                            .collect(),
+                    }
                 })
                 .collect();
-            shape.build(seed, faults, clients, keys, nodes)
+            let mut s = shape.build(seed, faults, clients, keys, nodes);
+            resolve_cas(&mut s, &lookbacks);
+            s
         })
 }
 
@@ -381,25 +424,103 @@ pub fn read_after_write(shape: &ScenarioShape, chains: usize) -> impl Strategy<V
         })
 }
 
-fn op_strategy(shape: &ScenarioShape) -> impl Strategy<Value = PlannedOp> {
+/// One op of a client's plan, with how far back a cas looks for the value it expects (see
+/// [`resolve_cas`]; 0 for every other op).
+fn op_strategy(shape: &ScenarioShape) -> BoxedStrategy<(PlannedOp, u8)> {
     let (g, p) = (shape.get_percent as u32, shape.put_percent as u32);
     let d = 100u32.saturating_sub(g + p);
-    // Weighted so that shrinking (toward the first arm) turns ops into gets.
-    let kind = prop_oneof![
-        g.max(1) => Just(PlannedKind::Get),
-        p.max(1) => Just(PlannedKind::Put),
-        d.max(if d == 0 { 0 } else { 1 }) => Just(PlannedKind::Delete),
-    ];
     let horizon = shape.horizon_ms().min(u32::MAX as u64) as u32;
-    (kind, 0..shape.keys.max(1), any::<u16>(), 0..=horizon).prop_map(
-        |(kind, key, coordinator, at_ms)| PlannedOp {
-            kind,
-            key,
-            coordinator: coordinator % 64,
-            at_ms,
-            value: None,
-        },
+    let op = |(kind, key, coordinator, at_ms)| PlannedOp {
+        kind,
+        key,
+        coordinator: coordinator % 64,
+        at_ms,
+        value: None,
+    };
+    let c = u32::from(shape.cas_percent.min(100));
+    if c == 0 {
+        // Exactly the draws made before cas existed, so that every seed without cas still
+        // generates the scenario it always did.
+        // Weighted so that shrinking (toward the first arm) turns ops into gets.
+        let kind = prop_oneof![
+            g.max(1) => Just(PlannedKind::Get),
+            p.max(1) => Just(PlannedKind::Put),
+            d.max(if d == 0 { 0 } else { 1 }) => Just(PlannedKind::Delete),
+        ];
+        return (kind, 0..shape.keys.max(1), any::<u16>(), 0..=horizon)
+            .prop_map(move |drawn| (op(drawn), 0))
+            .boxed();
+    }
+    // In hundredths of a percent: `c`% cas, and the rest in the proportions of the others.
+    let rest = 100 - c;
+    let kind = prop_oneof![
+        (g * rest).max(1) => Just(PlannedKind::Get),
+        (p * rest).max(1) => Just(PlannedKind::Put),
+        (d * rest).max(if d * rest == 0 { 0 } else { 1 }) => Just(PlannedKind::Delete),
+        c * 100 => Just(PlannedKind::Cas { expect: None }),
+    ];
+    (
+        kind,
+        0..shape.keys.max(1),
+        any::<u16>(),
+        0..=horizon,
+        0u8..4,
     )
+        .prop_map(move |(kind, key, coordinator, at_ms, back)| {
+            let back = if matches!(kind, PlannedKind::Cas { .. }) {
+                back
+            } else {
+                0
+            };
+            (op((kind, key, coordinator, at_ms)), back)
+        })
+        .boxed()
+}
+
+/// Gives every cas of `s` the value it expects, from the writes planned before it on its key
+/// (puts and cas by their values, deletes as absence), in the order of their planned times:
+/// with `lookback` 0 or 1 the latest such write (a cas that should swap, unless another write
+/// comes first), with 2 the one before it (one that should not, unless the latest failed),
+/// with 3 the key's absence. `lookbacks` holds one entry per op, client by client. It is taken
+/// from the plan as it stands, so a cas keeps its expectation while shrinking removes other
+/// ops, and follows its write's predecessor when its write is removed.
+pub fn resolve_cas(s: &mut Scenario, lookbacks: &[Vec<u8>]) {
+    let mut order: Vec<(u32, usize, usize)> = Vec::new();
+    for (ci, plan) in s.clients.iter().enumerate() {
+        for (i, op) in plan.ops.iter().enumerate() {
+            order.push((op.at_ms, ci, i));
+        }
+    }
+    if !order
+        .iter()
+        .any(|&(_, ci, i)| matches!(s.clients[ci].ops[i].kind, PlannedKind::Cas { .. }))
+    {
+        return;
+    }
+    order.sort_unstable();
+    // Per key, the values its writes leave, in planned order (`None`: a delete).
+    let mut written: std::collections::BTreeMap<u32, Vec<Option<i64>>> = Default::default();
+    for (_, ci, i) in order {
+        let op = s.clients[ci].ops[i];
+        let history = written.entry(op.key).or_default();
+        match op.kind {
+            PlannedKind::Get => {}
+            PlannedKind::Put => history.push(Some(s.put_value(ci, i))),
+            PlannedKind::Delete => history.push(None),
+            PlannedKind::Cas { .. } => {
+                let back = lookbacks.get(ci).and_then(|l| l.get(i)).copied();
+                let expect = match back.unwrap_or(0) {
+                    3 => None,
+                    b => {
+                        let behind = usize::from(b.saturating_sub(1));
+                        history.iter().rev().nth(behind).copied().flatten()
+                    }
+                };
+                s.clients[ci].ops[i].kind = PlannedKind::Cas { expect };
+                history.push(Some(s.put_value(ci, i)));
+            }
+        }
+    }
 }
 
 fn fault_strategy(shape: &ScenarioShape) -> BoxedStrategy<Fault> {
@@ -1149,6 +1270,81 @@ mod tests {
                 check(v)
             });
         }
+    }
+
+    fn leader_follower(nodes: usize) -> SystemConfig {
+        SystemConfig::Named(crate::scenario::SystemSpec {
+            name: crate::systems::leader_follower::NAME.into(),
+            nodes,
+            config: serde_json::Value::Null,
+        })
+    }
+
+    #[test]
+    fn a_cas_expects_a_value_written_before_it_on_its_key() {
+        let shape = ScenarioShape {
+            keys: 2,
+            ops: 80,
+            cas_percent: 40,
+            ..ScenarioShape::for_system(leader_follower(3), &[])
+        };
+        let (mut cas, mut matched, mut absent) = (0, 0, 0);
+        for seed in 1..=5 {
+            let s = crate::explore::generate(&shape, seed);
+            s.validate().expect("every written value is unique");
+            // (planned at, key, value written) of every put and cas.
+            let writes: Vec<(u32, u32, i64)> = (s.clients.iter().enumerate())
+                .flat_map(|(ci, p)| p.ops.iter().enumerate().map(move |(i, o)| (ci, i, o)))
+                .filter(|(_, _, o)| o.kind.writes_value())
+                .map(|(ci, i, o)| (o.at_ms, o.key, s.put_value(ci, i)))
+                .collect();
+            for op in s.clients.iter().flat_map(|p| &p.ops) {
+                let PlannedKind::Cas { expect } = op.kind else {
+                    continue;
+                };
+                cas += 1;
+                match expect {
+                    None => absent += 1,
+                    Some(v) => {
+                        assert!(
+                            writes
+                                .iter()
+                                .any(|w| *w == (w.0, op.key, v) && w.0 <= op.at_ms),
+                            "cas expects {v}, which no earlier write of key {} wrote",
+                            op.key
+                        );
+                        matched += 1;
+                    }
+                }
+            }
+        }
+        // About 40% of 400 ops; most expect a value, some the key's absence.
+        assert!((100..=220).contains(&cas), "{cas} cas ops");
+        assert!(matched > cas / 2 && absent > 0, "{matched} {absent}");
+    }
+
+    #[test]
+    fn a_shape_with_cas_is_refused_for_a_system_without_it() {
+        let shape = ScenarioShape {
+            cas_percent: 5,
+            ..ScenarioShape::new(StoreConfig::default(), &[])
+        };
+        let e = shape.check_system().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "system leaderless: does not support cas, and the shape asks for 5% cas ops"
+        );
+        let lf = ScenarioShape {
+            cas_percent: 5,
+            ..ScenarioShape::for_system(leader_follower(3), &[FaultChoice::Crash])
+        };
+        lf.check_system().unwrap();
+        let skew = ScenarioShape {
+            faults: vec![FaultChoice::Skew],
+            ..lf
+        };
+        let e = skew.check_system().unwrap_err().to_string();
+        assert!(e.contains("does not honour skew faults"), "{e}");
     }
 
     #[test]

@@ -21,7 +21,8 @@
 //!
 //! A system honours the faults it can ([`System::honours`]); a scenario with a fault it does
 //! not honour is refused before it runs, with the fault named, rather than run as if the fault
-//! had happened.
+//! had happened. In the same way a system performs compare-and-set only if it says so
+//! ([`System::supports_cas`]), and a scenario with cas ops is refused otherwise.
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -57,6 +58,15 @@ pub trait System {
     /// the fault state [`Cluster::apply`] keeps, and loss and latency need the system's own
     /// network layer to decide each message's fate from it.
     fn honours(&self, fault: FaultClass) -> bool;
+
+    /// Whether the system performs compare-and-set ([`RequestKind::Cas`]) as one atomic step.
+    /// Default false: a scenario with cas ops is refused before it runs against a system that
+    /// does not (naming the system and the first cas op), and a search that asks for them is
+    /// refused before it starts. A system that says true answers every cas with
+    /// [`Outcome::Cas`] (or `Fail`/`Info`), and the checkers judge the swap it reports.
+    fn supports_cas(&self) -> bool {
+        false
+    }
 
     /// Registers every node as a turmoil host and returns the running cluster's handle.
     fn install(
@@ -280,6 +290,15 @@ pub enum RequestKind {
     Put(i64),
     /// Delete the key.
     Delete,
+    /// Compare-and-set: if the key holds `expect` (`None`: the key is absent or deleted), write
+    /// `new`, as one atomic step; otherwise change nothing. Sent only to a system whose
+    /// [`System::supports_cas`] says so; answered with [`Outcome::Cas`].
+    Cas {
+        /// The value the key must hold for the swap.
+        expect: Option<i64>,
+        /// The value written when it does.
+        new: i64,
+    },
 }
 
 /// Why a request is made.
@@ -312,6 +331,14 @@ pub enum Outcome {
     Ok {
         /// The value read.
         read: Option<i64>,
+    },
+    /// A cas took effect (outcome ok in the history): it compared, and wrote its value when
+    /// `swapped`. The answer to a [`RequestKind::Cas`] only, and the only ok answer to one:
+    /// the history must say whether the swap happened, and the runner stops the run, naming
+    /// the op, when a system answers a cas with `Ok` or another request with `Cas`.
+    Cas {
+        /// Whether the key held the expected value, so the new one was written.
+        swapped: bool,
     },
     /// It certainly did not take effect.
     Fail {

@@ -324,9 +324,15 @@ impl WorkloadChoice {
 
     /// The scenarios of this choice over `shape`'s system and faults.
     pub fn strategy(self, shape: &ScenarioShape) -> BoxedStrategy<Scenario> {
+        // A workload keeps its own mix of gets, puts and deletes, and takes the share of cas
+        // the shape asks for.
         let of = |w: Workload, system: SystemConfig| {
             let detect = detection_timeout(&system);
-            w.strategy(&w.shape_for(system, detect, &shape.faults))
+            let own = ScenarioShape {
+                cas_percent: shape.cas_percent,
+                ..w.shape_for(system, detect, &shape.faults)
+            };
+            w.strategy(&own)
         };
         match self {
             WorkloadChoice::Flags => scenario(shape).boxed(),

@@ -371,6 +371,7 @@ fn saved_case(path: &Path) -> (String, u64) {
         think_ms: 10,
         get_percent: 50,
         put_percent: 40,
+        cas_percent: 0,
         sticky: false,
         settle_ms: 500,
         fault_window_ms: None,

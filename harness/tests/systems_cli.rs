@@ -118,3 +118,48 @@ fn explore_finds_a_follower_read_stale() {
     assert!(stdout.contains("no_stale_reads violated"), "{stdout}");
     assert!(stdout.contains("replay:"), "{stdout}");
 }
+
+#[test]
+fn cas_percent_runs_cas_against_a_system_that_supports_it_and_is_refused_otherwise() {
+    refused(
+        &["run", "--cas-percent", "20"],
+        "--cas-percent: leaderless does not support cas",
+    );
+    refused(&["run", "--cas-percent", "101"], "--cas-percent");
+    refused(
+        &[
+            "explore",
+            "--system",
+            "leader-follower",
+            "--cas-percent",
+            "20",
+            "--expect",
+            "linearizable,convergence",
+        ],
+        "convergence would be undecided in every case",
+    );
+    let out = quorumlab(&[
+        "run",
+        "--system",
+        "leader-follower",
+        "--cas-percent",
+        "30",
+        "--ops",
+        "20",
+        "--json",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["guarantees"]["linearizable"], true);
+    // Every other guarantee is undecided on cas ops, and says so.
+    assert_eq!(v["guarantees"]["convergence"], serde_json::Value::Null);
+    let history = std::fs::read_to_string(
+        std::env::temp_dir()
+            .join(format!("quorumlab-systems-cli-{}", std::process::id()))
+            .join(v["history"].as_str().unwrap()),
+    )
+    .unwrap();
+    assert!(history.contains(r#""kind":"cas""#), "{history}");
+    assert!(history.contains(r#""swapped":"#), "{history}");
+}

@@ -155,3 +155,215 @@ fn merge_cells(cx: &mut Ctx, replica: &mut Replica, cells: Vec<(String, Cell)>) 
     }
     replica.sync_if_always(cx);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::config::{FsyncPolicy, StoreConfig};
+    use crate::store::outbox::Effect;
+    use crate::store::storage::{bucket_of, Storage};
+    use crate::store::testkit::{at, cell, cx, ring, sends};
+    use std::time::Duration;
+
+    fn config(nodes: usize, rf: usize) -> StoreConfig {
+        StoreConfig {
+            nodes,
+            rf,
+            anti_entropy: true,
+            anti_entropy_interval: Duration::from_secs(1),
+            ..StoreConfig::default()
+        }
+    }
+
+    fn detector(config: &StoreConfig, me: u16) -> FailureDetector {
+        let timeout = config.failure_timeout.as_micros() as u64;
+        FailureDetector::new(NodeId(me), config.nodes, timeout, 0)
+    }
+
+    /// A replica holding `cells`, applied without effects.
+    fn replica_of(config: &StoreConfig, cells: &[(&str, Cell)]) -> Replica {
+        let mut r = Replica::new(Storage::new());
+        let mut cx = cx(0, config, 0);
+        for (k, c) in cells {
+            r.apply(&mut cx, k, *c);
+        }
+        r
+    }
+
+    /// Keys `k0`, `k1`, ... each in a bucket of its own, `n` of them.
+    fn keys_in_distinct_buckets(n: usize) -> Vec<String> {
+        let mut seen = BTreeSet::new();
+        (0..)
+            .map(|i| format!("k{i}"))
+            .filter(|k| seen.insert(bucket_of(k)))
+            .take(n)
+            .collect()
+    }
+
+    #[test]
+    fn a_round_sends_the_next_live_peer_the_digests_of_the_keys_both_replicate() {
+        let config = config(5, 3);
+        let ring = ring(&config);
+        let both = |k: &str, a: u16, b: u16| {
+            let r = ring.replicas(k, 3);
+            r.contains(&NodeId(a)) && r.contains(&NodeId(b))
+        };
+        // Node 0's keys: some it shares with node 1, some it does not.
+        let keys: Vec<String> = (0..40).map(|i| format!("k{i}")).collect();
+        let mine: Vec<(&str, Cell)> = (keys.iter())
+            .filter(|k| ring.replicas(k, 3).contains(&NodeId(0)))
+            .map(|k| (k.as_str(), cell(1_000, 0, Some(1))))
+            .collect();
+        assert!(mine.iter().any(|(k, _)| !both(k, 0, 1)));
+        let replica = replica_of(&config, &mine);
+        let mut ae = AntiEntropy::new(NodeId(0));
+        let mut cx = cx(0, &config, 2_000);
+        let mut fd = detector(&config, 0);
+        ae.on_timer(&mut cx, &replica, &fd);
+        let effects = cx.out().take();
+        let Effect::Send {
+            to: Dest::Node(NodeId(1)),
+            msg:
+                Message::AeDigest {
+                    round: 101,
+                    buckets,
+                },
+        } = &effects[0]
+        else {
+            panic!("{effects:?}")
+        };
+        let shared: Storage = {
+            let mut s = Storage::new();
+            for (k, c) in mine.iter().filter(|(k, _)| both(k, 0, 1)) {
+                s.apply(k, *c);
+            }
+            s
+        };
+        let expected: Vec<(u16, u64)> = shared.digests(|_| true).into_iter().collect();
+        assert_eq!(*buckets, expected);
+        assert_eq!(
+            effects[1..],
+            [Effect::SetTimer {
+                at: 3_000_000,
+                timer: Timer::AntiEntropy
+            }]
+        );
+        // The next round goes to node 2, or, with node 2 seen down, node 3.
+        fd.heard(NodeId(1), 2_500_000);
+        fd.heard(NodeId(3), 2_500_000);
+        fd.expire(2_600_000);
+        cx.set_now(at(3_000));
+        ae.on_timer(&mut cx, &replica, &fd);
+        let to: Vec<Dest> = sends(&cx.out().take())
+            .into_iter()
+            .map(|(to, _)| to)
+            .collect();
+        assert_eq!(to, [Dest::Node(NodeId(3))]);
+        assert_eq!(cx.outbox().counters().anti_entropy_rounds, 2);
+    }
+
+    #[test]
+    fn only_the_cells_of_differing_buckets_are_exchanged_and_the_newer_ones_kept() {
+        // Two nodes replicating every key, so that each key is shared.
+        let config = config(2, 2);
+        let k = keys_in_distinct_buckets(4);
+        let (same, same2, diff, only_b) = (&k[0], &k[1], &k[2], &k[3]);
+        let (old, new) = (cell(1_000, 1, Some(1)), cell(2_000, 0, Some(2)));
+        let agreed = cell(500, 0, Some(0));
+        let mut a = replica_of(&config, &[(same, agreed), (same2, agreed), (diff, new)]);
+        let mut b = replica_of(
+            &config,
+            &[(same, agreed), (same2, agreed), (diff, old), (only_b, old)],
+        );
+        let (mut cx_a, mut cx_b) = (cx(0, &config, 10), cx(1, &config, 10));
+        let digests: Vec<(u16, u64)> = a.storage().digests(|_| true).into_iter().collect();
+        let ae_a = AntiEntropy::new(NodeId(0));
+        let ae_b = AntiEntropy::new(NodeId(1));
+
+        // B answers with its cells in the two buckets that differ, and asks for A's.
+        ae_b.on_digest(&mut cx_b, &b, NodeId(0), 7, digests);
+        let mut want = vec![bucket_of(diff), bucket_of(only_b)];
+        want.sort();
+        let mut b_cells = vec![(diff.clone(), old), (only_b.clone(), old)];
+        b_cells.sort_by(|x, y| x.0.cmp(&y.0));
+        let cells_msg = Message::AeCells {
+            round: 7,
+            cells: b_cells.clone(),
+            want: want.clone(),
+        };
+        assert_eq!(
+            cx_b.out().take(),
+            [Effect::Send {
+                to: Dest::Node(NodeId(0)),
+                msg: cells_msg
+            }]
+        );
+
+        // A keeps its newer cell, takes the one it lacked, and pushes its cells in those
+        // buckets back.
+        ae_a.on_cells(&mut cx_a, &mut a, NodeId(1), 7, b_cells, want);
+        let mut pushed = vec![(diff.clone(), new), (only_b.clone(), old)];
+        pushed.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(
+            cx_a.out().take(),
+            [
+                Effect::Append {
+                    key: only_b.clone(),
+                    cell: old
+                },
+                Effect::Send {
+                    to: Dest::Node(NodeId(1)),
+                    msg: Message::AePush {
+                        round: 7,
+                        cells: pushed.clone()
+                    }
+                },
+            ]
+        );
+        assert_eq!(cx_a.outbox().counters().anti_entropy_cells, 1);
+
+        // B takes the newer cell; the two now agree.
+        ae_b.on_push(&mut cx_b, &mut b, pushed);
+        assert_eq!(
+            cx_b.out().take(),
+            [Effect::Append {
+                key: diff.clone(),
+                cell: new
+            }]
+        );
+        assert_eq!(a.storage().digests(|_| true), b.storage().digests(|_| true));
+    }
+
+    #[test]
+    fn merged_cells_are_synced_under_always_and_foreign_keys_are_refused() {
+        let config = StoreConfig {
+            fsync: FsyncPolicy::Always,
+            ..config(5, 3)
+        };
+        let ring = ring(&config);
+        let replicates = |k: &String| ring.replicas(k, 3).contains(&NodeId(0));
+        let keys: Vec<String> = (0..).map(|i| format!("k{i}")).take(40).collect();
+        let mine = keys.iter().find(|k| replicates(k)).unwrap().clone();
+        let foreign = keys.iter().find(|k| !replicates(k)).unwrap().clone();
+        let c = cell(1_000, 2, Some(3));
+        let mut r = Replica::new(Storage::new());
+        let mut cx = cx(0, &config, 10);
+        AntiEntropy::new(NodeId(0)).on_push(
+            &mut cx,
+            &mut r,
+            vec![(foreign.clone(), c), (mine.clone(), c)],
+        );
+        assert_eq!(
+            cx.out().take(),
+            [
+                Effect::Append {
+                    key: mine.clone(),
+                    cell: c
+                },
+                Effect::Sync
+            ]
+        );
+        assert!(r.get(&foreign).is_none());
+        assert_eq!(cx.outbox().counters().unexpected_dropped, 1);
+    }
+}

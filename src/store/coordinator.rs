@@ -755,3 +755,332 @@ fn reply(
         },
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::config::StoreConfig;
+    use crate::store::message::Reply;
+    use crate::store::outbox::Effect;
+    use crate::store::storage::Storage;
+    use crate::store::testkit::{at, cell, client, cx, key_where, sends, to_nodes};
+
+    /// Node 0 as coordinator: its context, coordinator, replica and failure detector.
+    struct Coord {
+        cx: Ctx,
+        c: Coordinator,
+        replica: Replica,
+        fd: FailureDetector,
+    }
+
+    impl Coord {
+        fn new(config: &StoreConfig) -> Coord {
+            let timeout = config.failure_timeout.as_micros() as u64;
+            Coord {
+                cx: cx(0, config, 10),
+                c: Coordinator::new(config.nodes, Clock::new(0, 0)),
+                replica: Replica::new(Storage::new()),
+                fd: FailureDetector::new(NodeId(0), config.nodes, timeout, 0),
+            }
+        }
+
+        fn at(&mut self, ms: u64) -> &mut Coord {
+            self.cx.set_now(at(ms));
+            self
+        }
+
+        /// Client request 7: `op` at `level`.
+        fn request(&mut self, op: Op, level: ConsistencyLevel) -> Vec<Effect> {
+            let to = ReplyTo::new(client(), 7);
+            let Coord { cx, c, replica, fd } = self;
+            c.coordinate(cx, replica, fd, to, op, Some(level));
+            cx.out().take()
+        }
+
+        fn ack(&mut self, from: NodeId, req: u64) -> Vec<Effect> {
+            self.c.on_write_ack(&mut self.cx, from, req);
+            self.cx.out().take()
+        }
+
+        fn read_reply(&mut self, from: NodeId, req: u64, cell: Option<Cell>) -> Vec<Effect> {
+            let Coord { cx, c, replica, .. } = self;
+            c.on_read_reply(cx, replica, from, req, cell);
+            cx.out().take()
+        }
+
+        fn deadline(&mut self, req: u64) -> Vec<Effect> {
+            self.c.on_deadline(&mut self.cx, &self.fd, req);
+            self.cx.out().take()
+        }
+    }
+
+    fn put(key: &str, value: i64) -> Op {
+        Op::Put {
+            key: key.to_string(),
+            value,
+        }
+    }
+
+    fn get(key: &str) -> Op {
+        Op::Get {
+            key: key.to_string(),
+        }
+    }
+
+    fn reply(outcome: ReplyOutcome, version: Option<Cell>, replicas: &[NodeId]) -> Effect {
+        Effect::Send {
+            to: client(),
+            msg: Message::Reply {
+                req: 7,
+                reply: Reply {
+                    outcome,
+                    version: version.map(|c| (c.timestamp, c.writer)),
+                    replicas: replicas.to_vec(),
+                },
+            },
+        }
+    }
+
+    fn write(to: NodeId, req: u64, key: &str, cell: Cell) -> Effect {
+        Effect::Send {
+            to: Dest::Node(to),
+            msg: Message::Write {
+                req,
+                key: key.to_string(),
+                cell,
+            },
+        }
+    }
+
+    /// A key node 0 does not replicate, and its replicas.
+    fn elsewhere(config: &StoreConfig) -> (String, Vec<NodeId>) {
+        key_where(config, |r| !r.contains(&NodeId(0)))
+    }
+
+    #[test]
+    fn a_write_at_two_goes_to_every_replica_and_is_answered_at_the_second_ack() {
+        let config = StoreConfig::default();
+        let (key, r) = elsewhere(&config);
+        let mut n = Coord::new(&config);
+        // Stamped with node 0's clock at 10 ms, under request id 101, with a deadline one
+        // request timeout (500 ms) on.
+        let c = cell(10_000, 0, Some(5));
+        assert_eq!(
+            n.request(put(&key, 5), ConsistencyLevel::Two),
+            [
+                Effect::PersistClock(10_000),
+                write(r[0], 101, &key, c),
+                write(r[1], 101, &key, c),
+                write(r[2], 101, &key, c),
+                Effect::SetTimer {
+                    at: 510_000,
+                    timer: Timer::Request(101)
+                },
+            ]
+        );
+        assert_eq!(n.at(12).ack(r[2], 101), []);
+        assert_eq!(
+            n.ack(r[0], 101),
+            [reply(ReplyOutcome::Written, Some(c), &r)]
+        );
+        // The third ack completes the write: nothing is left waiting, and a duplicate of it
+        // is stale, not a second answer.
+        assert!(n.c.busy());
+        assert_eq!(n.ack(r[1], 101), []);
+        assert!(!n.c.busy());
+        assert_eq!(n.ack(r[1], 101), []);
+        assert_eq!(n.cx.outbox().counters().stale_replies, 1);
+        // An ack from a node the write never went to counts for nothing.
+        let mut m = Coord::new(&config);
+        m.request(put(&key, 6), ConsistencyLevel::One);
+        assert_eq!(m.ack(NodeId(0), 101), []);
+        assert_eq!(m.cx.outbox().counters().stale_replies, 1);
+    }
+
+    #[test]
+    fn a_coordinator_that_replicates_the_key_applies_it_first_and_counts_its_own_ack() {
+        let config = StoreConfig::default();
+        let (key, r) = key_where(&config, |r| r[0] == NodeId(0));
+        let mut n = Coord::new(&config);
+        let c = cell(10_000, 0, Some(5));
+        assert_eq!(
+            n.request(put(&key, 5), ConsistencyLevel::One),
+            [
+                Effect::PersistClock(10_000),
+                Effect::Append {
+                    key: key.clone(),
+                    cell: c
+                },
+                write(r[1], 101, &key, c),
+                write(r[2], 101, &key, c),
+                Effect::SetTimer {
+                    at: 510_000,
+                    timer: Timer::Request(101)
+                },
+                reply(ReplyOutcome::Written, Some(c), &r),
+            ]
+        );
+        assert_eq!(n.replica.get(&key), Some(&c));
+    }
+
+    #[test]
+    fn a_read_that_finds_a_replica_behind_repairs_it_and_answers_after_the_repair_ack() {
+        let config = StoreConfig::default(); // quorum reads, blocking repair, ordered
+        let (key, r) = elsewhere(&config);
+        let mut n = Coord::new(&config);
+        let read = |to: NodeId| Effect::Send {
+            to: Dest::Node(to),
+            msg: Message::Read {
+                req: 101,
+                key: key.clone(),
+            },
+        };
+        // Exactly R = 2 replicas are asked, in ring order.
+        assert_eq!(
+            n.request(get(&key), ConsistencyLevel::Quorum),
+            [
+                read(r[0]),
+                read(r[1]),
+                Effect::SetTimer {
+                    at: 510_000,
+                    timer: Timer::Request(101)
+                },
+            ]
+        );
+        let (new, old) = (cell(3_000, 2, Some(8)), cell(2_000, 1, Some(4)));
+        assert_eq!(n.at(12).read_reply(r[0], 101, Some(new)), []);
+        // The second response resolves the read: the stale replica is written the newer cell,
+        // under the read's own id, and the read waits a fresh request timeout for its ack.
+        assert_eq!(
+            n.at(13).read_reply(r[1], 101, Some(old)),
+            [
+                write(r[1], 101, &key, new),
+                Effect::SetTimer {
+                    at: 513_000,
+                    timer: Timer::Request(101)
+                },
+            ]
+        );
+        assert_eq!(n.cx.outbox().counters().read_repairs, 1);
+        // The read's first deadline fires and is ignored: the deadline moved.
+        assert_eq!(n.at(510).deadline(101), []);
+        assert_eq!(
+            n.at(511).ack(r[1], 101),
+            [reply(ReplyOutcome::Read(Some(8)), Some(new), &r[..2])]
+        );
+        assert!(!n.c.busy());
+    }
+
+    #[test]
+    fn an_async_repair_is_sent_under_its_own_id_and_the_read_answers_at_once() {
+        let config = StoreConfig {
+            read_repair: ReadRepair::Async,
+            ..StoreConfig::default()
+        };
+        let (key, r) = elsewhere(&config);
+        let mut n = Coord::new(&config);
+        n.request(get(&key), ConsistencyLevel::Quorum);
+        let (new, old) = (cell(3_000, 2, Some(8)), cell(2_000, 1, Some(4)));
+        n.read_reply(r[0], 101, Some(old));
+        assert_eq!(
+            n.read_reply(r[1], 101, Some(new)),
+            [
+                write(r[0], 102, &key, new),
+                reply(ReplyOutcome::Read(Some(8)), Some(new), &r[..2]),
+            ]
+        );
+        // Nobody waits on the repair's ack.
+        assert_eq!(n.ack(r[0], 102), []);
+        assert_eq!(n.cx.outbox().counters().stale_replies, 1);
+    }
+
+    #[test]
+    fn the_deadline_hints_the_replicas_that_never_acked_and_the_hints_are_replayed() {
+        let config = StoreConfig::default();
+        let (key, r) = elsewhere(&config);
+        let mut n = Coord::new(&config);
+        let c = cell(10_000, 0, Some(5));
+        n.request(put(&key, 5), ConsistencyLevel::One);
+        assert_eq!(
+            n.at(12).ack(r[1], 101),
+            [reply(ReplyOutcome::Written, Some(c), &r)]
+        );
+        // Answered already: the deadline only hints the two replicas that stayed silent.
+        assert_eq!(n.at(510).deadline(101), []);
+        assert_eq!(n.c.hint_count(), 2);
+        assert_eq!(n.cx.outbox().counters().hints_stored, 2);
+        // Each hint goes back with its original cell, under a request id and deadline of its
+        // own, targets in node order.
+        let Coord {
+            cx, c: coord, fd, ..
+        } = n.at(520);
+        coord.replay_all_hints(cx, fd);
+        let effects = cx.out().take();
+        let mut silent = [r[0], r[2]];
+        silent.sort();
+        let expected = silent.iter().zip([102, 103]).flat_map(|(&to, req)| {
+            [
+                write(to, req, &key, c),
+                Effect::SetTimer {
+                    at: 1_020_000,
+                    timer: Timer::Request(req),
+                },
+            ]
+        });
+        assert_eq!(effects, expected.collect::<Vec<_>>());
+        // An ack from the node a hint went to delivers it.
+        assert_eq!(n.ack(silent[0], 102), []);
+        assert_eq!(n.c.hint_count(), 1);
+        assert_eq!(n.cx.outbox().counters().hints_replayed, 1);
+    }
+
+    #[test]
+    fn a_write_short_of_its_level_at_the_deadline_times_out_and_hints() {
+        let config = StoreConfig::default();
+        let (key, r) = elsewhere(&config);
+        let mut n = Coord::new(&config);
+        n.request(put(&key, 5), ConsistencyLevel::All);
+        n.ack(r[0], 101);
+        let timeout = ReplyOutcome::Timeout {
+            answered: 1,
+            needed: 3,
+        };
+        assert_eq!(n.at(510).deadline(101), [reply(timeout, None, &r)]);
+        assert_eq!(n.c.hint_count(), 2);
+        assert_eq!(n.cx.outbox().counters().timeouts, 1);
+    }
+
+    #[test]
+    fn too_few_live_replicas_is_unavailable_before_anything_is_sent() {
+        let config = StoreConfig::default();
+        let (key, r) = elsewhere(&config);
+        let mut n = Coord::new(&config);
+        // Past the failure timeout (1 s), only r[0] has been heard from.
+        n.fd.heard(r[0], 1_400_000);
+        n.fd.expire(1_500_000);
+        let unavailable = ReplyOutcome::Unavailable {
+            needed: 2,
+            alive: 1,
+        };
+        assert_eq!(
+            n.at(1500).request(put(&key, 5), ConsistencyLevel::Quorum),
+            [reply(unavailable, None, &[])]
+        );
+        assert_eq!(n.cx.outbox().counters().unavailable, 1);
+        // A level above RF is refused the same way.
+        let effects = n.request(get(&key), ConsistencyLevel::Count(4));
+        assert!(
+            matches!(&sends(&effects)[..], [(to, Message::Reply { reply, .. })]
+                if *to == client() && matches!(reply.outcome, ReplyOutcome::Rejected(_))),
+            "{effects:?}"
+        );
+        // Neither drew a request id: the next request sent is still 101, to the live replica.
+        let effects = n.request(get(&key), ConsistencyLevel::One);
+        let to: Vec<Dest> = sends(&effects).into_iter().map(|(to, _)| to).collect();
+        assert_eq!(to, to_nodes(&r[..1]));
+        assert!(matches!(
+            sends(&effects)[0].1,
+            Message::Read { req: 101, .. }
+        ));
+    }
+}

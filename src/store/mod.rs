@@ -57,6 +57,8 @@ pub mod outbox;
 pub mod replica;
 pub mod ring;
 pub mod storage;
+#[cfg(test)]
+mod testkit;
 pub mod traffic;
 
 pub use cell::{Cell, NodeId};

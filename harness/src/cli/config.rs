@@ -70,6 +70,11 @@ pub struct ConfigFlags {
     /// Mean simulated ms a client thinks between ops (with --ops, how long the workload runs).
     #[arg(long, default_value_t = 10)]
     pub think_ms: u32,
+    /// Percent of ops that are compare-and-sets (0 to 100), each expecting a value written
+    /// before it on its key; the rest are gets, puts and deletes as without it. Only for a
+    /// system that supports cas (leader-follower; the leaderless store is last-write-wins).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub cas_percent: u8,
     /// Coordinator choice.
     #[arg(long, value_enum, default_value_t = Coordinator::Random)]
     pub coordinator: Coordinator,
@@ -295,6 +300,13 @@ impl ConfigFlags {
                 honoured.join(", ")
             );
         }
+        if self.cas_percent > 0 && !built.supports_cas() {
+            anyhow::bail!(
+                "--cas-percent: {} does not support cas (compare-and-set); --system \
+                 leader-follower does",
+                built.name()
+            );
+        }
         Ok(ScenarioShape {
             system,
             network: NetworkConfig {
@@ -324,6 +336,7 @@ impl ConfigFlags {
             think_ms: self.think_ms,
             get_percent: 50,
             put_percent: 40,
+            cas_percent: self.cas_percent,
             sticky: self.coordinator == Coordinator::Sticky,
             settle_ms: self.settle_ms,
             fault_window_ms: self.fault_ms,

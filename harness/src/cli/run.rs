@@ -101,7 +101,9 @@ fn run_inner(args: &RunArgs) -> anyhow::Result<ExitCode> {
             let state = match f.held {
                 Some(true) => "held",
                 Some(false) => "VIOLATED",
-                None => "unknown (search limit reached)",
+                // The sentence below says why: a timeout, or ops the checker does not judge
+                // (a history with cas ops, for every guarantee but linearizability).
+                None => "undecided",
             };
             println!("  {:<22} {state}", g.name());
             if let Some(s) = &f.sentence {

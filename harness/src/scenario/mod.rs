@@ -273,16 +273,17 @@ pub struct PlannedOp {
     /// previous op is still in flight then, it issues this one as soon as that completes.
     /// Absolute times (rather than gaps) keep the other ops in place when shrinking removes one.
     pub at_ms: u32,
-    /// The value a put writes. Generated scenarios name it, from the op's place as generated,
-    /// so that shrinking ops away leaves every other write's value (and so the messages that
-    /// carry it) as it was.
+    /// The value a put or a cas writes. Generated scenarios name it, from the op's place as
+    /// generated, so that shrinking ops away leaves every other write's value (and so the
+    /// messages that carry it) as it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<i64>,
 }
 
-/// The kind of a planned operation.
+/// The kind of a planned operation. A scenario file writes the unit kinds as strings
+/// (`"get"`) and a cas as an object: `{"cas": {"expect": 1000003}}`.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum PlannedKind {
     /// Read the key.
     Get,
@@ -290,6 +291,22 @@ pub enum PlannedKind {
     Put,
     /// Delete the key (write a tombstone).
     Delete,
+    /// Compare-and-set: write a fresh, unique value (the op's, as a put's) if the key holds
+    /// `expect`. Run only against a system that supports cas
+    /// ([`System::supports_cas`](crate::system::System::supports_cas)).
+    Cas {
+        /// The value the key must hold; `null` (or absent): the key must be absent.
+        #[serde(default)]
+        expect: Option<i64>,
+    },
+}
+
+impl PlannedKind {
+    /// Whether the op writes a value of its own (a put, or a cas if it swaps): every such
+    /// value must be unique in the scenario.
+    pub fn writes_value(self) -> bool {
+        matches!(self, PlannedKind::Put | PlannedKind::Cas { .. })
+    }
 }
 
 /// A fault and when it starts.
@@ -573,7 +590,7 @@ impl Scenario {
         let mut written = std::collections::BTreeMap::new();
         for (ci, plan) in self.clients.iter().enumerate() {
             for (i, op) in plan.ops.iter().enumerate() {
-                if op.kind != PlannedKind::Put {
+                if !op.kind.writes_value() {
                     continue;
                 }
                 let v = self.put_value(ci, i);
@@ -614,8 +631,8 @@ impl Scenario {
         Ok(header)
     }
 
-    /// The value op `i` of client `ci` writes if it is a put: the value it names, or else
-    /// [`unique_value`]`(ci, i)`.
+    /// The value op `i` of client `ci` writes if it is a put or a cas: the value it names, or
+    /// else [`unique_value`]`(ci, i)`.
     pub fn put_value(&self, ci: usize, i: usize) -> i64 {
         self.clients[ci].ops[i]
             .value
@@ -625,6 +642,17 @@ impl Scenario {
     /// The node index an op or fault names, modulo the node count.
     pub fn node(&self, index: u16) -> u16 {
         index % self.system.nodes().max(1) as u16
+    }
+
+    /// Where the first cas op is, as `(client, op)`, if the scenario has one.
+    pub fn first_cas(&self) -> Option<(usize, usize)> {
+        self.clients.iter().enumerate().find_map(|(ci, plan)| {
+            let i = plan
+                .ops
+                .iter()
+                .position(|o| matches!(o.kind, PlannedKind::Cas { .. }))?;
+            Some((ci, i))
+        })
     }
 
     /// The key name for a key index, modulo the key count.

@@ -85,7 +85,9 @@ impl Session for LfSession {
                 RequestKind::Get => ClientOp::Get,
                 RequestKind::Put(v) => ClientOp::Put(v),
                 RequestKind::Delete => ClientOp::Delete,
+                RequestKind::Cas { expect, new } => ClientOp::Cas { expect, new },
             };
+            let cas = matches!(op, ClientOp::Cas { .. });
             let key = request.key.to_string();
             // The final reads are the strongest the store has: a leader read confirmed by a
             // majority, whatever the configured reads.
@@ -103,6 +105,7 @@ impl Session for LfSession {
             let Some(Message::Reply {
                 answer,
                 read,
+                swapped,
                 version,
                 by,
                 leader,
@@ -119,6 +122,13 @@ impl Session for LfSession {
                 };
             };
             let outcome = match answer {
+                Answer::Ok if cas => match swapped {
+                    Some(swapped) => Outcome::Cas { swapped },
+                    // Never sent by these nodes; were it, the swap would be unknown.
+                    None => Outcome::Info {
+                        reason: "the answer to a cas did not say whether it swapped".into(),
+                    },
+                },
                 Answer::Ok => Outcome::Ok { read },
                 Answer::Fail(reason) => Outcome::Fail { reason },
                 Answer::Info(reason) => Outcome::Info { reason },

@@ -300,6 +300,13 @@ impl System for LeaderFollower {
         )
     }
 
+    fn supports_cas(&self) -> bool {
+        // The leader compares against its log and appends the cas in log order, so a cas is
+        // as atomic as the log's order: linearizable in the linearizable configuration, and
+        // exposed to everything the weaker ones lose (see docs/leader-follower.md).
+        true
+    }
+
     fn install(
         &self,
         sim: &mut turmoil::Sim<'_>,

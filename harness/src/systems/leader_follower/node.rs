@@ -130,6 +130,7 @@ impl Cx<'_> {
     fn reply(&mut self, client: SocketAddr, id: u64, answer: Answer, told: Told, term: u64) {
         let Told {
             read,
+            swapped,
             version,
             leader,
         } = told;
@@ -142,6 +143,7 @@ impl Cx<'_> {
             id,
             answer,
             read,
+            swapped,
             version,
             by: self.me,
             leader,
@@ -151,11 +153,12 @@ impl Cx<'_> {
     }
 }
 
-/// What a client's answer carries besides the answer: the value read, the version written or
-/// read as (timestamp, writer), and the leader it was answered under.
+/// What a client's answer carries besides the answer: the value read, whether a cas swapped,
+/// the version written or read as (timestamp, writer), and the leader it was answered under.
 #[derive(Default)]
 struct Told {
     read: Option<i64>,
+    swapped: Option<bool>,
     version: Option<(i64, usize)>,
     leader: Option<usize>,
 }
@@ -181,8 +184,10 @@ struct Acked {
     round: u64,
 }
 
-/// A client write the leader logged and has not answered yet.
+/// A client write (or cas) the leader logged and has not answered yet.
 struct PendingWrite {
+    /// For a cas, whether it swapped: decided when it was logged, answered once it commits.
+    swapped: Option<bool>,
     term: u64,
     id: u64,
     client: SocketAddr,
@@ -331,6 +336,7 @@ impl Replica {
             read,
             version,
             leader: self.leader,
+            ..Told::default()
         };
         cx.reply(client, id, Answer::Ok, told, self.term());
     }
@@ -513,8 +519,10 @@ impl Replica {
             // checked because an Ok for an entry that is not there would be a lost write.
             let entry = self.durable.log.get(index as usize - 1);
             if entry.is_some_and(|e| e.term == w.term && e.writer == cx.me) {
-                let version = Some((stamp(w.term, index), cx.me));
+                // A cas that did not swap wrote nothing, so it has no version of its own.
+                let version = (w.swapped != Some(false)).then_some((stamp(w.term, index), cx.me));
                 let told = Told {
+                    swapped: w.swapped,
                     version,
                     leader: Some(cx.me),
                     ..Told::default()
@@ -560,9 +568,8 @@ impl Replica {
         key: String,
         confirm: bool,
     ) {
-        let term = self.term();
         let deadline = cx.now + cx.cfg.request_timeout_ms;
-        let entry_op = match op {
+        let (entry_op, swapped) = match op {
             ClientOp::Get if !confirm && !cx.cfg.fencing => {
                 // Without fencing a leader trusts that it still leads: a deposed leader that
                 // has not heard of its successor answers from a copy that may be stale.
@@ -586,9 +593,57 @@ impl Replica {
                 self.answer_confirmed_reads(cx);
                 return;
             }
-            ClientOp::Put(value) => EntryOp::Put { key, value },
-            ClientOp::Delete => EntryOp::Delete { key },
+            ClientOp::Put(value) => (EntryOp::Put { key, value }, None),
+            ClientOp::Delete => (EntryOp::Delete { key }, None),
+            // The compare is against the whole log, uncommitted entries included: the cas takes
+            // its place after them, so it commits only if they do, and a leader that loses
+            // them before they commit loses the cas with them. A cas that does not match still
+            // takes a place (a no-op), and is answered only once that place commits: answered
+            // at once, a deposed leader could report a compare against a value it never
+            // committed.
+            ClientOp::Cas { expect, new } => {
+                let swapped = self.latest(&key) == expect;
+                cx.count(if swapped {
+                    "cas_swapped"
+                } else {
+                    "cas_not_swapped"
+                });
+                let entry_op = if swapped {
+                    EntryOp::Put { key, value: new }
+                } else {
+                    EntryOp::Noop
+                };
+                (entry_op, Some(swapped))
+            }
         };
+        self.log_write(cx, id, client, entry_op, swapped);
+    }
+
+    /// The value of `key` after every entry of this replica's log, committed or not (`None`:
+    /// absent or deleted).
+    fn latest(&self, key: &str) -> Option<i64> {
+        self.durable
+            .log
+            .iter()
+            .rev()
+            .find(|e| e.key() == Some(key))
+            .and_then(|e| match &e.op {
+                EntryOp::Put { value, .. } => Some(*value),
+                _ => None,
+            })
+    }
+
+    /// Appends a client's write at the leader and waits for it to commit.
+    fn log_write(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: u64,
+        client: SocketAddr,
+        entry_op: EntryOp,
+        swapped: Option<bool>,
+    ) {
+        let term = self.term();
+        let deadline = cx.now + cx.cfg.request_timeout_ms;
         self.durable.log.push(Entry {
             term,
             writer: cx.me,
@@ -600,6 +655,7 @@ impl Replica {
             lead.writes.insert(
                 index,
                 PendingWrite {
+                    swapped,
                     term,
                     id,
                     client,

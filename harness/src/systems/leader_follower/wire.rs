@@ -21,6 +21,14 @@ pub enum ClientOp {
     Put(i64),
     /// Delete the key.
     Delete,
+    /// Write `new` if the key holds `expect` (`None`: absent), as of the request's place in
+    /// the leader's log.
+    Cas {
+        /// The value compared against.
+        expect: Option<i64>,
+        /// The value written if it matches.
+        new: i64,
+    },
 }
 
 /// What a log entry does.
@@ -28,7 +36,8 @@ pub enum ClientOp {
 #[serde(rename_all = "snake_case")]
 pub enum EntryOp {
     /// Nothing: what a new leader appends to commit its predecessors' entries (Raft §5.4.2:
-    /// a leader counts replicas only for entries of its own term).
+    /// a leader counts replicas only for entries of its own term), and what a cas that did
+    /// not match appends, so that its answer waits for its place in the log to commit.
     Noop,
     /// Set the key.
     Put {
@@ -126,6 +135,10 @@ pub enum Message {
         answer: Answer,
         /// For a read, the value read.
         read: Option<i64>,
+        /// For a cas, whether it swapped (left out of other replies, whose bytes, and so
+        /// delays, stay as they were before cas existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        swapped: Option<bool>,
         /// The version written or read: (timestamp, writer).
         version: Option<(i64, usize)>,
         /// The node that answered.
@@ -324,6 +337,7 @@ mod tests {
                 id: 7,
                 answer: Answer::Info("leader stepped down".into()),
                 read: None,
+                swapped: None,
                 version: Some((stamp(2, 9), 1)),
                 by: 1,
                 leader: None,
@@ -349,6 +363,27 @@ mod tests {
                 ],
                 commit: 4,
                 round: 11,
+            },
+            Message::Request {
+                id: 8,
+                client: None,
+                op: ClientOp::Cas {
+                    expect: None,
+                    new: 4,
+                },
+                key: "k1".into(),
+                confirm: false,
+                hops: 0,
+            },
+            Message::Reply {
+                id: 8,
+                answer: Answer::Ok,
+                read: None,
+                swapped: Some(false),
+                version: None,
+                by: 0,
+                leader: Some(0),
+                term: 1,
             },
             Message::Copy {
                 id: 1,
@@ -389,6 +424,26 @@ mod tests {
             Err(WireError::Malformed(_))
         ));
         assert!(decode(&[0xff; 64]).is_err());
+    }
+
+    #[test]
+    fn a_reply_that_is_not_a_cas_encodes_as_before_cas_existed() {
+        // Message delays are derived from the encoded bytes, so an extra field would move
+        // every saved case's timing.
+        let m = Message::Reply {
+            id: 1,
+            answer: Answer::Ok,
+            read: Some(3),
+            swapped: None,
+            version: None,
+            by: 0,
+            leader: None,
+            term: 1,
+        };
+        assert_eq!(
+            String::from_utf8(encode(&m)).unwrap(),
+            r#"lf1 {"reply":{"id":1,"answer":"ok","read":3,"version":null,"by":0,"leader":null,"term":1}}"#
+        );
     }
 
     #[test]

@@ -58,6 +58,13 @@ impl System for Leaderless {
         true
     }
 
+    fn supports_cas(&self) -> bool {
+        // Replicas merge whatever cells they are sent by last-write-wins on (timestamp,
+        // writer), and no node orders the writes to a key: there is no step at which a
+        // compare could be atomic with its write.
+        false
+    }
+
     fn install(
         &self,
         sim: &mut turmoil::Sim<'_>,
@@ -189,6 +196,17 @@ impl Session for LeaderlessSession {
                 RequestKind::Get => self.client.get(c, key, level).await,
                 RequestKind::Put(v) => self.client.put(c, key, v, level).await,
                 RequestKind::Delete => self.client.delete(c, key, level).await,
+                // Never sent (the runner refuses cas ops for a system without them); nothing
+                // was sent to the store, so the op certainly did not take effect.
+                RequestKind::Cas { .. } => {
+                    return Reply {
+                        outcome: Outcome::Fail {
+                            reason: "the leaderless store does not support cas".into(),
+                        },
+                        coordinator,
+                        extra: Vec::new(),
+                    }
+                }
             };
             let configured = match request.kind {
                 RequestKind::Get => self.config.read,
