@@ -970,6 +970,16 @@ pub enum MatrixError {
     /// Shards that do not add up to one matrix.
     #[error(transparent)]
     Merge(#[from] MergeError),
+    /// An example would replace a file that quorumlab did not write.
+    #[error(
+        "{} exists and is not a file quorumlab wrote; move it, or give --examples another \
+         directory",
+        path.display()
+    )]
+    Foreign {
+        /// The file that would be replaced.
+        path: PathBuf,
+    },
     /// Writing the report or an example failed.
     #[error("writing {path}: {source}")]
     Io {
@@ -2154,6 +2164,46 @@ impl MatrixReport {
 /// the next run removes only its own files.
 pub const MANIFEST: &str = "MANIFEST";
 
+/// What the first bytes of a saved case and of a case's report hold, so that a file a matrix
+/// would replace can be told apart from one a user put there under the same name.
+const OURS: [&str; 2] = [
+    "\"format\": \"quorumlab-history/",
+    "<meta name=\"generator\" content=\"quorumlab report\">",
+];
+
+/// Refuses to let a matrix replace `path` unless it is absent or quorumlab wrote it (an
+/// earlier run's or a shard's case, or its report): a user's file that happens to have an
+/// example's name is never overwritten.
+pub fn refuse_foreign(path: &Path) -> Result<(), MatrixError> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(512);
+    match std::fs::File::open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(MatrixError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+        Ok(f) => {
+            f.take(512)
+                .read_to_end(&mut head)
+                .map_err(|source| MatrixError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+        }
+    }
+    let head = String::from_utf8_lossy(&head);
+    if OURS.iter().any(|m| head.contains(m)) {
+        Ok(())
+    } else {
+        Err(MatrixError::Foreign {
+            path: path.to_path_buf(),
+        })
+    }
+}
+
 /// Stages `text` to become `path` (see [`fsutil::Staging`]).
 fn stage_file(staging: &mut Staging, path: &Path, text: &str) -> Result<(), MatrixError> {
     staging
@@ -2189,7 +2239,10 @@ pub fn stage(
         mkdir(examples_dir)?;
     }
     for (name, text) in examples {
-        stage_file(staging, &examples_dir.join(name), text)?;
+        let path = examples_dir.join(name);
+        refuse_foreign(&path)?;
+        refuse_foreign(&crate::report::html_path(&path))?;
+        stage_file(staging, &path, text)?;
     }
     match &report.shard {
         Some(shard) => {

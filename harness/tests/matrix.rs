@@ -186,6 +186,72 @@ fn writing_keeps_files_the_matrix_did_not_write_and_swaps_examples_after_the_rep
 }
 
 #[test]
+fn an_example_never_replaces_a_users_file_of_the_same_name_but_replaces_its_own() {
+    let root = scratch("foreign");
+    let (out, ex) = (root.join("docs"), root.join("ex"));
+    std::fs::create_dir_all(&ex).unwrap();
+    let report = |name: &str| MatrixReport {
+        profile: Profile::Quick,
+        budget: Profile::Quick.budget(),
+        shard: None,
+        cells: Vec::new(),
+        probes: Vec::new(),
+        examples: vec![name.into()],
+        systems: vec!["leaderless".into()],
+        system_cells: Vec::new(),
+    };
+    let case = "{\"format\": \"quorumlab-history/1\", \"ops\": []}\n";
+    // A user's file under an example's name, untracked by any manifest: refused, kept whole,
+    // and nothing of the run is put in place.
+    std::fs::write(ex.join("rf3-case1.json"), "a user's notes").unwrap();
+    let err = matrix::write(
+        &report("rf3-case1.json"),
+        &[("rf3-case1.json".to_string(), case.to_string())],
+        &out,
+        &ex,
+        "../",
+    )
+    .unwrap_err();
+    assert!(matches!(err, MatrixError::Foreign { .. }), "{err}");
+    assert!(err.to_string().contains("rf3-case1.json"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(ex.join("rf3-case1.json")).unwrap(),
+        "a user's notes"
+    );
+    assert!(!out.join("consistency-matrix.md").exists());
+    // The same for a report beside it.
+    std::fs::write(ex.join("rf3-case2.html"), "<p>mine</p>").unwrap();
+    let err = matrix::write(
+        &report("rf3-case2.json"),
+        &[("rf3-case2.json".to_string(), case.to_string())],
+        &out,
+        &ex,
+        "../",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("rf3-case2.html"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(ex.join("rf3-case2.html")).unwrap(),
+        "<p>mine</p>"
+    );
+    // A case quorumlab wrote (a shard's, or a run's killed before its manifest) is replaced.
+    std::fs::write(ex.join("rf3-case3.json"), case.replace("[]", "[ ]")).unwrap();
+    matrix::write(
+        &report("rf3-case3.json"),
+        &[("rf3-case3.json".to_string(), case.to_string())],
+        &out,
+        &ex,
+        "../",
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(ex.join("rf3-case3.json")).unwrap(),
+        case
+    );
+    std::fs::remove_dir_all(&root).ok();
+}
+
+#[test]
 fn shards_cover_every_cell_exactly_once() {
     let total = cells(Profile::Full).len() + probes(Profile::Full).len();
     for n in 1..=7 {

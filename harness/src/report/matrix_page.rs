@@ -531,6 +531,7 @@ pub fn stage(
         }
         let html = super::render_file(&source, &super::title_of(&case))?;
         let out = super::html_path(&case);
+        crate::matrix::refuse_foreign(&out)?;
         staging
             .write(&out, html.as_bytes())
             .with_context(|| format!("writing report {}", out.display()))?;
