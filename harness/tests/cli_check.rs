@@ -307,7 +307,8 @@ fn models_by_flag() {
 }
 
 /// Under a 100 MB address-space limit, a JSON history whose one string (55 MB) fits in memory
-/// once, as the file's bytes, but not twice, and one whose list of 270,000 ops (29 MB of JSON)
+/// once, as the file's bytes, but not twice, one whose string of 30 million escapes (60 MB)
+/// cannot be unescaped beside the file, and one whose list of 270,000 ops (29 MB of JSON)
 /// outgrows the memory left, are each refused with "out of memory" and the position, exit 2,
 /// while the file between them is still checked: no abort. (Measured with this binary: the
 /// string is refused under any limit from 70 to 125 MB, the ops from 50 to 160 MB, at one
@@ -318,6 +319,14 @@ fn json_too_big_for_memory_is_refused_not_aborted() {
     big_string.resize(big_string.len() + 55_000_000, b'a');
     big_string.extend_from_slice(br#"", "invoke": 0, "complete": 1, "outcome": "ok"}]}"#);
     let big_string = tmp("big-string.json", &big_string);
+    // 30 MB of `\n` escapes: serde_json unescapes them into a scratch buffer grown by doubling,
+    // an allocation that aborts when it fails, so room for it is asked for before reading.
+    let mut escaped = br#"{"format": "quorumlab-history/1", "ops": [{"id": 1, "client": 0, "kind": "put", "key": "x", "value": ""#.to_vec();
+    for _ in 0..30_000_000 {
+        escaped.extend_from_slice(br"\n");
+    }
+    escaped.extend_from_slice(br#"", "invoke": 0, "complete": 1, "outcome": "ok"}]}"#);
+    let escaped = tmp("escaped-string.json", &escaped);
     let mut many = String::from(r#"{"format": "quorumlab-history/1", "ops": ["#);
     for i in 0..270_000u64 {
         if i > 0 {
@@ -336,7 +345,7 @@ fn json_too_big_for_memory_is_refused_not_aborted() {
         .arg("-c")
         .arg("ulimit -v 100000 && exec \"$0\" check \"$@\"")
         .arg(env!("CARGO_BIN_EXE_quorumlab"))
-        .args([&big_string, &ok, &many])
+        .args([&big_string, &ok, &many, &escaped])
         .output()
         .unwrap();
     let (stdout, stderr) = (
@@ -364,7 +373,14 @@ fn json_too_big_for_memory_is_refused_not_aborted() {
         stdout.contains(&format!("{}: linearizable, 2 ops", ok.display())),
         "{stdout}"
     );
-    for f in [big_string, many] {
+    assert!(
+        stderr.contains(&format!(
+            "{}: out of memory: a string of 30000000 bytes does not fit (line 1, column 102)",
+            escaped.display()
+        )),
+        "{stderr}"
+    );
+    for f in [big_string, many, escaped] {
         std::fs::remove_file(f).unwrap();
     }
 }

@@ -21,6 +21,7 @@ pub(in crate::history) fn from_slice(bytes: &[u8]) -> Result<History, HistoryErr
     // A semantic error found while reading: serde's error aborts the read, this says why (and
     // which op, by its place in `ops`, when it is about one).
     let found = RefCell::new(None);
+    room_for_escaped_strings(bytes)?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let read = Top { found: &found }
         .deserialize(&mut de)
@@ -131,6 +132,90 @@ fn as_written(op: &RawValue, field: &str, reason: &mut String) {
     };
     if let Some(rest) = reason.strip_prefix(&n.to_string()) {
         *reason = format!("{text}{rest}");
+    }
+}
+
+/// serde_json reads a string that has escapes into a scratch buffer it grows by doubling, and
+/// that allocation aborts the process when it fails. So before reading, the longest string
+/// with escapes is found, room for its scratch and for the copy kept of it is asked for
+/// (fallibly) and given back at once: a file whose strings cannot fit in the memory left is
+/// refused, naming where the string starts, instead of aborting halfway.
+fn room_for_escaped_strings(bytes: &[u8]) -> Result<(), HistoryError> {
+    if !bytes.contains(&b'\\') {
+        return Ok(());
+    }
+    let (longest, at) = longest_escaped_string(bytes);
+    if longest == 0 {
+        return Ok(());
+    }
+    let need = longest.next_power_of_two().saturating_add(longest);
+    if Vec::<u8>::new().try_reserve_exact(need).is_ok() {
+        return Ok(());
+    }
+    let before = &bytes[..at];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let column = at
+        - before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1)
+        + 1;
+    Err(HistoryError::OutOfMemory {
+        what: format!("a string of {longest} bytes does not fit"),
+        line,
+        column,
+    })
+}
+
+/// The most bytes any string with an escape in it can take once unescaped, and the offset of
+/// its opening quote; (0, 0) when no string has an escape. A `\uXXXX` counts the UTF-8 bytes
+/// its unit becomes, any other escape 1. Outside strings JSON has no `"`, so
+/// every quote outside one opens the next; a malformed file only makes the bound looser, and
+/// the reader reports what is wrong with it.
+fn longest_escaped_string(bytes: &[u8]) -> (usize, usize) {
+    let (mut longest, mut at) = (0, 0);
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'"' {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let (mut len, mut escaped) = (0usize, false);
+        i += 1;
+        while i < bytes.len() && bytes[i] != b'"' {
+            if bytes[i] == b'\\' {
+                escaped = true;
+                if bytes.get(i + 1) == Some(&b'u') {
+                    len += utf8_len(bytes.get(i + 2..i + 6));
+                    i += 6;
+                } else {
+                    len += 1;
+                    i += 2;
+                }
+            } else {
+                len += 1;
+                i += 1;
+            }
+        }
+        i += 1;
+        if escaped && len > longest {
+            (longest, at) = (len, start);
+        }
+    }
+    (longest, at)
+}
+
+/// How many UTF-8 bytes the UTF-16 unit written as these four hex digits becomes: 1, 2 or 3,
+/// and 2 for either half of a surrogate pair (4 for the pair). 3 when the digits are not hex.
+fn utf8_len(hex: Option<&[u8]>) -> usize {
+    let unit = hex
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .and_then(|h| u16::from_str_radix(h, 16).ok());
+    match unit {
+        Some(0..=0x7f) => 1,
+        Some(0x80..=0x7ff) | Some(0xd800..=0xdfff) => 2,
+        _ => 3,
     }
 }
 
@@ -664,5 +749,28 @@ fn json_value(loc: &OpLoc, field: &'static str, j: Json) -> Result<Option<Value>
             field,
             format!("{other} is not an integer, a string or null"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::longest_escaped_string;
+
+    #[test]
+    fn the_longest_escaped_string_is_measured_unescaped_and_found_at_its_quote() {
+        // Strings without escapes are read in place and do not count.
+        assert_eq!(
+            longest_escaped_string(br#"{"aaaaaaaa": "bbbbbbbbbb"}"#),
+            (0, 0)
+        );
+        // "\u00e9\n" is 2 + 1 bytes, "\u0041\"x" 1 + 1 + 1, "\ud83d\ude00" (one emoji) 4.
+        let doc = br#"{"k": "\u00e9\n", "l": "\u0041\"x", "m": "\ud83d\ude00", "n": "\"\"\"\"\""}"#;
+        let (len, at) = longest_escaped_string(doc);
+        assert_eq!(len, 5);
+        assert_eq!(&doc[at..at + 3], br#""\""#);
+        assert_eq!(longest_escaped_string(br#"["\ud83d\ude00"]"#), (4, 1));
+        assert_eq!(longest_escaped_string(br#"["\u00e9\n"]"#), (3, 1));
+        // Malformed: an escape running past the end only loosens the bound.
+        assert_eq!(longest_escaped_string(br#"["\u00"#), (3, 1));
     }
 }
