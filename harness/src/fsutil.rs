@@ -28,6 +28,28 @@ pub enum Written {
     AlreadyThere,
 }
 
+/// What the first bytes of a saved case and of a case's report hold.
+const WRITTEN_BY_QUORUMLAB: [&str; 2] = [
+    "\"format\": \"quorumlab-history/",
+    "<meta name=\"generator\" content=\"quorumlab report\">",
+];
+
+/// Whether the file at `path` is a case or a case report that quorumlab wrote (its first bytes
+/// say so), so that a run replacing or removing its own earlier output can tell it from a
+/// user's file of the same name; `None` when there is no such file.
+pub fn written_by_quorumlab(path: &Path) -> io::Result<Option<bool>> {
+    use std::io::Read;
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut head = Vec::with_capacity(512);
+    file.take(512).read_to_end(&mut head)?;
+    let head = String::from_utf8_lossy(&head);
+    Ok(Some(WRITTEN_BY_QUORUMLAB.iter().any(|m| head.contains(m))))
+}
+
 /// Writes `bytes` to `path` atomically, replacing any file there: after a crash at any moment
 /// the path holds either its previous content or all of `bytes`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {

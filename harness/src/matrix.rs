@@ -2164,43 +2164,19 @@ impl MatrixReport {
 /// the next run removes only its own files.
 pub const MANIFEST: &str = "MANIFEST";
 
-/// What the first bytes of a saved case and of a case's report hold, so that a file a matrix
-/// would replace can be told apart from one a user put there under the same name.
-const OURS: [&str; 2] = [
-    "\"format\": \"quorumlab-history/",
-    "<meta name=\"generator\" content=\"quorumlab report\">",
-];
-
 /// Refuses to let a matrix replace `path` unless it is absent or quorumlab wrote it (an
 /// earlier run's or a shard's case, or its report): a user's file that happens to have an
 /// example's name is never overwritten.
 pub fn refuse_foreign(path: &Path) -> Result<(), MatrixError> {
-    use std::io::Read;
-    let mut head = Vec::with_capacity(512);
-    match std::fs::File::open(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(source) => {
-            return Err(MatrixError::Io {
-                path: path.to_path_buf(),
-                source,
-            })
-        }
-        Ok(f) => {
-            f.take(512)
-                .read_to_end(&mut head)
-                .map_err(|source| MatrixError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-        }
-    }
-    let head = String::from_utf8_lossy(&head);
-    if OURS.iter().any(|m| head.contains(m)) {
-        Ok(())
-    } else {
-        Err(MatrixError::Foreign {
+    match fsutil::written_by_quorumlab(path) {
+        Ok(None | Some(true)) => Ok(()),
+        Ok(Some(false)) => Err(MatrixError::Foreign {
             path: path.to_path_buf(),
-        })
+        }),
+        Err(source) => Err(MatrixError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 

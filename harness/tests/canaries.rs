@@ -200,6 +200,24 @@ fn the_canary_table_links_its_saved_cases_and_reports() {
     let dir = std::env::temp_dir().join(format!("quorumlab-canary-cases-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let md = dir.join("docs/canaries.md");
+    // An earlier run's case and report, which the new table will not link, and a user's file
+    // named like a canary case.
+    let cases_dir = dir.join("cases");
+    std::fs::create_dir_all(&cases_dir).unwrap();
+    let stale = cases_dir.join("linearizable-canary-ack-early-seed9-0123456789abcdef.json");
+    std::fs::write(
+        &stale,
+        "{\"format\": \"quorumlab-history/1\", \"ops\": []}\n",
+    )
+    .unwrap();
+    let stale_report = stale.with_extension("html");
+    std::fs::write(
+        &stale_report,
+        "<!DOCTYPE html>\n<meta name=\"generator\" content=\"quorumlab report\">\n",
+    )
+    .unwrap();
+    let users = cases_dir.join("my-canary-notes.json");
+    std::fs::write(&users, "{\"mine\": true}\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_quorumlab"))
         .args([
             "canaries",
@@ -246,5 +264,10 @@ fn the_canary_table_links_its_saved_cases_and_reports() {
     let case = md.parent().unwrap().join(links[0]);
     let history = quorumlab::history::History::from_path(&case).unwrap();
     assert!(history.extra.contains_key("events"), "a case of this build");
+    assert!(
+        !stale.exists() && !stale_report.exists(),
+        "the earlier run's case and report go once the new table is written"
+    );
+    assert!(users.exists(), "a file quorumlab did not write stays");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -22,7 +22,7 @@ pub const CLEAN_SEED_BASE: u64 = 1_000_000;
 /// Where the table is written unless told otherwise.
 pub const DEFAULT_OUT: &str = "docs/canaries.md";
 /// Where shrunk cases are saved unless told otherwise.
-pub const DEFAULT_CASES_DIR: &str = "target/quorumlab/canaries";
+pub const DEFAULT_CASES_DIR: &str = "histories/canaries";
 
 /// What a canaries run was asked for: what its table says was measured, and the command that
 /// regenerates it.
@@ -255,6 +255,37 @@ pub fn save_cases(dir: &Path, canaries: &[Canary], done: &[Done]) -> Saved {
     saved
 }
 
+/// Removes from `dir` the canary cases an earlier run saved there that this run's table no
+/// longer links (`saved` is what this run saved), with their reports, so that regenerating the
+/// table into a committed directory leaves no case behind that nothing links. Only files named
+/// as a canary run names them (`*-canary-*` or `*-false-alarm-*`, `.json` or `.html`) whose
+/// first bytes say quorumlab wrote them are removed; anything else in `dir` is left alone.
+/// Returns the files removed.
+pub fn remove_stale(dir: &Path, saved: &Saved) -> Vec<PathBuf> {
+    let keep: std::collections::BTreeSet<PathBuf> = saved
+        .found
+        .values()
+        .chain(saved.false_alarms.values())
+        .flat_map(|p| [p.clone(), crate::report::html_path(p)])
+        .collect();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut removed: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            (name.contains("-canary-") || name.contains("false-alarm-"))
+                && (name.ends_with(".json") || name.ends_with(".html"))
+                && !keep.contains(p)
+                && matches!(crate::fsutil::written_by_quorumlab(p), Ok(Some(true)))
+        })
+        .filter(|p| std::fs::remove_file(p).is_ok())
+        .collect();
+    removed.sort();
+    removed
+}
+
 /// `path` as a link from a file in `from_dir`: relative when both are under the current
 /// directory (or both absolute), with `/` separators.
 fn link(from_dir: &Path, path: &Path) -> String {
@@ -394,7 +425,7 @@ fn write_table(
             None => String::new(),
             Some(dir) => format!(
                 " Every shrunk case is saved in `{}` with its HTML report beside it, and linked \
-                 below (the directory is the run's output: regenerate to get the files).",
+                 below; `quorumlab replay FILE` reruns one.",
                 dir.display()
             ),
         }

@@ -41,7 +41,8 @@ pub struct CanariesArgs {
     #[arg(long, default_value = DEFAULT_OUT)]
     pub out: PathBuf,
     /// Where to save every shrunk case (and false alarm), each with its HTML report beside
-    /// it; the markdown links them. "-" for nowhere.
+    /// it; the markdown links them, and once it is written the earlier run's canary cases
+    /// there go. "-" for nowhere.
     #[arg(long, default_value = DEFAULT_CASES_DIR)]
     pub cases_dir: PathBuf,
 }
@@ -136,6 +137,17 @@ fn run_inner(args: &CanariesArgs) -> anyhow::Result<bool> {
         crate::fsutil::write_atomic(out, text.as_bytes())
             .with_context(|| format!("writing {}", out.display()))?;
         eprintln!("wrote {}", out.display());
+        // The table written links this run's cases alone: the earlier run's go.
+        if let Some(dir) = &settings.cases_dir {
+            let removed = table::remove_stale(dir, &saved);
+            if !removed.is_empty() {
+                eprintln!(
+                    "removed {} earlier canary files from {} that the table no longer links",
+                    removed.len(),
+                    dir.display()
+                );
+            }
+        }
     }
     Ok(ok)
 }
