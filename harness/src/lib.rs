@@ -12,6 +12,7 @@
 //! - [`verdict`]: judges a history on the expected guarantees.
 //! - [`case`]: saved, replayable case files.
 //! - [`fsutil`]: atomic file writes that never leave a half-written file.
+//! - [`oom`]: running out of memory ends the command with exit 2, never an abort.
 //! - [`canaries`]: planted store bugs and the measure of how fast they are found.
 //! - [`explore`]: the search for a violation, and its shrinking.
 //! - [`shrink`]: the test each shrink step runs, as cheaply as it can be decided soundly.
@@ -27,6 +28,7 @@ pub mod explore;
 pub mod fsutil;
 pub mod matrix;
 pub mod nemesis;
+pub mod oom;
 pub mod report;
 pub mod runner;
 pub mod scenario;

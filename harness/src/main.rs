@@ -2,7 +2,12 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use quorumlab_harness::cli;
+use quorumlab_harness::{cli, oom};
+
+/// The system allocator, with a note of any allocation it cannot serve, so that running out of
+/// memory ends the command with exit 2 and a message rather than an abort (see [`oom`]).
+#[global_allocator]
+static ALLOCATOR: oom::Watch = oom::Watch;
 
 /// Empirical consistency of leaderless quorum stores.
 #[derive(Parser, Debug)]
@@ -45,7 +50,9 @@ enum Command {
 fn main() -> ExitCode {
     reset_sigpipe();
     cli::init_logging();
+    oom::install();
     let args = Cli::parse();
+    oom::doing(args.command.name());
     match args.command {
         Command::Check(a) => cli::check::run(a),
         Command::Run(a) => cli::run::run(a),
@@ -55,6 +62,22 @@ fn main() -> ExitCode {
         Command::Deep(a) => cli::deep::run(a),
         Command::Canaries(a) => cli::canaries::run(a),
         Command::Report(a) => cli::report::run(a),
+    }
+}
+
+impl Command {
+    /// The subcommand's name, as typed.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Check(_) => "check",
+            Command::Run(_) => "run",
+            Command::Explore(_) => "explore",
+            Command::Replay(_) => "replay",
+            Command::Matrix(_) => "matrix",
+            Command::Deep(_) => "deep",
+            Command::Canaries(_) => "canaries",
+            Command::Report(_) => "report",
+        }
     }
 }
 

@@ -152,6 +152,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
     let (mut bad, mut violation, mut unknown) = (false, false, false);
     let stdout = std::io::stdout();
     for file in &args.files {
+        crate::oom::doing(&format!("check {}", file.display()));
         let history = match load(file, args.format, &edn_options) {
             Ok(h) => h,
             Err(e) => {

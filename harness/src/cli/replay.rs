@@ -17,6 +17,7 @@ pub struct ReplayArgs {
 pub fn run(args: ReplayArgs) -> ExitCode {
     let mut worst = 0u8;
     for path in &args.files {
+        crate::oom::doing(&format!("replay {}", path.display()));
         let code = match replay_one(path) {
             Ok(true) => {
                 println!("{}: reproduced byte for byte", path.display());

@@ -131,6 +131,7 @@ pub fn run(args: ReportArgs) -> ExitCode {
         }
     }
     for file in &args.files {
+        crate::oom::doing(&format!("report {}", file.display()));
         match one(file, &args, timeout) {
             Ok(out) => println!("report: {}", out.display()),
             Err(e) => {
