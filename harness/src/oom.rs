@@ -72,8 +72,10 @@ pub fn doing(what: &str) {
 }
 
 /// Installs the `SIGABRT` handler that ends the process with exit 2 and "out of memory" when
-/// the abort follows an allocation that failed.
+/// the abort follows an allocation that failed; and, under a limit on the address space,
+/// keeps glibc's allocator to one arena (see [`one_arena_under_a_limit`]).
 pub fn install() {
+    one_arena_under_a_limit();
     #[cfg(unix)]
     // SAFETY: a plain handler (no SA_SIGINFO) that only reads atomics and calls write(2) and
     // _exit(2), both async-signal-safe; installed at startup.
@@ -82,6 +84,26 @@ pub fn install() {
         action.sa_sigaction = on_abort as extern "C" fn(libc::c_int) as libc::sighandler_t;
         libc::sigemptyset(&mut action.sa_mask);
         libc::sigaction(libc::SIGABRT, &action, std::ptr::null_mut());
+    }
+}
+
+/// glibc's allocator gives each thread that allocates an arena of its own, reserving 64 MB of
+/// address space at a time for it. Under `ulimit -v` those reservations soon fail, and every
+/// later allocation of that thread falls back to an `mmap` and `munmap` of its own: checking a
+/// 200,000-op history took 9.5 s under a 200 MB limit against 42 ms without one (45,000 mmap
+/// calls, half of them failing). With a finite address-space limit, every thread shares the
+/// main arena instead, which grows without reservations; without a limit nothing changes.
+fn one_arena_under_a_limit() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: getrlimit writes the struct it is given; mallopt is called before any thread
+    // exists.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_AS, &mut limit) == 0
+            && limit.rlim_cur != libc::RLIM_INFINITY
+        {
+            libc::mallopt(libc::M_ARENA_MAX, 1);
+        }
     }
 }
 

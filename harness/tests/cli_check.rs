@@ -431,12 +431,13 @@ fn a_huge_witness_state_is_printed_cut_within_memory() {
 
 /// Whatever the memory limit, `check` ends with a verdict or with exit 2 and "out of memory",
 /// never an abort: past the readers' own fallible allocations, an allocation that fails inside
-/// a checker ends the command through the binary's allocator watch (harness/src/oom.rs).
+/// a checker, or anywhere in a simulated run, ends the command through the binary's allocator
+/// watch (harness/src/oom.rs).
 /// Swept from 40 to 200 MB of address space, 40 MB apart, over a 200,000-op history (23 MB of JSON) judged
 /// on every guarantee: on the machine this was written on, the old binary aborted inside the
 /// checkers at several of these limits.
 #[test]
-fn check_never_aborts_at_any_memory_limit() {
+fn check_and_run_never_abort_at_any_memory_limit() {
     let mut h = String::from("{\"format\": \"quorumlab-history/1\", \"ops\": [\n");
     for i in 0..200_000u64 {
         let (client, key, t) = (i % 50, (i / 2) % 100, 4 * i);
@@ -482,4 +483,30 @@ fn check_never_aborts_at_any_memory_limit() {
         }
     }
     std::fs::remove_file(file).unwrap();
+    // The simulator allocates infallibly throughout: a run of 1,000 clients peaks past 120 MB
+    // resident, so under 50 and 90 MB of address space it runs out, and ends with exit 2.
+    let out_file =
+        std::env::temp_dir().join(format!("quorumlab-oom-run-{}.json", std::process::id()));
+    for mb in [50, 90] {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("ulimit -v {} && exec \"$0\" \"$@\"", mb * 1000))
+            .arg(env!("CARGO_BIN_EXE_quorumlab"))
+            .args(["run", "--clients", "1000", "--ops", "20000", "--out"])
+            .arg(&out_file)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{mb} MB: {:?}: {stderr}",
+            out.status
+        );
+        assert!(
+            stderr.contains("quorumlab run: out of memory: "),
+            "{mb} MB: {stderr}"
+        );
+    }
+    let _ = std::fs::remove_file(out_file);
 }
