@@ -73,7 +73,7 @@ pub fn doing(what: &str) {
 
 /// Installs the `SIGABRT` handler that ends the process with exit 2 and "out of memory" when
 /// the abort follows an allocation that failed; and, under a limit on the address space,
-/// keeps glibc's allocator to one arena (see [`one_arena_under_a_limit`]).
+/// keeps glibc's allocator to one arena (see `one_arena_under_a_limit`).
 pub fn install() {
     one_arena_under_a_limit();
     #[cfg(unix)]
