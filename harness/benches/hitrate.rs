@@ -5,17 +5,23 @@
 //! `cargo bench -p quorumlab-harness --bench hitrate -- [--cases N] [--workload NAME]
 //! [--gaps FILE | CELL...]`
 //!
-//! CELL is a matrix slug (e.g. `rf3-r2-w2-rr-none-hints-on-none`); `--gaps FILE` reads the
-//! `CELL GUARANTEE` lines of docs/theory-gaps.txt and reports those guarantees only. Each
-//! workload runs N scenarios (default 30) under each replica choice, seeded from the cell's slug
-//! under a prefix of their own, so the scenarios are not the matrix's own.
+//! CELL is a matrix slug (e.g. `rf3-r2-w2-rr-none-hints-on-none`, or a leader-follower cell's,
+//! `leader-follower-async-leader-fenced-partition`); `--gaps FILE` reads the `CELL GUARANTEE`
+//! lines of docs/theory-gaps.txt and reports those guarantees only. Each workload runs N
+//! scenarios (default 30) under each replica choice (once, for a leader-follower cell), seeded
+//! from the cell's slug under a prefix of their own, so the scenarios are not the matrix's
+//! own. A leader-follower cell also runs the aimed-only workloads (`leader-change`).
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use proptest::strategy::BoxedStrategy;
+
 use quorumlab::check::Guarantee;
 use quorumlab_harness::explore::generate_with;
-use quorumlab_harness::matrix::{case_seed, cells, CellSpec, Profile};
+use quorumlab_harness::matrix::{case_seed, cells, system_cells, CellSpec, Profile};
+use quorumlab_harness::scenario::Scenario;
+use quorumlab_harness::systems::leader_follower;
 use quorumlab_harness::verdict::judge;
 use quorumlab_harness::workload::{Workload, REPLICA_CHOICES};
 use strum::VariantArray;
@@ -51,55 +57,67 @@ fn main() {
         }
     }
     let all: Vec<CellSpec> = cells(Profile::Full);
+    let lf = system_cells(Profile::Full, leader_follower::NAME);
     for (slug, guarantees) in &wanted {
-        let Some(cell) = all.iter().find(|c| &c.slug() == slug) else {
-            eprintln!("hitrate: no cell {slug} in the full profile");
-            continue;
-        };
         let guarantees: Vec<Guarantee> = if guarantees.is_empty() {
             Guarantee::ALL.to_vec()
         } else {
             guarantees.clone()
         };
+        // (workload, replica choice, strategy) rows of this cell.
+        let mut rows: Vec<(Workload, Option<&str>, BoxedStrategy<Scenario>)> = Vec::new();
+        if let Some(cell) = all.iter().find(|c| &c.slug() == slug) {
+            for &workload in Workload::VARIANTS {
+                for choice in REPLICA_CHOICES {
+                    rows.push((
+                        workload,
+                        Some(choice.name()),
+                        cell.strategy(workload, choice),
+                    ));
+                }
+            }
+        } else if let Some(cell) = lf.iter().find(|c| &c.slug() == slug) {
+            for workload in Workload::all() {
+                rows.push((workload, None, cell.strategy(workload)));
+            }
+        } else {
+            eprintln!("hitrate: no cell {slug} in the full profile");
+            continue;
+        }
         println!("{slug}");
         print!("  {:<18} {:<9}", "workload", "choice");
         for g in &guarantees {
             print!(" {:>20}", g.name());
         }
         println!();
-        for &workload in Workload::VARIANTS {
+        for (workload, choice, strategy) in rows {
             if only.as_deref().is_some_and(|w| w != workload.name()) {
                 continue;
             }
-            for choice in REPLICA_CHOICES {
-                let hits = rates(cell, workload, choice, cases, &guarantees);
-                print!("  {:<18} {:<9}", workload.name(), choice.name());
-                for h in hits {
-                    print!(" {:>20}", format!("{h}/{cases}"));
-                }
-                println!();
+            let prefix = match choice {
+                Some(choice) => format!("hitrate-{slug}-{}-{choice}", workload.name()),
+                None => format!("hitrate-{slug}-{}", workload.name()),
+            };
+            let hits = rates(&strategy, &prefix, cases, &guarantees);
+            print!("  {:<18} {:<9}", workload.name(), choice.unwrap_or("-"));
+            for h in hits {
+                print!(" {:>20}", format!("{h}/{cases}"));
             }
+            println!();
         }
     }
 }
 
-/// How many of `cases` scenarios of `workload` under `choice` break each of `guarantees`.
+/// How many of `cases` scenarios of `strategy`, seeded under `prefix`, break each of
+/// `guarantees`.
 fn rates(
-    cell: &CellSpec,
-    workload: Workload,
-    choice: quorumlab_harness::systems::leaderless::ReplicaChoice,
+    strategy: &BoxedStrategy<Scenario>,
+    prefix: &str,
     cases: u32,
     guarantees: &[Guarantee],
 ) -> Vec<u32> {
-    let strategy = cell.strategy(workload, choice);
-    let prefix = format!(
-        "hitrate-{}-{}-{}",
-        cell.slug(),
-        workload.name(),
-        choice.name()
-    );
     let scenarios: Vec<_> = (0..cases)
-        .map(|i| generate_with(&strategy, case_seed(&prefix, i)))
+        .map(|i| generate_with(strategy, case_seed(prefix, i)))
         .collect();
     let next = AtomicUsize::new(0);
     let hits = Mutex::new(vec![0u32; guarantees.len()]);

@@ -472,6 +472,35 @@ fn every_predicted_break_names_a_mechanism_some_workload_aims_at() {
 }
 
 #[test]
+fn aimed_only_workloads_leave_the_leaderless_plans_as_they_were_and_aim_at_leader_changes() {
+    // No aimed-only workload aims at a mechanism of the leaderless store's theory, so every
+    // leaderless cell's plan (rotation and aimed scenarios) is the one the rotation's workloads
+    // alone give.
+    for c in cells(Profile::Full) {
+        for &g in Guarantee::ALL {
+            if let Some(m) = predict(&c, g).mechanism {
+                for w in Workload::AIMED_ONLY {
+                    assert!(!w.aims_at(m), "{} {g:?}: {w:?} aims at {m:?}", c.slug());
+                }
+            }
+        }
+    }
+    // A leader-follower cell still looking for a failover break runs the leader-change
+    // workload in its aimed scenarios, and never in its rotation.
+    let mut planner = CasePlanner::default();
+    let plan: Vec<Workload> = (0..108)
+        .map(|_| planner.next_variant(&[Mechanism::Failover], 1).0)
+        .collect();
+    for (i, w) in plan.iter().enumerate() {
+        if i % 2 == 1 {
+            assert_eq!(*w, Workload::LeaderChange, "scenario {i}");
+        } else {
+            assert_eq!(*w, Workload::VARIANTS[i / 2 % Workload::VARIANTS.len()]);
+        }
+    }
+}
+
+#[test]
 fn leader_follower_theory_follows_the_design() {
     use quorumlab_harness::matrix::system_cells;
     let specs = system_cells(Profile::Quick, "leader-follower");
@@ -505,7 +534,7 @@ fn leader_follower_theory_follows_the_design() {
         for g in &breaks {
             let m = spec.predict(*g).mechanism.unwrap();
             assert!(
-                Workload::VARIANTS.iter().any(|w| w.aims_at(m)),
+                Workload::all().any(|w| w.aims_at(m)),
                 "{}: no workload aims at {m:?}",
                 spec.slug()
             );

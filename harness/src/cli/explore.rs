@@ -33,13 +33,16 @@ pub struct ExploreArgs {
     #[arg(long, default_value = "histories")]
     pub dir: PathBuf,
     /// Which scenarios to generate: `flags` (the shape the flags give), `mix` (every workload
-    /// the matrix searches with, drawn at random per scenario: hot keys, read-after-write
+    /// of the matrix's rotation, drawn at random per scenario: hot keys, read-after-write
     /// chains, slow replicas and slow write paths, writes cut by crashes, faults that outlast
     /// the failure detector, power failures; each with its own clients, ops, keys, think time,
     /// network and fault windows, over the store and faults the flags give, and under every
-    /// replica choice unless --replica-choice names one), or one of those workloads by name:
-    /// standard, hot-key, read-after-write, slow-replica, partial-writes, down-path,
-    /// power-failure, read-mostly, slow-writes.
+    /// replica choice unless --replica-choice names one), or one workload by name: standard,
+    /// hot-key, read-after-write, slow-replica, partial-writes, down-path, power-failure,
+    /// read-mostly, slow-writes, or leader-change (leader-follower only, outside the rotation:
+    /// the key's leader cut off or crashed after a put sent to it, the sessions then sent to
+    /// its successor; give the configuration's failover_timeout_ms, which sets the fault's
+    /// length).
     #[arg(long, default_value = "flags", value_parser = WorkloadChoice::parse)]
     pub workload: WorkloadChoice,
 }
