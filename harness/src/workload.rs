@@ -13,7 +13,7 @@ use serde::Serialize;
 use strum::VariantArray;
 
 use crate::scenario::{
-    FaultKind, NetworkConfig, PartitionShape, PlannedKind, Scenario, SlowLink, SlowWrite,
+    Fault, FaultKind, NetworkConfig, PartitionShape, PlannedKind, Scenario, SlowLink, SlowWrite,
     SystemConfig,
 };
 use crate::strategy::{read_after_write, scenario, FaultChoice, ScenarioShape};
@@ -68,8 +68,11 @@ pub enum Workload {
     /// For a store with one leader per key (leader-follower): six clients on one key, every
     /// node slow to take writes, and a fault armed on a put sent to the key's first leader that
     /// cuts that leader off (or crashes it) for longer than the failover takes, so that the same
-    /// sessions go through the old leader and then its successor. Aimed only (see
-    /// [`Workload::AIMED_ONLY`]): the rotation, and so every leaderless cell, never runs it.
+    /// sessions go through the old leader and then its successor. Where writes wait for a
+    /// majority and nothing fences, about half the scenarios add a second leader change that
+    /// loses a write the successor committed, with the old leader's own write on a second key.
+    /// Aimed only (see [`Workload::AIMED_ONLY`]): the rotation, and so every leaderless cell,
+    /// never runs it.
     LeaderChange,
 }
 
@@ -307,11 +310,9 @@ impl Workload {
             // ms, so the fault that follows a put finds it there.
             Workload::LeaderChange => {
                 let nodes = shape.system.nodes().max(1);
-                with_slow_writes_on(
-                    scenario(shape).prop_map(change_leader).boxed(),
-                    shape,
-                    nodes,
-                )
+                with_slow_writes_on(scenario(shape).boxed(), shape, nodes)
+                    .prop_map(change_leader)
+                    .boxed()
             }
             Workload::PowerFailure => {
                 let third = (shape.horizon_ms() / 3).max(1);
@@ -543,6 +544,10 @@ fn crash_coordinators(mut s: Scenario) -> Scenario {
 /// The first way for a configuration that acknowledges alone and fences, the second for one
 /// that waits for a majority and does not fence, and either (by the seed) otherwise. The other
 /// faults are left as drawn; another system's scenario is left as drawn.
+///
+/// Where writes wait for a majority and nothing fences, odd seeds whose first fault is a
+/// partition play a longer chain instead, when their plan has a session that fits it: a second
+/// leader change that loses a write the successor committed ([`SecondFailover`]).
 fn change_leader(mut s: Scenario) -> Scenario {
     use crate::systems::leader_follower;
     let nodes = s.system.nodes();
@@ -582,6 +587,20 @@ fn change_leader(mut s: Scenario) -> Scenario {
     let Some(armed) = armed else {
         return s;
     };
+    // Where writes wait for a majority and nothing fences, odd seeds (with a partition to
+    // shape) play the chain that loses a committed write instead, where one qualifies (see
+    // `SecondFailover`).
+    let majority_unfenced = config.replication == leader_follower::Replication::Sync
+        && config.sync_followers >= config.rf / 2
+        && !config.fencing;
+    if majority_unfenced
+        && !s.seed.is_multiple_of(2)
+        && matches!(s.faults[0].kind, FaultKind::Partition { .. })
+    {
+        if let Some(chain) = SecondFailover::find(&s, &ops, drawn) {
+            return chain.apply(s, &ops, drawn, leader, &config);
+        }
+    }
     let (_, ci, i) = ops[armed];
     let value = s.put_value(ci, i);
     let f = &mut s.faults[0];
@@ -635,6 +654,164 @@ fn change_leader(mut s: Scenario) -> Scenario {
         };
     }
     s
+}
+
+/// A leader change followed by a second one that loses a write the first successor
+/// committed: what breaks monotonic writes and writes follow reads where writes wait for a
+/// majority and nothing fences (docs/consistency.md, "The leader-follower store"). The chain:
+///
+/// 1. the session writes key 0 through the first leader, reads it back, and then puts a value
+///    of another key of the same partition through it; 6 to 15 ms later the leader is cut off
+///    with that entry on it alone (every node is slow to take writes), and it keeps it, as
+///    nothing fences it;
+/// 2. its successor is elected, and the session's next put of key 0 (issued once the put left
+///    on the old leader timed out) commits on the successor and one follower;
+/// 3. the old leader's isolation ends and one of its two followers is cut off in its place,
+///    for longer than a failover: the one quicker to take writes, guessed to be the successor
+///    (it is more likely to hold an entry the other lacks when the old leader is cut off, and
+///    then only it can win);
+/// 4. the follower takes the old leader's conflicting entry and drops the committed write, and
+///    it or the old leader is elected without it: key 0 settles on the session's earlier write,
+///    the value it read.
+///
+/// With one key the old leader's entry would be a write of key 0, which the last leader
+/// commits, and the key would settle on it (answered info) instead. So every write goes to the
+/// other key but the session's writes before the armed put and its lost put: nothing else
+/// writes key 0, and no later write hides the loss.
+struct SecondFailover {
+    /// The session's client.
+    client: usize,
+    /// Its put left on the old leader, which arms both faults.
+    armed: usize,
+    /// Its put of key 0 after it, through the successor.
+    lost: usize,
+    /// A key of the same partition as key 0.
+    other_key: u32,
+}
+
+impl SecondFailover {
+    /// The chain for `s`, whose ops in planned order are `ops`, with its first fault drawn at
+    /// `drawn`: the first put planned from then on (else the last before) whose client last
+    /// wrote with a put, then read, and puts again within its next three ops. None when no put
+    /// qualifies or no key of the first 64 shares key 0's partition.
+    fn find(s: &Scenario, ops: &[(u32, usize, usize)], drawn: u64) -> Option<SecondFailover> {
+        use crate::systems::leader_follower::partition_of;
+        let nodes = s.system.nodes();
+        let home = partition_of("k0", nodes);
+        let other_key = (1..64u32).find(|k| partition_of(&format!("k{k}"), nodes) == home)?;
+        let chain = |&(_, ci, i): &(u32, usize, usize)| {
+            let plan = &s.clients[ci].ops;
+            let put = |j: usize| plan[j].kind == PlannedKind::Put;
+            let get = |j: usize| plan[j].kind == PlannedKind::Get;
+            // The session's last write before the armed put, and a read after it.
+            let wrote = (0..i).rev().find(|&j| !get(j)).filter(|&j| put(j));
+            let read = wrote.is_some_and(|w| (w + 1..i).any(get));
+            // Two more ops after the lost put keep the workload going past the second
+            // failover (see `apply`).
+            let lost = (i + 1..plan.len().min(i + 4)).find(|&j| put(j) && j + 2 < plan.len());
+            match (put(i) && read, lost) {
+                (true, Some(lost)) => Some(SecondFailover {
+                    client: ci,
+                    armed: i,
+                    lost,
+                    other_key,
+                }),
+                _ => None,
+            }
+        };
+        let (before, from) = ops.split_at(ops.partition_point(|o| (o.0 as u64) < drawn));
+        from.iter()
+            .find_map(chain)
+            .or_else(|| before.iter().rev().find_map(chain))
+    }
+
+    /// `s` aimed at the chain, with `leader` the first leader of key 0's partition.
+    fn apply(
+        &self,
+        mut s: Scenario,
+        ops: &[(u32, usize, usize)],
+        drawn: u64,
+        leader: u16,
+        config: &crate::systems::leader_follower::Config,
+    ) -> Scenario {
+        let nodes = s.system.nodes().max(1) as u16;
+        let other = |c: u16| (leader + 1 + c % (nodes - 1).max(1)) % nodes;
+        // The partition's two followers (it is replicated on the `rf` nodes from its first
+        // leader on): one is guessed to be the successor, which the second fault cuts off.
+        let followers = (config.rf as u16).saturating_sub(1).max(1);
+        let follower = |n: u16| (leader + 1 + n % followers) % nodes;
+        // The follower quicker to take writes is more likely to hold an entry the other lacks
+        // when the first leader is cut off, and then only it can win the election.
+        let slow = |n: u16| {
+            s.network
+                .slow_writes
+                .iter()
+                .find(|w| w.node == n)
+                .map_or(0, |w| w.extra_ms)
+        };
+        let (a, b) = (follower(0), follower(1));
+        let (successor, survivor) = if slow(b) < slow(a) { (b, a) } else { (a, b) };
+        s.keys = self.other_key + 1;
+        let session = self.client;
+        for (ci, plan) in s.clients.iter_mut().enumerate() {
+            for (i, op) in plan.ops.iter_mut().enumerate() {
+                let own = ci == session && (i < self.armed || i == self.lost);
+                op.key = if op.kind == PlannedKind::Get || own {
+                    0
+                } else {
+                    self.other_key
+                };
+            }
+        }
+        // Up to the armed put every op goes to the first leader; after it, writes through the
+        // other nodes, reads through either.
+        let armed_at = ops
+            .iter()
+            .position(|&(_, ci, i)| ci == session && i == self.armed)
+            .unwrap_or(0);
+        for (k, &(_, ci, i)) in ops.iter().enumerate() {
+            let op = &mut s.clients[ci].ops[i];
+            let drawn = op.coordinator;
+            op.coordinator =
+                if k <= armed_at || (op.kind == PlannedKind::Get && drawn.is_multiple_of(2)) {
+                    leader
+                } else {
+                    other(drawn / 2)
+                };
+        }
+        // The session's next op after the lost put waits on the old leader until its isolation
+        // ends (a write it logs is answered info when it steps down); the one after that asks
+        // the follower, which forwards it to the successor, cut off by then: the client waits
+        // for its request timeout, past the second election.
+        let plan = &mut s.clients[session].ops;
+        plan[self.lost + 1].coordinator = leader;
+        plan[self.lost + 2].coordinator = survivor;
+        // The old leader stays cut off until the session's put through the successor (issued
+        // once the armed put timed out on it) has committed; then the node guessed to be the
+        // successor is cut off for four failover timeouts, and the followers hear the old
+        // leader again.
+        let value = s.put_value(session, self.armed);
+        let start = 6 + drawn % 10;
+        let cut = config.request_timeout_ms + config.failover_timeout_ms + drawn % 100;
+        s.faults[0] = Fault {
+            at_ms: start,
+            kind: FaultKind::Partition {
+                shape: PartitionShape::Isolate { node: leader },
+                duration_ms: cut,
+            },
+            after_write: Some(value),
+        };
+        s.faults.push(Fault {
+            at_ms: start + cut,
+            kind: FaultKind::Partition {
+                shape: PartitionShape::Isolate { node: successor },
+                duration_ms: 4 * config.failover_timeout_ms,
+            },
+            after_write: Some(value),
+        });
+        s.faults.sort_by_key(|f| f.at_ms);
+        s
+    }
 }
 
 /// Puts every other clock skew on the coordinator of a put planned at or after the skew's
@@ -769,6 +946,10 @@ mod tests {
             let strategy = w.strategy(&shape);
             for seed in 0..20 {
                 let s = generate_with(&strategy, seed);
+                if !writes_to_leader && s.faults.len() == 2 {
+                    // The second failover's chain (see the test below).
+                    continue;
+                }
                 assert_eq!(s.faults.len(), 1);
                 let f = &s.faults[0];
                 let FaultKind::Partition { shape, duration_ms } = &f.kind else {
@@ -826,6 +1007,93 @@ mod tests {
             s.faults[0].kind,
             FaultKind::Crash { node, count: 1, .. } if node == leader
         ));
+    }
+
+    #[test]
+    fn leader_change_without_fencing_aims_part_of_its_scenarios_at_a_second_failover() {
+        use crate::explore::generate_with;
+        use crate::strategy::FaultChoice;
+        use crate::systems::leader_follower::partition_of;
+        let system = leader_follower(serde_json::json!({"fencing": false}));
+        let w = Workload::LeaderChange;
+        let shape = w.shape_for(
+            system,
+            std::time::Duration::from_millis(300),
+            &[FaultChoice::Isolate],
+        );
+        let strategy = w.strategy(&shape);
+        let mut chains = 0;
+        for seed in 0..40 {
+            let s = generate_with(&strategy, seed);
+            if s.faults.len() == 1 {
+                continue;
+            }
+            chains += 1;
+            let nodes = s.system.nodes();
+            let leader = partition_of("k0", nodes) as u16;
+            // A second key of key 0's partition.
+            let other = s.keys - 1;
+            assert!(other > 0);
+            assert_eq!(partition_of(&s.key_name(other), nodes) as u16, leader);
+            // Both faults armed on one put of that key sent to the leader: the leader cut off
+            // past the request timeout and a failover, then one of its followers for four
+            // failover timeouts from the moment the leader is back.
+            let (first, second) = (&s.faults[0], &s.faults[1]);
+            let value = first.after_write.expect("armed on a put");
+            assert_eq!(second.after_write, Some(value));
+            let FaultKind::Partition {
+                shape: PartitionShape::Isolate { node },
+                duration_ms,
+            } = first.kind
+            else {
+                panic!("{first:?}");
+            };
+            assert_eq!(node, leader);
+            assert!((1300..1400).contains(&duration_ms), "{duration_ms}");
+            assert_eq!(second.at_ms, first.at_ms + duration_ms);
+            let FaultKind::Partition {
+                shape: PartitionShape::Isolate { node },
+                duration_ms,
+            } = second.kind
+            else {
+                panic!("{second:?}");
+            };
+            assert!([1, 2].contains(&((node + nodes as u16 - leader) % nodes as u16)));
+            assert_eq!(duration_ms, 1200);
+            let (session, armed) = s
+                .clients
+                .iter()
+                .enumerate()
+                .find_map(|(ci, c)| {
+                    c.ops
+                        .iter()
+                        .position(|o| o.value == Some(value))
+                        .map(|i| (ci, i))
+                })
+                .expect("the armed put is planned");
+            let put = s.clients[session].ops[armed];
+            assert_eq!(
+                (put.kind, put.key, put.coordinator),
+                (PlannedKind::Put, other, leader)
+            );
+            // Only the session writes key 0: before the armed put, and once after it through
+            // another node.
+            let mut after = 0;
+            for (ci, c) in s.clients.iter().enumerate() {
+                for (i, o) in c.ops.iter().enumerate() {
+                    if o.kind == PlannedKind::Get || o.key != 0 {
+                        continue;
+                    }
+                    assert_eq!(ci, session, "{o:?}");
+                    if i > armed {
+                        after += 1;
+                        assert_ne!(o.coordinator, leader);
+                    }
+                }
+            }
+            assert_eq!(after, 1);
+        }
+        assert!(chains >= 5, "{chains} chains in 40 seeds");
     }
 
     #[test]

@@ -306,8 +306,9 @@ fn without_fsync_a_power_failure_loses_acknowledged_writes() {
 /// committed, and a second leader change can then elect a replica that lacks them: a
 /// session's acknowledged write is lost while its earlier write survives, which breaks
 /// monotonic writes and writes follow reads. Theory predicts both for sync-to-1 without
-/// fencing under partitions; the matrix's search does not reach this chain (see
-/// docs/consistency.md), so this scenario is built by hand.
+/// fencing under partitions. This scenario builds the chain by hand, with fixed times; the
+/// leader-change workload aims part of its scenarios at it (`SecondFailover` in
+/// harness/src/workload.rs, docs/consistency.md).
 #[test]
 fn without_fencing_a_second_failover_loses_a_write_its_successor_committed() {
     let config = |fencing: bool| {
