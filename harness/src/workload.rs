@@ -860,6 +860,20 @@ pub const REPLICA_CHOICES: [ReplicaChoice; 3] = [
 mod tests {
     use super::*;
 
+    /// The client and place of the planned op that writes `value` (the put a fault is armed on).
+    fn planned_put(s: &Scenario, value: i64) -> (usize, usize) {
+        s.clients
+            .iter()
+            .enumerate()
+            .find_map(|(ci, c)| {
+                c.ops
+                    .iter()
+                    .position(|o| o.value == Some(value))
+                    .map(|i| (ci, i))
+            })
+            .expect("the armed put is planned")
+    }
+
     #[test]
     fn workload_names_are_derived_in_search_order() {
         let names: Vec<&str> = Workload::VARIANTS.iter().map(|w| w.name()).collect();
@@ -961,17 +975,7 @@ mod tests {
                 assert!((6..=15).contains(&f.at_ms));
                 // Armed on a put sent to the leader, after its client read.
                 let value = f.after_write.expect("armed on a put");
-                let (ci, i) = s
-                    .clients
-                    .iter()
-                    .enumerate()
-                    .find_map(|(ci, c)| {
-                        c.ops
-                            .iter()
-                            .position(|o| o.value == Some(value))
-                            .map(|i| (ci, i))
-                    })
-                    .expect("the armed put is planned");
+                let (ci, i) = planned_put(&s, value);
                 let put = s.clients[ci].ops[i];
                 assert_eq!(put.kind, PlannedKind::Put);
                 assert_eq!(put.coordinator, leader);
@@ -1060,17 +1064,7 @@ mod tests {
             };
             assert!([1, 2].contains(&((node + nodes as u16 - leader) % nodes as u16)));
             assert_eq!(duration_ms, 1200);
-            let (session, armed) = s
-                .clients
-                .iter()
-                .enumerate()
-                .find_map(|(ci, c)| {
-                    c.ops
-                        .iter()
-                        .position(|o| o.value == Some(value))
-                        .map(|i| (ci, i))
-                })
-                .expect("the armed put is planned");
+            let (session, armed) = planned_put(&s, value);
             let put = s.clients[session].ops[armed];
             assert_eq!(
                 (put.kind, put.key, put.coordinator),
