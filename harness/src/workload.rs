@@ -615,14 +615,7 @@ fn change_leader(mut s: Scenario) -> Scenario {
     f.at_ms = 6 + drawn % 10;
     f.after_write = Some(value);
     s.faults.sort_by_key(|f| f.at_ms);
-    // Another node than the leader, from an op's drawn coordinator.
-    let other = |c: u16| {
-        if nodes < 2 {
-            leader
-        } else {
-            (leader + 1 + c % (nodes - 1)) % nodes
-        }
-    };
+    let other = |c: u16| other_than(leader, nodes, c);
     // A leader that acknowledges a write before a majority has it loses it to its successor;
     // a deposed leader nothing fences still answers reads. Where both can happen, the seed
     // picks.
@@ -654,6 +647,16 @@ fn change_leader(mut s: Scenario) -> Scenario {
         };
     }
     s
+}
+
+/// A node other than `leader` of `nodes`, picked by `c` (an op's drawn coordinator); the
+/// leader itself when it is the only node.
+fn other_than(leader: u16, nodes: u16, c: u16) -> u16 {
+    if nodes < 2 {
+        leader
+    } else {
+        (leader + 1 + c % (nodes - 1)) % nodes
+    }
 }
 
 /// A leader change followed by a second one that loses a write the first successor
@@ -735,7 +738,7 @@ impl SecondFailover {
         config: &crate::systems::leader_follower::Config,
     ) -> Scenario {
         let nodes = s.system.nodes().max(1) as u16;
-        let other = |c: u16| (leader + 1 + c % (nodes - 1).max(1)) % nodes;
+        let other = |c: u16| other_than(leader, nodes, c);
         // The partition's two followers (it is replicated on the `rf` nodes from its first
         // leader on): one is guessed to be the successor, which the second fault cuts off.
         let followers = (config.rf as u16).saturating_sub(1).max(1);
