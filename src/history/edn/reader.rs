@@ -35,17 +35,9 @@ pub(super) struct Parser<'a> {
 
 type PResult<T> = Result<T, HistoryError>;
 
-/// 1-based line and column of a byte offset.
-pub(super) fn line_column(s: &[u8], at: usize) -> (usize, usize) {
-    let before = &s[..at.min(s.len())];
-    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let column = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
-    (line, column)
-}
-
 /// An error at byte offset `at` of `s`.
 pub(super) fn error_at(s: &[u8], at: usize, message: impl Into<String>) -> HistoryError {
-    let (line, column) = line_column(s, at);
+    let crate::history::Position { line, column } = crate::history::Position::of_offset(s, at);
     HistoryError::Edn {
         message: message.into(),
         line,

@@ -152,14 +152,7 @@ fn room_for_escaped_strings(bytes: &[u8]) -> Result<(), HistoryError> {
     if Vec::<u8>::new().try_reserve_exact(need).is_ok() {
         return Ok(());
     }
-    let before = &bytes[..at];
-    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let column = at
-        - before
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |p| p + 1)
-        + 1;
+    let Position { line, column } = Position::of_offset(bytes, at);
     Err(HistoryError::OutOfMemory {
         what: format!("a string of {longest} bytes does not fit"),
         line,
